@@ -1,0 +1,255 @@
+//! The Engine.IO endpoint: the session table and the routing of one HTTP request.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::response::{IntoResponse, Response};
+use http::{Method, Request};
+use tokio::sync::Notify;
+
+use super::{
+    heartbeat, polling, websocket, EngineConfig, EngineHandler, EngineSocket, RequestError,
+    RequestInfo, Sid, Transport,
+};
+
+/// An Engine.IO endpoint: settings, the open sessions and the handler above them.
+pub struct Engine<H: EngineHandler> {
+    /// The settings.
+    pub config: EngineConfig,
+    /// The layer above.
+    pub handler: H,
+    sessions: RwLock<HashMap<Sid, Arc<EngineSocket<H::Data>>>>,
+    closing: AtomicBool,
+    session_ended: Notify,
+}
+
+impl<H: EngineHandler> std::fmt::Debug for Engine<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.config)
+            .field("sessions", &self.session_count())
+            .finish()
+    }
+}
+
+/// The query parameters every Engine.IO request carries.
+struct Query {
+    transport: Transport,
+    sid: Option<Sid>,
+    /// Set when a `sid` was given but is not of the right form: it cannot name a session.
+    bad_sid: bool,
+}
+
+fn parse_query(query: Option<&str>, config: &EngineConfig) -> Result<Query, RequestError> {
+    let (mut eio, mut transport, mut sid) = (None, None, None);
+    for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match &*k {
+            "EIO" => eio = Some(v),
+            "transport" => transport = Some(v),
+            "sid" => sid = Some(v),
+            _ => {}
+        }
+    }
+    if eio.as_deref() != Some("4") {
+        return Err(RequestError::UnsupportedProtocolVersion);
+    }
+    let transport = transport
+        .as_deref()
+        .and_then(Transport::parse)
+        .filter(|t| config.allows(*t))
+        .ok_or(RequestError::UnknownTransport)?;
+    let parsed = sid.as_deref().map(Sid::parse);
+    Ok(Query {
+        transport,
+        sid: parsed.flatten(),
+        bad_sid: matches!(parsed, Some(None)),
+    })
+}
+
+impl<H: EngineHandler> Engine<H> {
+    /// A new endpoint.
+    pub fn new(config: EngineConfig, handler: H) -> Arc<Self> {
+        Arc::new(Engine {
+            config,
+            handler,
+            sessions: RwLock::new(HashMap::new()),
+            closing: AtomicBool::new(false),
+            session_ended: Notify::new(),
+        })
+    }
+
+    /// How many sessions are open.
+    pub fn session_count(&self) -> usize {
+        self.sessions.read().map(|s| s.len()).unwrap_or(0)
+    }
+
+    /// The open session with this id.
+    pub fn session(&self, sid: Sid) -> Option<Arc<EngineSocket<H::Data>>> {
+        let sessions = self.sessions.read().ok()?;
+        sessions.get(&sid).filter(|s| !s.is_closed()).cloned()
+    }
+
+    /// Every open session.
+    pub fn sessions(&self) -> Vec<Arc<EngineSocket<H::Data>>> {
+        self.sessions
+            .read()
+            .map(|s| s.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Refuses new sessions from now on (HTTP 503); open ones go on.
+    pub fn refuse_new_sessions(&self) {
+        self.closing.store(true, Ordering::Release);
+    }
+
+    /// Waits until no session is open, or `timeout` passes; `true` when none is left.
+    pub async fn wait_empty(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let ended = self.session_ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            if self.session_count() == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, ended).await.is_err() {
+                return self.session_count() == 0;
+            }
+        }
+    }
+
+    /// Answers one HTTP request addressed to the endpoint's path.
+    pub async fn handle(self: Arc<Self>, req: Request<Body>) -> Response {
+        match self.route(req).await {
+            Ok(res) => res,
+            Err(e) => e.into_response(),
+        }
+    }
+
+    async fn route(self: Arc<Self>, req: Request<Body>) -> Result<Response, RequestError> {
+        let query = parse_query(req.uri().query(), &self.config)?;
+        if query.bad_sid {
+            return Err(RequestError::UnknownSid);
+        }
+        if query.sid.is_none() && self.closing.load(Ordering::Acquire) {
+            return Err(RequestError::ShuttingDown);
+        }
+        match (query.transport, query.sid, req.method()) {
+            (Transport::Polling, None, &Method::GET) => Ok(polling::open(self, req)),
+            (Transport::Polling, None, _) => Err(RequestError::BadHandshakeMethod),
+            (Transport::Polling, Some(sid), &Method::GET) => {
+                let socket = self.session(sid).ok_or(RequestError::UnknownSid)?;
+                polling::poll(&self, socket).await
+            }
+            (Transport::Polling, Some(sid), &Method::POST) => {
+                let socket = self.session(sid).ok_or(RequestError::UnknownSid)?;
+                polling::post(&self, socket, req.into_body()).await
+            }
+            (Transport::Polling, Some(_), _) => Err(RequestError::BadHandshakeMethod),
+            (Transport::Websocket, sid, &Method::GET) => {
+                let socket = match sid {
+                    Some(sid) => Some(self.session(sid).ok_or(RequestError::UnknownSid)?),
+                    None => None,
+                };
+                websocket::accept(self, req, socket).await
+            }
+            (Transport::Websocket, _, _) => Err(RequestError::BadRequest),
+        }
+    }
+
+    /// Creates a session, announces it to the handler and starts its heartbeat.
+    pub(crate) fn open_session(
+        self: &Arc<Self>,
+        transport: Transport,
+        request: RequestInfo,
+    ) -> Arc<EngineSocket<H::Data>> {
+        let sid = Sid::new();
+        let socket = Arc::new(EngineSocket::new(
+            sid,
+            transport,
+            self.config.queue_capacity,
+            request,
+            H::Data::default(),
+        ));
+        if let Ok(mut sessions) = self.sessions.write() {
+            sessions.insert(sid, socket.clone());
+        }
+        tracing::debug!(target: "volley::engine", %sid, transport = transport.as_str(), "session opened");
+        tokio::spawn(heartbeat::run(self.clone(), socket.clone()));
+        socket
+    }
+
+    /// Removes a closed session and tells the handler; called once, by the heartbeat task.
+    pub(crate) fn finish_session(&self, socket: &Arc<EngineSocket<H::Data>>) {
+        if let Ok(mut sessions) = self.sessions.write() {
+            sessions.remove(&socket.sid());
+        }
+        self.session_ended.notify_waiters();
+        let reason = socket
+            .close_reason()
+            .unwrap_or(super::CloseReason::ServerClose);
+        self.handler.on_close(socket, reason);
+    }
+
+    pub(crate) fn handshake(&self, sid: Sid, transport: Transport) -> String {
+        let upgrades: &[&str] = if transport == Transport::Polling && self.config.websocket {
+            &["websocket"]
+        } else {
+            &[]
+        };
+        volley_protocol::engine::Handshake {
+            sid: sid.as_str(),
+            upgrades,
+            ping_interval_ms: self.config.ping_interval.as_millis() as u64,
+            ping_timeout_ms: self.config.ping_timeout.as_millis() as u64,
+            max_payload: self.config.max_payload,
+        }
+        .to_packet()
+    }
+
+    /// Handles one packet from a client.
+    pub(crate) fn on_packet(
+        &self,
+        socket: &Arc<EngineSocket<H::Data>>,
+        packet: volley_protocol::engine::Packet<'_>,
+    ) {
+        use volley_protocol::engine::Packet;
+        match packet {
+            Packet::Message(msg) => self.handler.on_message(socket, msg),
+            Packet::Pong(_) => socket.pong.notify_waiters(),
+            Packet::Close => socket.close(super::CloseReason::ClientClose),
+            Packet::Ping(_) | Packet::Noop | Packet::Upgrade | Packet::Open => {}
+        }
+    }
+
+    /// Decodes and handles one text frame; `false` when it was invalid and the session closed.
+    pub(crate) fn on_text(&self, socket: &Arc<EngineSocket<H::Data>>, text: &str) -> bool {
+        match volley_protocol::engine::decode_text(text) {
+            Ok(packet) => {
+                self.on_packet(socket, packet);
+                true
+            }
+            Err(e) => {
+                tracing::debug!(target: "volley::engine", sid = %socket.sid(), error = %e, "invalid packet");
+                socket.close(super::CloseReason::TransportError);
+                false
+            }
+        }
+    }
+}
+
+pub(crate) fn request_info<B>(req: &Request<B>) -> RequestInfo {
+    RequestInfo {
+        headers: req.headers().clone(),
+        uri: req.uri().clone(),
+        remote_addr: req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0),
+    }
+}

@@ -1,0 +1,28 @@
+//! The trait through which the Engine.IO layer hands sessions and messages to the layer above.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::{CloseReason, EngineSocket};
+
+/// Receives the events of every Engine.IO session of one endpoint.
+///
+/// Calls for one session never overlap: messages arrive in order from one reader at a time.
+/// The methods must not block; spawn a task for long work.
+pub trait EngineHandler: Send + Sync + 'static {
+    /// Per-session data, created when the session opens.
+    type Data: Default + Send + Sync + 'static;
+
+    /// A session opened (its handshake packet is on its way).
+    fn on_open(&self, socket: &Arc<EngineSocket<Self::Data>>);
+
+    /// A text message arrived.
+    fn on_message(&self, socket: &Arc<EngineSocket<Self::Data>>, text: &str);
+
+    /// A binary message arrived.
+    fn on_binary(&self, socket: &Arc<EngineSocket<Self::Data>>, data: Bytes);
+
+    /// The session closed; called once.
+    fn on_close(&self, socket: &Arc<EngineSocket<Self::Data>>, reason: CloseReason);
+}

@@ -1,0 +1,24 @@
+//! The Engine.IO v4 layer: sessions over long-polling and WebSocket, the upgrade between them,
+//! heartbeats, and the HTTP errors of the reference server. It knows nothing of Socket.IO: the
+//! layer above implements [`EngineHandler`].
+
+mod config;
+mod endpoint;
+mod error;
+mod frame;
+mod handler;
+mod heartbeat;
+mod polling;
+mod reason;
+mod sid;
+mod socket;
+mod websocket;
+
+pub use config::{EngineConfig, Transport};
+pub use endpoint::Engine;
+pub use error::RequestError;
+pub use frame::Frame;
+pub use handler::EngineHandler;
+pub use reason::CloseReason;
+pub use sid::Sid;
+pub use socket::{EngineSocket, RequestInfo, SendError};

@@ -1,0 +1,212 @@
+//! One Engine.IO session: its id, outgoing queue, transport state and close signal.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use http::{HeaderMap, Uri};
+use tokio::sync::{mpsc, Mutex, Notify};
+use tokio_util::sync::CancellationToken;
+
+use super::{CloseReason, Frame, Sid, Transport};
+
+const POLLING: u8 = 0;
+const UPGRADING: u8 = 1;
+const WEBSOCKET: u8 = 2;
+
+/// What the client's opening HTTP request said: the `environ` of other servers.
+#[derive(Debug, Clone)]
+pub struct RequestInfo {
+    /// Request headers.
+    pub headers: HeaderMap,
+    /// Request URI, with the query string.
+    pub uri: Uri,
+    /// The peer's address, when the server was started with connect info.
+    pub remote_addr: Option<SocketAddr>,
+}
+
+impl RequestInfo {
+    /// The value of one query parameter, if present.
+    pub fn query(&self, name: &str) -> Option<String> {
+        let q = self.uri.query()?;
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+}
+
+/// The receiving side of the outgoing queue, held by whichever transport writes to the client.
+#[derive(Debug)]
+pub(crate) struct Outbox {
+    pub(crate) rx: mpsc::Receiver<Frame>,
+    /// A frame taken from the queue that did not fit in the last polling response.
+    pub(crate) held: Option<Frame>,
+}
+
+/// Why a frame could not be queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The session is closed.
+    #[error("the session is closed")]
+    Closed,
+    /// The outgoing queue was full: the frame was dropped (volatile) or the session closed.
+    #[error("the outgoing queue is full")]
+    QueueFull,
+}
+
+/// One Engine.IO session, shared by its transports, its heartbeat and the layer above.
+/// `D` is per-session data owned by the [`super::EngineHandler`].
+#[derive(Debug)]
+pub struct EngineSocket<D> {
+    sid: Sid,
+    tx: mpsc::Sender<Frame>,
+    pub(crate) outbox: Mutex<Outbox>,
+    pub(crate) post_lock: Mutex<()>,
+    transport: AtomicU8,
+    closed: CancellationToken,
+    reason: OnceLock<CloseReason>,
+    pub(crate) pong: Notify,
+    pub(crate) upgrade_noop: Notify,
+    request: RequestInfo,
+    /// Data owned by the layer above (the Socket.IO client state).
+    pub data: D,
+}
+
+impl<D> EngineSocket<D> {
+    pub(crate) fn new(
+        sid: Sid,
+        transport: Transport,
+        capacity: usize,
+        request: RequestInfo,
+        data: D,
+    ) -> Self {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        EngineSocket {
+            sid,
+            tx,
+            outbox: Mutex::new(Outbox { rx, held: None }),
+            post_lock: Mutex::new(()),
+            transport: AtomicU8::new(match transport {
+                Transport::Polling => POLLING,
+                Transport::Websocket => WEBSOCKET,
+            }),
+            closed: CancellationToken::new(),
+            reason: OnceLock::new(),
+            pong: Notify::new(),
+            upgrade_noop: Notify::new(),
+            request,
+            data,
+        }
+    }
+
+    /// The session id.
+    pub fn sid(&self) -> Sid {
+        self.sid
+    }
+
+    /// The opening request.
+    pub fn request(&self) -> &RequestInfo {
+        &self.request
+    }
+
+    /// The transport in use now (an upgrade in progress still counts as polling).
+    pub fn transport(&self) -> Transport {
+        match self.transport.load(Ordering::Acquire) {
+            WEBSOCKET => Transport::Websocket,
+            _ => Transport::Polling,
+        }
+    }
+
+    pub(crate) fn is_upgrading(&self) -> bool {
+        self.transport.load(Ordering::Acquire) == UPGRADING
+    }
+
+    pub(crate) fn begin_upgrade(&self) -> bool {
+        self.transport
+            .compare_exchange(POLLING, UPGRADING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    pub(crate) fn abort_upgrade(&self) {
+        let _ = self.transport.compare_exchange(
+            UPGRADING,
+            POLLING,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+
+    pub(crate) fn finish_upgrade(&self) {
+        self.transport.store(WEBSOCKET, Ordering::Release);
+    }
+
+    /// Queues a frame. When the queue is full the session is closed as a slow client: nothing
+    /// accepted is dropped silently.
+    pub fn send(&self, frame: Frame) -> Result<(), SendError> {
+        if self.is_closed() {
+            return Err(SendError::Closed);
+        }
+        match self.tx.try_send(frame) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(target: "volley::engine", sid = %self.sid, "outgoing queue full, closing slow client");
+                self.close(CloseReason::SlowClient);
+                Err(SendError::QueueFull)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::Closed),
+        }
+    }
+
+    /// Queues a frame that may be lost: when the queue is full it is dropped and the session stays.
+    pub fn send_volatile(&self, frame: Frame) -> Result<(), SendError> {
+        if self.is_closed() {
+            return Err(SendError::Closed);
+        }
+        self.tx.try_send(frame).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => SendError::QueueFull,
+            mpsc::error::TrySendError::Closed(_) => SendError::Closed,
+        })
+    }
+
+    /// Queues a text message (`4` + text).
+    pub fn send_text(&self, text: &str) -> Result<(), SendError> {
+        self.send(Frame::message(text))
+    }
+
+    /// Queues a binary message.
+    pub fn send_binary(&self, data: Bytes) -> Result<(), SendError> {
+        self.send(Frame::Binary(data))
+    }
+
+    /// Closes the session now; frames still queued are not sent. The first reason given wins.
+    pub fn close(&self, reason: CloseReason) {
+        if self.reason.set(reason).is_ok() {
+            tracing::debug!(target: "volley::engine", sid = %self.sid, %reason, "closing session");
+        }
+        self.closed.cancel();
+    }
+
+    /// Closes the session after the frames already queued are written (a close packet is queued).
+    pub fn close_gracefully(&self) {
+        if self.tx.try_send(Frame::Close).is_err() {
+            self.close(CloseReason::ServerClose);
+        }
+    }
+
+    /// Whether the session is closed.
+    pub fn is_closed(&self) -> bool {
+        self.closed.is_cancelled()
+    }
+
+    /// Why the session closed, once it has.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.reason.get().copied()
+    }
+
+    /// Resolves when the session closes.
+    pub async fn closed(&self) {
+        self.closed.cancelled().await
+    }
+}

@@ -1,0 +1,203 @@
+//! The WebSocket transport: a session opened directly over WebSocket, and the upgrade of a
+//! polling session (`2probe` / `3probe` / `5`).
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::FromRequestParts;
+use axum::response::Response;
+use futures_util::SinkExt;
+use http::Request;
+
+use super::endpoint::request_info;
+use super::socket::Outbox;
+use super::{
+    CloseReason, Engine, EngineHandler, EngineSocket, Frame, RequestError, RequestInfo, Transport,
+};
+
+/// Frames written before one flush, at most.
+const WRITE_BATCH: usize = 64;
+
+/// Accepts a WebSocket: a new session, or the upgrade of `existing`.
+pub(crate) async fn accept<H: EngineHandler>(
+    engine: Arc<Engine<H>>,
+    req: Request<Body>,
+    existing: Option<Arc<EngineSocket<H::Data>>>,
+) -> Result<Response, RequestError> {
+    if let Some(socket) = &existing {
+        if socket.transport() != Transport::Polling || socket.is_upgrading() {
+            return Err(RequestError::BadRequest);
+        }
+    }
+    let info = request_info(&req);
+    let (mut parts, _body) = req.into_parts();
+    let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &())
+        .await
+        .map_err(|_| RequestError::BadRequest)?;
+    let config = &engine.config;
+    let max = usize::try_from(config.max_payload).unwrap_or(usize::MAX);
+    let upgrade = upgrade
+        .read_buffer_size(config.ws_read_buffer)
+        .write_buffer_size(config.ws_write_buffer)
+        .max_message_size(max)
+        .max_frame_size(max);
+    Ok(upgrade.on_upgrade(move |ws| async move {
+        match existing {
+            None => run_new(engine, ws, info).await,
+            Some(socket) => run_upgrade(engine, ws, socket).await,
+        }
+    }))
+}
+
+async fn run_new<H: EngineHandler>(engine: Arc<Engine<H>>, mut ws: WebSocket, info: RequestInfo) {
+    let socket = engine.open_session(Transport::Websocket, info);
+    let handshake = engine.handshake(socket.sid(), Transport::Websocket);
+    if ws.send(Message::Text(handshake.into())).await.is_err() {
+        socket.close(CloseReason::TransportClose);
+        return;
+    }
+    engine.handler.on_open(&socket);
+    let mut outbox = socket.outbox.lock().await;
+    drive(&engine, ws, &socket, &mut outbox).await;
+}
+
+/// What an upgrading client sent next.
+enum Step {
+    Text(Utf8Bytes),
+    Other,
+    Gone,
+}
+
+async fn next_text(ws: &mut WebSocket) -> Step {
+    loop {
+        match ws.recv().await {
+            Some(Ok(Message::Text(t))) => return Step::Text(t),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            Some(Ok(_)) => return Step::Other,
+            Some(Err(_)) | None => return Step::Gone,
+        }
+    }
+}
+
+async fn probe(ws: &mut WebSocket, socket: &EngineSocket<impl Send + Sync>) -> bool {
+    match next_text(ws).await {
+        Step::Text(t) if t.as_str() == "2probe" => {}
+        _ => return false,
+    }
+    if ws
+        .send(Message::Text(Utf8Bytes::from_static("3probe")))
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    // Releases a waiting poll so the client can pause its polling transport.
+    socket.upgrade_noop.notify_one();
+    matches!(next_text(ws).await, Step::Text(t) if t.as_str() == "5")
+}
+
+async fn run_upgrade<H: EngineHandler>(
+    engine: Arc<Engine<H>>,
+    mut ws: WebSocket,
+    socket: Arc<EngineSocket<H::Data>>,
+) {
+    if !socket.begin_upgrade() {
+        let _ = ws.send(Message::Close(None)).await;
+        return;
+    }
+    let upgraded = tokio::select! {
+        r = tokio::time::timeout(engine.config.upgrade_timeout, probe(&mut ws, &socket)) => r.unwrap_or(false),
+        _ = socket.closed() => false,
+    };
+    if !upgraded {
+        tracing::debug!(target: "volley::engine", sid = %socket.sid(), "upgrade failed");
+        socket.abort_upgrade();
+        let _ = ws.send(Message::Close(None)).await;
+        return;
+    }
+    let mut outbox = socket.outbox.lock().await;
+    socket.finish_upgrade();
+    tracing::debug!(target: "volley::engine", sid = %socket.sid(), "upgraded to websocket");
+    drive(&engine, ws, &socket, &mut outbox).await;
+}
+
+/// Feeds one frame to the socket; `true` when it was a close packet.
+///
+/// A close packet is not written: the WebSocket close that follows says the same, and arrives
+/// after the client has handled the packets before it (a close packet could overtake them, as
+/// clients handle Socket.IO packets asynchronously).
+async fn feed(ws: &mut WebSocket, frame: Frame) -> Result<bool, axum::Error> {
+    match frame {
+        Frame::Ping => ws.feed(Message::Text(Utf8Bytes::from_static("2"))).await?,
+        Frame::Close => return Ok(true),
+        Frame::Text(t) => ws.feed(Message::Text(t)).await?,
+        Frame::Binary(b) => ws.feed(Message::Binary(b)).await?,
+        Frame::Group(t, bins) => {
+            ws.feed(Message::Text(t)).await?;
+            for b in bins.iter() {
+                ws.feed(Message::Binary(b.clone())).await?;
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// Writes queued frames in batches; `Some(reason)` when the session must end.
+async fn write_batch(ws: &mut WebSocket, first: Frame, outbox: &mut Outbox) -> Option<CloseReason> {
+    let mut next = Some(first);
+    let mut written = 0;
+    while let Some(frame) = next.take() {
+        match feed(ws, frame).await {
+            Ok(true) => {
+                let _ = ws.flush().await;
+                return Some(CloseReason::ServerClose);
+            }
+            Ok(false) => {}
+            Err(_) => return Some(CloseReason::TransportClose),
+        }
+        written += 1;
+        if written < WRITE_BATCH {
+            next = outbox.rx.try_recv().ok();
+        }
+    }
+    ws.flush().await.err().map(|_| CloseReason::TransportClose)
+}
+
+/// Reads client frames and writes queued ones until the session ends.
+async fn drive<H: EngineHandler>(
+    engine: &Engine<H>,
+    mut ws: WebSocket,
+    socket: &Arc<EngineSocket<H::Data>>,
+    outbox: &mut Outbox,
+) {
+    if let Some(held) = outbox.held.take() {
+        if let Some(reason) = write_batch(&mut ws, held, outbox).await {
+            socket.close(reason);
+        }
+    }
+    while !socket.is_closed() {
+        tokio::select! {
+            biased;
+            _ = socket.closed() => break,
+            frame = outbox.rx.recv() => match frame {
+                Some(frame) => {
+                    if let Some(reason) = write_batch(&mut ws, frame, outbox).await {
+                        socket.close(reason);
+                    }
+                }
+                None => socket.close(CloseReason::ServerClose),
+            },
+            msg = ws.recv() => match msg {
+                Some(Ok(Message::Text(t))) => {
+                    engine.on_text(socket, t.as_str());
+                }
+                Some(Ok(Message::Binary(b))) => engine.handler.on_binary(socket, b),
+                Some(Ok(Message::Close(_))) => socket.close(CloseReason::ClientClose),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Err(_)) | None => socket.close(CloseReason::TransportClose),
+            },
+        }
+    }
+    let _ = ws.send(Message::Close(None)).await;
+}

@@ -1,0 +1,197 @@
+//! Describing a server before it starts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::client::Dispatcher;
+use super::server::{Shared, SocketIoConfig};
+use crate::engine::{Engine, EngineConfig, Transport};
+use crate::manager::{ClientManager, MemoryManager};
+use crate::service::{Cors, CorsOrigins, StaticFiles};
+use crate::{Parser, Server};
+
+/// Settings of a [`Server`]; every one has a default that suits production.
+///
+/// ```
+/// use std::time::Duration;
+/// use volley::{Server, Transport};
+/// let io = Server::builder()
+///     .path("/socket.io/")
+///     .ping_interval(Duration::from_secs(25))
+///     .ping_timeout(Duration::from_secs(20))
+///     .transports([Transport::Websocket])
+///     .cors_allowed_origins(["https://example.com"])
+///     .build();
+/// ```
+#[must_use]
+pub struct ServerBuilder {
+    engine: EngineConfig,
+    connect_timeout: Duration,
+    ack_timeout: Duration,
+    max_attachments: usize,
+    parser: Parser,
+    cors: CorsOrigins,
+    manager: Option<Arc<dyn ClientManager>>,
+    static_files: Option<StaticFiles>,
+}
+
+impl std::fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("engine", &self.engine)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("cors", &self.cors)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ServerBuilder {
+    fn default() -> Self {
+        ServerBuilder {
+            engine: EngineConfig::default(),
+            connect_timeout: Duration::from_secs(45),
+            ack_timeout: Duration::from_secs(60),
+            max_attachments: 64,
+            parser: Parser::Json,
+            cors: CorsOrigins::SameOrigin,
+            manager: None,
+            static_files: None,
+        }
+    }
+}
+
+impl ServerBuilder {
+    /// URL path of the endpoint (default `/socket.io/`).
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        let mut path = path.into();
+        if !path.starts_with('/') {
+            path.insert(0, '/');
+        }
+        if !path.ends_with('/') {
+            path.push('/');
+        }
+        self.engine.path = path;
+        self
+    }
+
+    /// Time between two server pings (default 25 s).
+    pub fn ping_interval(mut self, interval: Duration) -> Self {
+        self.engine.ping_interval = interval;
+        self
+    }
+
+    /// Time a client has to answer a ping (default 20 s).
+    pub fn ping_timeout(mut self, timeout: Duration) -> Self {
+        self.engine.ping_timeout = timeout;
+        self
+    }
+
+    /// Largest message or polling body accepted, in bytes (default 1 000 000).
+    pub fn max_payload(mut self, bytes: u64) -> Self {
+        self.engine.max_payload = bytes;
+        self
+    }
+
+    /// Accepted transports (default polling and WebSocket).
+    pub fn transports(mut self, transports: impl IntoIterator<Item = Transport>) -> Self {
+        self.engine.set_transports(transports);
+        self
+    }
+
+    /// Time a client has to connect to a namespace after its handshake (default 45 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Default time [`crate::Socket::call`] waits for an ack (default 60 s).
+    pub fn ack_timeout(mut self, timeout: Duration) -> Self {
+        self.ack_timeout = timeout;
+        self
+    }
+
+    /// Frames that may wait in one connection's outgoing queue (default 1024). A client whose queue
+    /// is full is disconnected with [`crate::DisconnectReason::SlowClient`], unless the emit was
+    /// volatile, which is then dropped for that client.
+    pub fn queue_capacity(mut self, frames: usize) -> Self {
+        self.engine.queue_capacity = frames;
+        self
+    }
+
+    /// Most binary attachments one packet may announce (default 64).
+    pub fn max_attachments(mut self, count: usize) -> Self {
+        self.max_attachments = count;
+        self
+    }
+
+    /// The packet wire format (default JSON). With [`Parser::MsgPack`], clients must use the
+    /// `socket.io-msgpack-parser`.
+    ///
+    /// ```
+    /// let io = volley::Server::builder().parser(volley::Parser::MsgPack).build();
+    /// ```
+    pub fn parser(mut self, parser: Parser) -> Self {
+        self.parser = parser;
+        self
+    }
+
+    /// Origins allowed to connect from a browser. By default only the server's own origin is: a
+    /// request whose `Origin` differs from its scheme and host gets 400. Pass `"*"` for any
+    /// origin, one origin, or a list.
+    pub fn cors_allowed_origins(mut self, origins: impl Into<CorsOrigins>) -> Self {
+        self.cors = origins.into();
+        self
+    }
+
+    /// The client manager every emit goes through (default [`MemoryManager`]).
+    pub fn client_manager(mut self, manager: impl ClientManager) -> Self {
+        self.manager = Some(Arc::new(manager));
+        self
+    }
+
+    /// Files served over plain HTTP by [`Server::layer`], [`Server::wrap`] and [`Server::router`]
+    /// (none by default). The Socket.IO path is answered first, then these files, then the
+    /// wrapped app; see [`StaticFiles`].
+    ///
+    /// ```
+    /// use volley::{Server, StaticFiles};
+    /// let io = Server::builder()
+    ///     .static_files(StaticFiles::new().file("/", "public/index.html").dir("/static", "public"))
+    ///     .build();
+    /// let app: axum::Router = io.router(); // `/` and `/static/...` from disk, 404 elsewhere
+    /// # let _ = app;
+    /// ```
+    pub fn static_files(mut self, files: StaticFiles) -> Self {
+        self.static_files = Some(files);
+        self
+    }
+
+    /// [`ServerBuilder::client_manager`] for a manager chosen at run time (behind an `Arc`).
+    pub fn client_manager_arc(mut self, manager: Arc<dyn ClientManager>) -> Self {
+        self.manager = Some(manager);
+        self
+    }
+
+    /// Builds the server.
+    pub fn build(self) -> Server {
+        let manager = self
+            .manager
+            .unwrap_or_else(|| Arc::new(MemoryManager::default()));
+        let config = SocketIoConfig {
+            connect_timeout: self.connect_timeout,
+            ack_timeout: self.ack_timeout,
+            max_attachments: self.max_attachments,
+            parser: self.parser,
+        };
+        manager.local().use_parser(self.parser);
+        let shared = Arc::new(Shared::new(config, manager.clone()));
+        let hooks: Arc<dyn crate::manager::ServerHooks> = shared.clone();
+        manager.bind(Arc::downgrade(&hooks));
+        let dispatcher = Dispatcher { shared };
+        Server {
+            engine: Engine::new(self.engine, dispatcher),
+            cors: Arc::new(Cors::new(self.cors)),
+            static_files: self.static_files.map(Arc::new),
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! One Engine.IO connection seen from Socket.IO: packet dispatch to namespaces, binary
+//! reassembly, namespace connects, and the connect timeout.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use bytes::Bytes;
+use volley_protocol::packet::{decode, Decoded, Packet, PacketData, PartialPacket};
+use volley_protocol::Value;
+
+use super::handler::AckSender;
+use super::parser::Parser;
+use super::server::Shared;
+use crate::engine::{CloseReason, EngineHandler, EngineSocket};
+use crate::{ConnectError, DisconnectReason, Socket};
+
+/// The Socket.IO state of one Engine.IO session.
+#[derive(Default)]
+pub struct Client {
+    pub(crate) state: Mutex<ClientState>,
+    /// Set when the Socket.IO layer itself closed the session, to report a finer reason.
+    reason: OnceLock<DisconnectReason>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct ClientState {
+    /// Sockets by namespace, connected or waiting for their connect handler.
+    pub(crate) sockets: HashMap<String, Socket>,
+    /// A binary packet waiting for its attachments.
+    partial: Option<PartialPacket>,
+}
+
+type Session = Arc<EngineSocket<Client>>;
+
+/// Connects the Engine.IO layer to the namespaces of a server.
+pub(crate) struct Dispatcher {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Dispatcher {
+    fn parse_error(&self, session: &Session, why: &dyn std::fmt::Display) {
+        tracing::debug!(target: "volley::socketio", sid = %session.sid(), error = %why, "invalid packet, closing");
+        let _ = session.data.reason.set(DisconnectReason::ParseError);
+        session.close(CloseReason::TransportError);
+    }
+
+    fn socket(session: &Session, ns: &str) -> Option<Socket> {
+        session.data.state.lock().ok()?.sockets.get(ns).cloned()
+    }
+
+    fn dispatch(&self, session: &Session, packet: Packet) {
+        match packet.data {
+            PacketData::Connect(auth) => self.connect(session, packet.ns, auth),
+            PacketData::Disconnect => {
+                let socket = session
+                    .data
+                    .state
+                    .lock()
+                    .ok()
+                    .and_then(|mut s| s.sockets.remove(&packet.ns));
+                if let Some(socket) = socket {
+                    socket.on_disconnect(DisconnectReason::ClientDisconnect);
+                }
+            }
+            PacketData::Event { event, args } => {
+                let Some(socket) = Self::socket(session, &packet.ns) else {
+                    tracing::debug!(target: "volley::socketio", ns = packet.ns, "event for a namespace not joined");
+                    return;
+                };
+                tracing::trace!(target: "volley::socketio", sid = %socket.id(), event, "event received");
+                let sid = socket.id();
+                match socket.0.ns.resolve(event, args) {
+                    Some((handler, args)) => {
+                        let ack = packet.id.map(|id| AckSender::new(socket.clone(), id));
+                        handler.call(socket, args, ack);
+                    }
+                    None => {
+                        tracing::debug!(target: "volley::socketio", %sid, "no handler for event")
+                    }
+                }
+            }
+            PacketData::Ack(args) => match (packet.id, Self::socket(session, &packet.ns)) {
+                (Some(id), Some(socket)) => socket.on_ack(id, args),
+                (None, _) => self.parse_error(session, &"ack without id"),
+                (Some(_), None) => {}
+            },
+            PacketData::ConnectError(_) => {
+                self.parse_error(session, &"CONNECT_ERROR from a client")
+            }
+        }
+    }
+
+    fn connect(&self, session: &Session, ns: String, auth: Option<Value>) {
+        let Some(nsp) = self.shared.namespace(&ns) else {
+            let refusal = ConnectError::new("Invalid namespace").to_value();
+            if let Ok(frame) = self.shared.config.parser.connect_error(&ns, &refusal) {
+                let _ = session.send(frame);
+            }
+            return;
+        };
+        let socket = {
+            let Ok(mut state) = session.data.state.lock() else {
+                return;
+            };
+            if state.sockets.contains_key(&ns) {
+                tracing::debug!(target: "volley::socketio", ns, "already connected to namespace");
+                return;
+            }
+            let socket = Socket::new(nsp.clone(), session.clone(), auth.clone());
+            state.sockets.insert(ns.clone(), socket.clone());
+            socket
+        };
+        nsp.manager.add_socket(&socket);
+        match nsp.connect_handler() {
+            None => finish_connect(session, socket, Ok(())),
+            Some(handler) => match handler.call(socket.clone(), auth) {
+                Ok(outcome) => finish_connect(session, socket, outcome),
+                Err(pending) => {
+                    let session = session.clone();
+                    tokio::spawn(async move {
+                        let outcome = pending.await;
+                        finish_connect(&session, socket, outcome);
+                    });
+                }
+            },
+        }
+    }
+}
+
+/// Disconnects every socket of a session from its namespace, telling the client.
+pub(crate) fn disconnect_all(session: &Session, reason: DisconnectReason) {
+    let sockets: Vec<Socket> = session
+        .data
+        .state
+        .lock()
+        .map(|mut s| s.sockets.drain().map(|(_, v)| v).collect())
+        .unwrap_or_default();
+    for socket in sockets {
+        if let Ok(frame) = socket.parser().disconnect(socket.ns()) {
+            let _ = session.send(frame);
+        }
+        socket.on_disconnect(reason);
+    }
+}
+
+/// Confirms or refuses a connect once the connect handler has decided.
+fn finish_connect(session: &Session, socket: Socket, outcome: Result<(), ConnectError>) {
+    match outcome {
+        Ok(()) => {
+            if socket.confirm_connect().is_ok() {
+                tracing::debug!(target: "volley::socketio", sid = %socket.id(), ns = socket.ns(), "socket connected");
+            }
+        }
+        Err(refusal) => {
+            tracing::debug!(target: "volley::socketio", ns = socket.ns(), message = refusal.message(), "connect refused");
+            if let Ok(mut state) = session.data.state.lock() {
+                state.sockets.remove(socket.ns());
+            }
+            socket.on_disconnect(DisconnectReason::ServerDisconnect);
+            if let Ok(frame) = socket
+                .parser()
+                .connect_error(socket.ns(), &refusal.to_value())
+            {
+                let _ = session.send(frame);
+            }
+        }
+    }
+}
+
+impl EngineHandler for Dispatcher {
+    type Data = Client;
+
+    fn on_open(&self, session: &Session) {
+        let timeout = self.shared.config.connect_timeout;
+        let session = session.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(timeout) => {}
+                _ = session.closed() => return,
+            }
+            let idle = session
+                .data
+                .state
+                .lock()
+                .map(|s| s.sockets.is_empty())
+                .unwrap_or(true);
+            if idle {
+                tracing::debug!(target: "volley::socketio", sid = %session.sid(), "no namespace joined in time, closing");
+                session.close(CloseReason::ServerClose);
+            }
+        });
+    }
+
+    fn on_message(&self, session: &Session, text: &str) {
+        if self.shared.config.parser == Parser::MsgPack {
+            return self.parse_error(session, &"text message with the msgpack parser");
+        }
+        let waiting = session
+            .data
+            .state
+            .lock()
+            .map(|s| s.partial.is_some())
+            .unwrap_or(false);
+        if waiting {
+            return self.parse_error(session, &"text packet while attachments were expected");
+        }
+        match decode(text, self.shared.config.max_attachments) {
+            Ok(Decoded::Complete(packet)) => self.dispatch(session, packet),
+            Ok(Decoded::Partial(partial)) => {
+                if let Ok(mut state) = session.data.state.lock() {
+                    state.partial = Some(partial);
+                }
+            }
+            Err(e) => self.parse_error(session, &e),
+        }
+    }
+
+    fn on_binary(&self, session: &Session, data: Bytes) {
+        if self.shared.config.parser == Parser::MsgPack {
+            return match volley_protocol::msgpack::decode(&data) {
+                Ok(packet) => self.dispatch(session, packet),
+                Err(e) => self.parse_error(session, &e),
+            };
+        }
+        let result = {
+            let Ok(mut state) = session.data.state.lock() else {
+                return;
+            };
+            match state.partial.as_mut() {
+                None => Err(None),
+                Some(partial) => match partial.push(data) {
+                    Ok(Some(packet)) => {
+                        state.partial = None;
+                        Ok(Some(packet))
+                    }
+                    Ok(None) => Ok(None),
+                    Err(e) => Err(Some(e)),
+                },
+            }
+        };
+        match result {
+            Ok(Some(packet)) => self.dispatch(session, packet),
+            Ok(None) => {}
+            Err(None) => self.parse_error(session, &"unexpected binary message"),
+            Err(Some(e)) => self.parse_error(session, &e),
+        }
+    }
+
+    fn on_close(&self, session: &Session, reason: CloseReason) {
+        let reason = session
+            .data
+            .reason
+            .get()
+            .copied()
+            .unwrap_or(DisconnectReason::from(reason));
+        let sockets: Vec<Socket> = session
+            .data
+            .state
+            .lock()
+            .map(|mut s| {
+                s.partial = None;
+                s.sockets.drain().map(|(_, v)| v).collect()
+            })
+            .unwrap_or_default();
+        for socket in sockets {
+            socket.on_disconnect(reason);
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! The Socket.IO v5 layer: servers, namespaces, sockets, handlers and emits.
+
+mod args;
+mod broadcast;
+mod builder;
+mod client;
+mod error;
+pub mod handler;
+mod namespace;
+mod parser;
+mod reason;
+mod registry;
+mod rooms;
+mod server;
+mod session;
+mod socket;
+
+pub use args::Args;
+pub use broadcast::{AckResponse, BroadcastOperator};
+pub use builder::ServerBuilder;
+pub use client::Client;
+pub use error::{AckError, ConnectError, EmitError};
+pub use namespace::Namespace;
+pub use parser::Parser;
+pub use reason::DisconnectReason;
+pub use rooms::IntoRooms;
+pub use server::Server;
+pub use session::SessionGuard;
+pub use socket::Socket;

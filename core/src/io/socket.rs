@@ -1,0 +1,343 @@
+//! A client's connection to one namespace: the handle handlers receive.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::sync::oneshot;
+use volley_protocol::Value;
+
+use super::client::Client;
+use super::namespace::NamespaceInner;
+use super::parser::Parser;
+use super::session::{SessionGuard, SessionSlot};
+use crate::engine::{EngineSocket, Frame, RequestInfo, SendError, Sid, Transport};
+use crate::{AckError, DisconnectReason, EmitError};
+
+/// Frames an unconfirmed socket may hold before its connect handler finishes.
+const PRECONNECT_LIMIT: usize = 256;
+
+/// One client connected to one namespace. Cheap to clone; every clone is the same socket.
+///
+/// ```
+/// # async fn f(socket: volley::Socket) -> Result<(), volley::EmitError> {
+/// socket.emit("hello", "world").await?;
+/// socket.emit("pair", &(1, "two")).await?;   // a tuple is several arguments
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Socket(pub(crate) Arc<SocketInner>);
+
+pub(crate) struct SocketInner {
+    id: Sid,
+    pub(crate) ns: Arc<NamespaceInner>,
+    pub(crate) engine: Arc<EngineSocket<Client>>,
+    auth: Option<Value>,
+    connected: AtomicBool,
+    gone: AtomicBool,
+    preconnect: Mutex<Vec<Frame>>,
+    acks: Mutex<HashMap<u64, oneshot::Sender<Vec<Value>>>>,
+    session: SessionSlot,
+}
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket")
+            .field("id", &self.0.id)
+            .field("ns", &self.0.ns.name)
+            .finish()
+    }
+}
+
+impl Socket {
+    pub(crate) fn new(
+        ns: Arc<NamespaceInner>,
+        engine: Arc<EngineSocket<Client>>,
+        auth: Option<Value>,
+    ) -> Self {
+        Socket(Arc::new(SocketInner {
+            id: Sid::new(),
+            ns,
+            engine,
+            auth,
+            connected: AtomicBool::new(false),
+            gone: AtomicBool::new(false),
+            preconnect: Mutex::new(Vec::new()),
+            acks: Mutex::new(HashMap::new()),
+            session: SessionSlot::default(),
+        }))
+    }
+
+    /// The socket id (also the name of the room only this socket is in).
+    pub fn id(&self) -> Sid {
+        self.0.id
+    }
+
+    /// The namespace name.
+    pub fn ns(&self) -> &str {
+        &self.0.ns.name
+    }
+
+    /// The HTTP request that opened the connection (headers, query, remote address).
+    pub fn request(&self) -> &RequestInfo {
+        self.0.engine.request()
+    }
+
+    /// The `auth` payload the client sent with its CONNECT.
+    pub fn auth(&self) -> Option<&Value> {
+        self.0.auth.as_ref()
+    }
+
+    /// The transport the connection uses now.
+    pub fn transport(&self) -> Transport {
+        self.0.engine.transport()
+    }
+
+    /// Whether the socket is still connected to its namespace.
+    pub fn connected(&self) -> bool {
+        !self.0.gone.load(Ordering::Acquire)
+    }
+
+    /// Sends an event to this client. `data` becomes the event's arguments: `()` none, a tuple one
+    /// per element, anything else one; bytes travel as binary attachments.
+    pub async fn emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
+        self.namespace().to(self.id()).emit(event, data).await
+    }
+
+    /// Sends an event and waits for the client's acknowledgement, for at most the server's ack
+    /// timeout (see [`crate::ServerBuilder::ack_timeout`]). The ack's arguments are deserialized
+    /// into `R`: `Vec<Value>` takes them all, a tuple one per element, anything else the first.
+    ///
+    /// ```
+    /// # async fn f(socket: volley::Socket) -> Result<(), volley::AckError> {
+    /// let answer: String = socket.call("question", "ready?").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn call<R, T>(&self, event: &str, data: &T) -> Result<R, AckError>
+    where
+        R: DeserializeOwned,
+        T: Serialize + ?Sized,
+    {
+        self.call_timeout(event, data, self.0.ns.config.ack_timeout)
+            .await
+    }
+
+    /// [`Socket::call`] with its own timeout.
+    pub async fn call_timeout<R, T>(
+        &self,
+        event: &str,
+        data: &T,
+        timeout: Duration,
+    ) -> Result<R, AckError>
+    where
+        R: DeserializeOwned,
+        T: Serialize + ?Sized,
+    {
+        let mut responses = self
+            .namespace()
+            .to(self.id())
+            .timeout(timeout)
+            .emit_with_ack(event, data)
+            .await?;
+        let response = responses.pop().ok_or(AckError::Disconnected)?;
+        let args = response.result?;
+        Ok(volley_protocol::args::from_args(args)?)
+    }
+
+    /// Saves this socket's session (any one value; it replaces the previous one). The session
+    /// lives as long as the socket is connected to its namespace.
+    ///
+    /// ```
+    /// # fn f(socket: volley::Socket) {
+    /// socket.save_session(String::from("ada"));
+    /// assert_eq!(socket.get_session::<String>().as_deref(), Some("ada"));
+    /// # }
+    /// ```
+    pub fn save_session<T: Send + Sync + 'static>(&self, value: T) {
+        self.0.session.save(value);
+    }
+
+    /// A copy of this socket's session, if one of type `T` was saved.
+    pub fn get_session<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.0.session.get()
+    }
+
+    /// This socket's session for editing (`T::default()` when none was saved); the guard saves
+    /// it back when dropped.
+    pub fn session<T: Clone + Default + Send + Sync + 'static>(&self) -> SessionGuard<T> {
+        SessionGuard::new(self.clone(), self.get_session().unwrap_or_default())
+    }
+
+    /// Puts this socket in a room.
+    ///
+    /// ```
+    /// # fn f(socket: volley::Socket) {
+    /// socket.enter_room("lobby");
+    /// assert!(socket.rooms().iter().any(|r| r == "lobby"));
+    /// # }
+    /// ```
+    pub fn enter_room(&self, room: &str) {
+        self.0
+            .ns
+            .manager
+            .local()
+            .enter_room(self.ns(), self.id(), room);
+    }
+
+    /// Takes this socket out of a room.
+    pub fn leave_room(&self, room: &str) {
+        self.0
+            .ns
+            .manager
+            .local()
+            .leave_room(self.ns(), self.id(), room);
+    }
+
+    /// The rooms this socket is in, starting with the room named by its own id.
+    pub fn rooms(&self) -> Vec<String> {
+        self.0.ns.manager.local().rooms(self.ns(), self.id())
+    }
+
+    /// Starts an emit to a room (or socket id) of this socket's namespace.
+    pub fn to(&self, room: impl crate::IntoRooms) -> crate::BroadcastOperator {
+        self.namespace().to(room)
+    }
+
+    /// Starts an emit to every other socket of the namespace (`broadcast` in Node's API).
+    pub fn broadcast(&self) -> crate::BroadcastOperator {
+        self.namespace().skip(self.id())
+    }
+
+    /// Disconnects the client from this namespace: it receives a DISCONNECT packet, and the
+    /// disconnect handler runs with [`DisconnectReason::ServerDisconnect`].
+    pub fn disconnect(&self) {
+        if let Ok(frame) = self.parser().disconnect(self.ns()) {
+            let _ = self.0.engine.send(frame);
+        }
+        if let Ok(mut state) = self.0.engine.data.state.lock() {
+            state.sockets.remove(self.ns());
+        }
+        self.on_disconnect(DisconnectReason::ServerDisconnect);
+    }
+
+    pub(crate) fn parser(&self) -> Parser {
+        self.0.ns.config.parser
+    }
+
+    /// Describes this socket for another node (or a `fetch_sockets` caller).
+    pub fn info(&self) -> crate::SocketInfo {
+        let request = self.request();
+        crate::SocketInfo {
+            id: self.id().as_str().to_owned(),
+            nsp: self.ns().to_owned(),
+            rooms: self.rooms(),
+            auth: self.auth().cloned().unwrap_or(Value::Nil),
+            url: request.uri.to_string(),
+            address: request.remote_addr.map(|a| a.ip().to_string()),
+        }
+    }
+
+    /// The namespace this socket belongs to.
+    pub fn namespace(&self) -> crate::Namespace {
+        crate::Namespace(self.0.ns.clone())
+    }
+
+    /// Queues a frame for this client. Before the connection is confirmed frames wait, so that the
+    /// CONNECT acknowledgement is always the first packet the client sees.
+    pub(crate) fn send_frame(&self, frame: Frame, volatile: bool) -> Result<(), SendError> {
+        if !self.0.connected.load(Ordering::Acquire) {
+            let mut held = self.0.preconnect.lock().map_err(|_| SendError::Closed)?;
+            if !self.0.connected.load(Ordering::Acquire) {
+                if held.len() >= PRECONNECT_LIMIT {
+                    return Err(SendError::QueueFull);
+                }
+                held.push(frame);
+                return Ok(());
+            }
+        }
+        if volatile {
+            self.0.engine.send_volatile(frame)
+        } else {
+            self.0.engine.send(frame)
+        }
+    }
+
+    /// Sends the CONNECT acknowledgement, then whatever was emitted while the connect handler ran.
+    pub(crate) fn confirm_connect(&self) -> Result<(), SendError> {
+        let frame = self
+            .parser()
+            .connect(self.ns(), self.id().as_str())
+            .map_err(|_| SendError::Closed)?;
+        let mut held = self.0.preconnect.lock().map_err(|_| SendError::Closed)?;
+        self.0.engine.send(frame)?;
+        for frame in held.drain(..) {
+            self.0.engine.send(frame)?;
+        }
+        self.0.connected.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    pub(crate) fn send_ack(&self, id: u64, args: &[Value]) {
+        match self.parser().ack(self.ns(), id, args) {
+            Ok(frame) => {
+                let _ = self.send_frame(frame, false);
+            }
+            Err(e) => {
+                tracing::warn!(target: "volley::socketio", sid = %self.id(), error = %e, "cannot encode ack")
+            }
+        }
+    }
+
+    /// Registers an awaited ack under `id` (ids are unique per namespace).
+    pub(crate) fn expect_ack(&self, id: u64) -> Option<oneshot::Receiver<Vec<Value>>> {
+        if self.0.gone.load(Ordering::Acquire) {
+            return None;
+        }
+        let (tx, rx) = oneshot::channel();
+        self.0.acks.lock().ok()?.insert(id, tx);
+        Some(rx)
+    }
+
+    pub(crate) fn forget_ack(&self, id: u64) {
+        if let Ok(mut acks) = self.0.acks.lock() {
+            acks.remove(&id);
+        }
+    }
+
+    pub(crate) fn on_ack(&self, id: u64, args: Vec<Value>) {
+        let waiting = self.0.acks.lock().ok().and_then(|mut a| a.remove(&id));
+        match waiting {
+            Some(tx) => {
+                let _ = tx.send(args);
+            }
+            None => {
+                tracing::debug!(target: "volley::socketio", sid = %self.id(), id, "ack for no pending call")
+            }
+        }
+    }
+
+    /// Leaves the namespace: forgets the socket everywhere and runs the disconnect handler, once.
+    pub(crate) fn on_disconnect(&self, reason: DisconnectReason) {
+        if self.0.gone.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        tracing::debug!(target: "volley::socketio", sid = %self.id(), ns = self.ns(), %reason, "socket disconnected");
+        if let Ok(mut acks) = self.0.acks.lock() {
+            acks.clear();
+        }
+        self.0.session.clear();
+        self.0.ns.manager.remove_socket(self.ns(), self.id());
+        if self.0.connected.load(Ordering::Acquire) {
+            if let Some(handler) = self.0.ns.disconnect_handler() {
+                handler.call(self.clone(), reason);
+            }
+        }
+    }
+}

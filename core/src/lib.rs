@@ -1,0 +1,48 @@
+//! Volley is a Socket.IO server for Rust: Engine.IO v4 / Socket.IO v5 over long-polling and
+//! WebSocket, speaking to the official clients, built to scale out across nodes.
+//!
+//! ```no_run
+//! use volley::{Server, Socket, Value};
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let io = Server::builder().build();
+//!     io.of("/").on("chat", |socket: Socket, text: String| async move {
+//!         // to everyone in the namespace but the sender
+//!         let _ = socket.namespace().skip(socket.id()).emit("chat", &text).await;
+//!     });
+//!     io.of("/").on("add", |_s: Socket, (a, b): (i64, i64)| a + b); // acked with the sum
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//!     axum::serve(listener, io.router()).await
+//! }
+//! ```
+//!
+//! # Contents
+//! - [`Server`] and [`ServerBuilder`]: settings, namespaces, axum / tower integration.
+//! - [`Namespace`]: handlers ([`Namespace::on`], [`Namespace::on_connect`],
+//!   [`Namespace::on_disconnect`]) and emits to rooms ([`BroadcastOperator`]).
+//! - [`Socket`]: one client in one namespace: [`Socket::emit`], [`Socket::call`],
+//!   [`Socket::disconnect`].
+//! - [`manager`]: the [`ClientManager`] seam every emit goes through; [`MemoryManager`] is the
+//!   single-node default.
+//! - [`engine`]: the Engine.IO layer, usable alone.
+//!
+//! # Logging
+//! Events are logged with `tracing` under two targets that can be switched on separately:
+//! `volley::socketio` (namespaces, sockets, packets) and `volley::engine` (sessions, transports).
+
+pub mod engine;
+mod io;
+pub mod manager;
+mod service;
+
+pub use engine::{CloseReason, Sid, Transport};
+pub use io::handler;
+pub use io::{
+    AckError, AckResponse, Args, BroadcastOperator, Client, ConnectError, DisconnectReason,
+    EmitError, IntoRooms, Namespace, Parser, Server, ServerBuilder, SessionGuard, Socket,
+};
+pub use manager::{ClientManager, MemoryManager, SocketInfo};
+pub use service::StaticFiles;
+pub use service::{CorsOrigins, NotFound, VolleyLayer, VolleyService};
+pub use volley_protocol::Value;

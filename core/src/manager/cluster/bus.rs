@@ -1,0 +1,94 @@
+//! The seam between the cluster logic and a message broker: publish bytes on a channel, and
+//! subscribe to channels. Each adapter crate (Redis, AMQP, Kafka) implements [`PubSub`] and
+//! nothing else.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+/// A message received from the bus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusMessage {
+    /// The channel it was published on.
+    pub channel: String,
+    /// Its bytes, untrusted: they may come from any node or emitter.
+    pub payload: Bytes,
+}
+
+/// What a node listens to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Subscription {
+    /// One channel, by its exact name.
+    Channel(String),
+    /// Every channel whose name starts with this prefix.
+    Prefix(String),
+}
+
+impl Subscription {
+    /// Whether a message published on `channel` belongs to this subscription.
+    pub fn matches(&self, channel: &str) -> bool {
+        match self {
+            Subscription::Channel(c) => c == channel,
+            Subscription::Prefix(p) => channel.starts_with(p.as_str()),
+        }
+    }
+}
+
+/// Why the bus refused a publish or a subscription.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BusError {
+    /// The broker cannot be reached now (the transport keeps reconnecting).
+    #[error("the message bus is unavailable: {0}")]
+    Unavailable(String),
+    /// The message is larger than the transport accepts.
+    #[error("the message is too large for the bus ({0} bytes)")]
+    TooLarge(usize),
+    /// Anything else the broker said.
+    #[error("the message bus failed: {0}")]
+    Other(String),
+}
+
+/// A publish/subscribe transport. Implementations:
+///
+/// - publish at most once per call, and return an error (rather than queue without bound) when
+///   the broker is unreachable, so the caller sees the failure;
+/// - keep their subscriptions across broker restarts: reconnect with backoff and subscribe again;
+/// - hand every received message to the sink in order, waiting when it is full (the sink is
+///   drained by one task that only decodes and dispatches).
+///
+/// ```
+/// use volley::manager::cluster::{BusError, BusMessage, PubSub, Subscription};
+/// use bytes::Bytes;
+/// use tokio::sync::mpsc;
+///
+/// /// Drops everything: the smallest transport there is.
+/// struct Void;
+///
+/// #[async_trait::async_trait]
+/// impl PubSub for Void {
+///     async fn publish(&self, _channel: &str, _payload: Bytes) -> Result<(), BusError> {
+///         Ok(())
+///     }
+///     async fn subscribe(
+///         &self,
+///         _subscriptions: &[Subscription],
+///         _sink: mpsc::Sender<BusMessage>,
+///     ) -> Result<(), BusError> {
+///         Ok(())
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait PubSub: Send + Sync + 'static {
+    /// Publishes `payload` on `channel`.
+    async fn publish(&self, channel: &str, payload: Bytes) -> Result<(), BusError>;
+
+    /// Starts delivering the messages of `subscriptions` to `sink`, for as long as the sink is
+    /// open. Called once per node, before the first publish.
+    async fn subscribe(
+        &self,
+        subscriptions: &[Subscription],
+        sink: mpsc::Sender<BusMessage>,
+    ) -> Result<(), BusError>;
+}

@@ -1,0 +1,64 @@
+//! Settings of a cluster manager.
+
+use std::time::Duration;
+
+/// How a node behaves in its cluster. The defaults follow Node's cluster adapters.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ClusterConfig {
+    /// Prefix of the bus channels of Volley's own cluster protocol (default `volley`).
+    pub prefix: String,
+    /// A node that has published nothing for this long sends a heartbeat (default 5 s).
+    pub heartbeat_interval: Duration,
+    /// A node not heard from for this long counts as dead (default 10 s). Dead nodes are found
+    /// within `heartbeat_timeout` plus one sweep (at most 1 s).
+    pub heartbeat_timeout: Duration,
+    /// How long a request to other nodes (fetching sockets, server-side calls) waits (default 5 s).
+    pub request_timeout: Duration,
+    /// Also accept what emitters written for Node publish, on the channels of Node's Redis
+    /// adapter with this key (default `Some("socket.io")`; `None` to ignore them).
+    pub node_compat_key: Option<String>,
+    /// Messages received but not yet dispatched, at most (default 4096). The bus waits while the
+    /// buffer is full.
+    pub receive_buffer: usize,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            prefix: "volley".to_owned(),
+            heartbeat_interval: Duration::from_secs(5),
+            heartbeat_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(5),
+            node_compat_key: Some("socket.io".to_owned()),
+            receive_buffer: 4096,
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// Sets the channel prefix (so that several clusters can share one broker).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Sets the heartbeat interval and the time after which a silent node counts as dead.
+    pub fn heartbeat(mut self, interval: Duration, timeout: Duration) -> Self {
+        self.heartbeat_interval = interval;
+        self.heartbeat_timeout = timeout;
+        self
+    }
+
+    /// Sets the timeout of requests to other nodes.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Sets (or, with `None`, turns off) the key of Node's Redis channels accepted from emitters.
+    pub fn node_compat_key(mut self, key: Option<String>) -> Self {
+        self.node_compat_key = key;
+        self
+    }
+}

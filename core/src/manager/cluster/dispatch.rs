@@ -1,0 +1,217 @@
+//! What a node does with each message from the bus: apply broadcasts and room changes to its own
+//! sockets, answer requests, and file the answers to its own requests. Replies are published
+//! from spawned tasks, so the loop only decodes and dispatches, in order.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use volley_protocol::cluster::{Body, Message, EMITTER_UID};
+
+use super::{BusMessage, Node, PubSub};
+use crate::{AckResponse, Socket, SocketInfo};
+
+/// Receives until the bus closes or the node is dropped.
+pub(crate) async fn run<B: PubSub>(node: Weak<Node<B>>, mut rx: mpsc::Receiver<BusMessage>) {
+    while let Some(msg) = rx.recv().await {
+        let Some(node) = node.upgrade() else { break };
+        node.handle(msg);
+    }
+}
+
+impl<B: PubSub> Node<B> {
+    fn handle(self: &Arc<Self>, msg: BusMessage) {
+        if msg.channel == self.main_channel() || msg.channel == self.node_channel(&self.uid) {
+            self.native(&msg.payload);
+            return;
+        }
+        let Some(key) = &self.config.node_compat_key else {
+            return;
+        };
+        if msg.channel.starts_with(&format!("{key}-request#")) {
+            self.compat_request(&msg.channel, &msg.payload);
+        } else if msg.channel.starts_with(&format!("{key}#")) {
+            self.compat_broadcast(&msg.channel, &msg.payload);
+        }
+    }
+
+    /// Notes that `uid` is alive (or, when it says so, gone).
+    fn seen(&self, uid: &str, leaving: bool) {
+        let Ok(mut nodes) = self.nodes.lock() else {
+            return;
+        };
+        if leaving {
+            if nodes.remove(uid).is_some() {
+                drop(nodes);
+                tracing::info!(target: "volley::cluster", node = uid, "node left");
+                self.requests.node_gone(uid);
+            }
+        } else if nodes.insert(uid.to_owned(), Instant::now()).is_none() {
+            tracing::info!(target: "volley::cluster", node = uid, "node joined");
+        }
+    }
+
+    /// Publishes from a task (the dispatch loop never waits on the bus).
+    fn reply(self: &Arc<Self>, to: Option<String>, nsp: String, body: Body) {
+        let node = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = node.publish(to.as_deref(), &nsp, body).await {
+                tracing::warn!(target: "volley::cluster", error = %e, "cannot publish a reply");
+            }
+        });
+    }
+
+    fn native(self: &Arc<Self>, bytes: &[u8]) {
+        let msg = match Message::decode(bytes) {
+            Ok(msg) => msg,
+            Err(e) => {
+                tracing::warn!(target: "volley::cluster", error = %e, "undecodable message from the bus, ignored");
+                return;
+            }
+        };
+        if msg.uid == self.uid {
+            return;
+        }
+        let Message {
+            uid: from,
+            nsp,
+            body,
+        } = msg;
+        if from != EMITTER_UID {
+            self.seen(&from, matches!(body, Body::AdapterClose));
+        }
+        match body {
+            Body::InitialHeartbeat => self.reply(None, nsp, Body::Heartbeat),
+            Body::Heartbeat | Body::AdapterClose => {}
+            Body::Broadcast {
+                opts,
+                event,
+                args,
+                ack: None,
+            } => {
+                if let Err(e) = self.local.broadcast(&nsp, &event, &args, &opts) {
+                    tracing::warn!(target: "volley::cluster", error = %e, "cannot encode a remote broadcast");
+                }
+            }
+            Body::Broadcast {
+                opts,
+                event,
+                args,
+                ack: Some(request),
+            } => {
+                let pending = match self.local.broadcast_with_ack(&nsp, &event, &args, &opts) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::warn!(target: "volley::cluster", error = %e, "cannot encode a remote broadcast");
+                        return;
+                    }
+                };
+                let node = self.clone();
+                tokio::spawn(async move {
+                    let sids = pending
+                        .sids()
+                        .iter()
+                        .map(|s| s.as_str().to_owned())
+                        .collect();
+                    let count = Body::BroadcastClientCount {
+                        request_id: request.id,
+                        sids,
+                    };
+                    if let Err(e) = node.publish(Some(&from), &nsp, count).await {
+                        tracing::warn!(target: "volley::cluster", error = %e, "cannot report ack recipients");
+                    }
+                    let timeout = Duration::from_millis(request.timeout_ms);
+                    pending.each(timeout, move |response: AckResponse| {
+                        if let Ok(args) = response.result {
+                            let body = Body::BroadcastAck {
+                                request_id: request.id,
+                                sid: response.sid.as_str().to_owned(),
+                                args,
+                            };
+                            node.reply(Some(from.clone()), nsp.clone(), body);
+                        }
+                    });
+                });
+            }
+            Body::SocketsJoin { opts, rooms } => self.local.add_sockets(&nsp, &opts, &rooms),
+            Body::SocketsLeave { opts, rooms } => self.local.del_sockets(&nsp, &opts, &rooms),
+            Body::DisconnectSockets { opts, .. } => {
+                for socket in self.local.select(&nsp, &opts) {
+                    socket.disconnect();
+                }
+            }
+            Body::FetchSockets { opts, request_id } => {
+                let sockets: Vec<SocketInfo> = self
+                    .local
+                    .select(&nsp, &opts)
+                    .iter()
+                    .map(Socket::info)
+                    .collect();
+                let body = Body::FetchSocketsResponse {
+                    request_id,
+                    sockets,
+                };
+                self.reply(Some(from), nsp, body);
+            }
+            Body::FetchSocketsResponse {
+                request_id,
+                sockets,
+            } => self.requests.sockets(request_id, &from, sockets),
+            Body::ServerSideEmit {
+                event,
+                args,
+                request_id,
+            } => self.server_side(from, nsp, event, args, request_id),
+            Body::ServerSideEmitResponse { request_id, args } => {
+                self.requests.answer(request_id, &from, args)
+            }
+            Body::BroadcastClientCount { request_id, sids } => {
+                self.requests.recipients(request_id, &from, sids)
+            }
+            Body::BroadcastAck {
+                request_id,
+                sid,
+                args,
+            } => self.requests.ack(request_id, sid, args),
+            _ => {
+                tracing::debug!(target: "volley::cluster", "message of an unhandled type, ignored");
+            }
+        }
+    }
+
+    /// Runs a server-side event's handler; answers the sender when it waits for an answer (with
+    /// no arguments when the namespace has no handler, so that it does not wait in vain).
+    fn server_side(
+        self: &Arc<Self>,
+        from: String,
+        nsp: String,
+        event: String,
+        args: Vec<volley_protocol::Value>,
+        request_id: Option<u64>,
+    ) {
+        let hooks = self.hooks.get().and_then(Weak::upgrade);
+        let answer = hooks.and_then(|h| h.server_event(&nsp, &event, args));
+        let node = self.clone();
+        tokio::spawn(async move {
+            let args = match answer {
+                Some(fut) => fut.await,
+                None => Vec::new(),
+            };
+            if let Some(request_id) = request_id {
+                let body = Body::ServerSideEmitResponse { request_id, args };
+                if let Err(e) = node.publish(Some(&from), &nsp, body).await {
+                    tracing::warn!(target: "volley::cluster", error = %e, "cannot answer a server-side emit");
+                }
+            }
+        });
+    }
+
+    fn compat_broadcast(&self, _channel: &str, _bytes: &[u8]) {
+        tracing::debug!(target: "volley::cluster", "Node emitter broadcast ignored");
+    }
+
+    fn compat_request(&self, _channel: &str, _bytes: &[u8]) {
+        tracing::debug!(target: "volley::cluster", "Node emitter request ignored");
+    }
+}

@@ -1,0 +1,53 @@
+//! Heartbeats: a node that has published nothing for `heartbeat_interval` says it is alive, and
+//! nodes silent for `heartbeat_timeout` are dropped from what requests wait for.
+
+use std::sync::Weak;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use volley_protocol::cluster::Body;
+
+use super::{Node, PubSub};
+
+/// Runs until the node is dropped.
+pub(crate) async fn run<B: PubSub>(node: Weak<Node<B>>) {
+    let tick = {
+        let Some(n) = node.upgrade() else { return };
+        (n.config.heartbeat_interval / 2).clamp(Duration::from_millis(10), Duration::from_secs(1))
+    };
+    let mut ticker = tokio::time::interval(tick);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let Some(node) = node.upgrade() else { break };
+        let quiet = node
+            .last_publish
+            .lock()
+            .map(|t| t.elapsed() >= node.config.heartbeat_interval)
+            .unwrap_or(true);
+        if quiet && *node.ready.borrow() {
+            if let Err(e) = node.publish(None, "/", Body::Heartbeat).await {
+                tracing::debug!(target: "volley::cluster", error = %e, "heartbeat not sent");
+            }
+        }
+        let now = Instant::now();
+        let dead: Vec<String> = match node.nodes.lock() {
+            Ok(mut nodes) => {
+                let dead: Vec<String> = nodes
+                    .iter()
+                    .filter(|(_, seen)| now.duration_since(**seen) > node.config.heartbeat_timeout)
+                    .map(|(uid, _)| uid.clone())
+                    .collect();
+                for uid in &dead {
+                    nodes.remove(uid);
+                }
+                dead
+            }
+            Err(_) => Vec::new(),
+        };
+        for uid in dead {
+            tracing::warn!(target: "volley::cluster", node = %uid, "node stopped answering, dropped");
+            node.requests.node_gone(&uid);
+        }
+    }
+}

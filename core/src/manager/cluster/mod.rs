@@ -1,0 +1,453 @@
+//! The cluster manager: every node publishes its broadcasts and requests once on a message bus
+//! and applies what the others publish. The logic is written once, over any [`PubSub`]
+//! transport; an adapter crate only supplies the transport.
+//!
+//! Delivery to this node's sockets never waits for the bus: an emit is delivered locally first,
+//! then published once, whatever the number of rooms or recipients. A publish that fails is
+//! reported to the caller. Requests to other nodes (fetching sockets, collecting acks, server-side
+//! calls) wait only for the nodes known to be alive, and never longer than their timeout.
+
+mod bus;
+mod config;
+mod dispatch;
+mod liveness;
+mod memory_bus;
+mod requests;
+
+pub use bus::{BusError, BusMessage, PubSub, Subscription};
+pub use config::ClusterConfig;
+pub use memory_bus::MemoryBus;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use volley_protocol::cluster::{AckRequest, Body, Message};
+use volley_protocol::Value;
+
+use self::requests::{Collected, Requests};
+use super::{BroadcastOptions, ClientManager, LocalAdapter, ServerHooks, SocketInfo};
+use crate::engine::Sid;
+use crate::{AckResponse, EmitError};
+
+/// A [`ClientManager`] that makes many nodes behave as one server, over any [`PubSub`] bus.
+///
+/// ```
+/// use volley::manager::cluster::{ClusterConfig, ClusterManager, MemoryBus};
+/// let bus = MemoryBus::new();
+/// let io = volley::Server::builder()
+///     .client_manager(ClusterManager::new(bus.clone(), ClusterConfig::default()))
+///     .build();
+/// # let _ = io;
+/// ```
+pub struct ClusterManager<B: PubSub> {
+    node: Arc<Node<B>>,
+}
+
+impl<B: PubSub> std::fmt::Debug for ClusterManager<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterManager")
+            .field("uid", &self.node.uid)
+            .field("nodes", &self.node.alive())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The state of this node in the cluster.
+pub(crate) struct Node<B> {
+    bus: B,
+    uid: String,
+    config: ClusterConfig,
+    local: LocalAdapter,
+    hooks: OnceLock<Weak<dyn ServerHooks>>,
+    /// Other nodes, with when they were last heard from.
+    nodes: Mutex<HashMap<String, Instant>>,
+    requests: Requests,
+    last_publish: Mutex<Instant>,
+    started: OnceLock<()>,
+    /// Becomes true once the bus subscription is in place.
+    ready: watch::Sender<bool>,
+    /// Stops this node's tasks.
+    stop: CancellationToken,
+}
+
+fn random_uid() -> String {
+    let raw: [u8; 8] = rand::random();
+    raw.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl<B: PubSub> ClusterManager<B> {
+    /// A manager publishing on `bus`. It starts when the server built with it is bound (at
+    /// [`crate::ServerBuilder::build`], inside a tokio runtime).
+    pub fn new(bus: B, config: ClusterConfig) -> Self {
+        let (ready, _) = watch::channel(false);
+        ClusterManager {
+            node: Arc::new(Node {
+                bus,
+                uid: random_uid(),
+                config,
+                local: LocalAdapter::default(),
+                hooks: OnceLock::new(),
+                nodes: Mutex::new(HashMap::new()),
+                requests: Requests::default(),
+                last_publish: Mutex::new(Instant::now()),
+                started: OnceLock::new(),
+                ready,
+                stop: CancellationToken::new(),
+            }),
+        }
+    }
+
+    /// This node's id on the bus.
+    pub fn uid(&self) -> &str {
+        &self.node.uid
+    }
+
+    /// Waits until the bus subscription is in place (or `timeout` passes); `true` when it is.
+    pub async fn ready(&self, timeout: Duration) -> bool {
+        let mut rx = self.node.ready.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|r| *r))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Stops taking part in the cluster at once, without telling the other nodes (they notice
+    /// when its heartbeats stop): what a crash looks like to them.
+    pub fn halt(&self) {
+        self.node.stop.cancel();
+    }
+}
+
+impl<B: PubSub> Node<B> {
+    fn main_channel(&self) -> String {
+        format!("{}#", self.config.prefix)
+    }
+
+    fn node_channel(&self, uid: &str) -> String {
+        format!("{}#{}#", self.config.prefix, uid)
+    }
+
+    fn alive(&self) -> HashSet<String> {
+        match self.nodes.lock() {
+            Ok(n) => n.keys().cloned().collect(),
+            Err(p) => p.into_inner().keys().cloned().collect(),
+        }
+    }
+
+    /// Publishes a message to every node (`to: None`) or to one node's own channel.
+    async fn publish(&self, to: Option<&str>, nsp: &str, body: Body) -> Result<(), EmitError> {
+        if self.stop.is_cancelled() {
+            return Err(EmitError::Manager("the cluster manager is closed".into()));
+        }
+        let msg = Message {
+            uid: self.uid.clone(),
+            nsp: nsp.to_owned(),
+            body,
+        };
+        let bytes = msg.encode()?;
+        let channel = match to {
+            None => self.main_channel(),
+            Some(uid) => self.node_channel(uid),
+        };
+        self.bus
+            .publish(&channel, bytes)
+            .await
+            .map_err(|e| EmitError::Manager(e.to_string()))?;
+        if let Ok(mut last) = self.last_publish.lock() {
+            *last = Instant::now();
+        }
+        Ok(())
+    }
+
+    /// Whether `opts` targets exactly one socket, and it is connected here: then the bus is not
+    /// involved at all (a socket's own emits stay off the bus).
+    fn only_local(&self, ns: &str, opts: &BroadcastOptions) -> bool {
+        if opts.local {
+            return true;
+        }
+        match opts.rooms.as_slice() {
+            [room] => Sid::parse(room).is_some_and(|sid| self.local.socket(ns, sid).is_some()),
+            _ => false,
+        }
+    }
+
+    fn start(self: &Arc<Self>) {
+        if self.started.set(()).is_err() {
+            return;
+        }
+        let (tx, rx) = mpsc::channel(self.config.receive_buffer.max(1));
+        let mut subscriptions = vec![
+            bus::Subscription::Channel(self.main_channel()),
+            bus::Subscription::Channel(self.node_channel(&self.uid)),
+        ];
+        if let Some(key) = &self.config.node_compat_key {
+            subscriptions.push(bus::Subscription::Prefix(format!("{key}#")));
+            subscriptions.push(bus::Subscription::Prefix(format!("{key}-request#")));
+        }
+        let node = self.clone();
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(100);
+            loop {
+                match node.bus.subscribe(&subscriptions, tx.clone()).await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        tracing::warn!(target: "volley::cluster", error = %e, "cannot subscribe, retrying");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+            node.ready.send_replace(true);
+            if let Err(e) = node.publish(None, "/", Body::InitialHeartbeat).await {
+                tracing::warn!(target: "volley::cluster", error = %e, "cannot announce this node");
+            }
+        });
+        let stop = self.stop.clone();
+        let node = Arc::downgrade(self);
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = dispatch::run(node, rx) => {}
+                _ = stop.cancelled() => {}
+            }
+        });
+        let stop = self.stop.clone();
+        let node = Arc::downgrade(self);
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = liveness::run(node) => {}
+                _ = stop.cancelled() => {}
+            }
+        });
+        tracing::info!(target: "volley::cluster", uid = %self.uid, "cluster node starting");
+    }
+}
+
+#[async_trait]
+impl<B: PubSub> ClientManager for ClusterManager<B> {
+    fn local(&self) -> &LocalAdapter {
+        &self.node.local
+    }
+
+    fn bind(&self, hooks: Weak<dyn ServerHooks>) {
+        let _ = self.node.hooks.set(hooks);
+        if tokio::runtime::Handle::try_current().is_ok() {
+            self.node.start();
+        } else {
+            tracing::warn!(target: "volley::cluster", "server built outside a tokio runtime: the cluster manager starts on first use");
+        }
+    }
+
+    fn add_socket(&self, socket: &crate::Socket) {
+        self.node.start();
+        self.node.local.add_socket(socket)
+    }
+
+    fn server_count(&self) -> usize {
+        1 + self.node.alive().len()
+    }
+
+    async fn close(&self) {
+        if let Err(e) = self.node.publish(None, "/", Body::AdapterClose).await {
+            tracing::debug!(target: "volley::cluster", error = %e, "goodbye not sent");
+        }
+        self.node.stop.cancel();
+    }
+
+    async fn add_sockets(
+        &self,
+        ns: &str,
+        opts: &BroadcastOptions,
+        rooms: &[String],
+    ) -> Result<(), EmitError> {
+        self.node.local.add_sockets(ns, opts, rooms);
+        if self.node.only_local(ns, opts) {
+            return Ok(());
+        }
+        let body = Body::SocketsJoin {
+            opts: opts.clone(),
+            rooms: rooms.to_vec(),
+        };
+        self.node.publish(None, ns, body).await
+    }
+
+    async fn del_sockets(
+        &self,
+        ns: &str,
+        opts: &BroadcastOptions,
+        rooms: &[String],
+    ) -> Result<(), EmitError> {
+        self.node.local.del_sockets(ns, opts, rooms);
+        if self.node.only_local(ns, opts) {
+            return Ok(());
+        }
+        let body = Body::SocketsLeave {
+            opts: opts.clone(),
+            rooms: rooms.to_vec(),
+        };
+        self.node.publish(None, ns, body).await
+    }
+
+    async fn disconnect_sockets(&self, ns: &str, opts: &BroadcastOptions) -> Result<(), EmitError> {
+        let local_only = self.node.only_local(ns, opts);
+        for socket in self.node.local.select(ns, opts) {
+            socket.disconnect();
+        }
+        if local_only {
+            return Ok(());
+        }
+        let body = Body::DisconnectSockets {
+            opts: opts.clone(),
+            close: false,
+        };
+        self.node.publish(None, ns, body).await
+    }
+
+    async fn fetch_sockets(
+        &self,
+        ns: &str,
+        opts: &BroadcastOptions,
+    ) -> Result<Vec<SocketInfo>, EmitError> {
+        let mine: Vec<SocketInfo> = self
+            .node
+            .local
+            .select(ns, opts)
+            .iter()
+            .map(crate::Socket::info)
+            .collect();
+        let others = self.node.alive();
+        if others.is_empty() || self.node.only_local(ns, opts) {
+            return Ok(mine);
+        }
+        let deadline = Instant::now() + self.node.config.request_timeout;
+        let id = self.node.requests.open(others, Collected::Sockets(mine));
+        let body = Body::FetchSockets {
+            opts: opts.clone(),
+            request_id: id,
+        };
+        if let Err(e) = self.node.publish(None, ns, body).await {
+            self.node.requests.wait(id, Instant::now()).await;
+            return Err(e);
+        }
+        let outcome = self.node.requests.wait(id, deadline).await;
+        match outcome.collected {
+            Collected::Sockets(all) if outcome.missing_nodes == 0 => Ok(all),
+            _ => Err(EmitError::Timeout {
+                missing: outcome.missing_nodes,
+            }),
+        }
+    }
+
+    async fn emit(
+        &self,
+        ns: &str,
+        event: &str,
+        args: &[Value],
+        opts: &BroadcastOptions,
+    ) -> Result<(), EmitError> {
+        self.node.local.broadcast(ns, event, args, opts)?;
+        if self.node.only_local(ns, opts) {
+            return Ok(());
+        }
+        let body = Body::Broadcast {
+            opts: opts.clone(),
+            event: event.to_owned(),
+            args: args.to_vec(),
+            ack: None,
+        };
+        self.node.publish(None, ns, body).await
+    }
+
+    async fn emit_with_ack(
+        &self,
+        ns: &str,
+        event: &str,
+        args: &[Value],
+        opts: &BroadcastOptions,
+        timeout: Duration,
+    ) -> Result<Vec<AckResponse>, EmitError> {
+        let pending = self.node.local.broadcast_with_ack(ns, event, args, opts)?;
+        let others = self.node.alive();
+        if others.is_empty() || self.node.only_local(ns, opts) {
+            return Ok(pending.collect(timeout).await);
+        }
+        let deadline = Instant::now() + timeout;
+        let id = self.node.requests.open(others, Collected::Acks(Vec::new()));
+        let body = Body::Broadcast {
+            opts: opts.clone(),
+            event: event.to_owned(),
+            args: args.to_vec(),
+            ack: Some(AckRequest {
+                id,
+                timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            }),
+        };
+        if let Err(e) = self.node.publish(None, ns, body).await {
+            self.node.requests.wait(id, Instant::now()).await;
+            return Err(e);
+        }
+        let (mut responses, outcome) = tokio::join!(
+            pending.collect(timeout),
+            self.node.requests.wait(id, deadline)
+        );
+        if let Collected::Acks(remote) = outcome.collected {
+            responses.extend(remote);
+        }
+        responses.extend(requests::timed_out(outcome.missing_sids));
+        if outcome.missing_nodes > 0 {
+            tracing::warn!(target: "volley::cluster", missing = outcome.missing_nodes, "nodes did not report their recipients in time");
+        }
+        Ok(responses)
+    }
+
+    async fn server_side_emit(
+        &self,
+        ns: &str,
+        event: &str,
+        args: &[Value],
+    ) -> Result<(), EmitError> {
+        let body = Body::ServerSideEmit {
+            event: event.to_owned(),
+            args: args.to_vec(),
+            request_id: None,
+        };
+        self.node.publish(None, ns, body).await
+    }
+
+    async fn server_side_call(
+        &self,
+        ns: &str,
+        event: &str,
+        args: &[Value],
+        timeout: Duration,
+    ) -> Result<Vec<Vec<Value>>, EmitError> {
+        let others = self.node.alive();
+        if others.is_empty() {
+            return Ok(Vec::new());
+        }
+        let deadline = Instant::now() + timeout;
+        let id = self
+            .node
+            .requests
+            .open(others, Collected::Answers(Vec::new()));
+        let body = Body::ServerSideEmit {
+            event: event.to_owned(),
+            args: args.to_vec(),
+            request_id: Some(id),
+        };
+        if let Err(e) = self.node.publish(None, ns, body).await {
+            self.node.requests.wait(id, Instant::now()).await;
+            return Err(e);
+        }
+        let outcome = self.node.requests.wait(id, deadline).await;
+        match outcome.collected {
+            Collected::Answers(all) if outcome.missing_nodes == 0 => Ok(all),
+            _ => Err(EmitError::Timeout {
+                missing: outcome.missing_nodes,
+            }),
+        }
+    }
+}

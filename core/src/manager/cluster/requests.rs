@@ -1,0 +1,205 @@
+//! Requests this node sent to the others and is waiting on: which nodes (and sockets) have yet
+//! to answer, what has arrived, and a signal when it is complete. Entries are removed by the
+//! requester, complete or timed out, so the table never outgrows the requests in flight; and only
+//! awaited answers are kept, so a misbehaving peer cannot grow one.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use volley_protocol::Value;
+
+use crate::engine::Sid;
+use crate::{AckError, AckResponse, SocketInfo};
+
+/// What has arrived for one request.
+#[derive(Debug)]
+pub(crate) enum Collected {
+    Sockets(Vec<SocketInfo>),
+    Answers(Vec<Vec<Value>>),
+    Acks(Vec<AckResponse>),
+}
+
+struct Pending {
+    /// Nodes that have not answered yet (for acks: not sent their recipient list yet).
+    nodes: HashSet<String>,
+    /// For acks: the remote sockets whose ack is still awaited, with their node.
+    sids: HashMap<String, String>,
+    collected: Collected,
+    done: Arc<Notify>,
+}
+
+impl Pending {
+    fn complete(&self) -> bool {
+        self.nodes.is_empty() && self.sids.is_empty()
+    }
+}
+
+/// The table of requests in flight.
+#[derive(Default)]
+pub(crate) struct Requests {
+    next: AtomicU64,
+    table: Mutex<HashMap<u64, Pending>>,
+}
+
+/// The outcome of a wait: what arrived, and how many nodes (or sockets) are still missing.
+pub(crate) struct Outcome {
+    pub(crate) collected: Collected,
+    pub(crate) missing_nodes: usize,
+    pub(crate) missing_sids: Vec<String>,
+}
+
+impl Requests {
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Pending>> {
+        match self.table.lock() {
+            Ok(t) => t,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Opens a request awaiting an answer from each of `nodes`.
+    pub(crate) fn open(&self, nodes: HashSet<String>, collected: Collected) -> u64 {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        self.table().insert(
+            id,
+            Pending {
+                nodes,
+                sids: HashMap::new(),
+                collected,
+                done: Arc::new(Notify::new()),
+            },
+        );
+        id
+    }
+
+    /// Waits until the request is complete or `deadline` passes, then removes it.
+    pub(crate) async fn wait(&self, id: u64, deadline: Instant) -> Outcome {
+        loop {
+            let done = {
+                let table = self.table();
+                match table.get(&id) {
+                    Some(p) if !p.complete() => Some(p.done.clone()),
+                    _ => None,
+                }
+            };
+            let Some(done) = done else { break };
+            let notified = done.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            // Answers may have completed it between the check and `enable`.
+            if self.table().get(&id).is_none_or(Pending::complete) {
+                break;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                break;
+            }
+        }
+        match self.table().remove(&id) {
+            Some(p) => Outcome {
+                missing_nodes: p.nodes.len(),
+                missing_sids: p.sids.into_keys().collect(),
+                collected: p.collected,
+            },
+            None => Outcome {
+                collected: Collected::Answers(Vec::new()),
+                missing_nodes: 0,
+                missing_sids: Vec::new(),
+            },
+        }
+    }
+
+    fn update(&self, id: u64, f: impl FnOnce(&mut Pending)) {
+        let mut table = self.table();
+        if let Some(p) = table.get_mut(&id) {
+            f(p);
+            if p.complete() {
+                p.done.notify_waiters();
+            }
+        }
+    }
+
+    /// A node's sockets for a fetch request.
+    pub(crate) fn sockets(&self, id: u64, from: &str, sockets: Vec<SocketInfo>) {
+        self.update(id, |p| {
+            if p.nodes.remove(from) {
+                if let Collected::Sockets(all) = &mut p.collected {
+                    all.extend(sockets);
+                }
+            }
+        });
+    }
+
+    /// A node's answer to a server-side call.
+    pub(crate) fn answer(&self, id: u64, from: &str, args: Vec<Value>) {
+        self.update(id, |p| {
+            if p.nodes.remove(from) {
+                if let Collected::Answers(all) = &mut p.collected {
+                    all.push(args);
+                }
+            }
+        });
+    }
+
+    /// A node's list of sockets that will ack a broadcast.
+    pub(crate) fn recipients(&self, id: u64, from: &str, sids: Vec<String>) {
+        self.update(id, |p| {
+            if p.nodes.remove(from) {
+                p.sids
+                    .extend(sids.into_iter().map(|sid| (sid, from.to_owned())));
+            }
+        });
+    }
+
+    /// One remote socket's ack.
+    pub(crate) fn ack(&self, id: u64, sid: String, args: Vec<Value>) {
+        self.update(id, |p| {
+            if p.sids.remove(&sid).is_some() {
+                if let (Collected::Acks(all), Some(sid)) = (&mut p.collected, Sid::parse(&sid)) {
+                    all.push(AckResponse {
+                        sid,
+                        result: Ok(args),
+                    });
+                }
+            }
+        });
+    }
+
+    /// A node is gone: no request waits for it any more (its sockets' acks too are lost).
+    pub(crate) fn node_gone(&self, uid: &str) {
+        let mut table = self.table();
+        for p in table.values_mut() {
+            let mut changed = p.nodes.remove(uid);
+            let lost: Vec<String> = p
+                .sids
+                .iter()
+                .filter(|(_, node)| node.as_str() == uid)
+                .map(|(sid, _)| sid.clone())
+                .collect();
+            for sid in lost {
+                changed = true;
+                p.sids.remove(&sid);
+                if let (Collected::Acks(all), Some(sid)) = (&mut p.collected, Sid::parse(&sid)) {
+                    all.push(AckResponse {
+                        sid,
+                        result: Err(AckError::Disconnected),
+                    });
+                }
+            }
+            if changed && p.complete() {
+                p.done.notify_waiters();
+            }
+        }
+    }
+}
+
+/// Turns the sockets that never acked into timeout responses.
+pub(crate) fn timed_out(sids: Vec<String>) -> impl Iterator<Item = AckResponse> {
+    sids.into_iter()
+        .filter_map(|s| Sid::parse(&s))
+        .map(|sid| AckResponse {
+            sid,
+            result: Err(AckError::Timeout),
+        })
+}

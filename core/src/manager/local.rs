@@ -1,0 +1,383 @@
+//! This node's sockets and rooms, and delivery to them: each packet is encoded once and the same
+//! frame is queued for every recipient.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use volley_protocol::{EncodeError, Value};
+
+use super::BroadcastOptions;
+use crate::engine::Sid;
+use crate::io::Parser;
+use crate::{AckError, AckResponse, Socket};
+
+#[derive(Default)]
+struct Index {
+    sockets: HashMap<Sid, Member>,
+    rooms: HashMap<String, HashSet<Sid>>,
+}
+
+struct Member {
+    socket: Socket,
+    rooms: HashSet<String>,
+}
+
+#[derive(Default)]
+struct NsIndex {
+    index: RwLock<Index>,
+    /// Ack ids are unique per namespace, so one encoded packet can ask every recipient for its ack.
+    next_ack: AtomicU64,
+}
+
+/// This node's sockets and rooms, per namespace.
+#[derive(Default)]
+pub struct LocalAdapter {
+    nsps: RwLock<HashMap<String, Arc<NsIndex>>>,
+    parser: OnceLock<Parser>,
+}
+
+impl std::fmt::Debug for LocalAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalAdapter").finish_non_exhaustive()
+    }
+}
+
+impl Index {
+    /// Calls `f` once for each socket `opts` selects.
+    fn each_target(&self, opts: &BroadcastOptions, mut f: impl FnMut(&Socket)) {
+        let mut excluded = HashSet::new();
+        for room in &opts.except {
+            self.members(room, |sid| {
+                excluded.insert(sid);
+            });
+        }
+        let mut visit = |sid: Sid| {
+            if excluded.contains(&sid) {
+                return;
+            }
+            if let Some(m) = self.sockets.get(&sid) {
+                f(&m.socket);
+            }
+        };
+        match opts.rooms.as_slice() {
+            [] => self.sockets.keys().for_each(|sid| visit(*sid)),
+            [room] => self.members(room, visit),
+            rooms => {
+                let mut seen = HashSet::new();
+                for room in rooms {
+                    self.members(room, |sid| {
+                        if seen.insert(sid) {
+                            visit(sid)
+                        }
+                    });
+                }
+            }
+        }
+    }
+
+    /// The members of a room; a socket id is a room holding that socket.
+    fn members(&self, room: &str, mut f: impl FnMut(Sid)) {
+        if let Some(sids) = self.rooms.get(room) {
+            sids.iter().for_each(|sid| f(*sid));
+        } else if let Some(sid) = Sid::parse(room) {
+            if self.sockets.contains_key(&sid) {
+                f(sid)
+            }
+        }
+    }
+}
+
+impl LocalAdapter {
+    /// Sets the wire format of the packets this node encodes for its sockets; the server does
+    /// this once when it is built (the default is JSON).
+    pub fn use_parser(&self, parser: Parser) {
+        let _ = self.parser.set(parser);
+    }
+
+    /// The wire format of this node's sockets.
+    pub fn parser(&self) -> Parser {
+        self.parser.get().copied().unwrap_or_default()
+    }
+
+    fn ns(&self, ns: &str) -> Option<Arc<NsIndex>> {
+        self.nsps.read().ok()?.get(ns).cloned()
+    }
+
+    /// Registers a connected socket.
+    pub fn add_socket(&self, socket: &Socket) {
+        // The map stays read-locked while the socket is inserted, so that `remove_socket` cannot
+        // drop the namespace's index in between.
+        loop {
+            {
+                let Ok(nsps) = self.nsps.read() else {
+                    return;
+                };
+                if let Some(nsi) = nsps.get(socket.ns()) {
+                    if let Ok(mut index) = nsi.index.write() {
+                        index.sockets.insert(
+                            socket.id(),
+                            Member {
+                                socket: socket.clone(),
+                                rooms: HashSet::new(),
+                            },
+                        );
+                    }
+                    return;
+                }
+            }
+            let Ok(mut nsps) = self.nsps.write() else {
+                return;
+            };
+            nsps.entry(socket.ns().to_owned()).or_default();
+        }
+    }
+
+    /// Forgets a socket and takes it out of all its rooms.
+    pub fn remove_socket(&self, ns: &str, sid: Sid) {
+        let Some(nsi) = self.ns(ns) else {
+            return;
+        };
+        let Ok(mut index) = nsi.index.write() else {
+            return;
+        };
+        if let Some(member) = index.sockets.remove(&sid) {
+            for room in member.rooms {
+                if let Some(sids) = index.rooms.get_mut(&room) {
+                    sids.remove(&sid);
+                    if sids.is_empty() {
+                        index.rooms.remove(&room);
+                    }
+                }
+            }
+        }
+        let empty = index.sockets.is_empty();
+        drop(index);
+        if empty {
+            // Namespaces come and go (dynamic ones are made by clients): drop empty indexes so
+            // their number stays bounded by the live ones.
+            if let Ok(mut nsps) = self.nsps.write() {
+                let still_empty = nsps
+                    .get(ns)
+                    .and_then(|n| n.index.read().ok().map(|i| i.sockets.is_empty()))
+                    .unwrap_or(false);
+                if still_empty {
+                    nsps.remove(ns);
+                }
+            }
+        }
+    }
+
+    /// Puts a local socket in a room.
+    pub fn enter_room(&self, ns: &str, sid: Sid, room: &str) {
+        let Some(nsi) = self.ns(ns) else {
+            return;
+        };
+        let Ok(mut index) = nsi.index.write() else {
+            return;
+        };
+        let Some(member) = index.sockets.get_mut(&sid) else {
+            return;
+        };
+        if member.rooms.insert(room.to_owned()) {
+            index.rooms.entry(room.to_owned()).or_default().insert(sid);
+        }
+    }
+
+    /// Takes a local socket out of a room.
+    pub fn leave_room(&self, ns: &str, sid: Sid, room: &str) {
+        let Some(nsi) = self.ns(ns) else {
+            return;
+        };
+        let Ok(mut index) = nsi.index.write() else {
+            return;
+        };
+        if let Some(member) = index.sockets.get_mut(&sid) {
+            member.rooms.remove(room);
+        }
+        if let Some(sids) = index.rooms.get_mut(room) {
+            sids.remove(&sid);
+            if sids.is_empty() {
+                index.rooms.remove(room);
+            }
+        }
+    }
+
+    /// Puts the local sockets `opts` selects in `rooms`.
+    pub fn add_sockets(&self, ns: &str, opts: &BroadcastOptions, rooms: &[String]) {
+        for socket in self.select(ns, opts) {
+            for room in rooms {
+                self.enter_room(ns, socket.id(), room);
+            }
+        }
+    }
+
+    /// Takes the local sockets `opts` selects out of `rooms`.
+    pub fn del_sockets(&self, ns: &str, opts: &BroadcastOptions, rooms: &[String]) {
+        for socket in self.select(ns, opts) {
+            for room in rooms {
+                self.leave_room(ns, socket.id(), room);
+            }
+        }
+    }
+
+    /// The rooms of a local socket, its own id first.
+    pub fn rooms(&self, ns: &str, sid: Sid) -> Vec<String> {
+        let mut out = vec![sid.as_str().to_owned()];
+        if let Some(nsi) = self.ns(ns) {
+            if let Ok(index) = nsi.index.read() {
+                if let Some(member) = index.sockets.get(&sid) {
+                    out.extend(member.rooms.iter().cloned());
+                }
+            }
+        }
+        out
+    }
+
+    /// The local socket `sid`.
+    pub fn socket(&self, ns: &str, sid: Sid) -> Option<Socket> {
+        let nsi = self.ns(ns)?;
+        let index = nsi.index.read().ok()?;
+        index.sockets.get(&sid).map(|m| m.socket.clone())
+    }
+
+    /// The local sockets of a namespace.
+    pub fn sockets(&self, ns: &str) -> Vec<Socket> {
+        self.select(ns, &BroadcastOptions::default())
+    }
+
+    /// The local sockets `opts` selects.
+    pub fn select(&self, ns: &str, opts: &BroadcastOptions) -> Vec<Socket> {
+        let mut out = Vec::new();
+        if let Some(nsi) = self.ns(ns) {
+            if let Ok(index) = nsi.index.read() {
+                index.each_target(opts, |s| out.push(s.clone()));
+            }
+        }
+        out
+    }
+
+    /// Delivers an event to the local sockets `opts` selects, encoding it once; returns how many
+    /// sockets it was queued for.
+    pub fn broadcast(
+        &self,
+        ns: &str,
+        event: &str,
+        args: &[Value],
+        opts: &BroadcastOptions,
+    ) -> Result<usize, EncodeError> {
+        let frame = self.parser().event(ns, event, args, None)?;
+        let Some(nsi) = self.ns(ns) else {
+            return Ok(0);
+        };
+        let Ok(index) = nsi.index.read() else {
+            return Ok(0);
+        };
+        let mut sent = 0;
+        index.each_target(opts, |socket| {
+            if socket.send_frame(frame.clone(), opts.volatile).is_ok() {
+                sent += 1;
+            }
+        });
+        Ok(sent)
+    }
+
+    /// Delivers an event that asks for acks to the local sockets `opts` selects, encoding it once.
+    pub fn broadcast_with_ack(
+        &self,
+        ns: &str,
+        event: &str,
+        args: &[Value],
+        opts: &BroadcastOptions,
+    ) -> Result<PendingAcks, EncodeError> {
+        let mut waiting = Vec::new();
+        let Some(nsi) = self.ns(ns) else {
+            return Ok(PendingAcks { id: 0, waiting });
+        };
+        let id = nsi.next_ack.fetch_add(1, Ordering::Relaxed);
+        let frame = self.parser().event(ns, event, args, Some(id))?;
+        if let Ok(index) = nsi.index.read() {
+            index.each_target(opts, |socket| {
+                let Some(rx) = socket.expect_ack(id) else {
+                    return;
+                };
+                if socket.send_frame(frame.clone(), opts.volatile).is_ok() {
+                    waiting.push((socket.clone(), rx));
+                } else {
+                    socket.forget_ack(id);
+                }
+            });
+        }
+        Ok(PendingAcks { id, waiting })
+    }
+}
+
+/// Acks awaited from local sockets for one emit.
+#[derive(Debug)]
+pub struct PendingAcks {
+    id: u64,
+    waiting: Vec<(Socket, oneshot::Receiver<Vec<Value>>)>,
+}
+
+impl PendingAcks {
+    /// How many acks are awaited.
+    pub fn len(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// Whether no ack is awaited.
+    pub fn is_empty(&self) -> bool {
+        self.waiting.is_empty()
+    }
+
+    /// The ids of the sockets whose acks are awaited.
+    pub fn sids(&self) -> Vec<Sid> {
+        self.waiting.iter().map(|(s, _)| s.id()).collect()
+    }
+
+    /// Calls `f` with each socket's ack (or its failure) as soon as it arrives, each in its own
+    /// task, waiting at most `timeout`.
+    pub fn each(self, timeout: Duration, f: impl Fn(AckResponse) + Clone + Send + 'static) {
+        let id = self.id;
+        for (socket, rx) in self.waiting {
+            let f = f.clone();
+            tokio::spawn(async move {
+                let result = match tokio::time::timeout(timeout, rx).await {
+                    Ok(Ok(args)) => Ok(args),
+                    Ok(Err(_)) => Err(AckError::Disconnected),
+                    Err(_) => {
+                        socket.forget_ack(id);
+                        Err(AckError::Timeout)
+                    }
+                };
+                f(AckResponse {
+                    sid: socket.id(),
+                    result,
+                });
+            });
+        }
+    }
+
+    /// Waits for every ack until `timeout`; late ones are reported as timed out and forgotten.
+    pub async fn collect(self, timeout: Duration) -> Vec<AckResponse> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut out = Vec::with_capacity(self.waiting.len());
+        for (socket, rx) in self.waiting {
+            let result = match tokio::time::timeout_at(deadline, rx).await {
+                Ok(Ok(args)) => Ok(args),
+                Ok(Err(_)) => Err(AckError::Disconnected),
+                Err(_) => {
+                    socket.forget_ack(self.id);
+                    Err(AckError::Timeout)
+                }
+            };
+            out.push(AckResponse {
+                sid: socket.id(),
+                result,
+            });
+        }
+        out
+    }
+}

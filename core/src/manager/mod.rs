@@ -1,0 +1,155 @@
+//! The `ClientManager` seam: who is where (rooms) and how an emit reaches its sockets. Every emit
+//! of the server goes through it, so a cluster manager can add a message bus without touching the
+//! emit paths.
+
+pub mod cluster;
+mod local;
+mod memory;
+mod options;
+
+pub use local::{LocalAdapter, PendingAcks};
+pub use memory::MemoryManager;
+pub use options::{BroadcastOptions, SocketInfo};
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Weak;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use volley_protocol::Value;
+
+use crate::engine::Sid;
+use crate::{AckResponse, EmitError, Socket};
+
+/// The answer of a server-side event handler, when it has one.
+pub type ServerEventFuture = Pin<Box<dyn Future<Output = Vec<Value>> + Send>>;
+
+/// What a manager may call on the server it serves: the handlers of server-side events (events
+/// that other nodes send to the servers themselves, not to clients).
+pub trait ServerHooks: Send + Sync + 'static {
+    /// Runs the handler of a server-side event, if the namespace has one; the future resolves to
+    /// its answer.
+    fn server_event(&self, ns: &str, event: &str, args: Vec<Value>) -> Option<ServerEventFuture>;
+}
+
+/// Decides where emits go and keeps the room bookkeeping. The default, [`MemoryManager`], serves a
+/// single node; cluster managers publish to a message bus as well.
+///
+/// Every manager keeps this node's sockets and rooms in a [`LocalAdapter`]; the provided methods
+/// keep that bookkeeping, and implementations override them only to add to it.
+#[async_trait]
+pub trait ClientManager: Send + Sync + 'static {
+    /// This node's sockets and rooms.
+    fn local(&self) -> &LocalAdapter;
+
+    /// Called once by the server built with this manager: a cluster manager starts here (it
+    /// subscribes to its bus and announces itself), and keeps `hooks` to run server-side events.
+    fn bind(&self, hooks: Weak<dyn ServerHooks>) {
+        let _ = hooks;
+    }
+
+    /// How many nodes serve the cluster, this one included.
+    fn server_count(&self) -> usize {
+        1
+    }
+
+    /// The server is shutting down: a cluster manager says goodbye to the other nodes and stops.
+    async fn close(&self) {}
+
+    /// Sends an event to the other nodes' server-side handlers (not to clients).
+    async fn server_side_emit(
+        &self,
+        ns: &str,
+        event: &str,
+        args: &[Value],
+    ) -> Result<(), EmitError> {
+        let _ = (ns, event, args);
+        Ok(())
+    }
+
+    /// Sends an event to the other nodes' server-side handlers and collects one answer per node.
+    async fn server_side_call(
+        &self,
+        ns: &str,
+        event: &str,
+        args: &[Value],
+        timeout: Duration,
+    ) -> Result<Vec<Vec<Value>>, EmitError> {
+        let _ = (ns, event, args, timeout);
+        Ok(Vec::new())
+    }
+
+    /// A socket joined its namespace on this node.
+    fn add_socket(&self, socket: &Socket) {
+        self.local().add_socket(socket)
+    }
+
+    /// A socket left its namespace on this node.
+    fn remove_socket(&self, ns: &str, sid: Sid) {
+        self.local().remove_socket(ns, sid)
+    }
+
+    /// Puts the sockets `opts` selects in `rooms`.
+    async fn add_sockets(
+        &self,
+        ns: &str,
+        opts: &BroadcastOptions,
+        rooms: &[String],
+    ) -> Result<(), EmitError> {
+        self.local().add_sockets(ns, opts, rooms);
+        Ok(())
+    }
+
+    /// Takes the sockets `opts` selects out of `rooms`.
+    async fn del_sockets(
+        &self,
+        ns: &str,
+        opts: &BroadcastOptions,
+        rooms: &[String],
+    ) -> Result<(), EmitError> {
+        self.local().del_sockets(ns, opts, rooms);
+        Ok(())
+    }
+
+    /// Disconnects the sockets `opts` selects from their namespace.
+    async fn disconnect_sockets(&self, ns: &str, opts: &BroadcastOptions) -> Result<(), EmitError> {
+        for socket in self.local().select(ns, opts) {
+            socket.disconnect();
+        }
+        Ok(())
+    }
+
+    /// Describes the sockets `opts` selects, on every node.
+    async fn fetch_sockets(
+        &self,
+        ns: &str,
+        opts: &BroadcastOptions,
+    ) -> Result<Vec<SocketInfo>, EmitError> {
+        Ok(self
+            .local()
+            .select(ns, opts)
+            .iter()
+            .map(Socket::info)
+            .collect())
+    }
+
+    /// Emits an event to the sockets `opts` selects.
+    async fn emit(
+        &self,
+        ns: &str,
+        event: &str,
+        args: &[Value],
+        opts: &BroadcastOptions,
+    ) -> Result<(), EmitError>;
+
+    /// Emits an event to the sockets `opts` selects and collects their acks within `timeout`.
+    async fn emit_with_ack(
+        &self,
+        ns: &str,
+        event: &str,
+        args: &[Value],
+        opts: &BroadcastOptions,
+        timeout: Duration,
+    ) -> Result<Vec<AckResponse>, EmitError>;
+}

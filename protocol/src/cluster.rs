@@ -1,0 +1,478 @@
+//! The messages Volley nodes exchange on a cluster's bus: broadcasts, room changes, requests and
+//! their responses, heartbeats. Shaped like Node's `ClusterAdapter` messages (`uid`, `nsp`,
+//! `type`, `data`, the same type numbers) and encoded as MessagePack, so binary arguments travel
+//! as they are.
+//!
+//! ```
+//! use volley_protocol::cluster::{Body, BroadcastOpts, Message};
+//! use volley_protocol::Value;
+//!
+//! let msg = Message {
+//!     uid: "a1b2c3d4e5f60718".into(),
+//!     nsp: "/".into(),
+//!     body: Body::Broadcast {
+//!         opts: BroadcastOpts { rooms: vec!["lobby".into()], ..Default::default() },
+//!         event: "news".into(),
+//!         args: vec![Value::from("hi"), Value::Binary(vec![1, 2])],
+//!         ack: None,
+//!     },
+//! };
+//! let bytes = msg.encode().unwrap();
+//! assert_eq!(Message::decode(&bytes).unwrap(), msg);
+//! ```
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::args::{from_value, to_value};
+use crate::msgpack::{read_value, write_value};
+use crate::{DecodeError, EncodeError, Value};
+
+/// The uid emitters publish under; it never counts as a node.
+pub const EMITTER_UID: &str = "emitter";
+
+/// Which sockets a message is for: rooms (socket ids count as rooms; none means all), rooms to
+/// leave out, and whether delivery may be dropped for slow clients.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BroadcastOpts {
+    /// Target rooms; empty means every socket of the namespace.
+    pub rooms: Vec<String>,
+    /// Rooms whose sockets are left out.
+    pub except: Vec<String>,
+    /// Drop the packet for a client whose queue is full instead of disconnecting it.
+    pub volatile: bool,
+    /// Only this node's sockets: never published (and never sent on the wire).
+    #[serde(skip)]
+    pub local: bool,
+}
+
+/// A socket as described to another node: id, namespace, rooms and handshake data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RemoteSocket {
+    /// The socket id.
+    pub id: String,
+    /// The namespace.
+    pub nsp: String,
+    /// Its rooms, its own id first.
+    pub rooms: Vec<String>,
+    /// The client's `auth` payload.
+    pub auth: Value,
+    /// The URL of the opening request (path and query).
+    pub url: String,
+    /// The client's address, when known.
+    pub address: Option<String>,
+}
+
+impl Default for RemoteSocket {
+    fn default() -> Self {
+        RemoteSocket {
+            id: String::new(),
+            nsp: "/".to_owned(),
+            rooms: Vec::new(),
+            auth: Value::Nil,
+            url: String::new(),
+            address: None,
+        }
+    }
+}
+
+/// An ack request riding on a broadcast: the id responses refer to, and how long the requester
+/// waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AckRequest {
+    /// Request id, unique on the requesting node.
+    pub id: u64,
+    /// The requester's timeout, in milliseconds.
+    pub timeout_ms: u64,
+}
+
+/// One message on the bus.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    /// The publishing node's uid ([`EMITTER_UID`] for emitters).
+    pub uid: String,
+    /// The namespace it concerns.
+    pub nsp: String,
+    /// What it says.
+    pub body: Body,
+}
+
+/// What a message says, by type (numbers as in Node's `ClusterAdapter`).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Body {
+    /// 1: a node started; every node answers with a heartbeat.
+    InitialHeartbeat,
+    /// 2: a node is alive.
+    Heartbeat,
+    /// 3: deliver an event; with `ack`, report the recipients and their acks to the requester.
+    Broadcast {
+        /// Targets.
+        opts: BroadcastOpts,
+        /// Event name.
+        event: String,
+        /// Event arguments.
+        args: Vec<Value>,
+        /// Set when the requester collects acks.
+        ack: Option<AckRequest>,
+    },
+    /// 4: put the targeted sockets in rooms.
+    SocketsJoin {
+        /// Targets.
+        opts: BroadcastOpts,
+        /// Rooms to join.
+        rooms: Vec<String>,
+    },
+    /// 5: take the targeted sockets out of rooms.
+    SocketsLeave {
+        /// Targets.
+        opts: BroadcastOpts,
+        /// Rooms to leave.
+        rooms: Vec<String>,
+    },
+    /// 6: disconnect the targeted sockets.
+    DisconnectSockets {
+        /// Targets.
+        opts: BroadcastOpts,
+        /// Also close their connections.
+        close: bool,
+    },
+    /// 7: describe the targeted sockets to the requester.
+    FetchSockets {
+        /// Targets.
+        opts: BroadcastOpts,
+        /// Request id.
+        request_id: u64,
+    },
+    /// 8: the answer to [`Body::FetchSockets`].
+    FetchSocketsResponse {
+        /// Request id.
+        request_id: u64,
+        /// The responder's matching sockets.
+        sockets: Vec<RemoteSocket>,
+    },
+    /// 9: an event for the servers themselves; with a request id, each node answers once.
+    ServerSideEmit {
+        /// Event name.
+        event: String,
+        /// Arguments.
+        args: Vec<Value>,
+        /// Set when the sender waits for answers.
+        request_id: Option<u64>,
+    },
+    /// 10: a node's answer to [`Body::ServerSideEmit`].
+    ServerSideEmitResponse {
+        /// Request id.
+        request_id: u64,
+        /// The answer's arguments.
+        args: Vec<Value>,
+    },
+    /// 11: which of the responder's sockets a broadcast with acks reached.
+    BroadcastClientCount {
+        /// Request id.
+        request_id: u64,
+        /// Ids of the sockets that will ack.
+        sids: Vec<String>,
+    },
+    /// 12: one socket's ack to a broadcast.
+    BroadcastAck {
+        /// Request id.
+        request_id: u64,
+        /// The socket that acked.
+        sid: String,
+        /// Its ack arguments.
+        args: Vec<Value>,
+    },
+    /// 13: a node is leaving the cluster.
+    AdapterClose,
+}
+
+#[derive(Serialize, Deserialize)]
+struct BroadcastData {
+    #[serde(default)]
+    opts: BroadcastOpts,
+    event: String,
+    #[serde(default)]
+    args: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ack: Option<AckRequest>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RoomsData {
+    #[serde(default)]
+    opts: BroadcastOpts,
+    rooms: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct DisconnectData {
+    #[serde(default)]
+    opts: BroadcastOpts,
+    #[serde(default)]
+    close: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FetchData {
+    #[serde(default)]
+    opts: BroadcastOpts,
+    request_id: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FetchResponseData {
+    request_id: u64,
+    #[serde(default)]
+    sockets: Vec<RemoteSocket>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ServerSideData {
+    event: String,
+    #[serde(default)]
+    args: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    request_id: Option<u64>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ArgsResponseData {
+    request_id: u64,
+    #[serde(default)]
+    args: Vec<Value>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CountData {
+    request_id: u64,
+    #[serde(default)]
+    sids: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AckData {
+    request_id: u64,
+    sid: String,
+    #[serde(default)]
+    args: Vec<Value>,
+}
+
+fn invalid(why: &str) -> DecodeError {
+    DecodeError::InvalidPayload(format!("cluster message: {why}"))
+}
+
+fn data<T: DeserializeOwned>(data: Option<Value>) -> Result<T, DecodeError> {
+    from_value(data.ok_or_else(|| invalid("missing data"))?)
+}
+
+impl Message {
+    /// The type number of this message.
+    pub fn type_number(&self) -> u8 {
+        match self.body {
+            Body::InitialHeartbeat => 1,
+            Body::Heartbeat => 2,
+            Body::Broadcast { .. } => 3,
+            Body::SocketsJoin { .. } => 4,
+            Body::SocketsLeave { .. } => 5,
+            Body::DisconnectSockets { .. } => 6,
+            Body::FetchSockets { .. } => 7,
+            Body::FetchSocketsResponse { .. } => 8,
+            Body::ServerSideEmit { .. } => 9,
+            Body::ServerSideEmitResponse { .. } => 10,
+            Body::BroadcastClientCount { .. } => 11,
+            Body::BroadcastAck { .. } => 12,
+            Body::AdapterClose => 13,
+        }
+    }
+
+    /// Encodes the message as one MessagePack map `{uid, nsp, type, data?}`.
+    pub fn encode(&self) -> Result<Bytes, EncodeError> {
+        let data = match &self.body {
+            Body::InitialHeartbeat | Body::Heartbeat | Body::AdapterClose => None,
+            Body::Broadcast {
+                opts,
+                event,
+                args,
+                ack,
+            } => Some(to_value(&BroadcastData {
+                opts: opts.clone(),
+                event: event.clone(),
+                args: args.clone(),
+                ack: *ack,
+            })?),
+            Body::SocketsJoin { opts, rooms } | Body::SocketsLeave { opts, rooms } => {
+                Some(to_value(&RoomsData {
+                    opts: opts.clone(),
+                    rooms: rooms.clone(),
+                })?)
+            }
+            Body::DisconnectSockets { opts, close } => Some(to_value(&DisconnectData {
+                opts: opts.clone(),
+                close: *close,
+            })?),
+            Body::FetchSockets { opts, request_id } => Some(to_value(&FetchData {
+                opts: opts.clone(),
+                request_id: *request_id,
+            })?),
+            Body::FetchSocketsResponse {
+                request_id,
+                sockets,
+            } => Some(to_value(&FetchResponseData {
+                request_id: *request_id,
+                sockets: sockets.clone(),
+            })?),
+            Body::ServerSideEmit {
+                event,
+                args,
+                request_id,
+            } => Some(to_value(&ServerSideData {
+                event: event.clone(),
+                args: args.clone(),
+                request_id: *request_id,
+            })?),
+            Body::ServerSideEmitResponse { request_id, args } => {
+                Some(to_value(&ArgsResponseData {
+                    request_id: *request_id,
+                    args: args.clone(),
+                })?)
+            }
+            Body::BroadcastClientCount { request_id, sids } => Some(to_value(&CountData {
+                request_id: *request_id,
+                sids: sids.clone(),
+            })?),
+            Body::BroadcastAck {
+                request_id,
+                sid,
+                args,
+            } => Some(to_value(&AckData {
+                request_id: *request_id,
+                sid: sid.clone(),
+                args: args.clone(),
+            })?),
+        };
+        let mut map = vec![
+            (Value::from("uid"), Value::from(self.uid.as_str())),
+            (Value::from("nsp"), Value::from(self.nsp.as_str())),
+            (Value::from("type"), Value::from(self.type_number())),
+        ];
+        if let Some(data) = data {
+            map.push((Value::from("data"), data));
+        }
+        write_value(&Value::Map(map))
+    }
+
+    /// Decodes a message from the bus. Anything that is not a well-formed message of a known
+    /// type is an error; nothing panics, and nesting is bounded.
+    pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
+        let Value::Map(entries) = read_value(bytes)? else {
+            return Err(invalid("not a map"));
+        };
+        let (mut uid, mut nsp, mut ty, mut payload) = (None, None, None, None);
+        for (key, value) in entries {
+            match key.as_str() {
+                Some("uid") => uid = value.as_str().map(str::to_owned),
+                Some("nsp") => nsp = value.as_str().map(str::to_owned),
+                Some("type") => ty = value.as_u64(),
+                Some("data") => payload = Some(value),
+                _ => {}
+            }
+        }
+        let uid = uid.ok_or_else(|| invalid("missing uid"))?;
+        let nsp = nsp.unwrap_or_else(|| "/".to_owned());
+        let body = match ty.ok_or_else(|| invalid("missing type"))? {
+            1 => Body::InitialHeartbeat,
+            2 => Body::Heartbeat,
+            3 => {
+                let d: BroadcastData = data(payload)?;
+                Body::Broadcast {
+                    opts: d.opts,
+                    event: d.event,
+                    args: d.args,
+                    ack: d.ack,
+                }
+            }
+            4 => {
+                let d: RoomsData = data(payload)?;
+                Body::SocketsJoin {
+                    opts: d.opts,
+                    rooms: d.rooms,
+                }
+            }
+            5 => {
+                let d: RoomsData = data(payload)?;
+                Body::SocketsLeave {
+                    opts: d.opts,
+                    rooms: d.rooms,
+                }
+            }
+            6 => {
+                let d: DisconnectData = data(payload)?;
+                Body::DisconnectSockets {
+                    opts: d.opts,
+                    close: d.close,
+                }
+            }
+            7 => {
+                let d: FetchData = data(payload)?;
+                Body::FetchSockets {
+                    opts: d.opts,
+                    request_id: d.request_id,
+                }
+            }
+            8 => {
+                let d: FetchResponseData = data(payload)?;
+                Body::FetchSocketsResponse {
+                    request_id: d.request_id,
+                    sockets: d.sockets,
+                }
+            }
+            9 => {
+                let d: ServerSideData = data(payload)?;
+                Body::ServerSideEmit {
+                    event: d.event,
+                    args: d.args,
+                    request_id: d.request_id,
+                }
+            }
+            10 => {
+                let d: ArgsResponseData = data(payload)?;
+                Body::ServerSideEmitResponse {
+                    request_id: d.request_id,
+                    args: d.args,
+                }
+            }
+            11 => {
+                let d: CountData = data(payload)?;
+                Body::BroadcastClientCount {
+                    request_id: d.request_id,
+                    sids: d.sids,
+                }
+            }
+            12 => {
+                let d: AckData = data(payload)?;
+                Body::BroadcastAck {
+                    request_id: d.request_id,
+                    sid: d.sid,
+                    args: d.args,
+                }
+            }
+            13 => Body::AdapterClose,
+            other => return Err(invalid(&format!("unknown type {other}"))),
+        };
+        Ok(Message { uid, nsp, body })
+    }
+}
+
+#[cfg(test)]
+mod tests;

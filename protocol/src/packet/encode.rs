@@ -1,0 +1,246 @@
+//! Encoding a packet to its text form, binary values becoming placeholders.
+
+use std::borrow::Cow;
+use std::cell::Cell;
+
+use bytes::Bytes;
+use rmpv::Value;
+use serde::ser::{Error as _, SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
+
+use super::{DataRef, PacketRef, PacketType};
+use crate::engine::push_json_str;
+use crate::EncodeError;
+
+/// Appends the text form to `out` and returns the attachments in order.
+///
+/// Binary values anywhere in the arguments (nested too) become placeholders and the type
+/// becomes BINARY_EVENT/BINARY_ACK with the `N-` prefix. Values map to JSON as
+/// `JSON.stringify` would: nil is `null`, non-finite floats are `null`, strings that are not
+/// valid UTF-8 are converted lossily, and integer, boolean and nil map keys are stringified.
+/// Other map keys and MessagePack extensions are errors.
+///
+/// `out` may already hold a prefix (such as the Engine.IO `4`); it is kept, and left
+/// unchanged when an error is returned.
+pub fn encode(packet: &PacketRef<'_>, out: &mut String) -> Result<Vec<Bytes>, EncodeError> {
+    let ns = packet.ns;
+    if !ns.starts_with('/') || ns.contains(',') {
+        return Err(EncodeError::InvalidNamespace(ns.to_owned()));
+    }
+    let mut attachments = Vec::new();
+    let (ty, json) = match packet.data {
+        DataRef::Connect { sid } => {
+            no_id(packet.id)?;
+            let mut json = String::with_capacity(sid.len() + 10);
+            json.push_str("{\"sid\":");
+            push_json_str(&mut json, sid);
+            json.push('}');
+            (PacketType::Connect, Some(json))
+        }
+        DataRef::Disconnect => {
+            no_id(packet.id)?;
+            (PacketType::Disconnect, None)
+        }
+        DataRef::Event { event, args } => {
+            for arg in args {
+                collect_binaries(arg, &mut attachments)?;
+            }
+            let json = to_json(&EventArray { event, args })?;
+            let ty = if attachments.is_empty() {
+                PacketType::Event
+            } else {
+                PacketType::BinaryEvent
+            };
+            (ty, Some(json))
+        }
+        DataRef::Ack(args) => {
+            if packet.id.is_none() {
+                return Err(EncodeError::MissingAckId);
+            }
+            for arg in args {
+                collect_binaries(arg, &mut attachments)?;
+            }
+            let json = to_json(&AckArray { args })?;
+            let ty = if attachments.is_empty() {
+                PacketType::Ack
+            } else {
+                PacketType::BinaryAck
+            };
+            (ty, Some(json))
+        }
+        DataRef::ConnectError(value) => {
+            no_id(packet.id)?;
+            collect_binaries(value, &mut attachments)?;
+            if !attachments.is_empty() {
+                return Err(EncodeError::UnexpectedBinary);
+            }
+            let json = to_json(&Json {
+                value,
+                next: &Cell::new(0),
+            })?;
+            (PacketType::ConnectError, Some(json))
+        }
+    };
+
+    out.push(ty.as_char());
+    if ty.is_binary() {
+        out.push_str(&attachments.len().to_string());
+        out.push('-');
+    }
+    if ns != "/" {
+        out.push_str(ns);
+        out.push(',');
+    }
+    if let Some(id) = packet.id {
+        out.push_str(&id.to_string());
+    }
+    if let Some(json) = json {
+        out.push_str(&json);
+    }
+    Ok(attachments)
+}
+
+fn no_id(id: Option<u64>) -> Result<(), EncodeError> {
+    match id {
+        Some(_) => Err(EncodeError::UnexpectedAckId),
+        None => Ok(()),
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<String, EncodeError> {
+    serde_json::to_string(value).map_err(|e| EncodeError::Serialize(e.to_string()))
+}
+
+/// Collects the binary values of `value` in placeholder order and checks that the rest can
+/// be written as JSON (so that serializing afterwards cannot fail).
+fn collect_binaries(value: &Value, out: &mut Vec<Bytes>) -> Result<(), EncodeError> {
+    match value {
+        Value::Binary(data) => out.push(Bytes::copy_from_slice(data)),
+        Value::Array(items) => {
+            for item in items {
+                collect_binaries(item, out)?;
+            }
+        }
+        Value::Map(entries) => {
+            for (key, item) in entries {
+                map_key(key)?;
+                collect_binaries(item, out)?;
+            }
+        }
+        Value::Ext(..) => return Err(EncodeError::UnsupportedExt),
+        Value::Nil
+        | Value::Boolean(_)
+        | Value::Integer(_)
+        | Value::F32(_)
+        | Value::F64(_)
+        | Value::String(_) => {}
+    }
+    Ok(())
+}
+
+/// The JSON object key standing for `key`.
+fn map_key(key: &Value) -> Result<Cow<'_, str>, EncodeError> {
+    match key {
+        Value::String(s) => Ok(String::from_utf8_lossy(s.as_bytes())),
+        Value::Integer(i) => Ok(Cow::Owned(i.to_string())),
+        Value::Boolean(true) => Ok(Cow::Borrowed("true")),
+        Value::Boolean(false) => Ok(Cow::Borrowed("false")),
+        Value::Nil => Ok(Cow::Borrowed("null")),
+        Value::F32(_) | Value::F64(_) => Err(EncodeError::InvalidMapKey("float")),
+        Value::Binary(_) => Err(EncodeError::InvalidMapKey("binary")),
+        Value::Array(_) => Err(EncodeError::InvalidMapKey("array")),
+        Value::Map(_) => Err(EncodeError::InvalidMapKey("map")),
+        Value::Ext(..) => Err(EncodeError::InvalidMapKey("ext")),
+    }
+}
+
+/// `[event, ...args]`.
+struct EventArray<'a> {
+    event: &'a str,
+    args: &'a [Value],
+}
+
+impl Serialize for EventArray<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let next = Cell::new(0);
+        let mut seq = serializer.serialize_seq(Some(self.args.len() + 1))?;
+        seq.serialize_element(self.event)?;
+        for value in self.args {
+            seq.serialize_element(&Json { value, next: &next })?;
+        }
+        seq.end()
+    }
+}
+
+/// `[...args]`.
+struct AckArray<'a> {
+    args: &'a [Value],
+}
+
+impl Serialize for AckArray<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let next = Cell::new(0);
+        let mut seq = serializer.serialize_seq(Some(self.args.len()))?;
+        for value in self.args {
+            seq.serialize_element(&Json { value, next: &next })?;
+        }
+        seq.end()
+    }
+}
+
+/// A value written as JSON, binary values becoming numbered placeholders.
+struct Json<'a> {
+    value: &'a Value,
+    /// The number of the next placeholder.
+    next: &'a Cell<usize>,
+}
+
+impl Serialize for Json<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.value {
+            Value::Nil => serializer.serialize_unit(),
+            Value::Boolean(b) => serializer.serialize_bool(*b),
+            Value::Integer(i) => match (i.as_u64(), i.as_i64()) {
+                (Some(n), _) => serializer.serialize_u64(n),
+                (None, Some(n)) => serializer.serialize_i64(n),
+                (None, None) => Err(S::Error::custom("integer out of range")),
+            },
+            Value::F32(f) => serializer.serialize_f32(*f),
+            Value::F64(f) => serializer.serialize_f64(*f),
+            Value::String(s) => serializer.serialize_str(&String::from_utf8_lossy(s.as_bytes())),
+            Value::Binary(_) => {
+                let num = self.next.get();
+                self.next.set(num + 1);
+                let mut map = serializer.serialize_map(Some(2))?;
+                map.serialize_entry("_placeholder", &true)?;
+                map.serialize_entry("num", &num)?;
+                map.end()
+            }
+            Value::Array(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for value in items {
+                    seq.serialize_element(&Json {
+                        value,
+                        next: self.next,
+                    })?;
+                }
+                seq.end()
+            }
+            Value::Map(entries) => {
+                let mut map = serializer.serialize_map(Some(entries.len()))?;
+                for (key, value) in entries {
+                    let key = map_key(key).map_err(S::Error::custom)?;
+                    map.serialize_entry(
+                        key.as_ref(),
+                        &Json {
+                            value,
+                            next: self.next,
+                        },
+                    )?;
+                }
+                map.end()
+            }
+            Value::Ext(..) => Err(S::Error::custom(EncodeError::UnsupportedExt)),
+        }
+    }
+}
