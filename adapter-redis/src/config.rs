@@ -1,0 +1,348 @@
+//! Settings of a [`RedisBus`](crate::RedisBus) and how they become fred's configuration.
+
+use std::time::Duration;
+
+use fred::prelude::{
+    Config, ConnectionConfig, Options, PerformanceConfig, ReconnectPolicy, ServerConfig, TcpConfig,
+};
+use fred::socket2::TcpKeepalive;
+use fred::types::config::UnresponsiveConfig;
+
+use crate::{RedisBus, RedisError};
+
+/// Default of [`RedisBusBuilder::max_message_size`]: 16 MiB.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
+
+/// Configures a [`RedisBus`] before building it. Start from [`RedisBus::builder`]; every setting
+/// has a default suited to a cluster of Socket.IO nodes on a local network.
+///
+/// ```
+/// use std::time::Duration;
+/// use volley_redis::RedisBus;
+///
+/// let bus = RedisBus::builder("redis://127.0.0.1:6379/0")
+///     .max_message_size(1024 * 1024)
+///     .command_timeout(Duration::from_millis(500))
+///     .reconnect_delays(Duration::from_millis(50), Duration::from_secs(2))
+///     .build()
+///     .expect("a valid URL");
+/// # drop(bus);
+/// ```
+#[derive(Clone)]
+pub struct RedisBusBuilder {
+    url: String,
+    max_message_size: usize,
+    command_timeout: Duration,
+    connect_timeout: Duration,
+    reconnect_min: Duration,
+    reconnect_max: Duration,
+    message_buffer: usize,
+    max_pending_commands: usize,
+}
+
+impl std::fmt::Debug for RedisBusBuilder {
+    // The URL may carry a password: it is left out.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBusBuilder")
+            .field("max_message_size", &self.max_message_size)
+            .field("command_timeout", &self.command_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("reconnect_min", &self.reconnect_min)
+            .field("reconnect_max", &self.reconnect_max)
+            .field("message_buffer", &self.message_buffer)
+            .field("max_pending_commands", &self.max_pending_commands)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisBusBuilder {
+    pub(crate) fn new(url: &str) -> Self {
+        RedisBusBuilder {
+            url: url.to_owned(),
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            command_timeout: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(5),
+            reconnect_min: Duration::from_millis(100),
+            reconnect_max: Duration::from_secs(5),
+            message_buffer: 16 * 1024,
+            max_pending_commands: 64 * 1024,
+        }
+    }
+
+    /// The largest payload [`publish`](volley::manager::cluster::PubSub::publish) accepts, in
+    /// bytes; a larger one is refused with [`BusError::TooLarge`](volley::manager::cluster::BusError::TooLarge)
+    /// before anything is sent. Redis disconnects a subscriber whose output buffer grows past its
+    /// `client-output-buffer-limit pubsub` (32 MiB hard by default), so keep this well below it.
+    ///
+    /// Default: 16 MiB.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// How long a publish or a subscribe may wait for the server's answer before it fails with
+    /// [`BusError::Unavailable`](volley::manager::cluster::BusError::Unavailable). While the
+    /// connection is known to be down, commands fail at once without waiting for this.
+    ///
+    /// Default: 2 s.
+    pub fn command_timeout(mut self, timeout: Duration) -> Self {
+        self.command_timeout = timeout;
+        self
+    }
+
+    /// How long opening one TCP connection (and its `AUTH` / `SELECT`) may take.
+    ///
+    /// Default: 5 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The backoff between reconnection attempts after a connection is lost: `min` first, doubled
+    /// at each failed attempt, never more than `max`, with a little jitter. Attempts never stop.
+    ///
+    /// Default: 100 ms to 5 s.
+    pub fn reconnect_delays(mut self, min: Duration, max: Duration) -> Self {
+        self.reconnect_min = min;
+        self.reconnect_max = max.max(min);
+        self
+    }
+
+    /// How many received messages may wait between the subscriber connection and the task that
+    /// hands them to the sink. fred hands them over in a broadcast channel of this capacity that
+    /// never waits: when the sink stays full for longer than this many messages, the oldest are
+    /// lost and a warning says how many. Memory: about 150 bytes per slot, reserved up front
+    /// for each of fred's event channels of the subscriber connection.
+    ///
+    /// Default: 16 384.
+    pub fn message_buffer(mut self, messages: usize) -> Self {
+        self.message_buffer = messages.max(1);
+        self
+    }
+
+    /// How many commands may queue inside the client, waiting to be written, before further
+    /// publishes fail at once with [`BusError::Unavailable`](volley::manager::cluster::BusError::Unavailable)
+    /// instead of growing the queue. `0` means no bound.
+    ///
+    /// Default: 65 536.
+    pub fn max_pending_commands(mut self, commands: usize) -> Self {
+        self.max_pending_commands = commands;
+        self
+    }
+
+    /// Checks the URL and builds the bus. Nothing is connected yet: see [`RedisBus::connect`].
+    ///
+    /// The URL is `redis://[[user]:password@]host[:port][/db]` (or `valkey://`), port 6379 by
+    /// default. TLS (`rediss://`), clusters, sentinels and Unix sockets are refused with
+    /// [`RedisError::InvalidUrl`].
+    pub fn build(self) -> Result<RedisBus, RedisError> {
+        let fred = self.fred_settings()?;
+        Ok(RedisBus::from_settings(fred))
+    }
+
+    fn fred_settings(&self) -> Result<FredSettings, RedisError> {
+        let config = parse_url(&self.url)?;
+        let address = match &config.server {
+            ServerConfig::Centralized { server } => match config.database {
+                Some(db) => format!("{}:{}/{}", server.host, server.port, db),
+                None => format!("{}:{}", server.host, server.port),
+            },
+            _ => return Err(RedisError::InvalidUrl("not a single-server URL".into())),
+        };
+
+        let policy = ReconnectPolicy::new_exponential(
+            0, // never stop trying
+            millis(self.reconnect_min).max(1),
+            millis(self.reconnect_max).max(1),
+            2,
+        );
+
+        let connection = ConnectionConfig {
+            connection_timeout: self.connect_timeout,
+            internal_command_timeout: self.connect_timeout,
+            max_command_buffer_len: self.max_pending_commands,
+            tcp: TcpConfig {
+                // fred already batches what is queued into one write; Nagle would only add delay.
+                nodelay: Some(true),
+                // Notice a peer that vanished without a FIN (host down, partition) on the
+                // otherwise quiet subscriber connection: probes after 10 s idle, then every 5 s
+                // (the kernel's count of probes, 9 on Linux, bounds it to about a minute).
+                keepalive: Some(
+                    TcpKeepalive::new()
+                        .with_time(Duration::from_secs(10))
+                        .with_interval(Duration::from_secs(5)),
+                ),
+                ..TcpConfig::default()
+            },
+            // A command unanswered this long means the connection is dead in a way TCP did not
+            // report: close it and reconnect (subscriptions are restored afterwards).
+            unresponsive: UnresponsiveConfig {
+                max_timeout: Some(self.command_timeout.max(Duration::from_secs(1)) * 5),
+                interval: Duration::from_secs(1),
+            },
+            ..ConnectionConfig::default()
+        };
+
+        let publisher_perf = PerformanceConfig {
+            default_command_timeout: self.command_timeout,
+            ..PerformanceConfig::default()
+        };
+        let subscriber_perf = PerformanceConfig {
+            default_command_timeout: self.command_timeout,
+            broadcast_channel_capacity: self.message_buffer,
+            ..PerformanceConfig::default()
+        };
+
+        let publish_options = Options {
+            // Never wait for a reconnection: fail now, the caller decides.
+            fail_fast: true,
+            // At most once: a publish cut by a disconnection is not written again.
+            max_attempts: Some(1),
+            timeout: Some(self.command_timeout),
+            ..Options::default()
+        };
+
+        Ok(FredSettings {
+            config,
+            address,
+            policy,
+            connection,
+            publisher_perf,
+            subscriber_perf,
+            publish_options,
+            max_message_size: self.max_message_size,
+            command_timeout: self.command_timeout,
+        })
+    }
+}
+
+/// Everything [`RedisBus`] needs to create its two fred clients.
+pub(crate) struct FredSettings {
+    pub(crate) config: Config,
+    pub(crate) address: String,
+    pub(crate) policy: ReconnectPolicy,
+    pub(crate) connection: ConnectionConfig,
+    pub(crate) publisher_perf: PerformanceConfig,
+    pub(crate) subscriber_perf: PerformanceConfig,
+    pub(crate) publish_options: Options,
+    pub(crate) max_message_size: usize,
+    pub(crate) command_timeout: Duration,
+}
+
+fn millis(d: Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
+}
+
+/// Parses `redis://[[user]:password@]host[:port][/db]` into fred's configuration.
+fn parse_url(url: &str) -> Result<Config, RedisError> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(RedisError::InvalidUrl(
+            "expected redis://host[:port][/db]".into(),
+        ));
+    };
+    match scheme.to_ascii_lowercase().as_str() {
+        "redis" | "valkey" => {}
+        "rediss" | "valkeys" => {
+            return Err(RedisError::InvalidUrl(
+                "TLS (rediss://) is not supported by this transport".into(),
+            ))
+        }
+        s if s.ends_with("-cluster") || s.ends_with("-sentinel") || s.ends_with("+unix") => {
+            return Err(RedisError::InvalidUrl(format!(
+                "the {s}:// scheme is not supported: use redis://host[:port][/db] of one server"
+            )))
+        }
+        s => {
+            return Err(RedisError::InvalidUrl(format!(
+                "unknown scheme {s:?}: expected redis://host[:port][/db]"
+            )))
+        }
+    }
+    if rest.contains('?') {
+        return Err(RedisError::InvalidUrl(
+            "query parameters are not supported".into(),
+        ));
+    }
+    let config = Config::from_url_centralized(url).map_err(|e| {
+        // fred's messages name the part that is wrong, never the URL itself.
+        RedisError::InvalidUrl(e.details().to_owned())
+    })?;
+    if let ServerConfig::Centralized { server } = &config.server {
+        if server.host.is_empty() {
+            return Err(RedisError::InvalidUrl("missing host".into()));
+        }
+        if server.port == 0 {
+            return Err(RedisError::InvalidUrl("port 0 is not a valid port".into()));
+        }
+    }
+    Ok(Config {
+        // The first connection reports its failure to the caller instead of retrying forever:
+        // `connect()` (or the lazy connection of the first publish) must not hang.
+        fail_fast: true,
+        ..config
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_plain_urls() {
+        for url in [
+            "redis://127.0.0.1",
+            "redis://127.0.0.1:6380",
+            "redis://localhost:6379/3",
+            "redis://:secret@localhost:6379/0",
+            "redis://user:secret@localhost/",
+            "valkey://[::1]:6379",
+            "REDIS://localhost",
+        ] {
+            assert!(parse_url(url).is_ok(), "{url}");
+        }
+        let config = parse_url("redis://u:p@h:7000/5").expect("valid");
+        assert_eq!(config.database, Some(5));
+        assert_eq!(config.username.as_deref(), Some("u"));
+        assert_eq!(config.password.as_deref(), Some("p"));
+    }
+
+    #[test]
+    fn refuses_everything_else() {
+        for url in [
+            "",
+            "localhost:6379",
+            "http://localhost:6379",
+            "rediss://localhost:6379",
+            "redis-cluster://localhost:6379",
+            "redis-sentinel://localhost:6379",
+            "redis+unix:///tmp/redis.sock",
+            "redis://",
+            "redis://:6379",
+            "redis://localhost:99999",
+            "redis://localhost:0",
+            "redis://localhost:port",
+            "redis://localhost/abc",
+            "redis://localhost/300",
+            "redis://localhost/1/2",
+            "redis://localhost?node=a:1",
+            "redis://loc alhost",
+        ] {
+            match parse_url(url) {
+                Err(RedisError::InvalidUrl(msg)) => assert!(!msg.is_empty(), "{url}"),
+                other => panic!("{url:?} gave {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn errors_never_repeat_the_password() {
+        for url in [
+            "rediss://u:hunter2@h",
+            "redis://u:hunter2@h/xx",
+            "foo://u:hunter2@h",
+        ] {
+            let err = parse_url(url).expect_err(url).to_string();
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+    }
+}

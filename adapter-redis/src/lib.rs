@@ -1,0 +1,504 @@
+//! Redis transport of the Volley cluster manager.
+//!
+//! [`RedisBus`] implements [`PubSub`](volley::manager::cluster::PubSub) with Redis
+//! `PUBLISH` / `SUBSCRIBE` / `PSUBSCRIBE`, on the [`fred`] client. It keeps two connections to
+//! one Redis server: one that publishes (fred pipelines concurrent publishes on it) and one that
+//! subscribes. Both reconnect with exponential backoff, forever; the subscriptions are restored
+//! after every reconnection. While the server is unreachable, a publish fails quickly with
+//! [`BusError::Unavailable`](volley::manager::cluster::BusError::Unavailable) rather than
+//! waiting or queueing.
+//!
+//! ```no_run
+//! use bytes::Bytes;
+//! use tokio::sync::mpsc;
+//! use volley::manager::cluster::{PubSub, Subscription};
+//! use volley_redis::RedisBus;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let bus = RedisBus::new("redis://127.0.0.1:6379")?;
+//! bus.connect().await?; // optional: the first publish or subscribe connects too
+//!
+//! let (tx, mut rx) = mpsc::channel(1024);
+//! bus.subscribe(&[Subscription::Prefix("socket.io#/#".into())], tx).await?;
+//! bus.publish("socket.io#/#room#", Bytes::from_static(b"\x93\x00\x01")).await?;
+//!
+//! let message = rx.recv().await.expect("the bus is open");
+//! assert_eq!(message.channel, "socket.io#/#room#");
+//! # Ok(())
+//! # }
+//! ```
+
+mod config;
+mod error;
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use fred::clients::{Client, SubscriberClient};
+use fred::prelude::{Builder, ClientLike, EventInterface, Options, PubsubInterface, Value};
+use fred::types::MessageKind;
+use tokio::sync::{broadcast, mpsc, OnceCell};
+use tokio::task::JoinHandle;
+use volley::manager::cluster::{BusError, BusMessage, PubSub, Subscription};
+
+pub use config::{RedisBusBuilder, DEFAULT_MAX_MESSAGE_SIZE};
+pub use error::RedisError;
+
+use config::FredSettings;
+
+/// The `tracing` target of this crate's log events, shared with the cluster manager.
+const LOG_TARGET: &str = "volley::cluster";
+
+/// A [`PubSub`] transport over one Redis server.
+///
+/// Cloning is cheap and shares the connections. When the last clone is dropped the
+/// connections are closed (in the background, if a tokio runtime is still running); call
+/// [`close`](RedisBus::close) to close them and wait.
+///
+/// # Connecting
+///
+/// [`new`](RedisBus::new) only checks the URL. The connections open on the first
+/// [`connect`](RedisBus::connect), [`publish`](PubSub::publish) or
+/// [`subscribe`](PubSub::subscribe), whichever comes first; call `connect` at start-up to see a
+/// wrong address or password there rather than on the first emit. If that first connection
+/// fails the error is returned and the next call tries again. Once connected, a lost connection
+/// is re-established in the background (100 ms doubling to 5 s between attempts, by default,
+/// without end) and the subscriptions are restored.
+///
+/// # Publishing
+///
+/// A publish is one `PUBLISH` command, sent at most once. It fails with
+/// [`BusError::TooLarge`] above [`max_message_size`](RedisBusBuilder::max_message_size), and
+/// with [`BusError::Unavailable`] at once while the connection is down, or after
+/// [`command_timeout`](RedisBusBuilder::command_timeout) without an answer.
+///
+/// # Subscribing
+///
+/// [`Subscription::Channel`] becomes `SUBSCRIBE`, [`Subscription::Prefix`] a `PSUBSCRIBE` of the
+/// prefix with its glob characters escaped, followed by `*`. One task per `subscribe` call
+/// forwards each message, in order and byte for byte, to the sink, waiting while the sink is
+/// full; it ends when the sink is closed. A channel also covered by a prefix of the same call is
+/// delivered once. The Redis subscriptions themselves stay until the bus is closed.
+///
+/// ```no_run
+/// use bytes::Bytes;
+/// use volley::manager::cluster::{BusError, PubSub};
+/// use volley_redis::RedisBus;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let bus = RedisBus::builder("redis://127.0.0.1:6379")
+///     .max_message_size(1024)
+///     .build()?;
+/// let big = Bytes::from(vec![0u8; 2048]);
+/// assert_eq!(bus.publish("ch", big).await, Err(BusError::TooLarge(2048)));
+/// bus.close().await;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RedisBus {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    publisher: Client,
+    subscriber: SubscriberClient,
+    publish_options: Options,
+    max_message_size: usize,
+    command_timeout: Duration,
+    address: String,
+    /// Set once both connections are up; never reset (fred reconnects by itself afterwards).
+    connected: OnceCell<()>,
+    /// The tasks to stop with the bus: resubscription and message forwarding.
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for RedisBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBus")
+            .field("address", &self.inner.address)
+            .field("connected", &self.inner.connected.initialized())
+            .field("max_message_size", &self.inner.max_message_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisBus {
+    /// A bus for the Redis server at `url` (`redis://[[user]:password@]host[:port][/db]`), with
+    /// the default settings of [`RedisBusBuilder`]. Does not connect: see
+    /// [`connect`](RedisBus::connect).
+    ///
+    /// ```
+    /// use volley_redis::RedisBus;
+    ///
+    /// assert!(RedisBus::new("redis://127.0.0.1:6379/0").is_ok());
+    /// assert!(RedisBus::new("not a url").is_err());
+    /// ```
+    pub fn new(url: &str) -> Result<RedisBus, RedisError> {
+        RedisBus::builder(url).build()
+    }
+
+    /// Starts configuring a bus for the Redis server at `url`; see [`RedisBusBuilder`].
+    pub fn builder(url: &str) -> RedisBusBuilder {
+        RedisBusBuilder::new(url)
+    }
+
+    pub(crate) fn from_settings(settings: FredSettings) -> RedisBus {
+        let build = |perf| {
+            let mut builder = Builder::from_config(settings.config.clone());
+            builder
+                .set_policy(settings.policy.clone())
+                .set_connection_config(settings.connection.clone())
+                .set_performance_config(perf);
+            builder
+        };
+        // Building only fails for cluster / sentinel settings or missing TLS features, which the
+        // URL check already refused; fall back to the plain constructors if it ever did.
+        let publisher = build(settings.publisher_perf.clone())
+            .build()
+            .unwrap_or_else(|_| {
+                Client::new(
+                    settings.config.clone(),
+                    Some(settings.publisher_perf.clone()),
+                    Some(settings.connection.clone()),
+                    Some(settings.policy.clone()),
+                )
+            });
+        let subscriber = build(settings.subscriber_perf.clone())
+            .build_subscriber_client()
+            .unwrap_or_else(|_| {
+                SubscriberClient::new(
+                    settings.config.clone(),
+                    Some(settings.subscriber_perf.clone()),
+                    Some(settings.connection.clone()),
+                    Some(settings.policy.clone()),
+                )
+            });
+        RedisBus {
+            inner: Arc::new(Inner {
+                publisher,
+                subscriber,
+                publish_options: settings.publish_options,
+                max_message_size: settings.max_message_size,
+                command_timeout: settings.command_timeout,
+                address: settings.address,
+                connected: OnceCell::new(),
+                tasks: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// Opens both connections (publisher and subscriber) and waits until they are ready, or
+    /// returns why the first attempt failed: refused, [timed
+    /// out](RedisBusBuilder::connect_timeout), wrong password, unknown database. Calling it
+    /// again after a success does nothing; after a failure, it tries again.
+    ///
+    /// ```no_run
+    /// use volley_redis::RedisBus;
+    ///
+    /// # async fn run() -> Result<(), volley_redis::RedisError> {
+    /// let bus = RedisBus::new("redis://127.0.0.1:6379")?;
+    /// bus.connect().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect(&self) -> Result<(), RedisError> {
+        self.inner
+            .connected
+            .get_or_try_init(|| self.inner.open())
+            .await
+            .map(|_| ())
+    }
+
+    /// Closes both connections (`QUIT`) and stops the bus's tasks: the sinks given to
+    /// [`subscribe`](PubSub::subscribe) receive nothing more, and later publishes fail with
+    /// [`BusError::Unavailable`]. Shared by every clone.
+    pub async fn close(&self) {
+        self.inner.stop_tasks();
+        if self.inner.connected.initialized() {
+            let _ = self.inner.subscriber.quit().await;
+            let _ = self.inner.publisher.quit().await;
+        }
+    }
+
+    /// Whether both connections are up right now.
+    pub fn is_connected(&self) -> bool {
+        self.inner.publisher.is_connected() && self.inner.subscriber.is_connected()
+    }
+
+    async fn ensure_connected(&self) -> Result<(), BusError> {
+        if self.inner.connected.initialized() {
+            return Ok(());
+        }
+        self.connect().await.map_err(BusError::from)
+    }
+}
+
+impl Inner {
+    async fn open(&self) -> Result<(), RedisError> {
+        let connect_error = |e: fred::error::Error| RedisError::Connect(error::describe(&e));
+        // fail_fast (set in the config) makes `init` report a failed first connection instead
+        // of retrying it forever.
+        self.publisher.init().await.map_err(connect_error)?;
+        if let Err(e) = self.subscriber.init().await {
+            let _ = self.publisher.quit().await;
+            return Err(connect_error(e));
+        }
+        // Re-subscribe to every channel and pattern after each reconnection of the subscriber.
+        let resubscribe = self.subscriber.manage_subscriptions();
+        self.tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(resubscribe);
+        tracing::debug!(target: LOG_TARGET, address = %self.address, "connected to Redis");
+        Ok(())
+    }
+
+    fn stop_tasks(&self) {
+        for task in self
+            .tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain(..)
+        {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop_tasks();
+        if !self.connected.initialized() {
+            return;
+        }
+        // fred's connection tasks reconnect forever unless told to quit.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let publisher = self.publisher.clone();
+            let subscriber = self.subscriber.clone();
+            runtime.spawn(async move {
+                let _ = subscriber.quit().await;
+                let _ = publisher.quit().await;
+            });
+        }
+    }
+}
+
+#[async_trait]
+impl PubSub for RedisBus {
+    async fn publish(&self, channel: &str, payload: Bytes) -> Result<(), BusError> {
+        if payload.len() > self.inner.max_message_size {
+            return Err(BusError::TooLarge(payload.len()));
+        }
+        self.ensure_connected().await?;
+        let publisher = self
+            .inner
+            .publisher
+            .with_options(&self.inner.publish_options);
+        let _receivers: i64 = publisher
+            .publish(channel, Value::Bytes(payload))
+            .await
+            .map_err(error::bus_error)?;
+        Ok(())
+    }
+
+    async fn subscribe(
+        &self,
+        subscriptions: &[Subscription],
+        sink: mpsc::Sender<BusMessage>,
+    ) -> Result<(), BusError> {
+        self.ensure_connected().await?;
+        let filter = Filter::new(subscriptions);
+        let subscriber = &self.inner.subscriber;
+        if !subscriber.is_connected() {
+            return Err(BusError::Unavailable(
+                "the Redis subscriber connection is down".into(),
+            ));
+        }
+
+        // Listen before subscribing, so that no message published after SUBSCRIBE is missed.
+        let messages = subscriber.message_rx();
+        let channels: Vec<String> = filter.channels.clone();
+        let patterns: Vec<String> = filter.prefixes.iter().map(|p| glob_prefix(p)).collect();
+        let limit = self.inner.command_timeout + Duration::from_millis(500);
+        let timed_out = || BusError::Unavailable("Redis did not answer the subscription".into());
+        // Never call these with an empty list: that would mean "all" to UNSUBSCRIBE and is an
+        // error for SUBSCRIBE.
+        if !channels.is_empty() {
+            tokio::time::timeout(limit, subscriber.subscribe(channels))
+                .await
+                .map_err(|_| timed_out())?
+                .map_err(error::bus_error)?;
+        }
+        if !patterns.is_empty() {
+            tokio::time::timeout(limit, subscriber.psubscribe(patterns))
+                .await
+                .map_err(|_| timed_out())?
+                .map_err(error::bus_error)?;
+        }
+
+        let task = tokio::spawn(forward(messages, filter, sink));
+        let mut tasks = self
+            .inner
+            .tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task);
+        Ok(())
+    }
+}
+
+/// Which received messages belong to one `subscribe` call.
+#[derive(Debug, Clone)]
+struct Filter {
+    /// Exact channels not already covered by one of `prefixes`.
+    channels: Vec<String>,
+    /// Prefixes not already covered by a shorter one.
+    prefixes: Vec<String>,
+}
+
+impl Filter {
+    fn new(subscriptions: &[Subscription]) -> Filter {
+        let mut prefixes: Vec<String> = Vec::new();
+        for s in subscriptions {
+            if let Subscription::Prefix(p) = s {
+                prefixes.push(p.clone());
+            }
+        }
+        // Drop prefixes that a shorter one covers, so each message arrives once.
+        prefixes.sort_by_key(String::len);
+        let mut kept: Vec<String> = Vec::new();
+        for p in prefixes {
+            if !kept.iter().any(|k| p.starts_with(k.as_str())) {
+                kept.push(p);
+            }
+        }
+        let mut channels: Vec<String> = Vec::new();
+        for s in subscriptions {
+            if let Subscription::Channel(c) = s {
+                let covered = kept.iter().any(|k| c.starts_with(k.as_str()));
+                if !covered && !channels.contains(c) {
+                    channels.push(c.clone());
+                }
+            }
+        }
+        Filter {
+            channels,
+            prefixes: kept,
+        }
+    }
+
+    /// Whether a message of this kind on this channel was asked for by this call. Redis sends
+    /// `message` for SUBSCRIBE and `pmessage` for PSUBSCRIBE, so each is matched against its
+    /// own kind of subscription (another call's subscriptions share the connection).
+    fn wants(&self, kind: &MessageKind, channel: &str) -> bool {
+        match kind {
+            MessageKind::Message => self.channels.iter().any(|c| c == channel),
+            MessageKind::PMessage => self
+                .prefixes
+                .iter()
+                .any(|p| channel.starts_with(p.as_str())),
+            MessageKind::SMessage => false,
+        }
+    }
+}
+
+/// Forwards the messages of one `subscribe` call to its sink until the sink or the bus closes.
+async fn forward(
+    mut messages: broadcast::Receiver<fred::types::Message>,
+    filter: Filter,
+    sink: mpsc::Sender<BusMessage>,
+) {
+    loop {
+        let received = tokio::select! {
+            biased;
+            _ = sink.closed() => break,
+            received = messages.recv() => received,
+        };
+        let message = match received {
+            Ok(message) => message,
+            Err(broadcast::error::RecvError::Lagged(lost)) => {
+                tracing::warn!(
+                    target: LOG_TARGET,
+                    lost,
+                    "Redis messages lost: the subscriber's buffer overflowed while the sink was full \
+                     (raise RedisBusBuilder::message_buffer or drain the sink faster)"
+                );
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => break,
+        };
+        if !filter.wants(&message.kind, &message.channel) {
+            continue;
+        }
+        let payload = match message.value {
+            Value::Bytes(bytes) => bytes,
+            // fred hands valid UTF-8 over as a string: its bytes are the same buffer, not a copy.
+            Value::String(text) => text.into_inner(),
+            Value::Null => Bytes::new(),
+            other => {
+                tracing::warn!(
+                    target: LOG_TARGET,
+                    channel = %message.channel,
+                    kind = ?other.kind(),
+                    "dropping a Redis message whose payload is not a string"
+                );
+                continue;
+            }
+        };
+        let message = BusMessage {
+            channel: message.channel.to_string(),
+            payload,
+        };
+        if sink.send(message).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// The `PSUBSCRIBE` pattern that matches every channel starting with `prefix`, literally.
+fn glob_prefix(prefix: &str) -> String {
+    let mut pattern = String::with_capacity(prefix.len() + 8);
+    for c in prefix.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('*');
+    pattern
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_prefix_escapes_special_characters() {
+        assert_eq!(glob_prefix("socket.io#/#"), "socket.io#/#*");
+        assert_eq!(glob_prefix(""), "*");
+        assert_eq!(glob_prefix(r"a*b?c[d]e\f"), r"a\*b\?c\[d\]e\\f*");
+        assert_eq!(glob_prefix("é^-"), "é^-*");
+    }
+
+    #[test]
+    fn filter_delivers_each_message_once() {
+        let filter = Filter::new(&[
+            Subscription::Prefix("a#".into()),
+            Subscription::Prefix("a#b".into()),
+            Subscription::Channel("a#c".into()),
+            Subscription::Channel("x".into()),
+            Subscription::Channel("x".into()),
+        ]);
+        assert_eq!(filter.prefixes, vec!["a#".to_string()]);
+        assert_eq!(filter.channels, vec!["x".to_string()]);
+        assert!(filter.wants(&MessageKind::PMessage, "a#b#"));
+        assert!(!filter.wants(&MessageKind::Message, "a#c"));
+        assert!(filter.wants(&MessageKind::Message, "x"));
+        assert!(!filter.wants(&MessageKind::PMessage, "x"));
+        assert!(!filter.wants(&MessageKind::Message, "y"));
+    }
+}

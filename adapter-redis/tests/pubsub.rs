@@ -1,0 +1,285 @@
+//! Publish and subscribe through the machine's Redis server.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{next, nothing_more, redis_url, unique};
+use tokio::sync::mpsc;
+use volley::manager::cluster::{PubSub, Subscription};
+use volley_redis::RedisBus;
+
+const WAIT: Duration = Duration::from_secs(5);
+const TEST_LIMIT: Duration = Duration::from_secs(60);
+
+async fn bus() -> RedisBus {
+    let bus = RedisBus::new(&redis_url()).expect("valid URL");
+    bus.connect()
+        .await
+        .expect("Redis runs at VOLLEY_REDIS_URL or 127.0.0.1:6379");
+    bus
+}
+
+/// Runs a test body with an upper bound, so that nothing hangs.
+async fn bounded<F: std::future::Future<Output = ()>>(body: F) {
+    tokio::time::timeout(TEST_LIMIT, body)
+        .await
+        .expect("the test finished in time");
+}
+
+#[tokio::test]
+async fn exact_channel_and_prefix_deliver_to_their_subscribers() {
+    bounded(async {
+        let bus = bus().await;
+        let base = unique("exact");
+        let exact = format!("{base}#exact");
+        let prefix = format!("{base}#room#");
+
+        let (tx, mut rx) = mpsc::channel(16);
+        bus.subscribe(
+            &[
+                Subscription::Channel(exact.clone()),
+                Subscription::Prefix(prefix.clone()),
+            ],
+            tx,
+        )
+        .await
+        .expect("subscribe");
+
+        // A second bus (another node) publishes.
+        let other = bus_clone_free().await;
+        other
+            .publish(&exact, Bytes::from_static(b"one"))
+            .await
+            .expect("publish");
+        other
+            .publish(&format!("{prefix}a#"), Bytes::from_static(b"two"))
+            .await
+            .expect("publish");
+        other
+            .publish(&format!("{base}#exactly-not"), Bytes::from_static(b"no"))
+            .await
+            .expect("publish");
+        other
+            .publish(&format!("{base}#room"), Bytes::from_static(b"no"))
+            .await
+            .expect("publish");
+        other
+            .publish(&prefix, Bytes::from_static(b"three"))
+            .await
+            .expect("publish");
+
+        let m = next(&mut rx, WAIT).await;
+        assert_eq!(
+            (m.channel.as_str(), &m.payload[..]),
+            (exact.as_str(), &b"one"[..])
+        );
+        let m = next(&mut rx, WAIT).await;
+        assert_eq!(m.channel, format!("{prefix}a#"));
+        assert_eq!(&m.payload[..], b"two");
+        let m = next(&mut rx, WAIT).await;
+        assert_eq!(
+            (m.channel.as_str(), &m.payload[..]),
+            (prefix.as_str(), &b"three"[..])
+        );
+        nothing_more(&mut rx).await;
+        bus.close().await;
+        other.close().await;
+    })
+    .await;
+}
+
+/// Another bus with its own connections, standing for another node.
+async fn bus_clone_free() -> RedisBus {
+    bus().await
+}
+
+#[tokio::test]
+async fn payloads_are_byte_exact() {
+    bounded(async {
+        let bus = bus().await;
+        let channel = unique("binary");
+        let (tx, mut rx) = mpsc::channel(16);
+        bus.subscribe(&[Subscription::Channel(channel.clone())], tx)
+            .await
+            .expect("subscribe");
+
+        let all_bytes: Vec<u8> = (0..=255u8).collect();
+        let payloads: Vec<Bytes> = vec![
+            Bytes::new(),
+            Bytes::from_static(b"\x00"),
+            Bytes::from_static(b"\x00\x00\x00"),
+            Bytes::from_static(b"\xff\xfe\x00\xc3\x28"), // invalid UTF-8
+            Bytes::from_static(b"\xc0\x80"),             // overlong NUL, invalid UTF-8
+            Bytes::from_static("plain text, é ü 中".as_bytes()),
+            Bytes::from_static(b"123"), // looks like an integer
+            Bytes::from_static(b"\r\n$3\r\nfoo\r\n"), // looks like RESP
+            Bytes::from(all_bytes),
+            Bytes::from(vec![0x93u8; 1024 * 1024]), // 1 MiB, msgpack-ish
+        ];
+        for payload in &payloads {
+            bus.publish(&channel, payload.clone())
+                .await
+                .expect("publish");
+        }
+        for payload in &payloads {
+            let m = next(&mut rx, WAIT).await;
+            assert_eq!(m.channel, channel);
+            assert_eq!(m.payload, *payload);
+        }
+        nothing_more(&mut rx).await;
+        bus.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn order_is_kept_for_ten_thousand_messages() {
+    bounded(async {
+        let bus = bus().await;
+        let base = unique("order");
+        let channel = format!("{base}#all");
+        // A small sink: the forwarding task must wait for the reader, not lose messages.
+        let (tx, mut rx) = mpsc::channel(64);
+        bus.subscribe(&[Subscription::Prefix(format!("{base}#"))], tx)
+            .await
+            .expect("subscribe");
+
+        const N: u32 = 10_000;
+        let publisher = bus.clone();
+        let channel_p = channel.clone();
+        // One publisher in sequence (the order of concurrent publishes is not defined), while
+        // the test reads concurrently.
+        let publishing = tokio::spawn(async move {
+            for i in 0..N {
+                publisher
+                    .publish(&channel_p, Bytes::from(i.to_be_bytes().to_vec()))
+                    .await
+                    .expect("publish");
+            }
+        });
+
+        for i in 0..N {
+            let m = next(&mut rx, WAIT).await;
+            assert_eq!(m.channel, channel);
+            assert_eq!(m.payload[..], i.to_be_bytes(), "message {i}");
+        }
+        publishing.await.expect("publisher task");
+        nothing_more(&mut rx).await;
+        bus.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn prefix_with_glob_characters_matches_literally() {
+    bounded(async {
+        let bus = bus().await;
+        let base = unique("glob");
+        let prefix = format!(r"{base}#a*b?c[xy]\d#");
+        let (tx, mut rx) = mpsc::channel(16);
+        bus.subscribe(&[Subscription::Prefix(prefix.clone())], tx)
+            .await
+            .expect("subscribe");
+
+        // Each of these would match if the prefix were taken as a glob pattern.
+        for would_match_a_glob in [
+            format!(r"{base}#aXXbZcx\d#"),
+            format!(r"{base}#a*b?cx\d#"),
+            format!(r"{base}#a*b?c[xy]d#"),
+            format!(r"{base}#ab?c[xy]\d#"),
+        ] {
+            bus.publish(&would_match_a_glob, Bytes::from_static(b"no"))
+                .await
+                .expect("publish");
+        }
+        let literal = format!("{prefix}room");
+        bus.publish(&literal, Bytes::from_static(b"yes"))
+            .await
+            .expect("publish");
+
+        let m = next(&mut rx, WAIT).await;
+        assert_eq!(m.channel, literal);
+        assert_eq!(&m.payload[..], b"yes");
+        nothing_more(&mut rx).await;
+        bus.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn each_subscribe_call_gets_only_its_own_messages_once() {
+    bounded(async {
+        let bus = bus().await;
+        let base = unique("calls");
+        let (tx_a, mut rx_a) = mpsc::channel(16);
+        let (tx_b, mut rx_b) = mpsc::channel(16);
+        // A: a prefix and an exact channel it covers (delivered once).
+        bus.subscribe(
+            &[
+                Subscription::Prefix(format!("{base}#")),
+                Subscription::Channel(format!("{base}#x")),
+            ],
+            tx_a,
+        )
+        .await
+        .expect("subscribe a");
+        // B: only the exact channel.
+        bus.subscribe(&[Subscription::Channel(format!("{base}#x"))], tx_b)
+            .await
+            .expect("subscribe b");
+
+        bus.publish(&format!("{base}#x"), Bytes::from_static(b"x"))
+            .await
+            .expect("publish");
+        bus.publish(&format!("{base}#y"), Bytes::from_static(b"y"))
+            .await
+            .expect("publish");
+
+        assert_eq!(&next(&mut rx_a, WAIT).await.payload[..], b"x");
+        assert_eq!(&next(&mut rx_a, WAIT).await.payload[..], b"y");
+        assert_eq!(&next(&mut rx_b, WAIT).await.payload[..], b"x");
+        nothing_more(&mut rx_a).await;
+        nothing_more(&mut rx_b).await;
+
+        // Closing B's sink ends B's task; A keeps receiving.
+        drop(rx_b);
+        bus.publish(&format!("{base}#x"), Bytes::from_static(b"x2"))
+            .await
+            .expect("publish");
+        assert_eq!(&next(&mut rx_a, WAIT).await.payload[..], b"x2");
+        bus.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn publish_and_subscribe_connect_lazily() {
+    bounded(async {
+        let bus = RedisBus::new(&redis_url()).expect("valid URL");
+        assert!(!bus.is_connected());
+        let channel = unique("lazy");
+        let (tx, mut rx) = mpsc::channel(4);
+        bus.subscribe(&[Subscription::Channel(channel.clone())], tx)
+            .await
+            .expect("subscribe connects");
+        assert!(bus.is_connected());
+        bus.publish(&channel, Bytes::from_static(b"hi"))
+            .await
+            .expect("publish");
+        assert_eq!(&next(&mut rx, WAIT).await.payload[..], b"hi");
+
+        // After close, the sink is closed and publishing fails.
+        bus.close().await;
+        assert!(tokio::time::timeout(WAIT, rx.recv())
+            .await
+            .expect("closed in time")
+            .is_none());
+        assert!(bus
+            .publish(&channel, Bytes::from_static(b"x"))
+            .await
+            .is_err());
+    })
+    .await;
+}

@@ -1,0 +1,146 @@
+//! A Redis server that dies and comes back: publishes fail fast during the outage, then the
+//! bus reconnects and its subscriptions are restored.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::{next, RedisServer};
+use tokio::sync::mpsc;
+use volley::manager::cluster::{BusError, BusMessage, PubSub, Subscription};
+use volley_redis::RedisBus;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+/// Publishes on `channel` until a publish succeeds and the subscriber receives it, polling for
+/// at most `within`. Returns how long it took.
+async fn until_delivered(
+    bus: &RedisBus,
+    rx: &mut mpsc::Receiver<BusMessage>,
+    channel: &str,
+    within: Duration,
+) -> Duration {
+    let start = Instant::now();
+    let mut attempt = 0u32;
+    loop {
+        assert!(
+            start.elapsed() < within,
+            "no delivery on {channel} within {within:?} after the restart"
+        );
+        attempt += 1;
+        let payload = Bytes::from(format!("after-{attempt}"));
+        if bus.publish(channel, payload.clone()).await.is_ok() {
+            // Delivered only once the subscription is back: wait a little for this one, and
+            // skip older ones that a restored subscription may still deliver.
+            let deadline = Instant::now() + Duration::from_millis(300);
+            while let Ok(Some(m)) = tokio::time::timeout_at(deadline.into(), rx.recv()).await {
+                if m.payload == payload {
+                    assert_eq!(m.channel, channel);
+                    return start.elapsed();
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Subscribes to `subscriptions`, checks a publish on each of `channels` arrives, kills and
+/// restarts the server, and checks again.
+async fn restart_scenario(subscriptions: Vec<Subscription>, channels: Vec<String>) {
+    let channel = channels[0].clone();
+    let mut server = RedisServer::start().await;
+    let bus = RedisBus::new(&server.url()).expect("valid URL");
+    bus.connect().await.expect("connect to the test's server");
+
+    let (tx, mut rx) = mpsc::channel(64);
+    bus.subscribe(&subscriptions, tx).await.expect("subscribe");
+    for channel in &channels {
+        bus.publish(channel, Bytes::from_static(b"before"))
+            .await
+            .expect("publish before the outage");
+        let m = next(&mut rx, WAIT).await;
+        assert_eq!(
+            (m.channel.as_str(), &m.payload[..]),
+            (channel.as_str(), &b"before"[..])
+        );
+    }
+
+    server.kill();
+
+    // During the outage a publish fails, and quickly (the bound is generous: no exact timing).
+    let started = Instant::now();
+    let result = tokio::time::timeout(
+        Duration::from_secs(5),
+        bus.publish(&channel, Bytes::from_static(b"during")),
+    )
+    .await
+    .expect("a publish during the outage must not hang");
+    assert!(
+        matches!(result, Err(BusError::Unavailable(_))),
+        "publish during the outage gave {result:?}"
+    );
+    let first_failure = started.elapsed();
+    // And again a bit later, while fred is reconnecting with backoff.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let result = tokio::time::timeout(
+        Duration::from_secs(5),
+        bus.publish(&channel, Bytes::from_static(b"during")),
+    )
+    .await
+    .expect("a publish during the outage must not hang");
+    assert!(
+        matches!(result, Err(BusError::Unavailable(_))),
+        "{result:?}"
+    );
+    assert!(!bus.is_connected());
+
+    server.restart().await;
+    for channel in &channels {
+        let took = until_delivered(&bus, &mut rx, channel, Duration::from_secs(10)).await;
+        eprintln!(
+            "{channel}: outage publish failed after {first_failure:?}; delivery resumed {took:?} \
+             after the restart"
+        );
+    }
+    assert!(bus.is_connected());
+    bus.close().await;
+}
+
+#[tokio::test]
+async fn restart_restores_channel_and_prefix_subscriptions() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let base = common::unique("restart");
+        let exact = format!("{base}#exact");
+        let prefix = format!("{base}#room#");
+        let subscriptions = vec![
+            Subscription::Channel(exact.clone()),
+            Subscription::Prefix(prefix.clone()),
+        ];
+        restart_scenario(subscriptions, vec![exact, format!("{prefix}a#")]).await;
+    })
+    .await
+    .expect("the test finished in time");
+}
+
+#[tokio::test]
+async fn restart_restores_a_prefix_only_subscription() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let base = common::unique("restart-prefix");
+        let subscriptions = vec![Subscription::Prefix(format!("{base}#"))];
+        restart_scenario(subscriptions, vec![format!("{base}#room#")]).await;
+    })
+    .await
+    .expect("the test finished in time");
+}
+
+#[tokio::test]
+async fn restart_restores_a_channel_only_subscription() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let base = common::unique("restart-channel");
+        let channel = format!("{base}#only");
+        restart_scenario(vec![Subscription::Channel(channel.clone())], vec![channel]).await;
+    })
+    .await
+    .expect("the test finished in time");
+}

@@ -1,0 +1,30 @@
+//! Runnable Volley apps. Each module builds one app; the binaries in `src/bin` serve them.
+//!
+//! - [`chat`]: the chat example, a page in the browser (`./examples/chat/run.sh`).
+//! - [`conformance`]: the reference server the official Socket.IO protocol test suite expects.
+//! - [`engineio_echo`]: the bare Engine.IO echo endpoint the Engine.IO test suite expects.
+
+pub mod adapter;
+pub mod chat;
+pub mod conformance;
+pub mod engineio_echo;
+
+/// Serves `app` on `addr` until the process ends, with peer addresses available to handlers.
+pub async fn serve(app: axum::Router, addr: &str) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!("listening on http://{}", listener.local_addr()?);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .await
+}
+
+/// Reads `--port N` from the command line, else `default`.
+pub fn port_arg(default: u16) -> u16 {
+    let args: Vec<String> = std::env::args().collect();
+    args.windows(2)
+        .find(|w| w[0] == "--port")
+        .and_then(|w| w[1].parse().ok())
+        .unwrap_or(default)
+}

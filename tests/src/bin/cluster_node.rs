@@ -1,0 +1,51 @@
+//! One node of a test cluster: `cluster_node --adapter URL --prefix P --name N` serves the test
+//! node app (`volley_tests::cluster_app`) on a free loopback port and prints
+//! `listening http://127.0.0.1:PORT` once its bus subscription is in place.
+
+use std::time::Duration;
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.windows(2).find(|w| w[0] == name).map(|w| w[1].clone())
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let (Some(url), Some(prefix), Some(name)) = (arg("--adapter"), arg("--prefix"), arg("--name"))
+    else {
+        eprintln!("usage: cluster_node --adapter URL --prefix PREFIX --name NAME");
+        std::process::exit(2);
+    };
+    let config = volley_tests::cluster::test_config(&prefix);
+    let manager = match volley_examples::adapter::manager(&url, config) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("cluster_node: {e}");
+            std::process::exit(2);
+        }
+    };
+    let io = volley_tests::cluster_app::server(&name, manager);
+    let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("cluster_node: cannot listen: {e}");
+            std::process::exit(1);
+        }
+    };
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    // give the subscription a moment: the cluster suite also waits for every node to count all
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    println!("listening http://{addr}");
+    let app = volley_tests::cluster_app::router(&io);
+    if let Err(e) = axum::serve(listener, app).await {
+        eprintln!("cluster_node: {e}");
+        std::process::exit(1);
+    }
+}

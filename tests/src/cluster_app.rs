@@ -1,0 +1,166 @@
+//! The server every node of a test cluster runs, in process or as `cluster_node`: handlers that
+//! let a test client drive cluster-wide operations from any node.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use volley::{Args, ClientManager, Server, Sid, Socket, SocketInfo};
+
+fn sid(s: &str) -> Option<Sid> {
+    Sid::parse(s)
+}
+
+fn sorted_ids(sockets: Vec<SocketInfo>) -> Vec<String> {
+    let mut ids: Vec<String> = sockets.into_iter().map(|s| s.id).collect();
+    ids.sort();
+    ids
+}
+
+/// The node's app: Socket.IO, plus `GET /count` answering the number of nodes it sees.
+pub fn router(io: &Server) -> axum::Router {
+    let counted = io.clone();
+    let count = axum::Router::new().route(
+        "/count",
+        axum::routing::get(move || {
+            let io = counted.clone();
+            async move { io.server_count().to_string() }
+        }),
+    );
+    io.wrap(count)
+}
+
+/// Builds a node named `name` on `manager`.
+pub fn server(name: &str, manager: Arc<dyn ClientManager>) -> Server {
+    let io = Server::builder()
+        .client_manager_arc(manager)
+        .ack_timeout(Duration::from_secs(3))
+        .build();
+    for ns in ["/", "/other"] {
+        let nsp = io.of(ns);
+        let node = name.to_owned();
+        nsp.on("node", move |_s: Socket, ()| node.clone());
+        nsp.on("join", |s: Socket, room: String| s.enter_room(&room));
+        // (event, rooms, skipped, args): emit from this node to the cluster
+        nsp.on(
+            "broadcast",
+            |s: Socket, (event, rooms, skip, args): (String, Vec<String>, Vec<String>, Args)| async move {
+                s.namespace()
+                    .to(rooms)
+                    .skip(skip)
+                    .emit(&event, &args)
+                    .await
+                    .map_err(|e| e.to_string())
+            },
+        );
+        nsp.on("fetch", |s: Socket, rooms: Vec<String>| async move {
+            s.namespace()
+                .to(rooms)
+                .fetch_sockets()
+                .await
+                .map(sorted_ids)
+                .map_err(|e| e.to_string())
+        });
+        nsp.on(
+            "remote-join",
+            |s: Socket, (target, room): (String, String)| async move {
+                let Some(target) = sid(&target) else {
+                    return Err("bad sid".to_owned());
+                };
+                s.namespace()
+                    .enter_room(target, &room)
+                    .await
+                    .map_err(|e| e.to_string())
+            },
+        );
+        nsp.on(
+            "remote-leave",
+            |s: Socket, (target, room): (String, String)| async move {
+                let Some(target) = sid(&target) else {
+                    return Err("bad sid".to_owned());
+                };
+                s.namespace()
+                    .leave_room(target, &room)
+                    .await
+                    .map_err(|e| e.to_string())
+            },
+        );
+        nsp.on(
+            "remote-disconnect",
+            |s: Socket, target: String| async move {
+                let Some(target) = sid(&target) else {
+                    return Err("bad sid".to_owned());
+                };
+                s.namespace()
+                    .disconnect(target)
+                    .await
+                    .map_err(|e| e.to_string())
+            },
+        );
+        nsp.on("close-room", |s: Socket, room: String| async move {
+            s.namespace()
+                .close_room(&room)
+                .await
+                .map_err(|e| e.to_string())
+        });
+        // asks every socket of `rooms` (anywhere) a question; acks with [sid, answer | error]
+        nsp.on(
+            "ask",
+            |s: Socket, (rooms, timeout_ms): (Vec<String>, u64)| async move {
+                let responses = s
+                    .namespace()
+                    .to(rooms)
+                    .timeout(Duration::from_millis(timeout_ms))
+                    .emit_with_ack("question", &"?")
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let mut out: Vec<serde_json::Value> = responses
+                    .into_iter()
+                    .map(|r| match r.result {
+                        Ok(args) => json!([r.sid.as_str(), format!("{:?}", Args(args))]),
+                        Err(e) => json!([r.sid.as_str(), {"error": e.to_string()}]),
+                    })
+                    .collect();
+                out.sort_by_key(|v| v.to_string());
+                Ok::<_, String>(out)
+            },
+        );
+        nsp.on("server-emit", |s: Socket, text: String| async move {
+            s.namespace()
+                .server_side_emit("note", &text)
+                .await
+                .map_err(|e| e.to_string())
+        });
+        nsp.on("server-call", |s: Socket, ()| async move {
+            let answers = s
+                .namespace()
+                .server_side_call("who", &(), Duration::from_secs(3))
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut names: Vec<String> = answers
+                .into_iter()
+                .filter_map(|a| a.0.first().and_then(|v| v.as_str()).map(str::to_owned))
+                .collect();
+            names.sort();
+            Ok::<_, String>(names)
+        });
+        let io2 = io.clone();
+        nsp.on("count", move |_s: Socket, ()| io2.server_count());
+        // server-side events from other nodes: notes are forwarded to this node's sockets
+        let io3 = io.clone();
+        let ns_name = ns.to_owned();
+        nsp.on_server_event("note", move |text: String| {
+            let io = io3.clone();
+            let ns_name = ns_name.clone();
+            async move {
+                let _ = io.of(&ns_name).local().emit("server-note", &text).await;
+            }
+        });
+        let node = name.to_owned();
+        nsp.on_server_event("who", move |(): ()| {
+            let node = node.clone();
+            async move { node }
+        });
+    }
+    io
+}

@@ -1,0 +1,287 @@
+//! The scenarios every cluster backend must pass. Each takes a [`Backend`]; the test files
+//! instantiate them per adapter with [`cluster_suite!`](crate::cluster_suite).
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::cluster::{self, Backend, Node, HEARTBEAT_TIMEOUT};
+use crate::puppet::Puppet;
+use crate::{bail, TestResult};
+
+const QUIET: Duration = Duration::from_millis(400);
+
+/// One client connected to one node of `nodes` each, with their socket ids.
+async fn clients(nodes: &[Node]) -> TestResult<Vec<(Puppet, String)>> {
+    let mut out = Vec::new();
+    for node in nodes {
+        let mut c = Puppet::spawn(&node.url, "websocket").await?;
+        let sid = c.connect("/", None).await?;
+        out.push((c, sid));
+    }
+    Ok(out)
+}
+
+fn ok(answer: &Value) -> TestResult<Value> {
+    match answer.get(0) {
+        Some(v) if v.get("Err").is_none() => Ok(v.get("Ok").cloned().unwrap_or(v.clone())),
+        _ => bail!("the node answered an error: {answer}"),
+    }
+}
+
+/// An emit on one node reaches the clients of every node, once.
+pub async fn broadcast_reaches_every_node(backend: Backend) -> TestResult {
+    let nodes = cluster::start(&backend, 3).await?;
+    let mut cs = clients(&nodes).await?;
+    ok(&cs[0]
+        .0
+        .emit_ack(
+            "/",
+            "broadcast",
+            json!(["news", [], [], ["hi", {"$binary": "0102"}]]),
+        )
+        .await?)?;
+    for (c, _) in cs.iter_mut() {
+        assert_eq!(
+            c.next_event("/", "news").await?,
+            json!(["hi", {"$binary": "0102"}])
+        );
+        c.no_event("/", "news", QUIET).await?;
+    }
+    Ok(())
+}
+
+/// Rooms and skips select the same sockets across nodes as on one; namespaces stay apart.
+pub async fn rooms_and_skips_across_nodes(backend: Backend) -> TestResult {
+    let nodes = cluster::start(&backend, 3).await?;
+    let mut cs = clients(&nodes).await?;
+    let mut other = Puppet::spawn(&nodes[1].url, "websocket").await?;
+    other.connect("/other", None).await?;
+    other.emit_ack("/other", "join", json!(["r"])).await?;
+    for (c, _) in cs.iter_mut().take(2) {
+        c.emit_ack("/", "join", json!(["r"])).await?;
+    }
+    let skip = cs[0].1.clone();
+    ok(&cs[2]
+        .0
+        .emit_ack("/", "broadcast", json!(["in-r", ["r"], [skip], [1]]))
+        .await?)?;
+    assert_eq!(cs[1].0.next_event("/", "in-r").await?, json!([1]));
+    cs[0].0.no_event("/", "in-r", QUIET).await?;
+    cs[2].0.no_event("/", "in-r", QUIET).await?;
+    other.no_event("/other", "in-r", QUIET).await?;
+    // a socket id is a room, wherever the socket lives
+    let target = cs[2].1.clone();
+    ok(&cs[0]
+        .0
+        .emit_ack("/", "broadcast", json!(["direct", [target], [], []]))
+        .await?)?;
+    assert_eq!(cs[2].0.next_event("/", "direct").await?, json!([]));
+    cs[1].0.no_event("/", "direct", QUIET).await?;
+    Ok(())
+}
+
+/// Closing a room on one node empties it on every node.
+pub async fn close_room_is_cluster_wide(backend: Backend) -> TestResult {
+    let nodes = cluster::start(&backend, 3).await?;
+    let mut cs = clients(&nodes).await?;
+    for (c, _) in cs.iter_mut().skip(1) {
+        c.emit_ack("/", "join", json!(["gone"])).await?;
+    }
+    assert_eq!(
+        ok(&cs[0].0.emit_ack("/", "fetch", json!([["gone"]])).await?)?
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+    ok(&cs[0].0.emit_ack("/", "close-room", json!(["gone"])).await?)?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    ok(&cs[0]
+        .0
+        .emit_ack("/", "broadcast", json!(["after", ["gone"], [], []]))
+        .await?)?;
+    for (c, _) in cs.iter_mut() {
+        c.no_event("/", "after", QUIET).await?;
+    }
+    Ok(())
+}
+
+/// Acks of clients on every node are collected by the emitting node, and a call to a socket on
+/// another node returns that client's ack.
+pub async fn acks_across_nodes(backend: Backend) -> TestResult {
+    let nodes = cluster::start(&backend, 3).await?;
+    let mut cs = clients(&nodes).await?;
+    let mut expected = Vec::new();
+    for (i, (c, sid)) in cs.iter_mut().enumerate() {
+        c.reply("/", "question", json!([format!("answer{i}")]))
+            .await?;
+        c.emit_ack("/", "join", json!(["q"])).await?;
+        expected.push(json!([
+            sid,
+            format!("Args([String(Utf8String {{ s: Ok(\"answer{i}\") }})])")
+        ]));
+    }
+    expected.sort_by_key(|v| v.to_string());
+    let answers = ok(&cs[0].0.emit_ack("/", "ask", json!([["q"], 3000])).await?)?;
+    assert_eq!(answers, json!(expected));
+    // one socket on another node
+    let target = cs[2].1.clone();
+    let answers = ok(&cs[0]
+        .0
+        .emit_ack("/", "ask", json!([[target], 3000]))
+        .await?)?;
+    assert_eq!(
+        answers,
+        json!([expected.iter().find(|v| v[0] == json!(cs[2].1)).cloned()])
+    );
+    // a client that never acks is reported as timed out, not waited for forever
+    cs[1].0.silence("/", "question").await?;
+    let answers = ok(&cs[0].0.emit_ack("/", "ask", json!([["q"], 500])).await?)?;
+    let late: Vec<&Value> = answers
+        .as_array()
+        .map(|a| a.iter().filter(|v| v[1].get("error").is_some()).collect())
+        .unwrap_or_default();
+    assert_eq!(late.len(), 1, "{answers}");
+    assert_eq!(late[0][0], json!(cs[1].1));
+    Ok(())
+}
+
+/// Fetching sockets sees every node's sockets, with their rooms.
+pub async fn fetch_sockets_across_nodes(backend: Backend) -> TestResult {
+    let nodes = cluster::start(&backend, 3).await?;
+    let mut cs = clients(&nodes).await?;
+    let mut all: Vec<String> = cs.iter().map(|(_, s)| s.clone()).collect();
+    all.sort();
+    assert_eq!(
+        ok(&cs[1].0.emit_ack("/", "fetch", json!([[]])).await?)?,
+        json!(all)
+    );
+    cs[0].0.emit_ack("/", "join", json!(["f"])).await?;
+    cs[2].0.emit_ack("/", "join", json!(["f"])).await?;
+    let mut members = vec![cs[0].1.clone(), cs[2].1.clone()];
+    members.sort();
+    assert_eq!(
+        ok(&cs[1].0.emit_ack("/", "fetch", json!([["f"]])).await?)?,
+        json!(members)
+    );
+    Ok(())
+}
+
+/// Sockets on other nodes can be put in rooms, taken out, and disconnected.
+pub async fn remote_join_leave_disconnect(backend: Backend) -> TestResult {
+    let nodes = cluster::start(&backend, 2).await?;
+    let mut cs = clients(&nodes).await?;
+    let target = cs[1].1.clone();
+    ok(&cs[0]
+        .0
+        .emit_ack("/", "remote-join", json!([target, "x"]))
+        .await?)?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    ok(&cs[0]
+        .0
+        .emit_ack("/", "broadcast", json!(["to-x", ["x"], [], []]))
+        .await?)?;
+    assert_eq!(cs[1].0.next_event("/", "to-x").await?, json!([]));
+    ok(&cs[0]
+        .0
+        .emit_ack("/", "remote-leave", json!([target, "x"]))
+        .await?)?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    ok(&cs[0]
+        .0
+        .emit_ack("/", "broadcast", json!(["to-x", ["x"], [], []]))
+        .await?)?;
+    cs[1].0.no_event("/", "to-x", QUIET).await?;
+    ok(&cs[0]
+        .0
+        .emit_ack("/", "remote-disconnect", json!([target]))
+        .await?)?;
+    assert_eq!(cs[1].0.next_disconnect("/").await?, "io server disconnect");
+    Ok(())
+}
+
+/// Server-side events reach the other nodes' handlers, and calls collect one answer per node.
+pub async fn server_side_emit_between_nodes(backend: Backend) -> TestResult {
+    let nodes = cluster::start(&backend, 3).await?;
+    let mut cs = clients(&nodes).await?;
+    ok(&cs[0]
+        .0
+        .emit_ack("/", "server-emit", json!(["hello"]))
+        .await?)?;
+    assert_eq!(
+        cs[1].0.next_event("/", "server-note").await?,
+        json!(["hello"])
+    );
+    assert_eq!(
+        cs[2].0.next_event("/", "server-note").await?,
+        json!(["hello"])
+    );
+    cs[0].0.no_event("/", "server-note", QUIET).await?;
+    assert_eq!(
+        ok(&cs[1].0.emit_ack("/", "server-call", json!([])).await?)?,
+        json!(["node0", "node2"])
+    );
+    Ok(())
+}
+
+/// Every node counts the others; a killed node stops counting within the heartbeat timeout, and
+/// requests stop waiting for it.
+pub async fn dead_nodes_stop_counting(backend: Backend) -> TestResult {
+    let mut nodes = cluster::start(&backend, 3).await?;
+    let mut cs = clients(&nodes).await?;
+    assert_eq!(
+        ok(&cs[0].0.emit_ack("/", "count", json!([])).await?)?,
+        json!(3)
+    );
+    let dead = nodes.pop().ok_or_else(|| crate::Failure::msg("no node"))?;
+    let started = tokio::time::Instant::now();
+    dead.kill().await;
+    // stated bound: heartbeat timeout + one sweep (1 s) + slack for a loaded machine
+    let bound = HEARTBEAT_TIMEOUT + Duration::from_secs(3);
+    loop {
+        let count = cluster::server_count(&nodes[0].url).await?;
+        if count == 2 {
+            break;
+        }
+        if started.elapsed() > bound {
+            bail!("the dead node still counts after {:?}", started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // requests complete without the dead node
+    let t = tokio::time::Instant::now();
+    let ids = ok(&cs[0].0.emit_ack("/", "fetch", json!([[]])).await?)?;
+    assert_eq!(ids.as_array().map(Vec::len), Some(2));
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "fetch waited {:?}",
+        t.elapsed()
+    );
+    cs.truncate(2);
+    Ok(())
+}
+
+/// Instantiates every scenario of the suite as a `#[tokio::test]` for one backend expression.
+#[macro_export]
+macro_rules! cluster_suite {
+    ($backend:expr) => {
+        $crate::cluster_suite!(@tests $backend;
+            broadcast_reaches_every_node
+            rooms_and_skips_across_nodes
+            close_room_is_cluster_wide
+            acks_across_nodes
+            fetch_sockets_across_nodes
+            remote_join_leave_disconnect
+            server_side_emit_between_nodes
+            dead_nodes_stop_counting
+        );
+    };
+    (@tests $backend:expr; $($name:ident)*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() -> $crate::TestResult {
+                $crate::cluster_suite::$name($backend).await
+            }
+        )*
+    };
+}
