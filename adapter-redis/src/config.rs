@@ -111,10 +111,12 @@ impl RedisBusBuilder {
     /// How many received messages may wait between the subscriber connection and the task that
     /// hands them to the sink. fred hands them over in a broadcast channel of this capacity that
     /// never waits: when the sink stays full for longer than this many messages, the oldest are
-    /// lost and a warning says how many. Memory: about 150 bytes per slot, reserved up front
-    /// for each of fred's event channels of the subscriber connection.
+    /// lost and a warning (target `volley::cluster`) says how many. fred sizes all the event
+    /// channels of the subscriber connection with it and reserves them up front: the default
+    /// costs about 10 MB of memory per bus, 4 096 about 2.8 MB.
     ///
-    /// Default: 16 384.
+    /// Default: 16 384, enough for a subscriber receiving some 400 000 small messages a second
+    /// from a local Redis without loss.
     pub fn message_buffer(mut self, messages: usize) -> Self {
         self.message_buffer = messages.max(1);
         self

@@ -36,16 +36,25 @@ impl From<RedisError> for BusError {
 }
 
 /// Maps a fred error to what the cluster manager needs to know: can it retry later
-/// (`Unavailable`), or did the broker refuse the command (`Other`).
-pub(crate) fn bus_error(err: fred::error::Error) -> BusError {
+/// (`Unavailable`), or did the broker refuse the command (`Other`). `address` names the server
+/// (never with its password).
+pub(crate) fn bus_error(err: fred::error::Error, address: &str) -> BusError {
     use fred::error::ErrorKind;
     match err.kind() {
-        ErrorKind::IO
-        | ErrorKind::Canceled
-        | ErrorKind::Timeout
-        | ErrorKind::Backpressure
-        | ErrorKind::Routing => BusError::Unavailable(describe(&err)),
-        _ => BusError::Other(describe(&err)),
+        // What a fail-fast command gets while the connection is down.
+        ErrorKind::Canceled => BusError::Unavailable(format!(
+            "not connected to Redis at {address} (reconnecting in the background)"
+        )),
+        ErrorKind::Timeout => {
+            BusError::Unavailable(format!("Redis at {address} did not answer in time"))
+        }
+        ErrorKind::Backpressure => {
+            BusError::Unavailable(format!("too many commands waiting for Redis at {address}"))
+        }
+        ErrorKind::IO | ErrorKind::Routing => {
+            BusError::Unavailable(format!("Redis at {address}: {}", describe(&err)))
+        }
+        _ => BusError::Other(format!("Redis at {address}: {}", describe(&err))),
     }
 }
 

@@ -1,12 +1,11 @@
 //! Redis transport of the Volley cluster manager.
 //!
-//! [`RedisBus`] implements [`PubSub`](volley::manager::cluster::PubSub) with Redis
-//! `PUBLISH` / `SUBSCRIBE` / `PSUBSCRIBE`, on the [`fred`] client. It keeps two connections to
-//! one Redis server: one that publishes (fred pipelines concurrent publishes on it) and one that
-//! subscribes. Both reconnect with exponential backoff, forever; the subscriptions are restored
-//! after every reconnection. While the server is unreachable, a publish fails quickly with
-//! [`BusError::Unavailable`](volley::manager::cluster::BusError::Unavailable) rather than
-//! waiting or queueing.
+//! [`RedisBus`] implements [`PubSub`] with Redis `PUBLISH` / `SUBSCRIBE` / `PSUBSCRIBE`, on the
+//! [`fred`] client. It keeps two connections to one Redis server: one that publishes (fred
+//! pipelines concurrent publishes on it) and one that subscribes. Both reconnect with
+//! exponential backoff, forever; the subscriptions are restored after every reconnection.
+//! While the server is unreachable, a publish fails quickly with [`BusError::Unavailable`]
+//! rather than waiting or queueing.
 //!
 //! ```no_run
 //! use bytes::Bytes;
@@ -37,7 +36,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use fred::clients::{Client, SubscriberClient};
-use fred::prelude::{Builder, ClientLike, EventInterface, Options, PubsubInterface, Value};
+use fred::prelude::{ClientLike, EventInterface, Options, PubsubInterface, Value};
 use fred::types::MessageKind;
 use tokio::sync::{broadcast, mpsc, OnceCell};
 use tokio::task::JoinHandle;
@@ -45,6 +44,24 @@ use volley::manager::cluster::{BusError, BusMessage, PubSub, Subscription};
 
 pub use config::{RedisBusBuilder, DEFAULT_MAX_MESSAGE_SIZE};
 pub use error::RedisError;
+
+/// The cluster manager over Redis: give it to [`volley::ServerBuilder::client_manager`] and any
+/// number of Volley nodes behave as one server.
+///
+/// ```no_run
+/// use volley::manager::cluster::ClusterConfig;
+/// use volley_redis::{RedisBus, RedisManager};
+///
+/// # fn main() -> Result<(), volley_redis::RedisError> {
+/// let bus = RedisBus::new("redis://127.0.0.1:6379")?;
+/// let io = volley::Server::builder()
+///     .client_manager(RedisManager::new(bus, ClusterConfig::default()))
+///     .build();
+/// # let _ = io;
+/// # Ok(())
+/// # }
+/// ```
+pub type RedisManager = volley::manager::cluster::ClusterManager<RedisBus>;
 
 use config::FredSettings;
 
@@ -80,7 +97,9 @@ const LOG_TARGET: &str = "volley::cluster";
 /// prefix with its glob characters escaped, followed by `*`. One task per `subscribe` call
 /// forwards each message, in order and byte for byte, to the sink, waiting while the sink is
 /// full; it ends when the sink is closed. A channel also covered by a prefix of the same call is
-/// delivered once. The Redis subscriptions themselves stay until the bus is closed.
+/// delivered once (overlapping prefixes given to *different* calls can deliver a message twice
+/// to the call with the shorter one: fred does not say which pattern matched). The Redis
+/// subscriptions themselves stay until the bus is closed.
 ///
 /// ```no_run
 /// use bytes::Bytes;
@@ -146,36 +165,19 @@ impl RedisBus {
     }
 
     pub(crate) fn from_settings(settings: FredSettings) -> RedisBus {
-        let build = |perf| {
-            let mut builder = Builder::from_config(settings.config.clone());
-            builder
-                .set_policy(settings.policy.clone())
-                .set_connection_config(settings.connection.clone())
-                .set_performance_config(perf);
-            builder
-        };
-        // Building only fails for cluster / sentinel settings or missing TLS features, which the
-        // URL check already refused; fall back to the plain constructors if it ever did.
-        let publisher = build(settings.publisher_perf.clone())
-            .build()
-            .unwrap_or_else(|_| {
-                Client::new(
-                    settings.config.clone(),
-                    Some(settings.publisher_perf.clone()),
-                    Some(settings.connection.clone()),
-                    Some(settings.policy.clone()),
-                )
-            });
-        let subscriber = build(settings.subscriber_perf.clone())
-            .build_subscriber_client()
-            .unwrap_or_else(|_| {
-                SubscriberClient::new(
-                    settings.config.clone(),
-                    Some(settings.subscriber_perf.clone()),
-                    Some(settings.connection.clone()),
-                    Some(settings.policy.clone()),
-                )
-            });
+        // Creating a client opens nothing: `connect` (or the first use) does.
+        let publisher = Client::new(
+            settings.config.clone(),
+            Some(settings.publisher_perf),
+            Some(settings.connection.clone()),
+            Some(settings.policy.clone()),
+        );
+        let subscriber = SubscriberClient::new(
+            settings.config,
+            Some(settings.subscriber_perf),
+            Some(settings.connection),
+            Some(settings.policy),
+        );
         RedisBus {
             inner: Arc::new(Inner {
                 publisher,
@@ -213,8 +215,9 @@ impl RedisBus {
     }
 
     /// Closes both connections (`QUIT`) and stops the bus's tasks: the sinks given to
-    /// [`subscribe`](PubSub::subscribe) receive nothing more, and later publishes fail with
-    /// [`BusError::Unavailable`]. Shared by every clone.
+    /// [`subscribe`](PubSub::subscribe) are closed, and later publishes and subscribes fail
+    /// with [`BusError::Unavailable`]. A closed bus stays closed, for every clone; build a new
+    /// one to connect again.
     pub async fn close(&self) {
         self.inner.stop_tasks();
         if self.inner.connected.initialized() {
@@ -300,7 +303,7 @@ impl PubSub for RedisBus {
         let _receivers: i64 = publisher
             .publish(channel, Value::Bytes(payload))
             .await
-            .map_err(error::bus_error)?;
+            .map_err(|e| error::bus_error(e, &self.inner.address))?;
         Ok(())
     }
 
@@ -330,13 +333,13 @@ impl PubSub for RedisBus {
             tokio::time::timeout(limit, subscriber.subscribe(channels))
                 .await
                 .map_err(|_| timed_out())?
-                .map_err(error::bus_error)?;
+                .map_err(|e| error::bus_error(e, &self.inner.address))?;
         }
         if !patterns.is_empty() {
             tokio::time::timeout(limit, subscriber.psubscribe(patterns))
                 .await
                 .map_err(|_| timed_out())?
-                .map_err(error::bus_error)?;
+                .map_err(|e| error::bus_error(e, &self.inner.address))?;
         }
 
         let task = tokio::spawn(forward(messages, filter, sink));

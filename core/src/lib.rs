@@ -40,7 +40,7 @@ pub use engine::{CloseReason, Sid, Transport};
 pub use io::handler;
 pub use io::{
     AckError, AckResponse, Args, BroadcastOperator, Client, ConnectError, DisconnectReason,
-    EmitError, IntoRooms, Namespace, Parser, Server, ServerBuilder, SessionGuard, Socket,
+    EmitError, IntoRooms, Namespace, Observer, Parser, Server, ServerBuilder, SessionGuard, Socket,
 };
 pub use manager::{ClientManager, MemoryManager, SocketInfo};
 pub use service::StaticFiles;

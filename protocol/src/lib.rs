@@ -37,11 +37,14 @@
 //! - [`msgpack`]: Socket.IO packets in the MessagePack format of the npm
 //!   `socket.io-msgpack-parser` (one binary message per packet, no attachments).
 //! - [`args`]: converting Rust types to and from event argument lists.
+//! - [`classic`]: the Redis wire format of Node's `@socket.io/redis-adapter` and
+//!   `@socket.io/redis-emitter` (broadcasts, requests, channel names).
 //! - [`DecodeError`], [`EncodeError`]: what can go wrong.
 //! - [`Value`]: the payload value type of the whole project (`rmpv::Value`, which has
 //!   `Binary`, so attachments are plain values).
 
 pub mod args;
+pub mod classic;
 pub mod cluster;
 pub mod engine;
 mod error;

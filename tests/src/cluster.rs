@@ -43,10 +43,16 @@ impl Backend {
     }
 }
 
-/// The cluster configuration of test nodes, with a channel prefix private to one test.
+/// The key under which test nodes accept what Node's emitters publish: private to one test.
+pub fn compat_key(prefix: &str) -> String {
+    format!("{prefix}-sio")
+}
+
+/// The cluster configuration of test nodes, with channel prefixes private to one test.
 pub fn test_config(prefix: &str) -> ClusterConfig {
     ClusterConfig::default()
         .prefix(prefix)
+        .node_compat_key(Some(compat_key(prefix)))
         .heartbeat(HEARTBEAT, HEARTBEAT_TIMEOUT)
         .request_timeout(Duration::from_secs(3))
 }

@@ -23,6 +23,11 @@ pub trait EngineHandler: Send + Sync + 'static {
     /// A binary message arrived.
     fn on_binary(&self, socket: &Arc<EngineSocket<Self::Data>>, data: Bytes);
 
+    /// The session moved from polling to WebSocket.
+    fn on_upgrade(&self, socket: &Arc<EngineSocket<Self::Data>>) {
+        let _ = socket;
+    }
+
     /// The session closed; called once.
     fn on_close(&self, socket: &Arc<EngineSocket<Self::Data>>, reason: CloseReason);
 }

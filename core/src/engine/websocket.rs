@@ -119,6 +119,7 @@ async fn run_upgrade<H: EngineHandler>(
     let mut outbox = socket.outbox.lock().await;
     socket.finish_upgrade();
     tracing::debug!(target: "volley::engine", sid = %socket.sid(), "upgraded to websocket");
+    engine.handler.on_upgrade(&socket);
     drive(&engine, ws, &socket, &mut outbox).await;
 }
 

@@ -74,6 +74,13 @@ impl Dispatcher {
                     return;
                 };
                 tracing::trace!(target: "volley::socketio", sid = %socket.id(), event, "event received");
+                socket
+                    .0
+                    .ns
+                    .manager
+                    .local()
+                    .observers()
+                    .each(|o| o.event_received(&socket, &event, &args));
                 let sid = socket.id();
                 match socket.0.ns.resolve(event, args) {
                     Some((handler, args)) => {
@@ -154,6 +161,13 @@ fn finish_connect(session: &Session, socket: Socket, outcome: Result<(), Connect
     match outcome {
         Ok(()) => {
             if socket.confirm_connect().is_ok() {
+                socket
+                    .0
+                    .ns
+                    .manager
+                    .local()
+                    .observers()
+                    .each(|o| o.socket_connected(&socket));
                 tracing::debug!(target: "volley::socketio", sid = %socket.id(), ns = socket.ns(), "socket connected");
             }
         }
@@ -249,6 +263,24 @@ impl EngineHandler for Dispatcher {
             Ok(None) => {}
             Err(None) => self.parse_error(session, &"unexpected binary message"),
             Err(Some(e)) => self.parse_error(session, &e),
+        }
+    }
+
+    fn on_upgrade(&self, session: &Session) {
+        let sockets: Vec<Socket> = session
+            .data
+            .state
+            .lock()
+            .map(|s| s.sockets.values().cloned().collect())
+            .unwrap_or_default();
+        for socket in sockets {
+            socket
+                .0
+                .ns
+                .manager
+                .local()
+                .observers()
+                .each(|o| o.socket_upgraded(&socket));
         }
     }
 

@@ -202,6 +202,11 @@ impl Server {
         tracing::info!(target: "volley::socketio", "server shut down");
     }
 
+    /// Registers an observer of this node's sockets, rooms and events (see [`crate::Observer`]).
+    pub fn observe(&self, observer: Arc<dyn crate::Observer>) {
+        self.shared().manager.local().observers().add(observer);
+    }
+
     /// How many nodes serve the cluster, this one included (1 without a cluster manager).
     pub fn server_count(&self) -> usize {
         self.shared().manager.server_count()

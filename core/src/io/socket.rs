@@ -244,6 +244,13 @@ impl Socket {
         }
     }
 
+    /// Closes the client's whole connection (every namespace it joined), after what is already
+    /// queued for it.
+    pub fn close_connection(&self) {
+        super::client::disconnect_all(&self.0.engine, DisconnectReason::ServerDisconnect);
+        self.0.engine.close_gracefully();
+    }
+
     /// The namespace this socket belongs to.
     pub fn namespace(&self) -> crate::Namespace {
         crate::Namespace(self.0.ns.clone())
@@ -334,6 +341,12 @@ impl Socket {
         }
         self.0.session.clear();
         self.0.ns.manager.remove_socket(self.ns(), self.id());
+        self.0
+            .ns
+            .manager
+            .local()
+            .observers()
+            .each(|o| o.socket_disconnected(self, reason));
         if self.0.connected.load(Ordering::Acquire) {
             if let Some(handler) = self.0.ns.disconnect_handler() {
                 handler.call(self.clone(), reason);

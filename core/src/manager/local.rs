@@ -10,8 +10,8 @@ use tokio::sync::oneshot;
 use volley_protocol::{EncodeError, Value};
 
 use super::BroadcastOptions;
-use crate::engine::Sid;
-use crate::io::Parser;
+use crate::engine::{SendError, Sid};
+use crate::io::{Observers, Parser};
 use crate::{AckError, AckResponse, Socket};
 
 #[derive(Default)]
@@ -37,6 +37,7 @@ struct NsIndex {
 pub struct LocalAdapter {
     nsps: RwLock<HashMap<String, Arc<NsIndex>>>,
     parser: OnceLock<Parser>,
+    observers: Observers,
 }
 
 impl std::fmt::Debug for LocalAdapter {
@@ -97,6 +98,11 @@ impl LocalAdapter {
         let _ = self.parser.set(parser);
     }
 
+    /// What watches this node (the server's observers).
+    pub(crate) fn observers(&self) -> &Observers {
+        &self.observers
+    }
+
     /// The wire format of this node's sockets.
     pub fn parser(&self) -> Parser {
         self.parser.get().copied().unwrap_or_default()
@@ -125,6 +131,9 @@ impl LocalAdapter {
                             },
                         );
                     }
+                    let id = socket.id();
+                    self.observers
+                        .each(|o| o.room_joined(socket.ns(), id.as_str(), id));
                     return;
                 }
             }
@@ -144,6 +153,10 @@ impl LocalAdapter {
             return;
         };
         if let Some(member) = index.sockets.remove(&sid) {
+            self.observers.each(|o| {
+                o.room_left(ns, sid.as_str(), sid);
+                member.rooms.iter().for_each(|room| o.room_left(ns, room, sid));
+            });
             for room in member.rooms {
                 if let Some(sids) = index.rooms.get_mut(&room) {
                     sids.remove(&sid);
@@ -183,6 +196,8 @@ impl LocalAdapter {
         };
         if member.rooms.insert(room.to_owned()) {
             index.rooms.entry(room.to_owned()).or_default().insert(sid);
+            drop(index);
+            self.observers.each(|o| o.room_joined(ns, room, sid));
         }
     }
 
@@ -194,14 +209,19 @@ impl LocalAdapter {
         let Ok(mut index) = nsi.index.write() else {
             return;
         };
-        if let Some(member) = index.sockets.get_mut(&sid) {
-            member.rooms.remove(room);
-        }
+        let left = index
+            .sockets
+            .get_mut(&sid)
+            .is_some_and(|member| member.rooms.remove(room));
         if let Some(sids) = index.rooms.get_mut(room) {
             sids.remove(&sid);
             if sids.is_empty() {
                 index.rooms.remove(room);
             }
+        }
+        drop(index);
+        if left {
+            self.observers.each(|o| o.room_left(ns, room, sid));
         }
     }
 
@@ -276,11 +296,21 @@ impl LocalAdapter {
             return Ok(0);
         };
         let mut sent = 0;
+        let watched = self.observers.active();
         index.each_target(opts, |socket| {
-            if socket.send_frame(frame.clone(), opts.volatile).is_ok() {
-                sent += 1;
+            match socket.send_frame(frame.clone(), opts.volatile) {
+                Ok(()) => sent += 1,
+                Err(SendError::QueueFull) => {
+                    self.observers.each(|o| o.queue_full(socket.id(), opts.volatile))
+                }
+                Err(_) => {}
+            }
+            if watched {
+                self.observers
+                    .each(|o| o.event_sent(ns, socket.id(), event, args));
             }
         });
+        self.observers.each(|o| o.broadcast(ns, sent));
         Ok(sent)
     }
 
@@ -304,6 +334,8 @@ impl LocalAdapter {
                     return;
                 };
                 if socket.send_frame(frame.clone(), opts.volatile).is_ok() {
+                    self.observers
+                        .each(|o| o.event_sent(ns, socket.id(), event, args));
                     waiting.push((socket.clone(), rx));
                 } else {
                     socket.forget_ack(id);

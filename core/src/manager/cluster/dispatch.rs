@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use volley_protocol::classic::{self, Request};
 use volley_protocol::cluster::{Body, Message, EMITTER_UID};
 
 use super::{BusMessage, Node, PubSub};
@@ -207,11 +208,73 @@ impl<B: PubSub> Node<B> {
         });
     }
 
-    fn compat_broadcast(&self, _channel: &str, _bytes: &[u8]) {
-        tracing::debug!(target: "volley::cluster", "Node emitter broadcast ignored");
+    /// A broadcast in the format of Node's Redis adapter and emitters: delivered to this
+    /// node's sockets (every node gets it from the bus and serves its own).
+    fn compat_broadcast(&self, _channel: &str, bytes: &[u8]) {
+        let b = match classic::decode_broadcast(bytes) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(target: "volley::cluster", error = %e, "undecodable Node-format broadcast, ignored");
+                return;
+            }
+        };
+        if b.uid == self.uid {
+            return;
+        }
+        let opts = local_opts(b.opts);
+        if let Err(e) = self.local.broadcast(&b.nsp, &b.event, &b.args, &opts) {
+            tracing::warn!(target: "volley::cluster", error = %e, "cannot encode a Node-format broadcast");
+        }
     }
 
-    fn compat_request(&self, _channel: &str, _bytes: &[u8]) {
-        tracing::debug!(target: "volley::cluster", "Node emitter request ignored");
+    /// A request in the format of Node's Redis adapter and emitters (its namespace is in the
+    /// channel name): join, leave, disconnect, server-side emit. Requests only nodes can answer
+    /// are ignored.
+    fn compat_request(self: &Arc<Self>, channel: &str, bytes: &[u8]) {
+        let Some(key) = &self.config.node_compat_key else {
+            return;
+        };
+        let Some(nsp) = channel
+            .strip_prefix(&format!("{key}-request#"))
+            .and_then(|rest| rest.strip_suffix('#'))
+        else {
+            return;
+        };
+        let request = match classic::decode_request(bytes) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(target: "volley::cluster", error = %e, "undecodable Node-format request, ignored");
+                return;
+            }
+        };
+        match request {
+            Request::Join { opts, rooms } => self.local.add_sockets(nsp, &local_opts(opts), &rooms),
+            Request::Leave { opts, rooms } => self.local.del_sockets(nsp, &local_opts(opts), &rooms),
+            Request::Disconnect { opts, close } => {
+                for socket in self.local.select(nsp, &local_opts(opts)) {
+                    socket.disconnect();
+                    if close {
+                        socket.close_connection();
+                    }
+                }
+            }
+            Request::ServerSideEmit { uid, event, args } => {
+                if uid.as_deref() != Some(self.uid.as_str()) {
+                    self.server_side(String::new(), nsp.to_owned(), event, args, None);
+                }
+            }
+            Request::Unsupported { kind } => {
+                tracing::debug!(target: "volley::cluster", kind, "Node adapter request ignored");
+            }
+        }
+    }
+}
+
+fn local_opts(opts: classic::Opts) -> crate::manager::BroadcastOptions {
+    crate::manager::BroadcastOptions {
+        rooms: opts.rooms,
+        except: opts.except,
+        volatile: opts.volatile,
+        local: true,
     }
 }
