@@ -26,7 +26,6 @@ mod restart {
 
     /// A `redis-server` of this test's own, on a fixed free port, killed on drop.
     struct PrivateRedis {
-        port: u16,
         child: Option<Child>,
     }
 
@@ -41,10 +40,7 @@ mod restart {
                 .map_err(|e| Failure::msg(format!("cannot start redis-server: {e}")))?;
             for _ in 0..100 {
                 if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                    return Ok(PrivateRedis {
-                        port,
-                        child: Some(child),
-                    });
+                    return Ok(PrivateRedis { child: Some(child) });
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
