@@ -125,6 +125,17 @@ pub fn server(name: &str, manager: Arc<dyn ClientManager>) -> Server {
                 Ok::<_, String>(out)
             },
         );
+        // python-socketio's call(to=sid): one socket anywhere, its ack arguments back
+        nsp.on("call", |s: Socket, target: String| async move {
+            let Some(target) = sid(&target) else {
+                return Err("bad sid".to_owned());
+            };
+            s.namespace()
+                .call::<Args, _>(target, "question", &"?", Duration::from_secs(3))
+                .await
+                .map(|a| a.0)
+                .map_err(|e| e.to_string())
+        });
         nsp.on("server-emit", |s: Socket, text: String| async move {
             s.namespace()
                 .server_side_emit("note", &text)

@@ -134,6 +134,12 @@ pub async fn acks_across_nodes(backend: Backend) -> TestResult {
         answers,
         json!([expected.iter().find(|v| v[0] == json!(cs[2].1)).cloned()])
     );
+    // call() to a socket on another node returns that client's ack
+    let target = cs[2].1.clone();
+    assert_eq!(
+        ok(&cs[0].0.emit_ack("/", "call", json!([target])).await?)?,
+        json!(["answer2"])
+    );
     // a client that never acks is reported as timed out, not waited for forever
     cs[1].0.silence("/", "question").await?;
     let answers = ok(&cs[0].0.emit_ack("/", "ask", json!([["q"], 500])).await?)?;

@@ -250,6 +250,36 @@ impl Namespace {
         self.0.manager.local().socket(&self.0.name, sid)
     }
 
+    /// Sends an event to the socket `sid`, wherever in the cluster it is connected, and waits
+    /// for its acknowledgement (at most `timeout`). The ack's arguments are deserialized into `R`
+    /// as in [`Socket::call`].
+    ///
+    /// ```
+    /// # async fn f(io: volley::Server, sid: volley::Sid) -> Result<(), volley::AckError> {
+    /// use std::time::Duration;
+    /// let answer: String = io.of("/").call(sid, "question", &"ready?", Duration::from_secs(5)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn call<R, T>(
+        &self,
+        sid: Sid,
+        event: &str,
+        data: &T,
+        timeout: std::time::Duration,
+    ) -> Result<R, crate::AckError>
+    where
+        R: serde::de::DeserializeOwned,
+        T: Serialize + ?Sized,
+    {
+        let mut responses = self
+            .to(sid)
+            .timeout(timeout)
+            .emit_with_ack(event, data)
+            .await?;
+        let response = responses.pop().ok_or(crate::AckError::Disconnected)?;
+        Ok(volley_protocol::args::from_args(response.result?)?)
+    }
+
     /// Saves the session of the local socket `sid`; `false` when it is not connected here.
     pub fn save_session<T: Send + Sync + 'static>(&self, sid: Sid, value: T) -> bool {
         self.socket(sid).map(|s| s.save_session(value)).is_some()

@@ -140,15 +140,7 @@ impl Socket {
         R: DeserializeOwned,
         T: Serialize + ?Sized,
     {
-        let mut responses = self
-            .namespace()
-            .to(self.id())
-            .timeout(timeout)
-            .emit_with_ack(event, data)
-            .await?;
-        let response = responses.pop().ok_or(AckError::Disconnected)?;
-        let args = response.result?;
-        Ok(volley_protocol::args::from_args(args)?)
+        self.namespace().call(self.id(), event, data, timeout).await
     }
 
     /// Saves this socket's session (any one value; it replaces the previous one). The session
