@@ -64,6 +64,9 @@ if [ ! -f "$py_stamp" ] || ! cmp -s "$requirements" "$py_stamp"; then
     cp "$requirements" "$py_stamp"
 fi
 
+# --- brokers: Redis, RabbitMQ, a Kafka-protocol broker ---------------------------------------
+scripts/services.sh
+
 # --- the tests -----------------------------------------------------------------------------------
 # read by tests/src/clients.rs
 export VOLLEY_PYTHON="$root/$venv/bin/python"

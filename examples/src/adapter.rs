@@ -1,5 +1,6 @@
 //! Choosing the client manager from a URL, as the examples' `--adapter` flag does:
-//! `memory` (one node), `redis://host:port` (a cluster over Redis).
+//! `memory` (one node), `redis://host:port` (a cluster over Redis),
+//! `amqp://[user:password@]host[:port][/vhost]` (a cluster over RabbitMQ, exchange `volley`).
 
 use std::sync::Arc;
 
@@ -10,7 +11,9 @@ use volley::{ClientManager, MemoryManager};
 #[derive(Debug, thiserror::Error)]
 pub enum AdapterError {
     /// The scheme is not one Volley has an adapter for.
-    #[error("unknown adapter {0:?}: use `memory` or `redis://host:port`")]
+    #[error(
+        "unknown adapter {0:?}: use `memory`, `redis://host:port` or `amqp://[user:password@]host[:port][/vhost]`"
+    )]
     Unknown(String),
     /// The adapter refused the URL.
     #[error("invalid adapter URL {url:?}: {reason}")]
@@ -36,6 +39,10 @@ pub fn manager(url: &str, config: ClusterConfig) -> Result<Arc<dyn ClientManager
     };
     if url == "memory" {
         return Ok(Arc::new(MemoryManager::default()));
+    }
+    if url.starts_with("amqp://") {
+        let bus = volley_amqp::AmqpBus::new(url).map_err(|e| invalid(e.to_string()))?;
+        return Ok(Arc::new(ClusterManager::new(bus, config)));
     }
     if url.starts_with("redis://") {
         let bus = volley_redis::RedisBus::new(url).map_err(|e| invalid(e.to_string()))?;

@@ -1,0 +1,214 @@
+//! Refusals: oversized payloads, bad URLs and names, unreachable brokers, wrong credentials,
+//! an exchange declared differently.
+
+mod common;
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::{amqp_url, delete_exchange, next, nothing_more, shared_lock, unique, Admin};
+use tokio::sync::mpsc;
+use volley::manager::cluster::{BusError, PubSub, Subscription};
+use volley_amqp::{wire, AmqpBus, AmqpError, DEFAULT_MAX_MESSAGE_SIZE};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+async fn bounded<F: std::future::Future<Output = ()>>(body: F) {
+    let _lock = shared_lock().await;
+    tokio::time::timeout(Duration::from_secs(30), body)
+        .await
+        .expect("the test finished in time");
+}
+
+#[tokio::test]
+async fn oversized_messages_are_refused_and_dropped() {
+    bounded(async {
+        let exchange = unique("big");
+        let bus = AmqpBus::builder(&amqp_url())
+            .exchange(&exchange)
+            .max_message_size(1000)
+            .build()
+            .expect("valid URL");
+        let (tx, mut rx) = mpsc::channel(4);
+        bus.subscribe(&[Subscription::Channel("volley#".into())], tx)
+            .await
+            .expect("subscribe");
+
+        let result = bus.publish("volley#", Bytes::from(vec![7u8; 1001])).await;
+        assert_eq!(result, Err(BusError::TooLarge(1001)));
+        bus.publish("volley#", Bytes::from(vec![7u8; 1000]))
+            .await
+            .expect("exactly the limit is accepted");
+        assert_eq!(next(&mut rx, WAIT).await.payload.len(), 1000);
+
+        // Another publisher with a larger limit: the receiving bus drops what exceeds its own.
+        let other = AmqpBus::builder(&amqp_url())
+            .exchange(&exchange)
+            .build()
+            .expect("valid URL");
+        other
+            .publish("volley#", Bytes::from(vec![1u8; 5000]))
+            .await
+            .expect("publish");
+        other
+            .publish("volley#", Bytes::from_static(b"small"))
+            .await
+            .expect("publish");
+        assert_eq!(&next(&mut rx, WAIT).await.payload[..], b"small");
+        nothing_more(&mut rx).await;
+
+        // The default limit is 16 MiB; the check happens before connecting or sending.
+        let default = AmqpBus::new("amqp://127.0.0.1:1").expect("valid URL");
+        let too_big = Bytes::from(vec![0u8; DEFAULT_MAX_MESSAGE_SIZE + 1]);
+        assert_eq!(
+            default.publish("x", too_big).await,
+            Err(BusError::TooLarge(DEFAULT_MAX_MESSAGE_SIZE + 1))
+        );
+        // So is the channel name's length (a routing key is at most 255 bytes).
+        let long = "x".repeat(wire::MAX_NAME_LEN + 1);
+        assert!(matches!(
+            default.publish(&long, Bytes::new()).await,
+            Err(BusError::Other(_))
+        ));
+        bus.publish(&"y".repeat(wire::MAX_NAME_LEN), Bytes::new())
+            .await
+            .expect("a 255-byte channel is fine");
+        bus.close().await;
+        other.close().await;
+        delete_exchange(&exchange).await;
+    })
+    .await;
+}
+
+#[test]
+fn invalid_urls_are_errors_not_panics() {
+    for url in [
+        "",
+        "   ",
+        "127.0.0.1:5672",
+        "http://127.0.0.1:5672",
+        "amqps://127.0.0.1:5671",
+        "amqp://",
+        "amqp://127.0.0.1:65536",
+        "amqp://127.0.0.1:-1",
+        "amqp://[::1",
+        "amqp://user:pw@host:5672/a/b",
+        "amqp://user:pw@host/?heartbeat=soon",
+        "amqp://user:pw@host/?unknown=1",
+        "\u{0}\u{ffff}",
+    ] {
+        match AmqpBus::new(url) {
+            Err(AmqpError::InvalidUrl(reason)) => {
+                assert!(!reason.is_empty());
+                assert!(!reason.contains("pw@"), "the URL leaks into {reason}");
+            }
+            Err(other) => panic!("{url:?}: unexpected error {other}"),
+            Ok(_) => panic!("{url:?} was accepted"),
+        }
+    }
+}
+
+#[test]
+fn invalid_exchange_names_are_refused() {
+    for name in ["amq.fanout".to_owned(), "e".repeat(256)] {
+        assert!(matches!(
+            AmqpBus::builder("amqp://127.0.0.1").exchange(name).build(),
+            Err(AmqpError::InvalidExchange(_))
+        ));
+    }
+}
+
+#[tokio::test]
+async fn unreachable_broker_fails_fast() {
+    // No broker on a port nobody listens on: this test does not use RabbitMQ.
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let port = {
+            let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+            listener.local_addr().expect("local address").port()
+        };
+        let bus = AmqpBus::new(&format!("amqp://127.0.0.1:{port}")).expect("valid URL");
+
+        let started = Instant::now();
+        match bus.connect().await {
+            Err(AmqpError::Connect(reason)) => assert!(!reason.is_empty()),
+            other => panic!("connect to a closed port gave {other:?}"),
+        }
+        let result = bus.publish("x", Bytes::from_static(b"x")).await;
+        assert!(
+            matches!(result, Err(BusError::Unavailable(_))),
+            "{result:?}"
+        );
+        let (tx, _rx) = mpsc::channel(1);
+        let result = bus
+            .subscribe(&[Subscription::Channel("x".into())], tx)
+            .await;
+        assert!(
+            matches!(result, Err(BusError::Unavailable(_))),
+            "{result:?}"
+        );
+        assert!(!bus.is_connected());
+        assert!(started.elapsed() < Duration::from_secs(5));
+    })
+    .await
+    .expect("the test finished in time");
+}
+
+#[tokio::test]
+async fn wrong_credentials_and_vhost_are_connect_errors() {
+    bounded(async {
+        for url in [
+            "amqp://guest:not-the-password@127.0.0.1:5672/%2f",
+            "amqp://nobody:nothing@127.0.0.1:5672/%2f",
+            "amqp://guest:guest@127.0.0.1:5672/no-such-vhost",
+        ] {
+            let bus = AmqpBus::new(url).expect("syntactically valid");
+            let started = Instant::now();
+            let result = bus.connect().await;
+            assert!(
+                matches!(result, Err(AmqpError::Connect(_))),
+                "{url}: {result:?}"
+            );
+            assert!(
+                started.elapsed() < Duration::from_secs(6),
+                "{url}: {:?}",
+                started.elapsed()
+            );
+            let text = result.err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(!text.contains("not-the-password"), "{text}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_exchange_declared_differently_is_a_declare_error() {
+    bounded(async {
+        let exchange = unique("durable");
+        let admin = Admin::connect().await;
+        admin.declare_durable_fanout(&exchange).await;
+
+        let bus = AmqpBus::builder(&amqp_url())
+            .exchange(&exchange)
+            .build()
+            .expect("valid URL");
+        let result = bus.connect().await;
+        assert!(
+            matches!(result, Err(AmqpError::Declare(ref reason)) if reason.contains("PRECONDITION")),
+            "{result:?}"
+        );
+        let result = bus.publish("volley#", Bytes::from_static(b"x")).await;
+        assert!(matches!(result, Err(BusError::Other(_))), "{result:?}");
+
+        admin.delete_exchange(&exchange).await;
+        admin.close().await;
+        // Once the conflicting exchange is gone, the next call connects.
+        bus.connect().await.expect("connect");
+        bus.publish("volley#", Bytes::from_static(b"x"))
+            .await
+            .expect("publish");
+        bus.close().await;
+        delete_exchange(&exchange).await;
+    })
+    .await;
+}
