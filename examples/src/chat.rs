@@ -43,7 +43,9 @@ const ROOM_PREFIX: &str = "chat:";
 /// How the chat server is set up (the command-line flags of the `chat` binary).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatOptions {
-    /// TCP port on 127.0.0.1 (`--port`, default 3000). Only the binary uses it.
+    /// Address to listen on (`--host`, default `127.0.0.1`). Only the binary uses it.
+    pub host: String,
+    /// TCP port (`--port`, default 3000). Only the binary uses it.
     pub port: u16,
     /// The adapter that connects server nodes (`--adapter`, default `memory`: a single node).
     pub adapter: String,
@@ -55,6 +57,7 @@ pub struct ChatOptions {
 impl Default for ChatOptions {
     fn default() -> Self {
         ChatOptions {
+            host: "127.0.0.1".to_owned(),
             port: 3000,
             adapter: "memory".to_owned(),
             public_dir: default_dir(),

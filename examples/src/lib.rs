@@ -1,11 +1,13 @@
 //! Runnable Volley apps. Each module builds one app; the binaries in `src/bin` serve them.
 //!
 //! - [`chat`]: the chat example, a page in the browser (`./examples/chat/run.sh`).
+//! - [`cli`]: the chat server's command line, shared by the binaries that run it.
 //! - [`conformance`]: the reference server the official Socket.IO protocol test suite expects.
 //! - [`engineio_echo`]: the bare Engine.IO echo endpoint the Engine.IO test suite expects.
 
 pub mod adapter;
 pub mod chat;
+pub mod cli;
 pub mod conformance;
 pub mod engineio_echo;
 

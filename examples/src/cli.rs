@@ -1,0 +1,114 @@
+//! The chat server's command line, shared by the `chat` binary and the test binaries that run
+//! the same server.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::chat::{self, ChatOptions};
+
+/// The flags, as `--help` prints them.
+pub const USAGE: &str = "usage: chat [--host ADDR] [--port N] [--adapter URL] [--public DIR]
+
+  --host ADDR    address to listen on (default 127.0.0.1; 0.0.0.0 in a container)
+  --port N       TCP port (default 3000)
+  --adapter URL  how server nodes share rooms and emits: memory (default: one node),
+                 redis://host:port, amqp://user:password@host:port, kafka://host:port
+  --public DIR   the examples/chat directory: public/ and node_modules/ (default: the source tree's)";
+
+/// Reads the flags (`--flag value` or `--flag=value`); `Err` carries the message to print.
+///
+/// ```
+/// let opts = volley_examples::cli::parse(["--port=4000", "--host", "0.0.0.0"].map(String::from)).unwrap();
+/// assert_eq!((opts.host.as_str(), opts.port), ("0.0.0.0", 4000));
+/// assert!(volley_examples::cli::parse(["--port".to_owned()]).is_err());
+/// ```
+pub fn parse(args: impl IntoIterator<Item = String>) -> Result<ChatOptions, String> {
+    let mut opts = ChatOptions::default();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => {
+                (flag.to_owned(), Some(value.to_owned()))
+            }
+            _ => (arg, None),
+        };
+        if flag == "--help" || flag == "-h" {
+            return Err(USAGE.to_owned());
+        }
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{flag} needs a value\n\n{USAGE}"))
+        };
+        match flag.as_str() {
+            "--host" => opts.host = value()?,
+            "--port" => {
+                let v = value()?;
+                opts.port = v
+                    .parse()
+                    .map_err(|_| format!("--port: {v:?} is not a port number"))?;
+            }
+            "--adapter" => opts.adapter = value()?,
+            "--public" => opts.public_dir = PathBuf::from(value()?),
+            _ => return Err(format!("unknown argument {flag:?}\n\n{USAGE}")),
+        }
+    }
+    Ok(opts)
+}
+
+/// Parses `args`, then serves the chat until the process ends; the exit code says how it went
+/// (2 for bad flags).
+pub async fn run(args: impl IntoIterator<Item = String>) -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let opts = match parse(args) {
+        Ok(opts) => opts,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    let app = match chat::router(&opts) {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = format!("{}:{}", opts.host, opts.port);
+    match crate::serve(app, &addr).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: cannot serve on {addr}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn flags() {
+        let opts = parse(args(
+            "--port 4000 --adapter=redis://h:1 --public /x --host 0.0.0.0",
+        ))
+        .expect("flags");
+        assert_eq!(opts.port, 4000);
+        assert_eq!(opts.adapter, "redis://h:1");
+        assert_eq!(opts.public_dir, PathBuf::from("/x"));
+        assert_eq!(opts.host, "0.0.0.0");
+        assert_eq!(parse(args("")).expect("defaults").host, "127.0.0.1");
+        assert!(parse(args("--port")).is_err());
+        assert!(parse(args("--port nope")).is_err());
+        assert!(parse(args("--what")).is_err());
+        assert!(parse(args("--help")).is_err());
+    }
+}
