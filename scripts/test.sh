@@ -29,17 +29,8 @@ for dir in "$node_dir" tests/clients/node-cluster tests/clients/browser examples
     npm_install "$dir"
 done
 
-# --- Chromium for the browser test (Debian's package) ------------------------------------------
-if ! command -v chromium >/dev/null; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        echo "test.sh: installing chromium"
-        apt-get update -qq >/dev/null
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-    else
-        echo "test.sh: chromium is missing: install Debian's chromium package" >&2
-        exit 1
-    fi
-fi
+# --- system packages: build tools, Chromium, nginx -------------------------------------------
+scripts/prereqs.sh
 
 # --- the Python client -------------------------------------------------------------------------
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "" 2>/dev/null; then

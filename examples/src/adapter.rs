@@ -1,6 +1,7 @@
 //! Choosing the client manager from a URL, as the examples' `--adapter` flag does:
 //! `memory` (one node), `redis://host:port` (a cluster over Redis),
-//! `amqp://[user:password@]host[:port][/vhost]` (a cluster over RabbitMQ, exchange `volley`).
+//! `amqp://[user:password@]host[:port][/vhost]` (a cluster over RabbitMQ, exchange `volley`),
+//! `kafka://host:port[,host:port]` (a cluster over Kafka, topic `volley`).
 
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use volley::{ClientManager, MemoryManager};
 pub enum AdapterError {
     /// The scheme is not one Volley has an adapter for.
     #[error(
-        "unknown adapter {0:?}: use `memory`, `redis://host:port` or `amqp://[user:password@]host[:port][/vhost]`"
+        "unknown adapter {0:?}: use `memory`, `redis://host:port`, `amqp://[user:password@]host[:port][/vhost]` or `kafka://host:port[,host:port]`"
     )]
     Unknown(String),
     /// The adapter refused the URL.
@@ -39,6 +40,10 @@ pub fn manager(url: &str, config: ClusterConfig) -> Result<Arc<dyn ClientManager
     };
     if url == "memory" {
         return Ok(Arc::new(MemoryManager::default()));
+    }
+    if url.starts_with("kafka://") {
+        let bus = volley_kafka::KafkaBus::new(url).map_err(|e| invalid(e.to_string()))?;
+        return Ok(Arc::new(ClusterManager::new(bus, config)));
     }
     if url.starts_with("amqp://") {
         let bus = volley_amqp::AmqpBus::new(url).map_err(|e| invalid(e.to_string()))?;
