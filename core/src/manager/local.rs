@@ -155,7 +155,10 @@ impl LocalAdapter {
         if let Some(member) = index.sockets.remove(&sid) {
             self.observers.each(|o| {
                 o.room_left(ns, sid.as_str(), sid);
-                member.rooms.iter().for_each(|room| o.room_left(ns, room, sid));
+                member
+                    .rooms
+                    .iter()
+                    .for_each(|room| o.room_left(ns, room, sid));
             });
             for room in member.rooms {
                 if let Some(sids) = index.rooms.get_mut(&room) {
@@ -300,9 +303,9 @@ impl LocalAdapter {
         index.each_target(opts, |socket| {
             match socket.send_frame(frame.clone(), opts.volatile) {
                 Ok(()) => sent += 1,
-                Err(SendError::QueueFull) => {
-                    self.observers.each(|o| o.queue_full(socket.id(), opts.volatile))
-                }
+                Err(SendError::QueueFull) => self
+                    .observers
+                    .each(|o| o.queue_full(socket.id(), opts.volatile)),
                 Err(_) => {}
             }
             if watched {

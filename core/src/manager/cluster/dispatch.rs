@@ -249,7 +249,9 @@ impl<B: PubSub> Node<B> {
         };
         match request {
             Request::Join { opts, rooms } => self.local.add_sockets(nsp, &local_opts(opts), &rooms),
-            Request::Leave { opts, rooms } => self.local.del_sockets(nsp, &local_opts(opts), &rooms),
+            Request::Leave { opts, rooms } => {
+                self.local.del_sockets(nsp, &local_opts(opts), &rooms)
+            }
             Request::Disconnect { opts, close } => {
                 for socket in self.local.select(nsp, &local_opts(opts)) {
                     socket.disconnect();
