@@ -26,14 +26,23 @@
 //! - [`manager`]: the [`ClientManager`] seam every emit goes through; [`MemoryManager`] is the
 //!   single-node default.
 //! - [`engine`]: the Engine.IO layer, usable alone.
+//! - [`admin`]: the official Socket.IO Admin UI ([`Server::instrument`]).
+//! - [`metrics`]: Prometheus metrics (feature `metrics`); [`Observer`] is the seam both use.
+//!
+//! # Feature flags
+//! | feature | default | what |
+//! | --- | --- | --- |
+//! | `metrics` | no | [`metrics`]: an observer feeding the `metrics` facade, and `GET /metrics` in the Prometheus format |
 //!
 //! # Logging
 //! Events are logged with `tracing` under two targets that can be switched on separately:
 //! `volley::socketio` (namespaces, sockets, packets) and `volley::engine` (sessions, transports).
 
+pub mod admin;
 pub mod engine;
 mod io;
 pub mod manager;
+pub mod metrics;
 mod service;
 
 pub use engine::{CloseReason, Sid, Transport};

@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
+use volley::admin::{AdminAuth, AdminOptions};
 use volley::manager::cluster::ClusterConfig;
 use volley::{DisconnectReason, Server, Sid, Socket, StaticFiles, Value};
 
@@ -52,7 +53,16 @@ pub struct ChatOptions {
     /// The example's directory (`--public`): the page in `public/`, the client library in
     /// `node_modules/socket.io-client/dist/`. Defaults to [`default_dir`].
     pub public_dir: PathBuf,
+    /// The Admin UI's username and password (`--admin USER:PASSWORD`, the password plain or a
+    /// bcrypt hash): the server is instrumented for it, and the hosted UI's origin
+    /// ([`ADMIN_UI_ORIGIN`]) may connect. Off by default.
+    pub admin: Option<(String, String)>,
+    /// Serve Prometheus metrics at `/metrics` (`--metrics`). Off by default.
+    pub metrics: bool,
 }
+
+/// The origin of the hosted Socket.IO Admin UI, allowed to connect when `--admin` is given.
+pub const ADMIN_UI_ORIGIN: &str = "https://admin.socket.io";
 
 impl Default for ChatOptions {
     fn default() -> Self {
@@ -61,6 +71,8 @@ impl Default for ChatOptions {
             port: 3000,
             adapter: "memory".to_owned(),
             public_dir: default_dir(),
+            admin: None,
+            metrics: false,
         }
     }
 }
@@ -79,6 +91,8 @@ pub enum ChatError {
     PageMissing(PathBuf),
     /// `socket.io-client` has not been installed with npm.
     ClientMissing(PathBuf),
+    /// The Admin UI or the metrics could not be set up.
+    Monitoring(String),
 }
 
 impl fmt::Display for ChatError {
@@ -96,6 +110,7 @@ impl fmt::Display for ChatError {
                  ./examples/chat/run.sh, or run `npm ci` in examples/chat",
                 path.display()
             ),
+            ChatError::Monitoring(why) => f.write_str(why),
         }
     }
 }
@@ -120,21 +135,44 @@ pub fn server(opts: &ChatOptions) -> Result<Server, ChatError> {
     if !client.join("socket.io.min.js").is_file() {
         return Err(ChatError::ClientMissing(client.join("socket.io.min.js")));
     }
-    let io = Server::builder()
-        .client_manager_arc(manager)
-        .static_files(
-            StaticFiles::new()
-                .dir("/socket.io-client", client)
-                .dir("/", page),
-        )
-        .build();
+    let mut builder = Server::builder().client_manager_arc(manager).static_files(
+        StaticFiles::new()
+            .dir("/socket.io-client", client)
+            .dir("/", page),
+    );
+    if opts.admin.is_some() {
+        // A list replaces the same-origin default: name the page's own origins too.
+        let mut origins = vec![
+            format!("http://127.0.0.1:{}", opts.port),
+            format!("http://localhost:{}", opts.port),
+            ADMIN_UI_ORIGIN.to_owned(),
+        ];
+        if opts.host != "127.0.0.1" && opts.host != "0.0.0.0" {
+            origins.push(format!("http://{}:{}", opts.host, opts.port));
+        }
+        builder = builder.cors_allowed_origins(origins);
+    }
+    let io = builder.build();
     register(&io);
+    if let Some((username, password)) = &opts.admin {
+        io.instrument(AdminOptions {
+            auth: Some(AdminAuth::new(username, password)),
+            ..AdminOptions::default()
+        })
+        .map_err(|e| ChatError::Monitoring(e.to_string()))?;
+    }
     Ok(io)
 }
 
-/// The chat server as an axum app.
+/// The chat server as an axum app (with `/metrics` when [`ChatOptions::metrics`] is set).
 pub fn router(opts: &ChatOptions) -> Result<axum::Router, ChatError> {
-    Ok(server(opts)?.router())
+    let io = server(opts)?;
+    if !opts.metrics {
+        return Ok(io.router());
+    }
+    let metrics = volley::metrics::router().map_err(|e| ChatError::Monitoring(e.to_string()))?;
+    io.record_metrics();
+    Ok(io.wrap(metrics))
 }
 
 /// What the server knows of one client: its nickname and the chat rooms it joined.

@@ -8,12 +8,17 @@ use crate::chat::{self, ChatOptions};
 
 /// The flags, as `--help` prints them.
 pub const USAGE: &str = "usage: chat [--host ADDR] [--port N] [--adapter URL] [--public DIR]
+            [--admin USER:PASSWORD] [--metrics]
 
   --host ADDR    address to listen on (default 127.0.0.1; 0.0.0.0 in a container)
   --port N       TCP port (default 3000)
   --adapter URL  how server nodes share rooms and emits: memory (default: one node),
                  redis://host:port, amqp://user:password@host:port, kafka://host:port
-  --public DIR   the examples/chat directory: public/ and node_modules/ (default: the source tree's)";
+  --public DIR   the examples/chat directory: public/ and node_modules/ (default: the source tree's)
+  --admin USER:PASSWORD
+                 serve the Socket.IO Admin UI's namespace /admin; the hosted UI
+                 (https://admin.socket.io) may connect; the password may be a bcrypt hash
+  --metrics      serve Prometheus metrics at /metrics";
 
 /// Reads the flags (`--flag value` or `--flag=value`); `Err` carries the message to print.
 ///
@@ -35,6 +40,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<ChatOptions, Stri
         if flag == "--help" || flag == "-h" {
             return Err(USAGE.to_owned());
         }
+        if flag == "--metrics" && inline.is_none() {
+            opts.metrics = true;
+            continue;
+        }
         let mut value = || {
             inline
                 .clone()
@@ -51,6 +60,14 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<ChatOptions, Stri
             }
             "--adapter" => opts.adapter = value()?,
             "--public" => opts.public_dir = PathBuf::from(value()?),
+            "--admin" => {
+                let v = value()?;
+                let (user, password) = v
+                    .split_once(':')
+                    .filter(|(u, p)| !u.is_empty() && !p.is_empty())
+                    .ok_or_else(|| format!("--admin: expected USER:PASSWORD, got {v:?}"))?;
+                opts.admin = Some((user.to_owned(), password.to_owned()));
+            }
             _ => return Err(format!("unknown argument {flag:?}\n\n{USAGE}")),
         }
     }
@@ -78,6 +95,15 @@ pub async fn run(args: impl IntoIterator<Item = String>) -> ExitCode {
         }
     };
     let addr = format!("{}:{}", opts.host, opts.port);
+    if opts.admin.is_some() {
+        tracing::info!(
+            "Admin UI: open {} and connect to http://{addr} (namespace /admin)",
+            chat::ADMIN_UI_ORIGIN
+        );
+    }
+    if opts.metrics {
+        tracing::info!("metrics: http://{addr}/metrics");
+    }
     match crate::serve(app, &addr).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -110,5 +136,13 @@ mod tests {
         assert!(parse(args("--port nope")).is_err());
         assert!(parse(args("--what")).is_err());
         assert!(parse(args("--help")).is_err());
+        let opts = parse(args("--admin admin:$2b$10$x:y --metrics")).expect("flags");
+        assert_eq!(
+            opts.admin,
+            Some(("admin".to_owned(), "$2b$10$x:y".to_owned()))
+        );
+        assert!(opts.metrics);
+        assert!(parse(args("--admin nocolon")).is_err());
+        assert!(parse(args("--admin :pw")).is_err());
     }
 }

@@ -44,6 +44,10 @@ pub(crate) struct Dispatcher {
 }
 
 impl Dispatcher {
+    fn observers(&self) -> &super::Observers {
+        self.shared.manager.local().observers()
+    }
+
     fn parse_error(&self, session: &Session, why: &dyn std::fmt::Display) {
         tracing::debug!(target: "volley::socketio", sid = %session.sid(), error = %why, "invalid packet, closing");
         let _ = session.data.reason.set(DisconnectReason::ParseError);
@@ -191,6 +195,8 @@ impl EngineHandler for Dispatcher {
     type Data = Client;
 
     fn on_open(&self, session: &Session) {
+        let transport = session.transport();
+        self.observers().each(|o| o.connection_opened(transport));
         let timeout = self.shared.config.connect_timeout;
         let session = session.clone();
         tokio::spawn(async move {
@@ -212,6 +218,7 @@ impl EngineHandler for Dispatcher {
     }
 
     fn on_message(&self, session: &Session, text: &str) {
+        self.observers().each(|o| o.packet_received(text.len()));
         if self.shared.config.parser == Parser::MsgPack {
             return self.parse_error(session, &"text message with the msgpack parser");
         }
@@ -236,6 +243,7 @@ impl EngineHandler for Dispatcher {
     }
 
     fn on_binary(&self, session: &Session, data: Bytes) {
+        self.observers().each(|o| o.packet_received(data.len()));
         if self.shared.config.parser == Parser::MsgPack {
             return match volley_protocol::msgpack::decode(&data) {
                 Ok(packet) => self.dispatch(session, packet),
@@ -285,6 +293,7 @@ impl EngineHandler for Dispatcher {
     }
 
     fn on_close(&self, session: &Session, reason: CloseReason) {
+        self.observers().each(|o| o.connection_closed(reason));
         let reason = session
             .data
             .reason

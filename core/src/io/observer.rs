@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use volley_protocol::Value;
 
-use crate::engine::Sid;
+use crate::engine::{CloseReason, Sid, Transport};
 use crate::{DisconnectReason, Socket};
 
 /// Receives what happens on this node. Every method has an empty default; they are called on
@@ -34,7 +34,8 @@ pub trait Observer: Send + Sync + 'static {
         let _ = socket;
     }
 
-    /// A socket left its namespace.
+    /// A socket left its namespace: called for the sockets `socket_connected` reported (not for
+    /// refused connections), before the `room_left` of its rooms.
     fn socket_disconnected(&self, socket: &Socket, reason: DisconnectReason) {
         let _ = (socket, reason);
     }
@@ -73,6 +74,26 @@ pub trait Observer: Send + Sync + 'static {
     /// volatile, else the client was disconnected).
     fn queue_full(&self, sid: Sid, dropped: bool) {
         let _ = (sid, dropped);
+    }
+
+    /// An Engine.IO connection opened, before it joins any namespace.
+    fn connection_opened(&self, transport: Transport) {
+        let _ = transport;
+    }
+
+    /// An Engine.IO connection closed.
+    fn connection_closed(&self, reason: CloseReason) {
+        let _ = reason;
+    }
+
+    /// A client sent a message of `bytes` bytes (one Socket.IO packet, or one binary attachment).
+    fn packet_received(&self, bytes: usize) {
+        let _ = bytes;
+    }
+
+    /// A Socket.IO packet of about `bytes` bytes (as written on the wire) was queued for a socket.
+    fn packet_sent(&self, bytes: usize) {
+        let _ = bytes;
     }
 }
 

@@ -141,6 +141,14 @@ impl Registry {
         Some(ns)
     }
 
+    /// Every namespace clients can be in now: the fixed ones and the live children of dynamic
+    /// namespaces (not the templates themselves).
+    pub(crate) fn all(&self) -> Vec<Arc<NamespaceInner>> {
+        let nsps = self.read();
+        let children = nsps.children.values().filter_map(Weak::upgrade);
+        nsps.fixed.values().cloned().chain(children).collect()
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Namespaces> {
         match self.nsps.read() {
             Ok(n) => n,

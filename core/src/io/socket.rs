@@ -261,11 +261,21 @@ impl Socket {
                 return Ok(());
             }
         }
-        if volatile {
+        let observers = self.0.ns.manager.local().observers();
+        let len = if observers.active() {
+            frame.wire_len()
+        } else {
+            0
+        };
+        let sent = if volatile {
             self.0.engine.send_volatile(frame)
         } else {
             self.0.engine.send(frame)
+        };
+        if sent.is_ok() {
+            observers.each(|o| o.packet_sent(len));
         }
+        sent
     }
 
     /// Sends the CONNECT acknowledgement, then whatever was emitted while the connect handler ran.
@@ -332,14 +342,18 @@ impl Socket {
             acks.clear();
         }
         self.0.session.clear();
+        let connected = self.0.connected.load(Ordering::Acquire);
+        if connected {
+            // Observers see a socket leave (before its rooms) only if they saw it join.
+            self.0
+                .ns
+                .manager
+                .local()
+                .observers()
+                .each(|o| o.socket_disconnected(self, reason));
+        }
         self.0.ns.manager.remove_socket(self.ns(), self.id());
-        self.0
-            .ns
-            .manager
-            .local()
-            .observers()
-            .each(|o| o.socket_disconnected(self, reason));
-        if self.0.connected.load(Ordering::Acquire) {
+        if connected {
             if let Some(handler) = self.0.ns.disconnect_handler() {
                 handler.call(self.clone(), reason);
             }

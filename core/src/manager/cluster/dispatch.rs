@@ -64,7 +64,9 @@ impl<B: PubSub> Node<B> {
     }
 
     fn native(self: &Arc<Self>, bytes: &[u8]) {
-        let msg = match Message::decode(bytes) {
+        let decoded = Message::decode(bytes);
+        crate::metrics::bus_received(decoded.is_ok());
+        let msg = match decoded {
             Ok(msg) => msg,
             Err(e) => {
                 tracing::warn!(target: "volley::cluster", error = %e, "undecodable message from the bus, ignored");

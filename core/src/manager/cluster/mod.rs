@@ -75,6 +75,17 @@ pub(crate) struct Node<B> {
     stop: CancellationToken,
 }
 
+/// Records how long a cross-node request took and how it ended.
+fn record(kind: &'static str, deadline: Instant, timeout: Duration, outcome: &requests::Outcome) {
+    let started = deadline.checked_sub(timeout).unwrap_or(deadline);
+    let result = if outcome.missing_nodes == 0 && outcome.missing_sids.is_empty() {
+        crate::metrics::RequestOutcome::Ok
+    } else {
+        crate::metrics::RequestOutcome::Timeout
+    };
+    crate::metrics::cluster_request(kind, started.elapsed(), result);
+}
+
 fn random_uid() -> String {
     let raw: [u8; 8] = rand::random();
     raw.iter().map(|b| format!("{b:02x}")).collect()
@@ -153,10 +164,9 @@ impl<B: PubSub> Node<B> {
             None => self.main_channel(),
             Some(uid) => self.node_channel(uid),
         };
-        self.bus
-            .publish(&channel, bytes)
-            .await
-            .map_err(|e| EmitError::Manager(e.to_string()))?;
+        let published = self.bus.publish(&channel, bytes).await;
+        crate::metrics::bus_published(published.is_ok());
+        published.map_err(|e| EmitError::Manager(e.to_string()))?;
         if let Ok(mut last) = self.last_publish.lock() {
             *last = Instant::now();
         }
@@ -333,6 +343,12 @@ impl<B: PubSub> ClientManager for ClusterManager<B> {
             return Err(e);
         }
         let outcome = self.node.requests.wait(id, deadline).await;
+        record(
+            "fetch_sockets",
+            deadline,
+            self.node.config.request_timeout,
+            &outcome,
+        );
         match outcome.collected {
             Collected::Sockets(all) if outcome.missing_nodes == 0 => Ok(all),
             _ => Err(EmitError::Timeout {
@@ -393,6 +409,7 @@ impl<B: PubSub> ClientManager for ClusterManager<B> {
             pending.collect(timeout),
             self.node.requests.wait(id, deadline)
         );
+        record("broadcast_ack", deadline, timeout, &outcome);
         if let Collected::Acks(remote) = outcome.collected {
             responses.extend(remote);
         }
@@ -443,6 +460,7 @@ impl<B: PubSub> ClientManager for ClusterManager<B> {
             return Err(e);
         }
         let outcome = self.node.requests.wait(id, deadline).await;
+        record("server_side_call", deadline, timeout, &outcome);
         match outcome.collected {
             Collected::Answers(all) if outcome.missing_nodes == 0 => Ok(all),
             _ => Err(EmitError::Timeout {
