@@ -36,18 +36,38 @@
 //! so does a Node `socket.io` server with `@socket.io/redis-adapter` (`createAdapter`). Use the
 //! same key (channel prefix) as the servers: [`Emitter::with_key`].
 //!
+//! `Emitter::amqp` and `Emitter::kafka` (features `amqp` and `kafka`) publish the same
+//! payloads on the same channel names into a Volley cluster on RabbitMQ or Kafka, carried the
+//! way the cluster's transport carries a channel:
+//!
+//! | broker | channel | payload |
+//! | --- | --- | --- |
+//! | Redis | `PUBLISH` channel | message |
+//! | RabbitMQ | routing key, on the fanout exchange `volley` | body |
+//! | Kafka | record key, on partition 0 of the topic `volley` | record value |
+//!
+//! The broadcast channels are `{key}#{nsp}#` and `{key}#{nsp}#{room}#` (msgpack
+//! `[uid, packet, opts]`), the request channel `{key}-request#{nsp}#` (JSON). The emitter
+//! declares the exchange, or creates the topic, when missing, with the settings the nodes use;
+//! `Emitter::amqp_with_exchange` and `Emitter::kafka_with_topic` name another one, as the
+//! nodes' transports can be configured to.
+//!
 //! # Failures
 //!
 //! One connection to the bus per [`Emitter`] (clones share it), reconnected with exponential
 //! backoff when it drops. A publish while the bus is unreachable fails at once with
-//! [`EmitterError::Publish`]; one whose answer does not come within 5 seconds fails too: nothing
-//! is queued for later, so a returned error means the message was not sent (and `Ok` means the
-//! broker took it, not that any server was listening).
+//! [`EmitterError::Publish`]; one whose answer (Redis's reply, RabbitMQ's publisher confirm,
+//! Kafka's acknowledgement) does not come within 5 seconds fails too: nothing is queued for
+//! later, so a returned error means the message was not sent (and `Ok` means the broker took
+//! it, not that any server was listening).
 //!
 //! # Light
 //!
-//! No HTTP stack: `cargo tree -p volley-emitter -e normal` has no axum, hyper or tower (a test
-//! checks it). The `redis` feature (on by default) brings the Redis client `fred`.
+//! No HTTP stack: `cargo tree -p volley-emitter -e normal --all-features` has no axum, hyper
+//! or tower, nor the server crate (a test checks it). Each broker is a feature: `redis` (on by
+//! default) brings the Redis client `fred`, `amqp` the RabbitMQ client `lapin`, `kafka` the
+//! Kafka client `rdkafka` (librdkafka, built from its bundled sources: it needs a C compiler
+//! and `make`).
 
 use std::fmt;
 use std::future::Future;
@@ -59,6 +79,10 @@ use volley_protocol::args::to_args;
 use volley_protocol::classic::{BroadcastRef, Opts, Request, EMITTER_UID};
 use volley_protocol::{EncodeError, Value};
 
+#[cfg(feature = "amqp")]
+mod amqp;
+#[cfg(feature = "kafka")]
+mod kafka;
 #[cfg(feature = "redis")]
 mod redis;
 
@@ -108,8 +132,7 @@ pub(crate) enum Outgoing<'a> {
     },
 }
 
-/// A message bus an emitter publishes on (Redis today; AMQP and Kafka can be added as other
-/// implementations in their own modules).
+/// A message bus an emitter publishes on: Redis, RabbitMQ or Kafka, each in its own module.
 pub(crate) trait Transport: Send + Sync + fmt::Debug {
     /// Encodes `message` (before returning the future: borrows end here) and publishes it
     /// under the channel prefix `key`.
@@ -160,6 +183,100 @@ impl Emitter {
     #[cfg(feature = "redis")]
     pub async fn redis(url: &str) -> Result<Self, EmitterError> {
         let transport = redis::RedisTransport::connect(url).await?;
+        Ok(Self::with_transport(Arc::new(transport)))
+    }
+
+    /// Connects to RabbitMQ and returns an emitter for namespace `/` with the key
+    /// [`DEFAULT_KEY`](volley_protocol::classic::DEFAULT_KEY) (`socket.io`), publishing on the
+    /// exchange `volley` (the default of Volley's AMQP transport).
+    ///
+    /// `url` is `amqp://[user[:password]@]host[:port][/vhost][?query]`: port 5672 and user
+    /// `guest:guest` by default, the vhost percent-encoded (`%2f` is `/`, the default when the
+    /// URL has no path); the query may set `heartbeat` (10 s unless set), `frame_max`,
+    /// `channel_max`, `connection_timeout` (milliseconds) and `auth_mechanism`. TLS (`amqps://`)
+    /// is not supported.
+    ///
+    /// The first connection must succeed within 5 seconds (else [`EmitterError::Connect`]: bad
+    /// URL, unreachable, refused, wrong credentials or vhost, or an exchange of that name
+    /// declared with other flags); it opens one channel in confirm mode and declares the fanout
+    /// exchange as the nodes do. A lost connection is opened again in the background (100 ms
+    /// doubling up to 5 s between attempts, forever); meanwhile publishes fail at once. Each
+    /// publish waits for the broker's confirm, at most 5 seconds. A channel name (key,
+    /// namespace and room) longer than 255 bytes cannot be a routing key: its publish fails.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), volley_emitter::EmitterError> {
+    /// let emitter = volley_emitter::Emitter::amqp("amqp://guest:guest@127.0.0.1:5672/%2f")
+    ///     .await?
+    ///     .with_key("my-app");
+    /// emitter.to("room1").emit("ready", &()).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "amqp")]
+    pub async fn amqp(url: &str) -> Result<Self, EmitterError> {
+        Self::amqp_with_exchange(url, amqp::DEFAULT_EXCHANGE).await
+    }
+
+    /// [`Emitter::amqp`] for a cluster whose nodes use another exchange than `volley`
+    /// (names starting with `amq.` are the broker's, and at most 255 bytes are allowed).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), volley_emitter::EmitterError> {
+    /// let emitter = volley_emitter::Emitter::amqp_with_exchange("amqp://127.0.0.1", "chat").await?;
+    /// emitter.emit("ready", &()).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "amqp")]
+    pub async fn amqp_with_exchange(url: &str, exchange: &str) -> Result<Self, EmitterError> {
+        let transport = amqp::AmqpTransport::connect(url, exchange).await?;
+        Ok(Self::with_transport(Arc::new(transport)))
+    }
+
+    /// Connects to Kafka and returns an emitter for namespace `/` with the key
+    /// [`DEFAULT_KEY`](volley_protocol::classic::DEFAULT_KEY) (`socket.io`), publishing on the
+    /// topic `volley` (the default of Volley's Kafka transport).
+    ///
+    /// `brokers` is `[kafka://]host[:port][,host[:port]…]`, port 9092 by default (IPv6 in
+    /// brackets); TLS and SASL are not supported.
+    ///
+    /// A broker must answer within 5 seconds, and the topic exist or be created (one
+    /// partition, replication factor 1, one hour of retention: as the nodes create it), else
+    /// [`EmitterError::Connect`]. librdkafka reconnects to lost brokers in the background
+    /// (100 ms doubling up to 5 s, forever); while every broker is known to be down, publishes
+    /// fail at once. Each publish is one record (key: the channel name, value: the payload,
+    /// partition 0) sent at most once and acknowledged by the partition leader within 5 seconds,
+    /// or it fails; a topic the brokers lost (a restart without storage) is created again first,
+    /// which may double that time.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), volley_emitter::EmitterError> {
+    /// let emitter = volley_emitter::Emitter::kafka("kafka://127.0.0.1:9092")
+    ///     .await?
+    ///     .with_key("my-app");
+    /// emitter.of("/chat").emit("ready", &()).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "kafka")]
+    pub async fn kafka(brokers: &str) -> Result<Self, EmitterError> {
+        Self::kafka_with_topic(brokers, kafka::DEFAULT_TOPIC).await
+    }
+
+    /// [`Emitter::kafka`] for a cluster whose nodes use another topic than `volley` (1 to 249
+    /// of `[a-zA-Z0-9._-]`).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), volley_emitter::EmitterError> {
+    /// let emitter = volley_emitter::Emitter::kafka_with_topic("k1:9092,k2:9092", "chat").await?;
+    /// emitter.emit("ready", &()).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "kafka")]
+    pub async fn kafka_with_topic(brokers: &str, topic: &str) -> Result<Self, EmitterError> {
+        let transport = kafka::KafkaTransport::connect(brokers, topic).await?;
         Ok(Self::with_transport(Arc::new(transport)))
     }
 

@@ -267,9 +267,100 @@ pub async fn dead_nodes_stop_counting(backend: Backend) -> TestResult {
     Ok(())
 }
 
-/// Instantiates every scenario of the suite as a `#[tokio::test]` for one backend expression.
+/// The emitter of `volley-emitter` for the broker of `backend`, publishing under the key the
+/// test nodes of the cluster with channel prefix `prefix` accept emitter input on.
+async fn emitter_for(backend: &Backend, prefix: &str) -> TestResult<volley_emitter::Emitter> {
+    let Backend::Url { url, .. } = backend else {
+        bail!("emitter_input needs a broker: instantiate it with `cluster_suite!(broker: ...)`");
+    };
+    let connecting = async {
+        if url.starts_with("redis://") {
+            volley_emitter::Emitter::redis(url).await
+        } else if url.starts_with("amqp://") {
+            volley_emitter::Emitter::amqp(url).await
+        } else if url.starts_with("kafka://") {
+            volley_emitter::Emitter::kafka(url).await
+        } else {
+            Err(volley_emitter::EmitterError::Connect(format!(
+                "no emitter for {url}"
+            )))
+        }
+    };
+    let emitter = tokio::time::timeout(Duration::from_secs(15), connecting)
+        .await
+        .map_err(|_| crate::Failure::msg("the emitter did not connect within 15 s"))??;
+    Ok(emitter.with_key(cluster::compat_key(prefix)))
+}
+
+/// `volley_emitter::Emitter` on the cluster's broker drives the cluster from outside: events to
+/// all (binary stays binary), to a room, to all but a room; room joins and leaves, server-side
+/// emits, disconnections, on whichever node the sockets live.
+pub async fn emitter_input(backend: Backend) -> TestResult {
+    let prefix = cluster::unique_prefix();
+    let nodes = cluster::start_with_prefix(&backend, 2, &prefix).await?;
+    let mut a = Puppet::spawn(&nodes[0].url, "websocket").await?;
+    let sid_a = a.connect("/", None).await?;
+    let mut b = Puppet::spawn(&nodes[1].url, "websocket").await?;
+    let sid_b = b.connect("/", None).await?;
+    b.emit_ack("/", "join", json!(["r1"])).await?;
+    let emitter = emitter_for(&backend, &prefix).await?;
+
+    // to all, binary as binary
+    emitter
+        .emit("hello", &("x", bytes::Bytes::from_static(&[1, 2])))
+        .await?;
+    for p in [&mut a, &mut b] {
+        assert_eq!(
+            p.next_event("/", "hello").await?,
+            json!(["x", {"$binary": "0102"}])
+        );
+    }
+    // a room, and everyone but a room
+    emitter.to("r1").emit("room", &1).await?;
+    emitter.except("r1").emit("ex", &2).await?;
+    assert_eq!(b.next_event("/", "room").await?, json!([1]));
+    assert_eq!(a.next_event("/", "ex").await?, json!([2]));
+    a.no_event("/", "room", QUIET).await?;
+    b.no_event("/", "ex", QUIET).await?;
+    // joins and leaves, then emits to the room (the bus keeps the emitter's order)
+    emitter.to(sid_a.as_str()).sockets_join("r2").await?;
+    emitter.to("r2").emit("r2", &()).await?;
+    assert_eq!(a.next_event("/", "r2").await?, json!([]));
+    emitter.to(sid_a.as_str()).sockets_leave("r2").await?;
+    emitter.to("r2").emit("r2-again", &()).await?;
+    a.no_event("/", "r2-again", QUIET).await?;
+    b.no_event("/", "r2", QUIET).await?;
+    // server-side emits reach every node's handler (they forward `server-note`)
+    emitter
+        .server_side_emit("note", &"from the emitter")
+        .await?;
+    for p in [&mut a, &mut b] {
+        assert_eq!(
+            p.next_event("/", "server-note").await?,
+            json!(["from the emitter"])
+        );
+    }
+    // disconnections
+    emitter.to(sid_b.as_str()).disconnect_sockets(false).await?;
+    assert_eq!(b.next_disconnect("/").await?, "io server disconnect");
+    emitter.emit("still-here", &()).await?;
+    assert_eq!(a.next_event("/", "still-here").await?, json!([]));
+    emitter.close().await;
+    Ok(())
+}
+
+/// Instantiates the scenarios of the suite as `#[tokio::test]`s for one backend expression:
+/// `cluster_suite!(backend)` every scenario that needs no broker (any backend, the in-process
+/// bus included), `cluster_suite!(broker: backend)` those and the ones that need the backend's
+/// broker too (a `Backend::Url`: emitter input through `volley_emitter`).
 #[macro_export]
 macro_rules! cluster_suite {
+    (broker: $backend:expr) => {
+        $crate::cluster_suite!($backend);
+        $crate::cluster_suite!(@tests $backend;
+            emitter_input
+        );
+    };
     ($backend:expr) => {
         $crate::cluster_suite!(@tests $backend;
             broadcast_reaches_every_node

@@ -38,4 +38,4 @@ fn amqp() -> Backend {
     }
 }
 
-volley_tests::cluster_suite!(amqp());
+volley_tests::cluster_suite!(broker: amqp());

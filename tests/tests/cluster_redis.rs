@@ -9,7 +9,7 @@ fn redis() -> Backend {
     }
 }
 
-volley_tests::cluster_suite!(redis());
+volley_tests::cluster_suite!(broker: redis());
 
 mod restart {
     //! A Redis restart loses no subscription: emits during the outage fail visibly, delivery
@@ -39,7 +39,10 @@ mod restart {
                 .spawn()
                 .map_err(|e| Failure::msg(format!("cannot start redis-server: {e}")))?;
             for _ in 0..100 {
-                if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .is_ok()
+                {
                     return Ok(PrivateRedis { child: Some(child) });
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -73,20 +76,29 @@ mod restart {
         a.connect("/", None).await?;
         let mut b = Puppet::spawn(&nodes[1].url, "websocket").await?;
         b.connect("/", None).await?;
-        let ok = a.emit_ack("/", "broadcast", json!(["before", [], [], []])).await?;
+        let ok = a
+            .emit_ack("/", "broadcast", json!(["before", [], [], []]))
+            .await?;
         assert_eq!(ok, json!([{"Ok": null}]));
         assert_eq!(b.next_event("/", "before").await?, json!([]));
 
         redis.kill().await;
         // the emit is still delivered on its own node, and its caller sees the bus error
-        let during = a.emit_ack("/", "broadcast", json!(["during", [], [], []])).await?;
-        assert!(during[0].get("Err").is_some(), "emit during the outage: {during}");
+        let during = a
+            .emit_ack("/", "broadcast", json!(["during", [], [], []]))
+            .await?;
+        assert!(
+            during[0].get("Err").is_some(),
+            "emit during the outage: {during}"
+        );
         assert_eq!(a.next_event("/", "during").await?, json!([]));
 
         let _redis = PrivateRedis::start(port).await?;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
-            let after = a.emit_ack("/", "broadcast", json!(["after", [], [], []])).await?;
+            let after = a
+                .emit_ack("/", "broadcast", json!(["after", [], [], []]))
+                .await?;
             if after == json!([{"Ok": null}]) {
                 break;
             }
@@ -98,7 +110,8 @@ mod restart {
         // the other node re-subscribed: it receives what is published now
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
-            a.emit_ack("/", "broadcast", json!(["probe", [], [], []])).await?;
+            a.emit_ack("/", "broadcast", json!(["probe", [], [], []]))
+                .await?;
             if b.next_event("/", "probe").await.is_ok() {
                 break;
             }
@@ -150,7 +163,10 @@ mod node_emitter {
                 .kill_on_drop(true)
                 .spawn()?;
             let stdin = child.stdin.take().ok_or_else(|| Failure::msg("no stdin"))?;
-            let stdout = child.stdout.take().ok_or_else(|| Failure::msg("no stdout"))?;
+            let stdout = child
+                .stdout
+                .take()
+                .ok_or_else(|| Failure::msg("no stdout"))?;
             Ok(NpmEmitter {
                 _child: child,
                 stdin,
@@ -162,9 +178,7 @@ mod node_emitter {
         async fn send(&mut self, mut cmd: Value) -> TestResult {
             self.id += 1;
             cmd["id"] = json!(self.id);
-            self.stdin
-                .write_all(format!("{cmd}\n").as_bytes())
-                .await?;
+            self.stdin.write_all(format!("{cmd}\n").as_bytes()).await?;
             let line = tokio::time::timeout(STEP_TIMEOUT, self.out.next_line())
                 .await
                 .map_err(|_| Failure::msg(format!("the npm emitter did not answer {cmd}")))??
@@ -199,7 +213,10 @@ mod node_emitter {
             .send(json!({"cmd": "emit", "event": "hello", "args": ["x", {"$binary": "0102"}]}))
             .await?;
         for p in [&mut a, &mut b, &mut c] {
-            assert_eq!(p.next_event("/", "hello").await?, json!(["x", {"$binary": "0102"}]));
+            assert_eq!(
+                p.next_event("/", "hello").await?,
+                json!(["x", {"$binary": "0102"}])
+            );
         }
         // a room, and everyone but a room
         emitter
