@@ -2,7 +2,7 @@
 //!
 //! A [`Backend`] is the bus: the in-process [`MemoryBus`] (nodes in this process) or a broker URL
 //! (nodes are `cluster_node` processes). The suite's scenarios take a backend, so the same tests
-//! run unchanged against each adapter; [`cluster_suite!`](crate::cluster_suite) instantiates them.
+//! run unchanged against each adapter; [`cluster_suite!`](macro@crate::cluster_suite) instantiates them.
 
 use std::process::Stdio;
 use std::sync::Arc;

@@ -1,5 +1,5 @@
 //! The scenarios every cluster backend must pass. Each takes a [`Backend`]; the test files
-//! instantiate them per adapter with [`cluster_suite!`](crate::cluster_suite).
+//! instantiate them per adapter with [`cluster_suite!`](macro@crate::cluster_suite).
 
 use std::time::Duration;
 
