@@ -18,6 +18,8 @@ use crate::{ConnectError, DisconnectReason, Socket};
 #[derive(Default)]
 pub struct Client {
     pub(crate) state: Mutex<ClientState>,
+    /// Told when the client joins its first namespace, so the connect timeout stops waiting.
+    joined: tokio::sync::Notify,
     /// Set when the Socket.IO layer itself closed the session, to report a finer reason.
     reason: OnceLock<DisconnectReason>,
 }
@@ -165,6 +167,7 @@ fn finish_connect(session: &Session, socket: Socket, outcome: Result<(), Connect
     match outcome {
         Ok(()) => {
             if socket.confirm_connect().is_ok() {
+                session.data.joined.notify_one();
                 socket
                     .0
                     .ns
@@ -202,6 +205,7 @@ impl EngineHandler for Dispatcher {
         tokio::spawn(async move {
             tokio::select! {
                 _ = tokio::time::sleep(timeout) => {}
+                _ = session.data.joined.notified() => return,
                 _ = session.closed() => return,
             }
             let idle = session
