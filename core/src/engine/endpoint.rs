@@ -243,10 +243,20 @@ impl<H: EngineHandler> Engine<H> {
     }
 }
 
+/// The opening request, copied out of the connection's read buffer: headers and URI share bytes
+/// with it, and keeping them would keep the whole buffer (some 16 KB) alive for the life of the
+/// session.
 pub(crate) fn request_info<B>(req: &Request<B>) -> RequestInfo {
+    let mut headers = http::HeaderMap::with_capacity(req.headers().len());
+    for (name, value) in req.headers() {
+        if let Ok(value) = http::HeaderValue::from_bytes(value.as_bytes()) {
+            headers.append(name.clone(), value);
+        }
+    }
+    let uri = req.uri().to_string().parse().unwrap_or_default();
     RequestInfo {
-        headers: req.headers().clone(),
-        uri: req.uri().clone(),
+        headers,
+        uri,
         remote_addr: req
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
