@@ -1,0 +1,166 @@
+//! The Volley server of the benchmarks: the same handlers as the Node and Python baselines in
+//! `bench/baselines/`, on `127.0.0.1:<port>`, path `/socket.io/`.
+//!
+//! ```text
+//! volley_bench_server --port 3100 [--adapter memory|redis://127.0.0.1:6379] [--prefix P]
+//!                     [--threads N] [--nagle]
+//! ```
+//!
+//! Accepted connections get `TCP_NODELAY`, as Node's HTTP server does by default (`--nagle`
+//! leaves Nagle's algorithm on, as a bare `axum::serve` does). The listen backlog is 1024
+//! (`--backlog`; Node listens with 511, uvicorn with 2048, while `tokio::net::TcpListener::bind`
+//! gives 128, which a storm of a few hundred simultaneous connects overflows).
+//!
+//! Handlers (namespace `/`), every one acks when asked:
+//!
+//! | event | arguments | does | ack |
+//! | --- | --- | --- | --- |
+//! | `echo` | anything | nothing | the same arguments |
+//! | `join` | a room name | enters the room | `true` |
+//! | `fanout` | `{room, seq, payload}` | emits `msg` with `(seq, payload)` to the room | `true` |
+//! | `burst` | `{room, from, count, payload}` | emits `msg` with `(from + i, payload)` to the room, `count` times, up to 64 emits in flight | the count emitted |
+//!
+//! `--adapter` is the URL given to `volley_examples::adapter::manager`: `memory` for one node,
+//! `redis://…` for a cluster; every adapter that function learns is usable here unchanged.
+//! `--prefix` sets the cluster's channel prefix, so that a benchmark cluster does not hear
+//! other clusters sharing the broker.
+
+use axum::serve::ListenerExt;
+use futures_util::stream::{self, StreamExt};
+use serde::Deserialize;
+use volley::manager::cluster::ClusterConfig;
+use volley::{Args, Server, Socket, Value};
+
+/// Emits of one `burst` that may wait for the bus at once.
+const BURST_IN_FLIGHT: usize = 64;
+
+#[derive(Debug, Deserialize)]
+struct Fanout {
+    room: String,
+    seq: u64,
+    payload: Value,
+}
+
+#[derive(Debug, Deserialize)]
+struct Burst {
+    room: String,
+    from: u64,
+    count: u64,
+    payload: Value,
+}
+
+struct Options {
+    port: u16,
+    adapter: String,
+    prefix: String,
+    threads: usize,
+    nagle: bool,
+    backlog: u32,
+}
+
+fn options() -> Result<Options, String> {
+    let mut o = Options {
+        port: 3100,
+        adapter: "memory".to_owned(),
+        prefix: "volley-bench".to_owned(),
+        threads: 1,
+        nagle: false,
+        backlog: 1024,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--port" => o.port = value()?.parse().map_err(|e| format!("--port: {e}"))?,
+            "--adapter" => o.adapter = value()?,
+            "--nagle" => o.nagle = true,
+            "--backlog" => o.backlog = value()?.parse().map_err(|e| format!("--backlog: {e}"))?,
+            "--prefix" => o.prefix = value()?,
+            "--threads" => o.threads = value()?.parse().map_err(|e| format!("--threads: {e}"))?,
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    Ok(o)
+}
+
+fn server(opts: &Options) -> Result<Server, String> {
+    let config = ClusterConfig::default()
+        .prefix(opts.prefix.clone())
+        .node_compat_key(None);
+    let manager =
+        volley_examples::adapter::manager(&opts.adapter, config).map_err(|e| e.to_string())?;
+    let io = Server::builder().client_manager_arc(manager).build();
+    let ns = io.of("/");
+    ns.on("echo", |_s: Socket, args: Args| args);
+    ns.on("join", |s: Socket, room: String| {
+        s.enter_room(&room);
+        true
+    });
+    ns.on("fanout", |s: Socket, f: Fanout| async move {
+        s.namespace()
+            .to(f.room)
+            .emit("msg", &(f.seq, &f.payload))
+            .await
+            .is_ok()
+    });
+    ns.on("burst", |s: Socket, b: Burst| async move {
+        let ns = s.namespace();
+        let (room, payload) = (&b.room, &b.payload);
+        stream::iter(b.from..b.from.saturating_add(b.count))
+            .map(|seq| {
+                let op = ns.to(room);
+                async move { op.emit("msg", &(seq, payload)).await.is_ok() }
+            })
+            .buffer_unordered(BURST_IN_FLIGHT)
+            .fold(0u64, |n, ok| async move { n + u64::from(ok) })
+            .await
+    });
+    Ok(io)
+}
+
+fn listen(port: u16, backlog: u32) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], port)))?;
+    socket.listen(backlog)
+}
+
+fn main() {
+    let opts = match options() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("volley_bench_server: {e}");
+            std::process::exit(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(opts.threads.max(1))
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("volley_bench_server: cannot start tokio: {e}");
+            std::process::exit(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        let io = server(&opts)?;
+        let listener = listen(opts.port, opts.backlog)
+            .map_err(|e| format!("cannot listen on port {}: {e}", opts.port))?;
+        println!("volley_bench_server listening on 127.0.0.1:{}", opts.port);
+        let nodelay = !opts.nagle;
+        let listener = listener.tap_io(move |tcp| {
+            if nodelay {
+                let _ = tcp.set_nodelay(true);
+            }
+        });
+        axum::serve(listener, io.router())
+            .await
+            .map_err(|e| e.to_string())
+    });
+    if let Err(e) = result {
+        eprintln!("volley_bench_server: {e}");
+        std::process::exit(1);
+    }
+}

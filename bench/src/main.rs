@@ -1,0 +1,209 @@
+//! `volley-bench`: runs Volley's benchmarks and writes `BENCHMARKS.md`.
+//!
+//! ```text
+//! volley-bench run [--quick] [--only idle,storm,echo,fanout,rooms,cross]
+//!                  [--servers volley,node,python] [--out FILE] [--no-pin]
+//! volley-bench smoke
+//! volley-bench storm PORT N CONCURRENCY    # one connect storm against a running server
+//! volley-bench hold PORT N SECONDS         # N idle connections to a running server
+//! ```
+//!
+//! `run` expects the baselines installed (bench/run.sh does it) and `volley_bench_server` built
+//! next to this binary. `smoke` runs a one-second ack echo against Volley alone and prints one
+//! line: nothing is asserted on the numbers.
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+use volley_bench::loadgen::{self, sio::Target};
+use volley_bench::report::num;
+use volley_bench::scenarios::{Bench, Config};
+use volley_bench::servers::{self, Env, Kind};
+
+const USAGE: &str = "usage: volley-bench run [--quick] [--only idle,storm,echo,fanout,rooms,cross] \
+                     [--servers volley,node,python] [--out FILE] [--no-pin]\n       volley-bench smoke";
+
+fn env(server_core: Option<usize>, loadgen_core: Option<usize>) -> Env {
+    let bin_dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(PathBuf::from))
+        .unwrap_or_default();
+    let bench_dir = servers::bench_dir();
+    Env {
+        log_dir: bin_dir.join("bench-logs"),
+        bench_dir,
+        bin_dir,
+        server_core,
+        loadgen_core,
+    }
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
+fn run(args: &[String]) -> Result<(), String> {
+    let mut cfg = if args.iter().any(|a| a == "--quick") {
+        Config::quick()
+    } else {
+        Config::full()
+    };
+    let mut out = servers::bench_dir().join("../BENCHMARKS.md");
+    let mut pin = true;
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--quick" => {}
+            "--no-pin" => pin = false,
+            "--out" => out = PathBuf::from(value()?),
+            "--only" => cfg.only = Some(value()?.split(',').map(str::to_owned).collect()),
+            "--servers" => {
+                let wanted = value()?;
+                cfg.servers = wanted
+                    .split(',')
+                    .map(|w| {
+                        Kind::ALL
+                            .into_iter()
+                            .find(|k| k.key() == w)
+                            .ok_or(format!("unknown server {w}"))
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            other => return Err(format!("unknown flag {other}\n{USAGE}")),
+        }
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (server_core, loadgen_core) = if pin && cores >= 2 {
+        // the load generator (this process) on core 1, the servers on core 0
+        let pid = std::process::id().to_string();
+        let pinned = Command::new("taskset")
+            .args(["-a", "-cp", "1", &pid])
+            .output()
+            .map_err(|e| format!("taskset: {e}"))?;
+        if !pinned.status.success() {
+            return Err(format!(
+                "taskset failed: {}",
+                String::from_utf8_lossy(&pinned.stderr)
+            ));
+        }
+        (Some(0), Some(1))
+    } else {
+        (None, None)
+    };
+    let bench = Bench::new(env(server_core, loadgen_core), cfg);
+    let rt = runtime().map_err(|e| e.to_string())?;
+    let report = rt.block_on(tokio::task::LocalSet::new().run_until(bench.run()));
+    std::fs::write(&out, &report).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    println!("{report}");
+    eprintln!("[bench] wrote {}", out.display());
+    Ok(())
+}
+
+fn smoke() -> Result<(), String> {
+    let env = env(None, None);
+    if let Some(why) = env.missing(Kind::Volley) {
+        return Err(why);
+    }
+    let server = servers::start(&env, Kind::Volley, "memory", "volley-bench-smoke")
+        .map_err(|e| e.to_string())?;
+    let rt = runtime().map_err(|e| e.to_string())?;
+    let target = Target::local(server.port);
+    let result = rt.block_on(tokio::task::LocalSet::new().run_until(loadgen::echo_max(
+        &target,
+        server.pid,
+        4,
+        4,
+        Duration::from_millis(200),
+        Duration::from_secs(1),
+    )));
+    server.stop();
+    let r = result.map_err(|e| e.to_string())?;
+    println!(
+        "smoke: ack echo against Volley: {} round trips in {:.1} s ({} per server CPU-second, {} lost connections)",
+        r.count,
+        r.window.wall.as_secs_f64(),
+        num(r.per_cpu_sec()),
+        r.errors
+    );
+    if r.count == 0 {
+        return Err("no ack came back".to_owned());
+    }
+    Ok(())
+}
+
+/// `volley-bench storm PORT N CONCURRENCY`: one connect storm against a server already running
+/// on 127.0.0.1:PORT (for looking into one server by hand).
+fn storm(args: &[String]) -> Result<(), String> {
+    let num_arg = |i: usize| -> Result<usize, String> {
+        args.get(i)
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| "usage: volley-bench storm PORT N CONCURRENCY".to_owned())
+    };
+    let (port, n, c) = (num_arg(0)?, num_arg(1)?, num_arg(2)?);
+    let port = u16::try_from(port).map_err(|e| e.to_string())?;
+    let rt = runtime().map_err(|e| e.to_string())?;
+    let r = rt.block_on(tokio::task::LocalSet::new().run_until(loadgen::storm(
+        &Target::local(port),
+        0,
+        0,
+        n,
+        c,
+    )));
+    println!(
+        "storm: {} connections in {:.3} s: {}/s, {} failed, load generator CPU {:.0} %",
+        r.count,
+        r.window.wall.as_secs_f64(),
+        num(r.per_sec()),
+        r.errors,
+        r.window.loadgen_share * 100.0
+    );
+    Ok(())
+}
+
+/// `volley-bench hold PORT N SECONDS`: holds N idle connections to a server already running on
+/// 127.0.0.1:PORT for SECONDS (for looking at its memory by hand).
+fn hold(args: &[String]) -> Result<(), String> {
+    let num_arg = |i: usize| -> Result<u64, String> {
+        args.get(i)
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| "usage: volley-bench hold PORT N SECONDS".to_owned())
+    };
+    let (port, n, secs) = (num_arg(0)?, num_arg(1)?, num_arg(2)?);
+    let port = u16::try_from(port).map_err(|e| e.to_string())?;
+    let n = usize::try_from(n).map_err(|e| e.to_string())?;
+    let rt = runtime().map_err(|e| e.to_string())?;
+    rt.block_on(tokio::task::LocalSet::new().run_until(async {
+        let (clients, failed) = loadgen::connect_all(&Target::local(port), 0, n, 256).await;
+        println!("hold: {} connections open, {failed} failed", clients.len());
+        let held = loadgen::Tasks::hold(clients);
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+        let lost = held.close().await;
+        println!("hold: closed ({lost} lost before)");
+    }));
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("run") => run(&args[1..]),
+        Some("smoke") => smoke(),
+        Some("storm") => storm(&args[1..]),
+        Some("hold") => hold(&args[1..]),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("volley-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

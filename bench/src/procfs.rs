@@ -1,0 +1,160 @@
+//! What `/proc` tells about a process (CPU time, resident memory) and about the machine.
+
+use std::time::{Duration, Instant};
+
+/// Clock ticks per second of `/proc/<pid>/stat` (Linux's `USER_HZ`, 100 everywhere in practice).
+const TICKS_PER_SEC: f64 = 100.0;
+
+/// CPU time (user + system, every thread) of process `pid` (`None`: this process), in seconds.
+pub fn cpu_seconds(pid: Option<u32>) -> f64 {
+    let path = match pid {
+        Some(p) => format!("/proc/{p}/stat"),
+        None => "/proc/self/stat".to_owned(),
+    };
+    let Ok(stat) = std::fs::read_to_string(path) else {
+        return 0.0;
+    };
+    // the command name may hold spaces: the fields start after its closing parenthesis
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // fields 14 and 15 of the line (utime, stime); `rest` starts at field 3
+    let ticks = |i: usize| -> f64 {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0) as f64
+    };
+    (ticks(11) + ticks(12)) / TICKS_PER_SEC
+}
+
+/// Resident set size of process `pid`, in bytes.
+pub fn rss_bytes(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// The id of a running process whose command name is `comm` (such as `redis-server`).
+pub fn find_process(comm: &str) -> Option<u32> {
+    let dir = std::fs::read_dir("/proc").ok()?;
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if let Ok(c) = std::fs::read_to_string(format!("/proc/{pid}/comm")) {
+            if c.trim() == comm {
+                return Some(pid);
+            }
+        }
+    }
+    None
+}
+
+/// CPU use over a window, of some servers and of the load generator itself.
+#[derive(Debug, Clone)]
+pub struct Meter {
+    pids: Vec<u32>,
+    start: Instant,
+    server0: Vec<f64>,
+    self0: f64,
+}
+
+/// What a [`Meter`] measured.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Window {
+    /// Wall-clock time.
+    pub wall: Duration,
+    /// CPU seconds of the servers, added up.
+    pub server_cpu: f64,
+    /// The load generator's CPU time over the wall time (1.0 = one core busy).
+    pub loadgen_share: f64,
+}
+
+impl Meter {
+    /// Starts measuring the processes `pids`.
+    pub fn start(pids: &[u32]) -> Meter {
+        Meter {
+            pids: pids.to_vec(),
+            start: Instant::now(),
+            server0: pids.iter().map(|p| cpu_seconds(Some(*p))).collect(),
+            self0: cpu_seconds(None),
+        }
+    }
+
+    /// CPU use since [`Meter::start`].
+    pub fn read(&self) -> Window {
+        let wall = self.start.elapsed();
+        let server_cpu = self
+            .pids
+            .iter()
+            .zip(&self.server0)
+            .map(|(p, c0)| cpu_seconds(Some(*p)) - c0)
+            .sum();
+        let own = cpu_seconds(None) - self.self0;
+        Window {
+            wall,
+            server_cpu,
+            loadgen_share: own / wall.as_secs_f64().max(1e-9),
+        }
+    }
+}
+
+/// The machine, in one line: cores, CPU model, memory, kernel.
+pub fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cores = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map_or("unknown CPU".to_owned(), |m| m.trim().to_owned());
+    let mem_gib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0 / 1024.0);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!(
+        "{cores} cores (nproc), {model}, {mem_gib:.0} GiB RAM, Linux {}",
+        kernel.trim()
+    )
+}
+
+/// CPU seconds the whole machine has spent busy (every core: user, nice, system, irq, softirq,
+/// steal), from `/proc/stat`.
+pub fn machine_busy_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else {
+        return 0.0;
+    };
+    let f: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is already in user)
+    let busy = [0, 1, 2, 5, 6, 7]
+        .iter()
+        .map(|i| f.get(*i).copied().unwrap_or(0))
+        .sum::<u64>();
+    busy as f64 / TICKS_PER_SEC
+}

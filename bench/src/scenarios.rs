@@ -1,0 +1,1230 @@
+//! The scenarios of issue 6, run against Volley and the baselines, and the report they make.
+//!
+//! Every scenario starts its servers fresh, pinned to the server core, measures after a warm-up,
+//! several runs, and keeps the medians. Throughput is counted per CPU-second of the server
+//! (read from `/proc/<pid>/stat`), so that a load generator slower than the server cannot flatter
+//! or hide it; the wall-clock rate and both CPU shares are shown beside it.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::loadgen::{self, sio::Target, Latency, Rate};
+use crate::procfs;
+use crate::report::{self, advantage, median, num, pct, times, Better, Check};
+use crate::servers::{self, Env, Kind};
+
+/// The brokers of the cross-node scenario: a name, and the adapter URL given to every server
+/// (`None`: not measured yet). Adding a broker to the report is setting its URL here.
+pub const BROKERS: &[(&str, Option<&str>)] = &[
+    ("Redis", Some("redis://127.0.0.1:6379")),
+    ("RabbitMQ", None), // e.g. Some("amqp://127.0.0.1:5672") once volley-amqp is in adapter::manager
+    ("Kafka", None),    // e.g. Some("kafka://127.0.0.1:9092") once volley-kafka is
+];
+
+/// What the run does.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// One run per measurement and smaller sizes.
+    pub quick: bool,
+    /// Runs per measurement (medians are reported).
+    pub runs: usize,
+    /// Warm-up before each measured window.
+    pub warmup: Duration,
+    /// Each measured window.
+    pub duration: Duration,
+    /// The servers compared.
+    pub servers: Vec<Kind>,
+    /// Scenarios to run (all when `None`): idle, storm, echo, fanout, rooms, cross.
+    pub only: Option<Vec<String>>,
+    /// Idle connections held.
+    pub idle_conns: usize,
+    /// Connections of one connect storm, and how many connect at once.
+    pub storm_conns: usize,
+    /// See [`Config::storm_conns`].
+    pub storm_concurrency: usize,
+    /// Ack-echo clients, and the events each keeps waiting at full speed.
+    pub echo_conns: usize,
+    /// See [`Config::echo_conns`].
+    pub echo_depth: usize,
+    /// Members of the one big room.
+    pub big_room: usize,
+    /// Rooms of the many-rooms fan-out, and members of each.
+    pub rooms: usize,
+    /// See [`Config::rooms`].
+    pub room_size: usize,
+    /// Cross-node added latency is measured at this rate for every server.
+    pub cross_rate: f64,
+    /// Issue 4's target rate, at which Volley's added latency is measured too.
+    pub cross_target_rate: f64,
+}
+
+impl Config {
+    /// The full run (`bench/run.sh`).
+    pub fn full() -> Config {
+        Config {
+            quick: false,
+            runs: 3,
+            warmup: Duration::from_secs(2),
+            duration: Duration::from_secs(5),
+            servers: Kind::ALL.to_vec(),
+            only: None,
+            idle_conns: 10_000,
+            storm_conns: 5_000,
+            storm_concurrency: 500,
+            echo_conns: 50,
+            echo_depth: 4,
+            big_room: 10_000,
+            rooms: 1_000,
+            room_size: 10,
+            cross_rate: 5_000.0,
+            cross_target_rate: 50_000.0,
+        }
+    }
+
+    /// `bench/run.sh --quick`: one run each, smaller sizes, shorter windows.
+    pub fn quick() -> Config {
+        Config {
+            quick: true,
+            runs: 1,
+            warmup: Duration::from_secs(1),
+            duration: Duration::from_secs(2),
+            idle_conns: 2_000,
+            storm_conns: 2_000,
+            big_room: 2_000,
+            rooms: 200,
+            ..Config::full()
+        }
+    }
+
+    fn wants(&self, scenario: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|o| o.iter().any(|s| s == scenario))
+    }
+}
+
+/// One server's measurements in one scenario.
+#[derive(Debug, Default, Clone)]
+struct Series {
+    /// The figure, one per run.
+    values: Vec<f64>,
+    /// A second figure (wall-clock rate), one per run.
+    wall: Vec<f64>,
+    /// The server's CPU share, one per run.
+    server: Vec<f64>,
+    /// The load generator's CPU share, one per run.
+    loadgen: Vec<f64>,
+    /// Errors (failed or lost connections), added up.
+    errors: u64,
+    /// Why it could not be measured.
+    failure: Option<String>,
+}
+
+impl Series {
+    fn failed(why: impl Into<String>) -> Series {
+        Series {
+            failure: Some(why.into()),
+            ..Series::default()
+        }
+    }
+
+    fn push_rate(&mut self, r: &Rate) {
+        self.values.push(r.per_cpu_sec());
+        self.wall.push(r.per_sec());
+        self.server.push(r.server_share());
+        self.loadgen.push(r.window.loadgen_share);
+        self.errors += r.errors;
+    }
+
+    fn median(&self) -> Option<f64> {
+        (self.failure.is_none() && !self.values.is_empty()).then(|| median(&self.values))
+    }
+}
+
+/// The whole benchmark: runs the scenarios and writes the report.
+pub struct Bench {
+    env: Env,
+    cfg: Config,
+    sections: String,
+    checks: Vec<Check>,
+    prefixes: usize,
+    /// CPU seconds used by the servers started so far.
+    servers_cpu: f64,
+}
+
+impl Bench {
+    /// A benchmark of `cfg` with the servers of `env`.
+    pub fn new(env: Env, cfg: Config) -> Bench {
+        Bench {
+            env,
+            cfg,
+            sections: String::new(),
+            checks: Vec::new(),
+            prefixes: 0,
+            servers_cpu: 0.0,
+        }
+    }
+
+    /// A channel prefix no other cluster on the broker uses.
+    fn new_prefix(&mut self) -> String {
+        self.prefixes += 1;
+        format!("volley-bench-{}-{}", std::process::id(), self.prefixes)
+    }
+
+    fn start(&mut self, kind: Kind, adapter: &str) -> std::io::Result<servers::Server> {
+        let prefix = self.new_prefix();
+        servers::start(&self.env, kind, adapter, &prefix)
+    }
+
+    fn available(&self, kind: Kind) -> Result<(), String> {
+        match self.env.missing(kind) {
+            Some(why) => Err(format!("not installed: {why}")),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs every scenario asked for and returns the report.
+    pub async fn run(mut self) -> String {
+        let busy0 = procfs::machine_busy_seconds();
+        let own0 = procfs::cpu_seconds(None);
+        let broker = procfs::find_process("redis-server");
+        let broker0 = broker.map_or(0.0, |p| procfs::cpu_seconds(Some(p)));
+        let started = std::time::Instant::now();
+        if self.cfg.wants("idle") {
+            self.idle().await;
+        }
+        if self.cfg.wants("storm") {
+            self.storm().await;
+        }
+        if self.cfg.wants("echo") {
+            self.echo().await;
+        }
+        if self.cfg.wants("fanout") {
+            let (members, rooms) = (self.cfg.big_room, 1);
+            self.fanout(members, rooms, 4).await;
+        }
+        if self.cfg.wants("rooms") {
+            let (members, rooms) = (self.cfg.rooms * self.cfg.room_size, self.cfg.rooms);
+            self.fanout(members, rooms, 64).await;
+        }
+        if self.cfg.wants("cross") {
+            self.cross().await;
+        }
+        let took = started.elapsed();
+        // what the rest of the machine did meanwhile: all busy time but the harness's own
+        let own = procfs::cpu_seconds(None) - own0
+            + self.servers_cpu
+            + broker.map_or(0.0, |p| procfs::cpu_seconds(Some(p)) - broker0);
+        let others = (procfs::machine_busy_seconds() - busy0 - own).max(0.0);
+        self.document(others / took.as_secs_f64().max(1e-9), took)
+    }
+
+    fn log(&self, what: &str) {
+        eprintln!("[bench] {what}");
+    }
+
+    /// Rows "figure | Volley's advantage" for each server, and the medians.
+    fn comparison_rows(
+        &self,
+        better: Better,
+        series: &[(Kind, Series)],
+        fmt: impl Fn(f64) -> String,
+        extra: impl Fn(&Series) -> Vec<String>,
+    ) -> Vec<Vec<String>> {
+        let volley = series
+            .iter()
+            .find(|(k, _)| *k == Kind::Volley)
+            .and_then(|(_, s)| s.median());
+        series
+            .iter()
+            .map(|(kind, s)| {
+                let mut row = vec![kind.name().to_owned()];
+                match (s.median(), &s.failure) {
+                    (Some(m), _) => {
+                        row.push(format!("**{}**", fmt(m)));
+                        row.push(
+                            s.values
+                                .iter()
+                                .map(|v| fmt(*v))
+                                .collect::<Vec<_>>()
+                                .join(" / "),
+                        );
+                        row.push(match (kind, volley) {
+                            (Kind::Volley, _) => "—".to_owned(),
+                            (_, Some(v)) => times(advantage(better, v, m)),
+                            (_, None) => "–".to_owned(),
+                        });
+                    }
+                    (None, why) => {
+                        row.push(why.clone().unwrap_or_else(|| "no result".to_owned()));
+                        row.push(String::new());
+                        row.push("–".to_owned());
+                    }
+                }
+                row.extend(extra(s));
+                row
+            })
+            .collect()
+    }
+
+    /// Checks Volley's advantage over Node (`node_min`) and python-socketio (`python_min`).
+    fn ratio_checks(
+        &mut self,
+        scenario: &str,
+        better: Better,
+        series: &[(Kind, Series)],
+        node_min: Option<(f64, &str)>,
+        python_min: f64,
+    ) {
+        let get = |k: Kind| {
+            series
+                .iter()
+                .find(|(kind, _)| *kind == k)
+                .and_then(|(_, s)| s.median())
+        };
+        let volley = get(Kind::Volley);
+        if let Some((min, target)) = node_min {
+            let adv = match (volley, get(Kind::Node)) {
+                (Some(v), Some(n)) => advantage(better, v, n),
+                _ => f64::NAN,
+            };
+            self.checks.push(Check::ratio(
+                scenario,
+                "vs Node socket.io",
+                target,
+                adv,
+                min,
+            ));
+        }
+        let adv = match (volley, get(Kind::Python)) {
+            (Some(v), Some(p)) => advantage(better, v, p),
+            _ => f64::NAN,
+        };
+        let target = match better {
+            Better::Higher => format!("≥ {python_min:.0}×"),
+            Better::Lower => format!("≤ 1/{python_min:.0}"),
+        };
+        self.checks.push(Check::ratio(
+            scenario,
+            "vs python-socketio",
+            &target,
+            adv,
+            python_min,
+        ));
+    }
+
+    fn missed_sentences(&self, scenario: &str) -> String {
+        let mut out = String::new();
+        for c in self.checks.iter().filter(|c| c.scenario == scenario) {
+            if let Some(s) = c.missed_sentence() {
+                let _ = writeln!(out, "- {s}");
+            }
+        }
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out
+    }
+
+    async fn idle(&mut self) {
+        let n = self.cfg.idle_conns;
+        let settle = if self.cfg.quick {
+            Duration::from_secs(2)
+        } else {
+            Duration::from_secs(3)
+        };
+        let mut all = Vec::new();
+        for kind in self.cfg.servers.clone() {
+            self.log(&format!("idle connections: {} × {n}", kind.name()));
+            let mut s = Series::default();
+            if let Err(why) = self.available(kind) {
+                all.push((kind, Series::failed(why)));
+                continue;
+            }
+            for _ in 0..self.cfg.runs {
+                let server = match self.start(kind, "memory") {
+                    Ok(server) => server,
+                    Err(e) => {
+                        s.failure = Some(e.to_string());
+                        break;
+                    }
+                };
+                let r = loadgen::idle(&Target::local(server.port), server.pid, n, settle).await;
+                self.servers_cpu += server.stop();
+                s.values.push(r.per_conn());
+                s.loadgen.push(r.loadgen_share);
+                s.errors += r.failed as u64;
+                s.wall.push(r.rss_after as f64);
+            }
+            all.push((kind, s));
+        }
+        let rows = self.comparison_rows(Better::Lower, &all, report::kb, |s| {
+            vec![
+                report::kb(median(&s.wall)),
+                pct(median(&s.loadgen)),
+                s.errors.to_string(),
+            ]
+        });
+        let title = format!("idle connections ({}k)", n / 1000);
+        self.ratio_checks(
+            &title,
+            Better::Lower,
+            &all,
+            Some((4.0, "≤ ¼ of Node's RSS per connection")),
+            10.0,
+        );
+        let volley = all
+            .iter()
+            .find(|(k, _)| *k == Kind::Volley)
+            .and_then(|(_, s)| s.median());
+        self.checks.push(Check {
+            scenario: title.clone(),
+            against: "absolute".to_owned(),
+            target: "≤ 10 KB per connection".to_owned(),
+            measured: volley.map_or("–".to_owned(), report::kb),
+            met: volley.map(|v| v <= 10_000.0),
+        });
+        let mut out =
+            format!("## Idle connections: server memory per connection ({n} connections)\n\n");
+        out.push_str(
+            "Each run starts a fresh server, opens and closes 200 connections (warm-up), reads its \
+             RSS (`VmRSS`), opens the connections (WebSocket, Socket.IO CONNECT to `/`), waits for \
+             the server to settle and reads RSS again: the figure is the growth divided by the \
+             connections held. \"Advantage\" is how many times less memory Volley uses.\n\n",
+        );
+        report::table(
+            &mut out,
+            &[
+                "server",
+                "RSS growth per connection (median)",
+                "runs",
+                "Volley's advantage",
+                "RSS with all connected",
+                "load generator CPU",
+                "failed connections",
+            ],
+            &rows,
+        );
+        out.push_str(&self.missed_sentences(&title));
+        self.sections.push_str(&out);
+    }
+
+    async fn storm(&mut self) {
+        let (n, conc) = (self.cfg.storm_conns, self.cfg.storm_concurrency);
+        let mut all = Vec::new();
+        for kind in self.cfg.servers.clone() {
+            self.log(&format!("connect storm: {} × {n}", kind.name()));
+            let mut s = Series::default();
+            if let Err(why) = self.available(kind) {
+                all.push((kind, Series::failed(why)));
+                continue;
+            }
+            let server = match self.start(kind, "memory") {
+                Ok(server) => server,
+                Err(e) => {
+                    all.push((kind, Series::failed(e.to_string())));
+                    continue;
+                }
+            };
+            let target = Target::local(server.port);
+            let _ = loadgen::storm(&target, server.pid, 0, n / 4, conc).await;
+            for run in 0..self.cfg.runs {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let r = loadgen::storm(&target, server.pid, (run + 1) * n, n, conc).await;
+                s.values.push(r.per_sec());
+                s.wall.push(r.per_cpu_sec());
+                s.server.push(r.server_share());
+                s.loadgen.push(r.window.loadgen_share);
+                s.errors += r.errors;
+            }
+            self.servers_cpu += server.stop();
+            all.push((kind, s));
+        }
+        let rows = self.comparison_rows(
+            Better::Higher,
+            &all,
+            |v| format!("{}/s", num(v)),
+            |s| {
+                vec![
+                    num(median(&s.wall)),
+                    pct(median(&s.server)),
+                    pct(median(&s.loadgen)),
+                    s.errors.to_string(),
+                ]
+            },
+        );
+        self.ratio_checks(
+            "connect storm",
+            Better::Higher,
+            &all,
+            Some((5.0, "≥ 5×")),
+            10.0,
+        );
+        let mut out = format!("## Connect storm ({n} clients, {conc} connecting at once)\n\n");
+        out.push_str(
+            "One server per implementation; a warm-up storm of a quarter of the size, then each run \
+             opens the clients as fast as the server takes them, with at most the given number in \
+             flight. A connection counts once the server acknowledged its Socket.IO CONNECT. The \
+             figure is connections established per wall-clock second; per server CPU-second \
+             beside it.\n\n",
+        );
+        report::table(
+            &mut out,
+            &[
+                "server",
+                "connections/s (median)",
+                "runs",
+                "Volley's advantage",
+                "per server CPU-second",
+                "server CPU",
+                "load generator CPU",
+                "failed",
+            ],
+            &rows,
+        );
+        out.push_str(&self.missed_sentences("connect storm"));
+        self.sections.push_str(&out);
+    }
+
+    async fn echo(&mut self) {
+        let (conns, depth) = (self.cfg.echo_conns, self.cfg.echo_depth);
+        let (warmup, duration) = (self.cfg.warmup, self.cfg.duration);
+        let mut all = Vec::new();
+        for kind in self.cfg.servers.clone() {
+            self.log(&format!("ack echo, full speed: {}", kind.name()));
+            let mut s = Series::default();
+            if let Err(why) = self.available(kind) {
+                all.push((kind, Series::failed(why)));
+                continue;
+            }
+            let server = match self.start(kind, "memory") {
+                Ok(server) => server,
+                Err(e) => {
+                    all.push((kind, Series::failed(e.to_string())));
+                    continue;
+                }
+            };
+            let target = Target::local(server.port);
+            for _ in 0..self.cfg.runs {
+                match loadgen::echo_max(&target, server.pid, conns, depth, warmup, duration).await {
+                    Ok(r) => s.push_rate(&r),
+                    Err(e) => {
+                        s.failure = Some(e.to_string());
+                        break;
+                    }
+                }
+            }
+            self.servers_cpu += server.stop();
+            all.push((kind, s));
+        }
+        // the fixed offered load: half of Node's maximum (or of the first server measured)
+        let max_of = |k: Kind| {
+            all.iter()
+                .find(|(kind, _)| *kind == k)
+                .filter(|(_, s)| s.failure.is_none() && !s.wall.is_empty())
+                .map(|(_, s)| median(&s.wall))
+        };
+        let (base_name, base_max) = match max_of(Kind::Node) {
+            Some(m) => ("Node's", m),
+            None => (
+                "the first server's",
+                all.iter().find_map(|(k, _)| max_of(*k)).unwrap_or(10_000.0),
+            ),
+        };
+        let rate = (base_max / 2.0).max(100.0).round();
+        let mut lat: Vec<(Kind, Vec<Latency>, Option<String>)> = Vec::new();
+        for kind in self.cfg.servers.clone() {
+            self.log(&format!("ack echo at {rate}/s: {}", kind.name()));
+            if let Err(why) = self.available(kind) {
+                lat.push((kind, Vec::new(), Some(why)));
+                continue;
+            }
+            let server = match self.start(kind, "memory") {
+                Ok(server) => server,
+                Err(e) => {
+                    lat.push((kind, Vec::new(), Some(e.to_string())));
+                    continue;
+                }
+            };
+            let target = Target::local(server.port);
+            let mut runs = Vec::new();
+            let mut failure = None;
+            for _ in 0..self.cfg.runs {
+                match loadgen::echo_latency(&target, server.pid, conns, rate, warmup, duration)
+                    .await
+                {
+                    Ok(l) => runs.push(l),
+                    Err(e) => {
+                        failure = Some(e.to_string());
+                        break;
+                    }
+                }
+            }
+            self.servers_cpu += server.stop();
+            lat.push((kind, runs, failure));
+        }
+        // throughput table
+        let rows = self.comparison_rows(Better::Higher, &all, num, |s| {
+            vec![
+                format!("{}/s", num(median(&s.wall))),
+                pct(median(&s.server)),
+                pct(median(&s.loadgen)),
+                s.errors.to_string(),
+            ]
+        });
+        self.ratio_checks(
+            "ack echo throughput",
+            Better::Higher,
+            &all,
+            Some((5.0, "≥ 5×")),
+            10.0,
+        );
+        let mut out = format!(
+            "## Ack echo\n\n{conns} clients send `echo` events asking for an ack; the server acks \
+             with the same arguments.\n\n### Round trips per server CPU-second (full speed)\n\n\
+             Each client keeps {depth} events waiting for their acks. Warm-up {}, then {} measured, \
+             per run.\n\n",
+            secs(warmup),
+            secs(duration)
+        );
+        report::table(
+            &mut out,
+            &[
+                "server",
+                "round trips per server CPU-s (median)",
+                "runs",
+                "Volley's advantage",
+                "wall-clock rate",
+                "server CPU",
+                "load generator CPU",
+                "lost connections",
+            ],
+            &rows,
+        );
+        out.push_str(&self.missed_sentences("ack echo throughput"));
+        // latency table
+        let p99 = |runs: &[Latency]| median(&runs.iter().map(|l| l.us(0.99)).collect::<Vec<_>>());
+        let volley_p99 = lat
+            .iter()
+            .find(|(k, r, f)| *k == Kind::Volley && f.is_none() && !r.is_empty())
+            .map(|(_, r, _)| p99(r));
+        let mut rows = Vec::new();
+        let mut p99s: Vec<(Kind, Series)> = Vec::new();
+        for (kind, runs, failure) in &lat {
+            let mut s = Series::default();
+            if let Some(f) = failure {
+                s.failure = Some(f.clone());
+            } else if runs.is_empty() {
+                s.failure = Some("no result".to_owned());
+            }
+            s.values = runs.iter().map(|l| l.us(0.99)).collect();
+            p99s.push((*kind, s.clone()));
+            let m = |q: f64| median(&runs.iter().map(|l| l.us(q)).collect::<Vec<_>>());
+            let mut row = vec![kind.name().to_owned()];
+            if let Some(f) = &s.failure {
+                row.push(f.clone());
+                row.extend(std::iter::repeat_n(String::new(), 7));
+            } else {
+                row.push(format!("{} µs", num(m(0.5))));
+                row.push(format!("**{} µs**", num(m(0.99))));
+                row.push(format!("{} µs", num(m(0.999))));
+                row.push(match (kind, volley_p99) {
+                    (Kind::Volley, _) => "—".to_owned(),
+                    (_, Some(v)) => times(advantage(Better::Lower, v, m(0.99))),
+                    _ => "–".to_owned(),
+                });
+                row.push(format!(
+                    "{}/s",
+                    num(median(&runs.iter().map(|l| l.achieved).collect::<Vec<_>>()))
+                ));
+                row.push(pct(median(
+                    &runs
+                        .iter()
+                        .map(|l| l.window.server_cpu / l.window.wall.as_secs_f64().max(1e-9))
+                        .collect::<Vec<_>>(),
+                )));
+                row.push(pct(median(
+                    &runs
+                        .iter()
+                        .map(|l| l.window.loadgen_share)
+                        .collect::<Vec<_>>(),
+                )));
+                row.push(runs.iter().map(|l| l.shed).sum::<u64>().to_string());
+            }
+            rows.push(row);
+        }
+        self.ratio_checks(
+            "ack echo p99 latency",
+            Better::Lower,
+            &p99s,
+            Some((5.0, "≤ ⅕ of Node's p99")),
+            10.0,
+        );
+        let _ = write!(
+            out,
+            "### Latency at a fixed offered load: {} round trips/s (half of {base_name} maximum)\n\n\
+             The events are spread evenly over the clients (open loop: a client does not wait for \
+             an ack before its next event); a latency runs from writing the event to reading its \
+             ack, recorded in an HdrHistogram. Medians over the runs of each percentile. \
+             \"Not sent\" counts events skipped because 10,000 were already waiting on one \
+             client (the server could not keep up).\n\n",
+            num(rate)
+        );
+        report::table(
+            &mut out,
+            &[
+                "server",
+                "p50",
+                "p99 (median)",
+                "p99.9",
+                "Volley's advantage (p99)",
+                "acks received",
+                "server CPU",
+                "load generator CPU",
+                "not sent",
+            ],
+            &rows,
+        );
+        out.push_str(&self.missed_sentences("ack echo p99 latency"));
+        self.sections.push_str(&out);
+    }
+
+    async fn fanout(&mut self, members: usize, rooms: usize, window: u64) {
+        let (warmup, duration) = (self.cfg.warmup, self.cfg.duration);
+        let title = if rooms == 1 {
+            format!("room fan-out (1 room × {members})")
+        } else {
+            format!("room fan-out ({rooms} rooms × {})", members / rooms)
+        };
+        let mut all = Vec::new();
+        for kind in self.cfg.servers.clone() {
+            self.log(&format!("{title}: {}", kind.name()));
+            if let Err(why) = self.available(kind) {
+                all.push((kind, Series::failed(why)));
+                continue;
+            }
+            let server = match self.start(kind, "memory") {
+                Ok(server) => server,
+                Err(e) => {
+                    all.push((kind, Series::failed(e.to_string())));
+                    continue;
+                }
+            };
+            let target = Target::local(server.port);
+            let mut s = Series::default();
+            match loadgen::fanout(
+                &target,
+                server.pid,
+                members,
+                rooms,
+                window,
+                self.cfg.runs,
+                warmup,
+                duration,
+            )
+            .await
+            {
+                Ok(rates) => rates.iter().for_each(|r| s.push_rate(r)),
+                Err(e) => s.failure = Some(e.to_string()),
+            }
+            self.servers_cpu += server.stop();
+            all.push((kind, s));
+        }
+        let rows = self.comparison_rows(Better::Higher, &all, num, |s| {
+            vec![
+                format!("{}/s", num(median(&s.wall))),
+                pct(median(&s.server)),
+                pct(median(&s.loadgen)),
+                s.errors.to_string(),
+            ]
+        });
+        let node_target = "≥ 5× (aim 8×)";
+        self.ratio_checks(&title, Better::Higher, &all, Some((5.0, node_target)), 10.0);
+        let mut out = format!("## {}\n\n", capitalise(&title));
+        let _ = write!(
+            out,
+            "{members} clients join {}; one more client sends `fanout` events (`{{room, seq, \
+             payload}}`, a 64-byte string payload) {}, keeping at most {window} messages not yet \
+             delivered to every member; the server emits `msg` to the room. A delivery is one `msg` \
+             read by one member. Warm-up {}, then {} measured, per run (the members stay connected \
+             between runs).\n\n",
+            if rooms == 1 {
+                "one room".to_owned()
+            } else {
+                format!("{rooms} rooms ({} each)", members / rooms)
+            },
+            if rooms == 1 {
+                "to that room"
+            } else {
+                "to the rooms in turn"
+            },
+            secs(warmup),
+            secs(duration),
+        );
+        report::table(
+            &mut out,
+            &[
+                "server",
+                "deliveries per server CPU-s (median)",
+                "runs",
+                "Volley's advantage",
+                "wall-clock deliveries",
+                "server CPU",
+                "load generator CPU",
+                "lost connections",
+            ],
+            &rows,
+        );
+        out.push_str(&self.missed_sentences(&title));
+        self.sections.push_str(&out);
+    }
+
+    async fn cross(&mut self) {
+        let (warmup, duration) = (self.cfg.warmup, self.cfg.duration);
+        // below Volley's outgoing queue (1024 frames), which a member that falls further behind
+        // overflows (it is then disconnected as a slow client)
+        let window = 800;
+        let mut out = String::from("## Cross-node broadcast (2 nodes through a broker)\n\n");
+        let _ = write!(
+            out,
+            "Two server processes (A and B) of one implementation share a broker. A is pinned to \
+             the server core, B to the load generator's core (the load generator is light here, \
+             see its CPU share; with both nodes on one core they take turns in scheduler time \
+             slices, which adds milliseconds to the latency). A client on A sends `burst` events: each makes A emit `msg` to \
+             room `x` `count` times, as a server-side loop, each server in its fastest form: Volley \
+             keeps 64 emits in flight (an emit resolves once published), Node's emits do not \
+             wait for Redis, python-socketio awaits each emit in turn (faster than gathering them \
+             with its Redis manager). Room `x` \
+             has one member on A and one on B.\n\n\
+             - **Broadcasts/s**: bursts of {}, with at most {} broadcasts not yet received by both \
+             members; the figure is broadcasts received on B per wall-clock second (each is one \
+             delivery), with the same count per CPU-second of A and B together beside it.\n\
+             - **Added latency**: at a fixed offered rate (one burst per millisecond), for each \
+             broadcast B's receive time minus A's receive time (a broadcast B received first \
+             counts as 0). Same rate for every server; Volley also at issue 4's rate.\n\n",
+            window / 4,
+            num(window as f64)
+        );
+        let redis_pid = procfs::find_process("redis-server");
+        for (broker, url) in BROKERS {
+            let Some(url) = url else {
+                let _ = writeln!(
+                    out,
+                    "### {broker}\n\nNot measured yet: the adapter is being written. To add it, set \
+                     its URL in `BROKERS` (bench/src/scenarios.rs).\n"
+                );
+                self.checks.push(Check {
+                    scenario: format!("cross-node via {broker}"),
+                    against: "vs python-socketio".to_owned(),
+                    target: "≥ 10×".to_owned(),
+                    measured: "–".to_owned(),
+                    met: None,
+                });
+                continue;
+            };
+            let mut all: Vec<(Kind, Series)> = Vec::new();
+            let mut lat_rows = Vec::new();
+            let mut p99_common: Vec<(Kind, Series)> = Vec::new();
+            let mut broker_notes: Vec<String> = Vec::new();
+            for kind in self.cfg.servers.clone() {
+                let name = kind.cluster_name(url);
+                self.log(&format!("cross-node via {broker}: {name}"));
+                if kind == Kind::Node && !url.starts_with("redis://") {
+                    all.push((kind, Series::failed("no such adapter for Node here")));
+                    continue;
+                }
+                if let Err(why) = self.available(kind) {
+                    all.push((kind, Series::failed(why)));
+                    continue;
+                }
+                let prefix = self.new_prefix();
+                let (a, b) = match (
+                    servers::start(&self.env, kind, url, &prefix),
+                    servers::start_on(&self.env, self.env.loadgen_core, kind, url, &prefix),
+                ) {
+                    (Ok(a), Ok(b)) => (a, b),
+                    (a, b) => {
+                        let why = [a.as_ref().err(), b.as_ref().err()]
+                            .into_iter()
+                            .flatten()
+                            .map(|e| e.to_string())
+                            .collect::<Vec<_>>()
+                            .join("; ");
+                        if let Ok(a) = a {
+                            self.servers_cpu += a.stop();
+                        }
+                        if let Ok(b) = b {
+                            self.servers_cpu += b.stop();
+                        }
+                        all.push((kind, Series::failed(why)));
+                        continue;
+                    }
+                };
+                // the broker's CPU is shown, not counted: it is the same broker for everyone
+                let pids = [a.pid, b.pid];
+                let mut rates = vec![self.cfg.cross_rate];
+                if kind == Kind::Volley && self.cfg.cross_target_rate > self.cfg.cross_rate {
+                    rates.push(self.cfg.cross_target_rate);
+                }
+                let mut s = Series::default();
+                let mut runs: Vec<loadgen::Cross> = Vec::new();
+                let mut broker_share = Vec::new();
+                for _ in 0..self.cfg.runs {
+                    let broker0 = redis_pid.map(|p| procfs::cpu_seconds(Some(p)));
+                    let t0 = std::time::Instant::now();
+                    match loadgen::cross_node(
+                        &Target::local(a.port),
+                        &Target::local(b.port),
+                        &pids,
+                        window,
+                        &rates,
+                        warmup,
+                        duration,
+                    )
+                    .await
+                    {
+                        Ok(c) => {
+                            s.values.push(c.rate.per_sec());
+                            s.wall.push(c.rate.per_cpu_sec());
+                            s.server.push(c.rate.server_share());
+                            s.loadgen.push(c.rate.window.loadgen_share);
+                            s.errors += c.errors;
+                            runs.push(c);
+                        }
+                        Err(e) => {
+                            s.failure = Some(e.to_string());
+                            break;
+                        }
+                    }
+                    if let (Some(p), Some(c0)) = (redis_pid, broker0) {
+                        broker_share
+                            .push((procfs::cpu_seconds(Some(p)) - c0) / t0.elapsed().as_secs_f64());
+                    }
+                }
+                self.servers_cpu += a.stop() + b.stop();
+                for (i, rate) in rates.iter().enumerate() {
+                    let ls: Vec<&loadgen::CrossLatency> =
+                        runs.iter().filter_map(|c| c.latencies.get(i)).collect();
+                    if ls.is_empty() {
+                        continue;
+                    }
+                    let m =
+                        |q: f64| median(&ls.iter().map(|l| l.latency.us(q)).collect::<Vec<_>>());
+                    if i == 0 {
+                        p99_common.push((
+                            kind,
+                            Series {
+                                values: ls.iter().map(|l| l.latency.us(0.99)).collect(),
+                                ..Series::default()
+                            },
+                        ));
+                    }
+                    lat_rows.push(vec![
+                        name.clone(),
+                        format!("{}/s", num(*rate)),
+                        format!("{} µs", num(m(0.5))),
+                        format!("**{} µs**", num(m(0.99))),
+                        format!("{} µs", num(m(0.999))),
+                        format!(
+                            "{}/s",
+                            num(median(
+                                &ls.iter().map(|l| l.latency.achieved).collect::<Vec<_>>()
+                            ))
+                        ),
+                        pct(median(
+                            &ls.iter()
+                                .map(|l| {
+                                    l.latency.window.server_cpu
+                                        / l.latency.window.wall.as_secs_f64().max(1e-9)
+                                })
+                                .collect::<Vec<_>>(),
+                        )),
+                        ls.iter().map(|l| l.b_first).sum::<u64>().to_string(),
+                        ls.iter().map(|l| l.lost).sum::<u64>().to_string(),
+                    ]);
+                }
+                if !broker_share.is_empty() {
+                    broker_notes.push(format!("{name}: {}", pct(median(&broker_share))));
+                }
+                all.push((kind, s));
+            }
+            let rows = self.comparison_rows(
+                Better::Higher,
+                &all,
+                |v| format!("{}/s", num(v)),
+                |s| {
+                    vec![
+                        num(median(&s.wall)),
+                        pct(median(&s.server)),
+                        pct(median(&s.loadgen)),
+                        s.errors.to_string(),
+                    ]
+                },
+            );
+            let scenario = format!("cross-node via {broker}");
+            self.ratio_checks(
+                &scenario,
+                Better::Higher,
+                &all,
+                (*broker == "Redis").then_some((5.0, "≥ 5× Node + redis-adapter")),
+                10.0,
+            );
+            // issue 4: ≥ 50,000 broadcasts/s, added latency p99 < 2 ms
+            let volley_rate = all
+                .iter()
+                .find(|(k, _)| *k == Kind::Volley)
+                .and_then(|(_, s)| s.median());
+            self.checks.push(Check {
+                scenario: scenario.clone(),
+                against: "absolute (issue 4)".to_owned(),
+                target: format!("≥ {} broadcasts/s", num(self.cfg.cross_target_rate)),
+                measured: volley_rate.map_or("–".to_owned(), |v| format!("{}/s", num(v))),
+                met: volley_rate.map(|v| v >= self.cfg.cross_target_rate),
+            });
+            let volley_name = Kind::Volley.cluster_name(url);
+            let target_rate = format!("{}/s", num(self.cfg.cross_target_rate));
+            let at_target = lat_rows
+                .iter()
+                .find(|r| r[0] == volley_name && r[1] == target_rate)
+                .map(|r| r[3].trim_matches('*').to_owned());
+            let at_target_us = at_target.as_ref().and_then(|s| {
+                s.trim_end_matches(" µs")
+                    .replace(',', "")
+                    .parse::<f64>()
+                    .ok()
+            });
+            self.checks.push(Check {
+                scenario: scenario.clone(),
+                against: "absolute (issue 4)".to_owned(),
+                target: format!("added latency p99 < 2 ms at {target_rate}"),
+                measured: at_target.unwrap_or_else(|| "–".to_owned()),
+                met: at_target_us.map(|us| us < 2000.0),
+            });
+            let volley_p99 = p99_common
+                .iter()
+                .find(|(k, _)| *k == Kind::Volley)
+                .map(|(_, s)| median(&s.values));
+            for (kind, s) in &p99_common {
+                if *kind == Kind::Volley {
+                    continue;
+                }
+                if let Some(v) = volley_p99 {
+                    let adv = advantage(Better::Lower, v, median(&s.values));
+                    self.checks.push(Check {
+                        scenario: scenario.clone(),
+                        against: format!("added latency p99 vs {}", kind.name()),
+                        target: "no target".to_owned(),
+                        measured: times(adv),
+                        met: None,
+                    });
+                }
+            }
+            let _ = writeln!(out, "### {broker}\n");
+            report::table(
+                &mut out,
+                &[
+                    "cluster",
+                    "broadcasts/s received on B (median)",
+                    "runs",
+                    "Volley's advantage",
+                    "per CPU-s of A + B",
+                    "A + B CPU",
+                    "load generator CPU",
+                    "lost connections",
+                ],
+                &rows
+                    .into_iter()
+                    .map(|mut r| {
+                        if let Some(kind) = Kind::ALL.iter().find(|k| k.name() == r[0]) {
+                            r[0] = kind.cluster_name(url);
+                        }
+                        r
+                    })
+                    .collect::<Vec<_>>(),
+            );
+            let _ = writeln!(out, "Added latency (B minus A):\n");
+            report::table(
+                &mut out,
+                &[
+                    "cluster",
+                    "offered",
+                    "p50",
+                    "p99 (median)",
+                    "p99.9",
+                    "pairs measured",
+                    "A + B CPU",
+                    "B first",
+                    "not received on B",
+                ],
+                &lat_rows,
+            );
+            if !broker_notes.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "{broker}'s CPU share over the runs (whole run, both phases): {}.\n",
+                    broker_notes.join("; ")
+                );
+            }
+            out.push_str(&self.missed_sentences(&scenario));
+        }
+        if let Some(p) = redis_pid {
+            let _ = writeln!(
+                out,
+                "The broker is the machine's `redis-server` (pid {p}), not pinned; its CPU is not \
+                 counted in the per-CPU-second figures.\n"
+            );
+        }
+        self.sections.push_str(&out);
+    }
+
+    fn document(&self, others: f64, took: Duration) -> String {
+        let mut out = String::from("# Benchmarks\n\n");
+        let _ = write!(
+            out,
+            "Generated by `bench/run.sh{}` (`cargo run --release -p volley-bench -- run`) on {}. \
+             Do not edit by hand: run it again.\n\n",
+            if self.cfg.quick { " --quick" } else { "" },
+            now_utc()
+        );
+        let _ = writeln!(out, "- Machine: {}.", procfs::machine());
+        let _ = writeln!(
+            out,
+            "- Other work on the machine during the run: {:.2} cores busy on average besides the \
+             servers, the broker and the load generator{}; the run took {}.",
+            others,
+            if others > 0.2 {
+                " — **the machine was not idle: treat these figures as provisional**"
+            } else {
+                " (idle)"
+            },
+            secs(took)
+        );
+        let _ = writeln!(out, "- Servers: {}.", versions(&self.env));
+        let _ = writeln!(
+            out,
+            "- Pinning: {}.",
+            match self.env.server_core {
+                Some(c) =>
+                    format!("servers on core {c}, the load generator on another core (`taskset`)"),
+                None => "none (fewer than 2 cores)".to_owned(),
+            }
+        );
+        let _ = writeln!(
+            out,
+            "- Method: {} run(s) per figure, medians shown (each run in the \"runs\" column); \
+             warm-up {} and {} measured per run where a rate is measured. Throughput is counted \
+             per CPU-second of the server (`utime + stime` of `/proc/<pid>/stat`, every thread), \
+             latency in HdrHistogram at a fixed offered load, memory as RSS (`VmRSS`) growth per \
+             connection. \"Volley's advantage\" is how many times better Volley's median is (more \
+             throughput, or less memory or latency). The load generator (Rust, one thread, raw \
+             Engine.IO/Socket.IO frames over a minimal WebSocket client) shows its own CPU share \
+             (100 % = one core busy: then it, not the server, set the wall-clock pace).\n",
+            self.cfg.runs,
+            secs(self.cfg.warmup),
+            secs(self.cfg.duration)
+        );
+        out.push_str("## Targets\n\n");
+        out.push_str(
+            "The targets of issue 6 (ratios against Node socket.io and python-socketio on this \
+             machine) and issue 4 (cross-node through one local Redis).\n\n",
+        );
+        let rows: Vec<Vec<String>> = self.checks.iter().map(Check::row).collect();
+        report::table(
+            &mut out,
+            &["scenario", "compared with", "target", "measured", "status"],
+            &rows,
+        );
+        let missed: Vec<String> = self
+            .checks
+            .iter()
+            .filter_map(Check::missed_sentence)
+            .collect();
+        if missed.is_empty() {
+            out.push_str("Every measured target is met.\n\n");
+        } else {
+            let _ = writeln!(out, "{} target(s) missed:\n", missed.len());
+            for m in missed {
+                let _ = writeln!(out, "- {m}");
+            }
+            out.push('\n');
+        }
+        out.push_str(
+            "Not measured yet: 50,000 idle connections (the open-file limit of this machine's \
+             sessions is 20,000 per process), RabbitMQ and Kafka (adapters in progress), and the \
+             emitter → client latency against Node's redis-emitter.\n\n",
+        );
+        out.push_str(&self.sections);
+        out
+    }
+}
+
+fn secs(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s >= 60.0 {
+        format!("{:.0} min {:.0} s", (s / 60.0).floor(), s % 60.0)
+    } else if s.fract() == 0.0 {
+        format!("{s:.0} s")
+    } else {
+        format!("{s:.1} s")
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+fn now_utc() -> String {
+    std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map_or("an unknown date".to_owned(), |s| s.trim().to_owned())
+}
+
+fn command_line(prog: &str, args: &[&str], dir: &std::path::Path) -> Option<String> {
+    let o = std::process::Command::new(prog)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .ok()?;
+    o.status
+        .success()
+        .then(|| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+}
+
+/// The versions of the servers compared.
+fn versions(env: &Env) -> String {
+    let node_dir = env.bench_dir.join("baselines/node");
+    let py_dir = env.bench_dir.join("baselines/python");
+    let mut parts = vec![format!(
+        "Volley {} (release build)",
+        env!("CARGO_PKG_VERSION")
+    )];
+    let node = command_line("node", &["--version"], &node_dir).unwrap_or_default();
+    let sio = command_line(
+        "node",
+        &["-p", "require('socket.io/package.json').version + ' / redis-adapter ' + require('@socket.io/redis-adapter/package.json').version"],
+        &node_dir,
+    );
+    if let Some(v) = sio {
+        parts.push(format!("Node {node} with socket.io {v}"));
+    }
+    let py = command_line(
+        ".venv/bin/python",
+        &[
+            "-c",
+            "import sys, socketio, engineio, uvicorn; from importlib.metadata import version as v; \
+             print('Python %d.%d.%d with python-socketio %s, uvicorn %s' % (sys.version_info[:3] + (v('python-socketio'), uvicorn.__version__)))",
+        ],
+        &py_dir,
+    );
+    if let Some(v) = py {
+        parts.push(v);
+    }
+    parts.join("; ")
+}
