@@ -23,16 +23,16 @@ pub(crate) async fn run<B: PubSub>(node: Weak<Node<B>>, mut rx: mpsc::Receiver<B
 
 impl<B: PubSub> Node<B> {
     fn handle(self: &Arc<Self>, msg: BusMessage) {
-        if msg.channel == self.main_channel() || msg.channel == self.node_channel(&self.uid) {
+        if msg.channel == self.channels.main || msg.channel == self.channels.own {
             self.native(&msg.payload);
             return;
         }
-        let Some(key) = &self.config.node_compat_key else {
+        let Some((broadcasts, requests)) = &self.channels.compat else {
             return;
         };
-        if msg.channel.starts_with(&format!("{key}-request#")) {
-            self.compat_request(&msg.channel, &msg.payload);
-        } else if msg.channel.starts_with(&format!("{key}#")) {
+        if let Some(rest) = msg.channel.strip_prefix(requests.as_str()) {
+            self.compat_request(rest, &msg.payload);
+        } else if msg.channel.starts_with(broadcasts.as_str()) {
             self.compat_broadcast(&msg.channel, &msg.payload);
         }
     }
@@ -229,17 +229,11 @@ impl<B: PubSub> Node<B> {
         }
     }
 
-    /// A request in the format of Node's Redis adapter and emitters (its namespace is in the
-    /// channel name): join, leave, disconnect, server-side emit. Requests only nodes can answer
-    /// are ignored.
-    fn compat_request(self: &Arc<Self>, channel: &str, bytes: &[u8]) {
-        let Some(key) = &self.config.node_compat_key else {
-            return;
-        };
-        let Some(nsp) = channel
-            .strip_prefix(&format!("{key}-request#"))
-            .and_then(|rest| rest.strip_suffix('#'))
-        else {
+    /// A request in the format of Node's Redis adapter and emitters: join, leave, disconnect,
+    /// server-side emit. `rest` is its channel name after the request prefix: the namespace and
+    /// a `#`. Requests only nodes can answer are ignored.
+    fn compat_request(self: &Arc<Self>, rest: &str, bytes: &[u8]) {
+        let Some(nsp) = rest.strip_suffix('#') else {
             return;
         };
         let request = match classic::decode_request(bytes) {

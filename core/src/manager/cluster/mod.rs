@@ -62,6 +62,9 @@ pub(crate) struct Node<B> {
     bus: B,
     uid: String,
     config: ClusterConfig,
+    /// The bus channels this node listens to, named once (every received message is sorted by
+    /// them).
+    channels: Channels,
     local: LocalAdapter,
     hooks: OnceLock<Weak<dyn ServerHooks>>,
     /// Other nodes, with when they were last heard from.
@@ -73,6 +76,29 @@ pub(crate) struct Node<B> {
     ready: watch::Sender<bool>,
     /// Stops this node's tasks.
     stop: CancellationToken,
+}
+
+/// The names of the channels a node listens to.
+struct Channels {
+    /// Every node's channel: `{prefix}#`.
+    main: String,
+    /// This node's own channel: `{prefix}#{uid}#`.
+    own: String,
+    /// Node-format broadcasts (`{key}#`) and requests (`{key}-request#`), when accepted.
+    compat: Option<(String, String)>,
+}
+
+impl Channels {
+    fn new(config: &ClusterConfig, uid: &str) -> Self {
+        Channels {
+            main: format!("{}#", config.prefix),
+            own: format!("{}#{}#", config.prefix, uid),
+            compat: config
+                .node_compat_key
+                .as_ref()
+                .map(|key| (format!("{key}#"), format!("{key}-request#"))),
+        }
+    }
 }
 
 /// Records how long a cross-node request took and how it ended.
@@ -96,10 +122,12 @@ impl<B: PubSub> ClusterManager<B> {
     /// [`crate::ServerBuilder::build`], inside a tokio runtime).
     pub fn new(bus: B, config: ClusterConfig) -> Self {
         let (ready, _) = watch::channel(false);
+        let uid = random_uid();
         ClusterManager {
             node: Arc::new(Node {
                 bus,
-                uid: random_uid(),
+                channels: Channels::new(&config, &uid),
+                uid,
                 config,
                 local: LocalAdapter::default(),
                 hooks: OnceLock::new(),
@@ -134,10 +162,6 @@ impl<B: PubSub> ClusterManager<B> {
 }
 
 impl<B: PubSub> Node<B> {
-    fn main_channel(&self) -> String {
-        format!("{}#", self.config.prefix)
-    }
-
     fn node_channel(&self, uid: &str) -> String {
         format!("{}#{}#", self.config.prefix, uid)
     }
@@ -161,7 +185,7 @@ impl<B: PubSub> Node<B> {
         };
         let bytes = msg.encode()?;
         let channel = match to {
-            None => self.main_channel(),
+            None => self.channels.main.clone(),
             Some(uid) => self.node_channel(uid),
         };
         let published = self.bus.publish(&channel, bytes).await;
@@ -191,12 +215,12 @@ impl<B: PubSub> Node<B> {
         }
         let (tx, rx) = mpsc::channel(self.config.receive_buffer.max(1));
         let mut subscriptions = vec![
-            bus::Subscription::Channel(self.main_channel()),
-            bus::Subscription::Channel(self.node_channel(&self.uid)),
+            bus::Subscription::Channel(self.channels.main.clone()),
+            bus::Subscription::Channel(self.channels.own.clone()),
         ];
-        if let Some(key) = &self.config.node_compat_key {
-            subscriptions.push(bus::Subscription::Prefix(format!("{key}#")));
-            subscriptions.push(bus::Subscription::Prefix(format!("{key}-request#")));
+        if let Some((broadcasts, requests)) = &self.channels.compat {
+            subscriptions.push(bus::Subscription::Prefix(broadcasts.clone()));
+            subscriptions.push(bus::Subscription::Prefix(requests.clone()));
         }
         let node = self.clone();
         tokio::spawn(async move {
