@@ -411,6 +411,10 @@ impl Drop for Inner {
 
 #[async_trait]
 impl PubSub for AmqpBus {
+    fn max_message_size(&self) -> usize {
+        self.inner.shared.settings.max_message_size
+    }
+
     async fn publish(&self, channel: &str, payload: Bytes) -> Result<(), BusError> {
         let shared = &self.inner.shared;
         if payload.len() > shared.settings.max_message_size {

@@ -551,6 +551,10 @@ impl Drop for Inner {
 
 #[async_trait]
 impl PubSub for KafkaBus {
+    fn max_message_size(&self) -> usize {
+        self.inner.settings.max_message_size
+    }
+
     async fn publish(&self, channel: &str, payload: Bytes) -> Result<(), BusError> {
         let inner = &self.inner;
         if payload.len() > inner.settings.max_message_size {

@@ -291,6 +291,10 @@ impl Drop for Inner {
 
 #[async_trait]
 impl PubSub for RedisBus {
+    fn max_message_size(&self) -> usize {
+        self.inner.max_message_size
+    }
+
     async fn publish(&self, channel: &str, payload: Bytes) -> Result<(), BusError> {
         if payload.len() > self.inner.max_message_size {
             return Err(BusError::TooLarge(payload.len()));

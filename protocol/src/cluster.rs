@@ -21,6 +21,8 @@
 //! assert_eq!(Message::decode(&bytes).unwrap(), msg);
 //! ```
 
+pub mod batch;
+
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::{stream, StreamExt};
 use serde_json::json;
 use volley::{Args, ClientManager, Server, Sid, Socket, SocketInfo};
 
@@ -50,6 +51,24 @@ pub fn server(name: &str, manager: Arc<dyn ClientManager>) -> Server {
                     .skip(skip)
                     .emit(&event, &args)
                     .await
+                    .map_err(|e| e.to_string())
+            },
+        );
+        // (event, room, count): `count` emits of `[i]` to `room`, 64 in flight, made in order
+        nsp.on(
+            "burst",
+            |s: Socket, (event, room, count): (String, String, u32)| async move {
+                let ns = s.namespace();
+                let emits = (0..count).map(|i| {
+                    let op = ns.to(room.clone());
+                    let event = event.clone();
+                    async move { op.emit(&event, &(i,)).await }
+                });
+                let results: Vec<_> = stream::iter(emits).buffered(64).collect().await;
+                results
+                    .into_iter()
+                    .collect::<Result<Vec<()>, _>>()
+                    .map(|sent| sent.len())
                     .map_err(|e| e.to_string())
             },
         );

@@ -81,6 +81,30 @@ pub async fn rooms_and_skips_across_nodes(backend: Backend) -> TestResult {
     Ok(())
 }
 
+/// A burst of concurrent emits from one node reaches a client on another node complete, each
+/// once (a busy node batches what piles up for the bus; the receiver takes batches apart).
+/// Concurrent emits promise no order among themselves; one task's emits made one after the other
+/// arrive in order.
+pub async fn bursts_arrive_complete(backend: Backend) -> TestResult {
+    const COUNT: u64 = 1000;
+    let nodes = cluster::start(&backend, 2).await?;
+    let mut cs = clients(&nodes).await?;
+    cs[1].0.emit_ack("/", "join", json!(["burst"])).await?;
+    let sent = ok(&cs[0]
+        .0
+        .emit_ack("/", "burst", json!(["seq", "burst", COUNT]))
+        .await?)?;
+    assert_eq!(sent, json!(COUNT));
+    let mut got = Vec::new();
+    for _ in 0..COUNT {
+        got.push(cs[1].0.next_event("/", "seq").await?[0].as_u64());
+    }
+    cs[1].0.no_event("/", "seq", QUIET).await?;
+    got.sort_unstable();
+    assert_eq!(got, (0..COUNT).map(Some).collect::<Vec<_>>());
+    Ok(())
+}
+
 /// Closing a room on one node empties it on every node.
 pub async fn close_room_is_cluster_wide(backend: Backend) -> TestResult {
     let nodes = cluster::start(&backend, 3).await?;
@@ -365,6 +389,7 @@ macro_rules! cluster_suite {
         $crate::cluster_suite!(@tests $backend;
             broadcast_reaches_every_node
             rooms_and_skips_across_nodes
+            bursts_arrive_complete
             close_room_is_cluster_wide
             acks_across_nodes
             fetch_sockets_across_nodes

@@ -273,8 +273,8 @@ async fn counters_follow_the_clients() -> TestResult {
 async fn cluster_hooks_are_exported() -> TestResult {
     let server = TestServer::spawn(volley::metrics::router()?).await?;
     let before = Scrape::take(&server).await?;
-    volley::metrics::bus_published(true);
-    volley::metrics::bus_published(false);
+    volley::metrics::bus_published(3, true);
+    volley::metrics::bus_published(1, false);
     volley::metrics::bus_received(true);
     volley::metrics::cluster_request(
         "fetch_sockets",
@@ -287,7 +287,7 @@ async fn cluster_hooks_are_exported() -> TestResult {
         &after,
         "volley_bus_published_total",
         &[("result", "ok")],
-        1.0,
+        3.0,
     )?;
     moved(
         &before,

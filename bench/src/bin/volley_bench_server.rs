@@ -126,6 +126,13 @@ fn listen(port: u16, backlog: u32) -> std::io::Result<tokio::net::TcpListener> {
 }
 
 fn main() {
+    // warnings (a failed publish, a lost broker) land in the server's log under bench-logs/
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let opts = match options() {
         Ok(o) => o,
         Err(e) => {

@@ -35,15 +35,17 @@ fn result(ok: bool) -> &'static str {
     }
 }
 
-/// A message was published on the cluster's bus (`ok`), or publishing it failed: counted in
-/// `volley_bus_published_total{result="ok"|"error"}`.
+/// `messages` cluster messages were published on the bus (`ok`), alone or in one batch, or
+/// publishing them failed: counted in `volley_bus_published_total{result="ok"|"error"}`.
 ///
 /// ```
-/// volley::metrics::bus_published(true);
+/// volley::metrics::bus_published(3, true);
 /// ```
-pub fn bus_published(ok: bool) {
+pub fn bus_published(messages: u64, ok: bool) {
     #[cfg(feature = "metrics")]
-    ::metrics::counter!("volley_bus_published_total", "result" => result(ok)).increment(1);
+    ::metrics::counter!("volley_bus_published_total", "result" => result(ok)).increment(messages);
+    #[cfg(not(feature = "metrics"))]
+    let _ = messages;
     #[cfg(not(feature = "metrics"))]
     let _ = result(ok);
 }

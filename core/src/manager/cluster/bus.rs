@@ -84,6 +84,12 @@ pub trait PubSub: Send + Sync + 'static {
     /// Publishes `payload` on `channel`.
     async fn publish(&self, channel: &str, payload: Bytes) -> Result<(), BusError>;
 
+    /// The largest payload [`publish`](PubSub::publish) takes: the cluster manager never batches
+    /// messages beyond it. Unlimited unless the transport says otherwise.
+    fn max_message_size(&self) -> usize {
+        usize::MAX
+    }
+
     /// Starts delivering the messages of `subscriptions` to `sink`, for as long as the sink is
     /// open. Called once per node, before the first publish.
     async fn subscribe(

@@ -21,6 +21,13 @@ pub struct ClusterConfig {
     /// Messages received but not yet dispatched, at most (default 4096). The bus waits while the
     /// buffer is full.
     pub receive_buffer: usize,
+    /// Messages for one bus channel that queue up while the previous publish is in flight go out
+    /// together as one bus message of at most this many bytes (default 64 KiB, capped by the
+    /// bus's own limit); `0` publishes every message alone. Nothing waits for a batch to fill:
+    /// an idle node publishes each message at once.
+    pub batch_bytes: usize,
+    /// Messages waiting to be published, at most (default 4096); further emits wait for room.
+    pub publish_buffer: usize,
 }
 
 impl Default for ClusterConfig {
@@ -32,6 +39,8 @@ impl Default for ClusterConfig {
             request_timeout: Duration::from_secs(5),
             node_compat_key: Some("socket.io".to_owned()),
             receive_buffer: 4096,
+            batch_bytes: 64 * 1024,
+            publish_buffer: 4096,
         }
     }
 }
@@ -53,6 +62,18 @@ impl ClusterConfig {
     /// Sets the timeout of requests to other nodes.
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
+        self
+    }
+
+    /// Sets the largest batch of messages published as one bus message (`0`: no batches).
+    ///
+    /// ```
+    /// use volley::manager::cluster::ClusterConfig;
+    /// let config = ClusterConfig::default().batch_bytes(0);
+    /// assert_eq!(config.batch_bytes, 0);
+    /// ```
+    pub fn batch_bytes(mut self, bytes: usize) -> Self {
+        self.batch_bytes = bytes;
         self
     }
 

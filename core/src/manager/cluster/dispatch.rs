@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use volley_protocol::classic::{self, Request};
-use volley_protocol::cluster::{Body, Message, EMITTER_UID};
+use volley_protocol::cluster::{batch, Body, Message, EMITTER_UID};
 
 use super::{BusMessage, Node, PubSub};
 use crate::{AckResponse, Socket, SocketInfo};
@@ -17,7 +17,14 @@ use crate::{AckResponse, Socket, SocketInfo};
 pub(crate) async fn run<B: PubSub>(node: Weak<Node<B>>, mut rx: mpsc::Receiver<BusMessage>) {
     while let Some(msg) = rx.recv().await {
         let Some(node) = node.upgrade() else { break };
+        let batched = batch::is_batch(&msg.payload);
         node.handle(msg);
+        drop(node);
+        if batched {
+            // A batch delivers many packets at once: let the sockets' writers drain their queues
+            // before the next one, rather than filling them up to the slow-client limit.
+            tokio::task::yield_now().await;
+        }
     }
 }
 
@@ -63,7 +70,26 @@ impl<B: PubSub> Node<B> {
         });
     }
 
+    /// A message of Volley's own protocol, or a batch of them.
     fn native(self: &Arc<Self>, bytes: &[u8]) {
+        if !batch::is_batch(bytes) {
+            self.native_one(bytes);
+            return;
+        }
+        match batch::split(bytes) {
+            Ok(parts) => {
+                for part in parts {
+                    self.native_one(part);
+                }
+            }
+            Err(e) => {
+                crate::metrics::bus_received(false);
+                tracing::warn!(target: "volley::cluster", error = %e, "malformed batch from the bus, ignored");
+            }
+        }
+    }
+
+    fn native_one(self: &Arc<Self>, bytes: &[u8]) {
         let decoded = Message::decode(bytes);
         crate::metrics::bus_received(decoded.is_ok());
         let msg = match decoded {

@@ -12,6 +12,7 @@ mod config;
 mod dispatch;
 mod liveness;
 mod memory_bus;
+mod outbox;
 mod requests;
 
 pub use bus::{BusError, BusMessage, PubSub, Subscription};
@@ -59,7 +60,7 @@ impl<B: PubSub> std::fmt::Debug for ClusterManager<B> {
 
 /// The state of this node in the cluster.
 pub(crate) struct Node<B> {
-    bus: B,
+    bus: Arc<B>,
     uid: String,
     config: ClusterConfig,
     /// The bus channels this node listens to, named once (every received message is sorted by
@@ -70,6 +71,10 @@ pub(crate) struct Node<B> {
     /// Other nodes, with when they were last heard from.
     nodes: Mutex<HashMap<String, Instant>>,
     requests: Requests,
+    /// Publishes queue here; one task sends them, batching what piles up.
+    outbox: outbox::Outbox,
+    /// The outbox's receiving end until [`Node::start`] hands it to that task.
+    outbox_rx: Mutex<Option<mpsc::Receiver<outbox::Pending>>>,
     last_publish: Mutex<Instant>,
     started: OnceLock<()>,
     /// Becomes true once the bus subscription is in place.
@@ -123,9 +128,10 @@ impl<B: PubSub> ClusterManager<B> {
     pub fn new(bus: B, config: ClusterConfig) -> Self {
         let (ready, _) = watch::channel(false);
         let uid = random_uid();
+        let (outbox, outbox_rx) = outbox::Outbox::new(config.publish_buffer);
         ClusterManager {
             node: Arc::new(Node {
-                bus,
+                bus: Arc::new(bus),
                 channels: Channels::new(&config, &uid),
                 uid,
                 config,
@@ -133,6 +139,8 @@ impl<B: PubSub> ClusterManager<B> {
                 hooks: OnceLock::new(),
                 nodes: Mutex::new(HashMap::new()),
                 requests: Requests::default(),
+                outbox,
+                outbox_rx: Mutex::new(Some(outbox_rx)),
                 last_publish: Mutex::new(Instant::now()),
                 started: OnceLock::new(),
                 ready,
@@ -188,9 +196,10 @@ impl<B: PubSub> Node<B> {
             None => self.channels.main.clone(),
             Some(uid) => self.node_channel(uid),
         };
-        let published = self.bus.publish(&channel, bytes).await;
-        crate::metrics::bus_published(published.is_ok());
-        published.map_err(|e| EmitError::Manager(e.to_string()))?;
+        self.outbox
+            .publish(channel, bytes)
+            .await
+            .map_err(|e| EmitError::Manager(e.to_string()))?;
         if let Ok(mut last) = self.last_publish.lock() {
             *last = Instant::now();
         }
@@ -240,6 +249,18 @@ impl<B: PubSub> Node<B> {
                 tracing::warn!(target: "volley::cluster", error = %e, "cannot announce this node");
             }
         });
+        let outbox = self.outbox_rx.lock().ok().and_then(|mut rx| rx.take());
+        if let Some(outbox) = outbox {
+            let stop = self.stop.clone();
+            let bus = Arc::downgrade(&self.bus);
+            let max_bytes = self.config.batch_bytes.min(self.bus.max_message_size());
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = outbox::run(bus, outbox, max_bytes) => {}
+                    _ = stop.cancelled() => {}
+                }
+            });
+        }
         let stop = self.stop.clone();
         let node = Arc::downgrade(self);
         tokio::spawn(async move {

@@ -1,0 +1,277 @@
+//! The queue between a node and its bus. Publishes go out one at a time, in the order they were
+//! made; the messages for one channel that queued up while the previous publish was in flight go
+//! out together as one [batch](volley_protocol::cluster::batch). An idle node publishes each
+//! message at once, a busy one makes one broker round trip for many messages: the batch grows
+//! with the load, and no timer ever holds a message back.
+
+use std::sync::Weak;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+use volley_protocol::cluster::batch::{Batch, OVERHEAD_PER_MESSAGE};
+
+use super::{BusError, PubSub};
+
+/// The most messages one batch holds: a receiving node delivers a batch in one go, so this also
+/// bounds the burst a batch puts into a client's outgoing queue.
+pub(crate) const MAX_BATCH_MESSAGES: usize = 256;
+
+/// One message waiting for the bus, and who waits for the outcome.
+pub(crate) struct Pending {
+    channel: String,
+    payload: Bytes,
+    done: oneshot::Sender<Result<(), BusError>>,
+}
+
+/// The sending side, held by the node.
+pub(crate) struct Outbox {
+    tx: mpsc::Sender<Pending>,
+}
+
+impl Outbox {
+    /// An outbox holding at most `capacity` messages: further publishers wait for room.
+    pub(crate) fn new(capacity: usize) -> (Outbox, mpsc::Receiver<Pending>) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        (Outbox { tx }, rx)
+    }
+
+    /// Queues `payload` for `channel` and waits until the bus took it (or refused it).
+    pub(crate) async fn publish(&self, channel: String, payload: Bytes) -> Result<(), BusError> {
+        let (done, outcome) = oneshot::channel();
+        let pending = Pending {
+            channel,
+            payload,
+            done,
+        };
+        if self.tx.send(pending).await.is_err() {
+            return Err(stopped());
+        }
+        outcome.await.unwrap_or_else(|_| Err(stopped()))
+    }
+}
+
+fn stopped() -> BusError {
+    BusError::Unavailable("the cluster node stopped publishing".into())
+}
+
+/// Publishes what the outbox receives until it closes or the bus is dropped (with its node). A
+/// batch holds at most `max_bytes` bytes (a larger message goes out alone).
+pub(crate) async fn run<B: PubSub>(
+    bus: Weak<B>,
+    mut rx: mpsc::Receiver<Pending>,
+    max_bytes: usize,
+) {
+    let mut batch = Batch::new();
+    let mut waiting: Vec<oneshot::Sender<Result<(), BusError>>> = Vec::new();
+    let mut carried: Option<Pending> = None;
+    loop {
+        let first = match carried.take() {
+            Some(p) => p,
+            None => match rx.recv().await {
+                Some(p) => p,
+                None => return,
+            },
+        };
+        let Some(live) = bus.upgrade() else { return };
+        // What queued up behind `first` for the same channel joins it, while the batch stays
+        // within `max_bytes`.
+        let channel = first.channel;
+        let mut payload = first.payload;
+        waiting.push(first.done);
+        while let Ok(next) = rx.try_recv() {
+            let size = if batch.count() == 0 {
+                batch.len_with(&payload) + OVERHEAD_PER_MESSAGE + next.payload.len()
+            } else {
+                batch.len_with(&next.payload)
+            };
+            let joins = next.channel == channel
+                && size <= max_bytes
+                && waiting.len() < MAX_BATCH_MESSAGES
+                && (batch.count() > 0 || batch.push(&payload))
+                && batch.push(&next.payload);
+            if !joins {
+                carried = Some(next);
+                break;
+            }
+            waiting.push(next.done);
+        }
+        if batch.count() > 0 {
+            payload = batch.finish();
+        }
+        let count = waiting.len();
+        let outcome = live.publish(&channel, payload).await;
+        crate::metrics::bus_published(count as u64, outcome.is_ok());
+        for done in waiting.drain(..) {
+            let _ = done.send(outcome.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use tokio::sync::mpsc;
+    use volley_protocol::cluster::batch;
+
+    use super::*;
+    use crate::manager::cluster::{BusMessage, Subscription};
+
+    /// A bus that takes a millisecond per publish and records what it was given.
+    #[derive(Default)]
+    struct Recorder {
+        published: Mutex<Vec<(String, Bytes)>>,
+        fail: bool,
+    }
+
+    #[async_trait]
+    impl PubSub for Recorder {
+        async fn publish(&self, channel: &str, payload: Bytes) -> Result<(), BusError> {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            if self.fail {
+                return Err(BusError::Unavailable("down".into()));
+            }
+            self.published
+                .lock()
+                .unwrap()
+                .push((channel.to_owned(), payload));
+            Ok(())
+        }
+        async fn subscribe(
+            &self,
+            _: &[Subscription],
+            _: mpsc::Sender<BusMessage>,
+        ) -> Result<(), BusError> {
+            Ok(())
+        }
+    }
+
+    impl Recorder {
+        /// Every message the bus was given, batches opened, with its channel.
+        fn messages(&self) -> Vec<(String, Vec<u8>)> {
+            let mut out = Vec::new();
+            for (channel, payload) in self.published.lock().unwrap().iter() {
+                if batch::is_batch(payload) {
+                    for part in batch::split(payload).unwrap() {
+                        out.push((channel.clone(), part.to_vec()));
+                    }
+                } else {
+                    out.push((channel.clone(), payload.to_vec()));
+                }
+            }
+            out
+        }
+        fn publishes(&self) -> usize {
+            self.published.lock().unwrap().len()
+        }
+    }
+
+    /// Publishes `messages` from one task each, in order of spawning, and waits for all.
+    async fn publish_all(
+        bus: Recorder,
+        max_bytes: usize,
+        messages: Vec<(String, Vec<u8>)>,
+    ) -> (Arc<Recorder>, Vec<Result<(), BusError>>) {
+        let bus = Arc::new(bus);
+        let (outbox, rx) = Outbox::new(1024);
+        let outbox = Arc::new(outbox);
+        let task = tokio::spawn(run(Arc::downgrade(&bus), rx, max_bytes));
+        let mut handles = Vec::new();
+        for (channel, payload) in messages {
+            let outbox = outbox.clone();
+            handles.push(tokio::spawn(async move {
+                outbox.publish(channel, payload.into()).await
+            }));
+            // each publish is queued before the next is made: the order is known
+            tokio::task::yield_now().await;
+        }
+        let mut results = Vec::new();
+        for h in handles {
+            results.push(h.await.unwrap());
+        }
+        task.abort();
+        (bus, results)
+    }
+
+    fn numbered(channel: &str, n: usize) -> Vec<(String, Vec<u8>)> {
+        (0..n)
+            .map(|i| (channel.to_owned(), format!("message {i}").into_bytes()))
+            .collect()
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn messages_piling_up_go_out_together_in_order() {
+        let sent = numbered("main#", 200);
+        let (bus, results) = publish_all(Recorder::default(), 64 * 1024, sent.clone()).await;
+        assert!(results.iter().all(Result::is_ok));
+        assert_eq!(bus.messages(), sent);
+        // the first goes out alone at once, the rest piled up behind it
+        assert!(bus.publishes() < 10, "{} publishes", bus.publishes());
+        assert!(!batch::is_batch(&bus.published.lock().unwrap()[0].1));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn channels_are_never_mixed_and_order_holds_across_them() {
+        let mut sent = Vec::new();
+        for i in 0..60 {
+            let channel = if i % 20 < 10 { "main#" } else { "main#node#" };
+            sent.push((channel.to_owned(), format!("m{i}").into_bytes()));
+        }
+        let (bus, results) = publish_all(Recorder::default(), 64 * 1024, sent.clone()).await;
+        assert!(results.iter().all(Result::is_ok));
+        assert_eq!(bus.messages(), sent);
+        assert!(bus.publishes() < 60);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn batches_hold_a_bounded_number_of_messages() {
+        let sent = numbered("main#", 3 * MAX_BATCH_MESSAGES);
+        let (bus, _) = publish_all(Recorder::default(), usize::MAX, sent.clone()).await;
+        assert_eq!(bus.messages(), sent);
+        for (_, payload) in bus.published.lock().unwrap().iter() {
+            let count = batch::split(payload).map_or(1, |p| p.len());
+            assert!(count <= MAX_BATCH_MESSAGES, "{count} messages");
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn batches_stay_within_the_limit() {
+        let sent = numbered("main#", 100);
+        let limit = 100;
+        let (bus, _) = publish_all(Recorder::default(), limit, sent.clone()).await;
+        assert_eq!(bus.messages(), sent);
+        for (_, payload) in bus.published.lock().unwrap().iter() {
+            assert!(payload.len() <= limit, "{} bytes", payload.len());
+        }
+        // no batching at all with a limit of 0
+        let (bus, _) = publish_all(Recorder::default(), 0, sent.clone()).await;
+        assert_eq!(bus.publishes(), 100);
+        assert_eq!(bus.messages(), sent);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn every_publisher_of_a_failed_batch_sees_the_error() {
+        let bus = Recorder {
+            fail: true,
+            ..Recorder::default()
+        };
+        let (_, results) = publish_all(bus, 64 * 1024, numbered("main#", 50)).await;
+        assert_eq!(results.len(), 50);
+        assert!(results
+            .iter()
+            .all(|r| matches!(r, Err(BusError::Unavailable(_)))));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn publishing_after_the_bus_is_gone_fails() {
+        let (outbox, rx) = Outbox::new(4);
+        let bus = Arc::new(Recorder::default());
+        let task = tokio::spawn(run(Arc::downgrade(&bus), rx, 1024));
+        drop(bus);
+        assert!(outbox.publish("main#".into(), "x".into()).await.is_err());
+        task.await.unwrap();
+    }
+}
