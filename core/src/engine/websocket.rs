@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::FromRequestParts;
 use axum::response::Response;
-use futures_util::SinkExt;
+use futures_util::{FutureExt, SinkExt};
 use http::Request;
 
 use super::endpoint::request_info;
@@ -165,6 +165,28 @@ async fn write_batch(ws: &mut WebSocket, first: Frame, outbox: &mut Outbox) -> O
     ws.flush().await.err().map(|_| CloseReason::TransportClose)
 }
 
+/// Client frames handled before the replies they caused are written, at most: frames that
+/// arrived together are answered with one write.
+const READ_BATCH: usize = 16;
+
+/// Hands one client frame to the engine.
+fn receive<H: EngineHandler>(
+    engine: &Engine<H>,
+    socket: &Arc<EngineSocket<H::Data>>,
+    msg: Option<Result<Message, axum::Error>>,
+) {
+    match msg {
+        Some(Ok(Message::Text(t))) => {
+            // an invalid frame closes the session, which ends the drive loop
+            let _ = engine.on_text(socket, t.as_str());
+        }
+        Some(Ok(Message::Binary(b))) => engine.handler.on_binary(socket, b),
+        Some(Ok(Message::Close(_))) => socket.close(CloseReason::ClientClose),
+        Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+        Some(Err(_)) | None => socket.close(CloseReason::TransportClose),
+    }
+}
+
 /// Reads client frames and writes queued ones until the session ends.
 async fn drive<H: EngineHandler>(
     engine: &Engine<H>,
@@ -177,10 +199,12 @@ async fn drive<H: EngineHandler>(
             socket.close(reason);
         }
     }
+    let closed = socket.closed();
+    tokio::pin!(closed);
     while !socket.is_closed() {
         tokio::select! {
             biased;
-            _ = socket.closed() => break,
+            _ = &mut closed => break,
             frame = outbox.rx.recv() => match frame {
                 Some(frame) => {
                     if let Some(reason) = write_batch(&mut ws, frame, outbox).await {
@@ -189,15 +213,20 @@ async fn drive<H: EngineHandler>(
                 }
                 None => socket.close(CloseReason::ServerClose),
             },
-            msg = ws.recv() => match msg {
-                Some(Ok(Message::Text(t))) => {
-                    engine.on_text(socket, t.as_str());
+            msg = ws.recv() => {
+                receive(engine, socket, msg);
+                // Frames already read along with this one are handled before anything is
+                // written, so that their replies share one write.
+                for _ in 1..READ_BATCH {
+                    if socket.is_closed() {
+                        break;
+                    }
+                    match ws.recv().now_or_never() {
+                        Some(msg) => receive(engine, socket, msg),
+                        None => break,
+                    }
                 }
-                Some(Ok(Message::Binary(b))) => engine.handler.on_binary(socket, b),
-                Some(Ok(Message::Close(_))) => socket.close(CloseReason::ClientClose),
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                Some(Err(_)) | None => socket.close(CloseReason::TransportClose),
-            },
+            }
         }
     }
     let _ = ws.send(Message::Close(None)).await;
