@@ -28,7 +28,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::args::{from_value, to_value};
-use crate::msgpack::{read_value, write_value};
+use crate::msgpack::{read_value, write_value, Writer};
 use crate::{DecodeError, EncodeError, Value};
 
 /// The uid emitters publish under; it never counts as a node.
@@ -300,6 +300,15 @@ impl Message {
 
     /// Encodes the message as one MessagePack map `{uid, nsp, type, data?}`.
     pub fn encode(&self) -> Result<Bytes, EncodeError> {
+        if let Body::Broadcast {
+            opts,
+            event,
+            args,
+            ack,
+        } = &self.body
+        {
+            return self.encode_broadcast(opts, event, args, *ack);
+        }
         let data = match &self.body {
             Body::InitialHeartbeat | Body::Heartbeat | Body::AdapterClose => None,
             Body::Broadcast {
@@ -372,6 +381,77 @@ impl Message {
             map.push((Value::from("data"), data));
         }
         write_value(&Value::Map(map))
+    }
+
+    /// A broadcast, the hot path: written straight to bytes, without cloning the arguments into
+    /// a value tree first. Reads back as the generic path's `BroadcastData`.
+    fn encode_broadcast(
+        &self,
+        opts: &BroadcastOpts,
+        event: &str,
+        args: &[Value],
+        ack: Option<AckRequest>,
+    ) -> Result<Bytes, EncodeError> {
+        let mut w = Writer(Vec::with_capacity(128));
+        w.map_len(4)?;
+        w.str("uid")?;
+        w.str(&self.uid)?;
+        w.str("nsp")?;
+        w.str(&self.nsp)?;
+        w.str("type")?;
+        w.uint(u64::from(self.type_number()));
+        w.str("data")?;
+        w.map_len(if ack.is_some() { 4 } else { 3 })?;
+        w.str("opts")?;
+        w.map_len(3)?;
+        for (key, rooms) in [("rooms", &opts.rooms), ("except", &opts.except)] {
+            w.str(key)?;
+            w.array_len(rooms.len())?;
+            rooms.iter().try_for_each(|room| w.str(room))?;
+        }
+        w.str("volatile")?;
+        w.value(&Value::Boolean(opts.volatile))?;
+        w.str("event")?;
+        w.str(event)?;
+        w.str("args")?;
+        w.array_len(args.len())?;
+        args.iter().try_for_each(|arg| w.value(arg))?;
+        if let Some(ack) = ack {
+            w.str("ack")?;
+            w.map_len(2)?;
+            w.str("id")?;
+            w.uint(ack.id);
+            w.str("timeoutMs")?;
+            w.uint(ack.timeout_ms);
+        }
+        Ok(Bytes::from(w.0))
+    }
+
+    /// The sender's uid, read from the front of an encoded message without decoding the rest
+    /// (what [`encode`](Message::encode) writes first); `None` when the bytes do not start that
+    /// way, and then only [`decode`](Message::decode) can tell. A node skips its own messages
+    /// echoed by the bus with it.
+    ///
+    /// ```
+    /// use volley_protocol::cluster::{Body, Message};
+    ///
+    /// let msg = Message { uid: "a1b2".into(), nsp: "/".into(), body: Body::Heartbeat };
+    /// assert_eq!(Message::peek_uid(&msg.encode().unwrap()), Some("a1b2"));
+    /// assert_eq!(Message::peek_uid(b"\x93\x01\x02\x03"), None);
+    /// ```
+    pub fn peek_uid(bytes: &[u8]) -> Option<&str> {
+        let rest = match *bytes.first()? {
+            0x80..=0x8f => bytes.get(1..)?,
+            0xde => bytes.get(3..)?,
+            _ => return None,
+        };
+        let rest = rest.strip_prefix(b"\xa3uid")?;
+        let (len, rest) = match *rest.first()? {
+            b @ 0xa0..=0xbf => (usize::from(b & 0x1f), rest.get(1..)?),
+            0xd9 => (usize::from(*rest.get(1)?), rest.get(2..)?),
+            _ => return None,
+        };
+        std::str::from_utf8(rest.get(..len)?).ok()
     }
 
     /// Decodes a message from the bus. Anything that is not a well-formed message of a known

@@ -159,3 +159,79 @@ fn foreign_bytes_are_errors_not_panics() {
     .expect("encode");
     assert!(Message::decode(&unknown).is_err());
 }
+
+#[test]
+fn peek_uid_agrees_with_decode() {
+    for uid in [
+        "",
+        "a1b2c3d4e5f60718",
+        &"x".repeat(31),
+        &"y".repeat(32),
+        &"z".repeat(255),
+    ] {
+        let msg = Message {
+            uid: uid.to_owned(),
+            nsp: "/".into(),
+            body: Body::Heartbeat,
+        };
+        let bytes = msg.encode().expect("encode");
+        assert_eq!(Message::peek_uid(&bytes), Some(uid));
+        assert_eq!(Message::decode(&bytes).expect("decode").uid, uid);
+    }
+    // uid not first, or not a string: no answer, decode decides
+    let later = write_value(&Value::Map(vec![
+        (Value::from("type"), Value::from(2)),
+        (Value::from("uid"), Value::from("u")),
+    ]))
+    .expect("encode");
+    assert_eq!(Message::peek_uid(&later), None);
+    let number =
+        write_value(&Value::Map(vec![(Value::from("uid"), Value::from(7))])).expect("encode");
+    assert_eq!(Message::peek_uid(&number), None);
+    // truncated input never panics
+    let bytes = Message {
+        uid: "a1b2".into(),
+        nsp: "/".into(),
+        body: Body::Heartbeat,
+    }
+    .encode()
+    .expect("encode");
+    for end in 0..bytes.len() {
+        let _ = Message::peek_uid(&bytes[..end]);
+    }
+}
+
+#[test]
+fn broadcasts_are_written_as_the_generic_encoder_writes_them() {
+    for body in every_body() {
+        let Body::Broadcast {
+            opts,
+            event,
+            args,
+            ack,
+        } = body.clone()
+        else {
+            continue;
+        };
+        let msg = Message {
+            uid: "a1b2c3d4e5f60718".into(),
+            nsp: "/chat".into(),
+            body,
+        };
+        let data = to_value(&BroadcastData {
+            opts,
+            event,
+            args,
+            ack,
+        })
+        .expect("to_value");
+        let generic = write_value(&Value::Map(vec![
+            (Value::from("uid"), Value::from(msg.uid.as_str())),
+            (Value::from("nsp"), Value::from(msg.nsp.as_str())),
+            (Value::from("type"), Value::from(3)),
+            (Value::from("data"), data),
+        ]))
+        .expect("encode");
+        assert_eq!(msg.encode().expect("encode"), generic);
+    }
+}

@@ -90,6 +90,11 @@ impl<B: PubSub> Node<B> {
     }
 
     fn native_one(self: &Arc<Self>, bytes: &[u8]) {
+        // the bus hands a node its own messages back: skip them before decoding anything
+        if Message::peek_uid(bytes) == Some(self.uid.as_str()) {
+            crate::metrics::bus_received(true);
+            return;
+        }
         let decoded = Message::decode(bytes);
         crate::metrics::bus_received(decoded.is_ok());
         let msg = match decoded {
