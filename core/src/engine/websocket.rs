@@ -50,15 +50,17 @@ pub(crate) async fn accept<H: EngineHandler>(
     }))
 }
 
-async fn run_new<H: EngineHandler>(engine: Arc<Engine<H>>, mut ws: WebSocket, info: RequestInfo) {
+async fn run_new<H: EngineHandler>(engine: Arc<Engine<H>>, ws: WebSocket, info: RequestInfo) {
     let socket = engine.open_session(Transport::Websocket, info);
-    let handshake = engine.handshake(socket.sid(), Transport::Websocket);
-    if ws.send(Message::Text(handshake.into())).await.is_err() {
-        socket.close(CloseReason::TransportClose);
+    // Nothing else holds a new session's outbox yet.
+    let Ok(mut outbox) = socket.outbox.try_lock() else {
+        socket.close(CloseReason::ServerClose);
         return;
-    }
+    };
+    // The handshake is the first frame the drive loop writes; what `on_open` queues follows it.
+    let handshake = engine.handshake(socket.sid(), Transport::Websocket);
+    outbox.held = Some(Frame::Text(handshake.into()));
     engine.handler.on_open(&socket);
-    let mut outbox = socket.outbox.lock().await;
     drive(&engine, ws, &socket, &mut outbox).await;
 }
 
