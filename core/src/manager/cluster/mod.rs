@@ -4,7 +4,10 @@
 //!
 //! Delivery to this node's sockets never waits for the bus: an emit is delivered locally first,
 //! then published once, whatever the number of rooms or recipients. A publish that fails is
-//! reported to the caller. Requests to other nodes (fetching sockets, collecting acks, server-side
+//! reported to the caller. Publishes leave one at a time, in order; what piles up for one channel
+//! while a publish is in flight goes out as one batch (see [`ClusterConfig::batch_bytes`]), so a
+//! busy node makes one broker round trip for many messages and an idle one never waits.
+//! Requests to other nodes (fetching sockets, collecting acks, server-side
 //! calls) wait only for the nodes known to be alive, and never longer than their timeout.
 
 mod bus;
