@@ -6,10 +6,11 @@
 #   bench/run.sh            # the full run: 3 runs per figure, 10k connections (about 15 minutes)
 #   bench/run.sh --quick    # one run per figure, smaller sizes (about 5 minutes)
 #
-# Extra arguments go to `volley-bench run` (--only idle,storm,echo,fanout,rooms,cross,
+# Extra arguments go to `volley-bench run` (--only idle,storm,echo,fanout,rooms,cross,emitter,
 # --servers volley,node,python, --out FILE, --no-pin). Needs Rust, Node.js >= 18 with npm,
 # Python 3 with venv, `taskset` (util-linux) and a Redis server on 127.0.0.1:6379 for the
-# cross-node scenario. Run it on an otherwise idle machine: the report says when it was not.
+# cross-node and emitter scenarios. Run it on an otherwise idle machine: the report says when it
+# was not.
 set -euo pipefail
 
 bench="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -37,7 +38,7 @@ if [ ! -x "$venv/bin/python" ] || ! cmp -s "$py_dir/requirements.txt" "$py_stamp
 fi
 
 if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
-    echo "run.sh: warning: no Redis on 127.0.0.1:6379: the cross-node scenario will fail" >&2
+    echo "run.sh: warning: no Redis on 127.0.0.1:6379: the cross-node and emitter scenarios will fail" >&2
 fi
 
 # --- the harness -------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 //! `volley-bench`: runs Volley's benchmarks and writes `BENCHMARKS.md`.
 //!
 //! ```text
-//! volley-bench run [--quick] [--only idle,storm,echo,fanout,rooms,cross]
+//! volley-bench run [--quick] [--only idle,storm,echo,fanout,rooms,cross,emitter]
 //!                  [--servers volley,node,python] [--out FILE] [--no-pin]
 //! volley-bench smoke
 //! volley-bench storm PORT N CONCURRENCY    # one connect storm against a running server
@@ -21,7 +21,7 @@ use volley_bench::report::num;
 use volley_bench::scenarios::{Bench, Config};
 use volley_bench::servers::{self, Env, Kind};
 
-const USAGE: &str = "usage: volley-bench run [--quick] [--only idle,storm,echo,fanout,rooms,cross] \
+const USAGE: &str = "usage: volley-bench run [--quick] [--only idle,storm,echo,fanout,rooms,cross,emitter] \
                      [--servers volley,node,python] [--out FILE] [--no-pin]\n       volley-bench smoke";
 
 fn env(server_core: Option<usize>, loadgen_core: Option<usize>) -> Env {

@@ -13,6 +13,8 @@ use crate::procfs;
 use crate::report::{self, advantage, median, num, pct, times, Better, Check};
 use crate::servers::{self, Env, Kind};
 
+mod emitter;
+
 /// One broker of the cross-node scenario and the targets its issue set.
 #[derive(Debug, Clone, Copy)]
 pub struct Broker {
@@ -79,7 +81,7 @@ pub struct Config {
     pub duration: Duration,
     /// The servers compared.
     pub servers: Vec<Kind>,
-    /// Scenarios to run (all when `None`): idle, storm, echo, fanout, rooms, cross.
+    /// Scenarios to run (all when `None`): idle, storm, echo, fanout, rooms, cross, emitter.
     pub only: Option<Vec<String>>,
     /// Idle connections held.
     pub idle_conns: usize,
@@ -256,6 +258,9 @@ impl Bench {
         }
         if self.cfg.wants("cross") {
             self.cross().await;
+        }
+        if self.cfg.wants("emitter") {
+            self.emitter().await;
         }
         let took = started.elapsed();
         // what the rest of the machine did meanwhile: all busy time but the harness's own
@@ -1213,8 +1218,7 @@ impl Bench {
         }
         out.push_str(
             "Not measured yet: 50,000 idle connections (the open-file limit of this machine's \
-             sessions is 20,000 per process), RabbitMQ and Kafka (adapters in progress), and the \
-             emitter → client latency against Node's redis-emitter.\n\n",
+             sessions is 20,000 per process) and RabbitMQ and Kafka (adapters in progress).\n\n",
         );
         out.push_str(&self.sections);
         out

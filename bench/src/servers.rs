@@ -146,6 +146,19 @@ pub fn start_on(
     adapter: &str,
     prefix: &str,
 ) -> io::Result<Server> {
+    start_with(env, core, kind, adapter, prefix, &[])
+}
+
+/// [`start_on`] with `extra` flags after the common ones (flags only that `kind`'s server
+/// knows, such as `volley_bench_server --emitter-key`).
+pub fn start_with(
+    env: &Env,
+    core: Option<usize>,
+    kind: Kind,
+    adapter: &str,
+    prefix: &str,
+    extra: &[&str],
+) -> io::Result<Server> {
     let port = next_port();
     let (prog, mut args, dir) = program(env, kind);
     args.extend([
@@ -156,6 +169,7 @@ pub fn start_on(
         "--prefix".to_owned(),
         prefix.to_owned(),
     ]);
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
     let mut cmd = match core {
         Some(core) => {
             let mut c = Command::new("taskset");

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! volley_bench_server --port 3100 [--adapter memory|redis://127.0.0.1:6379] [--prefix P]
-//!                     [--threads N] [--nagle]
+//!                     [--emitter-key KEY] [--threads N] [--nagle]
 //! ```
 //!
 //! Accepted connections get `TCP_NODELAY`, as Node's HTTP server does by default (`--nagle`
@@ -23,7 +23,9 @@
 //! `--adapter` is the URL given to `volley_examples::adapter::manager`: `memory` for one node,
 //! `redis://…` for a cluster; every adapter that function learns is usable here unchanged.
 //! `--prefix` sets the cluster's channel prefix, so that a benchmark cluster does not hear
-//! other clusters sharing the broker.
+//! other clusters sharing the broker. `--emitter-key` makes the node also accept what Node's
+//! `@socket.io/redis-emitter` (or `volley-emitter`) publishes with that key (the key may be the
+//! prefix itself); without it, emitter channels are not listened to.
 
 use axum::serve::ListenerExt;
 use futures_util::stream::{self, StreamExt};
@@ -53,6 +55,7 @@ struct Options {
     port: u16,
     adapter: String,
     prefix: String,
+    emitter_key: Option<String>,
     threads: usize,
     nagle: bool,
     backlog: u32,
@@ -63,6 +66,7 @@ fn options() -> Result<Options, String> {
         port: 3100,
         adapter: "memory".to_owned(),
         prefix: "volley-bench".to_owned(),
+        emitter_key: None,
         threads: 1,
         nagle: false,
         backlog: 1024,
@@ -76,6 +80,7 @@ fn options() -> Result<Options, String> {
             "--nagle" => o.nagle = true,
             "--backlog" => o.backlog = value()?.parse().map_err(|e| format!("--backlog: {e}"))?,
             "--prefix" => o.prefix = value()?,
+            "--emitter-key" => o.emitter_key = Some(value()?),
             "--threads" => o.threads = value()?.parse().map_err(|e| format!("--threads: {e}"))?,
             other => return Err(format!("unknown flag {other}")),
         }
@@ -86,7 +91,7 @@ fn options() -> Result<Options, String> {
 fn server(opts: &Options) -> Result<Server, String> {
     let config = ClusterConfig::default()
         .prefix(opts.prefix.clone())
-        .node_compat_key(None);
+        .node_compat_key(opts.emitter_key.clone());
     let manager =
         volley_examples::adapter::manager(&opts.adapter, config).map_err(|e| e.to_string())?;
     let io = Server::builder().client_manager_arc(manager).build();

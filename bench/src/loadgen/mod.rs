@@ -6,6 +6,7 @@
 //! The scenario functions here must run inside a [`tokio::task::LocalSet`] on a current-thread
 //! runtime: connection tasks share counters through `Rc`.
 
+pub mod emitter;
 pub mod sio;
 pub mod ws;
 

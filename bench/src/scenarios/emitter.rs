@@ -1,0 +1,197 @@
+//! The emitter → client scenario of issue 6: publish-to-receive latency of events published
+//! into Redis in the format of Node's `@socket.io/redis-emitter`, read by clients of one server.
+
+use std::fmt::Write as _;
+
+use super::{secs, Bench};
+use crate::loadgen::emitter::{emitter_latency, EmitterLatency, EmitterLoad, ROOM};
+use crate::loadgen::{sio::Target, PAYLOAD};
+use crate::procfs;
+use crate::report::{self, advantage, median, num, pct, times, Better, Check};
+use crate::servers::{self, Kind};
+
+/// The broker the emitter publishes on and the servers' adapter listens to.
+const REDIS: &str = "redis://127.0.0.1:6379";
+/// Emits per second.
+const RATE: f64 = 2_000.0;
+/// Clients in the room.
+const CLIENTS: usize = 10;
+/// The scenario's name in the targets table.
+const SCENARIO: &str = "emitter → client p99 latency";
+
+impl Bench {
+    /// Emitter → client: for each server, one process on the server core with the Redis
+    /// adapter, [`CLIENTS`] clients in one room, and the load generator publishing to that room
+    /// with `volley-emitter` at [`RATE`] emits per second.
+    pub(super) async fn emitter(&mut self) {
+        let (warmup, duration) = (self.cfg.warmup, self.cfg.duration);
+        let broker = procfs::find_process("redis-server");
+        let mut results: Vec<(Kind, Vec<EmitterLatency>, Option<String>)> = Vec::new();
+        for kind in self.cfg.servers.clone() {
+            if kind == Kind::Python {
+                results.push((
+                    kind,
+                    Vec::new(),
+                    Some("not measured (its emitter format is its own)".to_owned()),
+                ));
+                continue;
+            }
+            self.log(&format!("emitter → client: {}", kind.name()));
+            if let Err(why) = self.available(kind) {
+                results.push((kind, Vec::new(), Some(why)));
+                continue;
+            }
+            // Node's adapter takes the prefix as its key; Volley is told to accept emitter
+            // input on that key too (its own channels keep the prefix, as in the other
+            // scenarios)
+            let prefix = self.new_prefix();
+            let extra: &[&str] = match kind {
+                Kind::Volley => &["--emitter-key", &prefix],
+                _ => &[],
+            };
+            let server = match servers::start_with(
+                &self.env,
+                self.env.server_core,
+                kind,
+                REDIS,
+                &prefix,
+                extra,
+            ) {
+                Ok(server) => server,
+                Err(e) => {
+                    results.push((kind, Vec::new(), Some(e.to_string())));
+                    continue;
+                }
+            };
+            let target = Target::local(server.port);
+            let load = EmitterLoad {
+                redis_url: REDIS,
+                key: &prefix,
+                clients: CLIENTS,
+                rate: RATE,
+                warmup,
+                duration,
+            };
+            let mut runs = Vec::new();
+            let mut failure = None;
+            for _ in 0..self.cfg.runs {
+                match emitter_latency(&target, server.pid, broker, &load).await {
+                    Ok(r) => runs.push(r),
+                    Err(e) => {
+                        failure = Some(e.to_string());
+                        break;
+                    }
+                }
+            }
+            self.servers_cpu += server.stop();
+            results.push((kind, runs, failure));
+        }
+
+        let p99 = |runs: &[EmitterLatency]| {
+            median(&runs.iter().map(|r| r.latency.us(0.99)).collect::<Vec<_>>())
+        };
+        let measured = |k: Kind| {
+            results
+                .iter()
+                .find(|(kind, runs, f)| *kind == k && f.is_none() && !runs.is_empty())
+                .map(|(_, runs, _)| p99(runs))
+        };
+        let volley_p99 = measured(Kind::Volley);
+        let mut rows = Vec::new();
+        let mut failed_publishes = 0;
+        for (kind, runs, failure) in &results {
+            let mut row = vec![kind.cluster_name(REDIS)];
+            let failure = failure
+                .clone()
+                .or_else(|| runs.is_empty().then(|| "no result".to_owned()));
+            if let Some(f) = failure {
+                row.push(f);
+                row.extend(std::iter::repeat_n(String::new(), 8));
+                rows.push(row);
+                continue;
+            }
+            let m = |f: &dyn Fn(&EmitterLatency) -> f64| {
+                median(&runs.iter().map(f).collect::<Vec<_>>())
+            };
+            let us = |q: f64| m(&|r: &EmitterLatency| r.latency.us(q));
+            row.push(format!("{} µs", num(us(0.5))));
+            row.push(format!("**{} µs**", num(us(0.99))));
+            row.push(format!("{} µs", num(us(0.999))));
+            row.push(match (kind, volley_p99) {
+                (Kind::Volley, _) => "—".to_owned(),
+                (_, Some(v)) => times(advantage(Better::Lower, v, us(0.99))),
+                _ => "–".to_owned(),
+            });
+            row.push(format!("{}/s", num(m(&|r| r.latency.achieved))));
+            row.push(pct(m(&|r| {
+                r.latency.window.server_cpu / r.latency.window.wall.as_secs_f64().max(1e-9)
+            })));
+            row.push(pct(m(&|r| r.latency.window.loadgen_share)));
+            row.push(pct(m(&|r| r.broker_share)));
+            row.push(runs.iter().map(|r| r.not_received).sum::<u64>().to_string());
+            failed_publishes += runs.iter().map(|r| r.failed_publishes).sum::<u64>();
+            rows.push(row);
+        }
+        if self.cfg.servers.contains(&Kind::Node) {
+            let adv = match (volley_p99, measured(Kind::Node)) {
+                (Some(v), Some(n)) => advantage(Better::Lower, v, n),
+                _ => f64::NAN,
+            };
+            self.checks.push(Check::ratio(
+                SCENARIO,
+                "vs Node socket.io",
+                "≤ ⅓ of Node's p99",
+                adv,
+                3.0,
+            ));
+        }
+
+        let mut out = String::from("## Emitter → client latency\n\n");
+        let _ = write!(
+            out,
+            "One server process with its Redis adapter (`{REDIS}`, a fresh key) and {CLIENTS} \
+             clients in room `{ROOM}`. The load generator itself is the publisher: a \
+             `volley-emitter` (`Emitter::redis(url).with_key(key)`), which publishes the same \
+             bytes as Node's `@socket.io/redis-emitter`, so both servers read one publisher. It \
+             emits `msg` with `(seq, payload)` (a {}-byte string payload) to the room at {} \
+             emits/s, spread evenly (the timer ticks every millisecond), each emit on its own \
+             task. For every client and emit, the latency runs from just before the publish to \
+             the client reading the event, recorded in an HdrHistogram; only the emits \
+             published in the measured window count, and their late deliveries are waited \
+             for. Warm-up {}, then {} measured, per run; medians over the runs of each \
+             percentile. Volley accepts the emitter's channels through \
+             `ClusterConfig::node_compat_key` (`volley_bench_server --emitter-key`), Node \
+             socket.io through `@socket.io/redis-adapter` with the same key. python-socketio is \
+             not measured: its emitter (`socketio.RedisManager(write_only=True)`) publishes a \
+             format of its own, not Node's.\n\n",
+            PAYLOAD.len(),
+            num(RATE),
+            secs(warmup),
+            secs(duration)
+        );
+        report::table(
+            &mut out,
+            &[
+                "server",
+                "p50",
+                "p99 (median)",
+                "p99.9",
+                "Volley's advantage (p99)",
+                &format!("deliveries/s (of {} offered)", num(RATE * CLIENTS as f64)),
+                "server CPU",
+                "load generator CPU",
+                "Redis CPU",
+                "not received",
+            ],
+            &rows,
+        );
+        if failed_publishes > 0 {
+            let _ = writeln!(
+                out,
+                "{failed_publishes} measured publishes failed (Redis did not take them).\n"
+            );
+        }
+        out.push_str(&self.missed_sentences(SCENARIO));
+        self.sections.push_str(&out);
+    }
+}
