@@ -19,8 +19,24 @@ pub enum Frame {
     /// A binary message.
     Binary(Bytes),
     /// A text message followed by its binary attachments, kept together so that concurrent senders
-    /// cannot interleave with them.
-    Group(Utf8Bytes, Arc<[Bytes]>),
+    /// cannot interleave with them. Behind one pointer: it is rare, and every session's queue
+    /// reserves room for a block of frames of the largest kind.
+    Group(Arc<Group>),
+}
+
+/// A text message and its binary attachments, sent as one [`Frame::Group`].
+///
+/// ```
+/// use volley::engine::{Frame, Group};
+/// let frame = Frame::group("451-[\"file\",{\"_placeholder\":true,\"num\":0}]", vec![vec![1u8, 2].into()]);
+/// assert!(matches!(frame, Frame::Group(g) if g.attachments.len() == 1));
+/// ```
+#[derive(Debug)]
+pub struct Group {
+    /// The text packet, type digit included.
+    pub text: Utf8Bytes,
+    /// The attachments, in order.
+    pub attachments: Vec<Bytes>,
 }
 
 impl Frame {
@@ -32,15 +48,23 @@ impl Frame {
         Frame::Text(s.into())
     }
 
+    /// A text packet followed by its binary attachments.
+    pub fn group(text: impl Into<Utf8Bytes>, attachments: Vec<Bytes>) -> Frame {
+        Frame::Group(Arc::new(Group {
+            text: text.into(),
+            attachments,
+        }))
+    }
+
     /// Rough size on the wire, used to cut long-polling responses at `maxPayload`.
     pub(crate) fn wire_len(&self) -> usize {
         match self {
             Frame::Ping | Frame::Close => 1,
             Frame::Text(t) => t.len(),
             Frame::Binary(b) => 1 + b.len().div_ceil(3) * 4,
-            Frame::Group(t, bins) => {
-                t.len()
-                    + bins
+            Frame::Group(g) => {
+                g.text.len()
+                    + g.attachments
                         .iter()
                         .map(|b| 2 + b.len().div_ceil(3) * 4)
                         .sum::<usize>()
@@ -58,9 +82,9 @@ impl Frame {
             Frame::Close => out.push('1'),
             Frame::Text(t) => out.push_str(t.as_str()),
             Frame::Binary(b) => write_binary_record(out, b),
-            Frame::Group(t, bins) => {
-                out.push_str(t.as_str());
-                for b in bins.iter() {
+            Frame::Group(g) => {
+                out.push_str(g.text.as_str());
+                for b in &g.attachments {
                     out.push(SEPARATOR);
                     write_binary_record(out, b);
                 }

@@ -17,7 +17,7 @@ mod websocket;
 pub use config::{EngineConfig, Transport};
 pub use endpoint::Engine;
 pub use error::RequestError;
-pub use frame::Frame;
+pub use frame::{Frame, Group};
 pub use handler::EngineHandler;
 pub use reason::CloseReason;
 pub use sid::Sid;

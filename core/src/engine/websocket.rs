@@ -136,9 +136,9 @@ async fn feed(ws: &mut WebSocket, frame: Frame) -> Result<bool, axum::Error> {
         Frame::Close => return Ok(true),
         Frame::Text(t) => ws.feed(Message::Text(t)).await?,
         Frame::Binary(b) => ws.feed(Message::Binary(b)).await?,
-        Frame::Group(t, bins) => {
-            ws.feed(Message::Text(t)).await?;
-            for b in bins.iter() {
+        Frame::Group(g) => {
+            ws.feed(Message::Text(g.text.clone())).await?;
+            for b in &g.attachments {
                 ws.feed(Message::Binary(b.clone())).await?;
             }
         }

@@ -29,7 +29,7 @@ impl Parser {
                 Ok(if attachments.is_empty() {
                     Frame::Text(text.into())
                 } else {
-                    Frame::Group(text.into(), attachments.into())
+                    Frame::group(text, attachments)
                 })
             }
             Parser::MsgPack => Ok(Frame::Binary(volley_protocol::msgpack::encode(packet)?)),
