@@ -50,18 +50,26 @@ pub(crate) async fn accept<H: EngineHandler>(
     }))
 }
 
-async fn run_new<H: EngineHandler>(engine: Arc<Engine<H>>, ws: WebSocket, info: RequestInfo) {
+/// A session opened over WebSocket. Set up before the first await, so that the future kept for
+/// the connection's life holds the WebSocket once (an async fn would also keep its arguments).
+fn run_new<H: EngineHandler>(
+    engine: Arc<Engine<H>>,
+    mut ws: WebSocket,
+    info: RequestInfo,
+) -> impl std::future::Future<Output = ()> + Send {
     let socket = engine.open_session(Transport::Websocket, info);
-    // Nothing else holds a new session's outbox yet.
-    let Ok(mut outbox) = socket.outbox.try_lock() else {
-        socket.close(CloseReason::ServerClose);
-        return;
-    };
-    // The handshake is the first frame the drive loop writes; what `on_open` queues follows it.
-    let handshake = engine.handshake(socket.sid(), Transport::Websocket);
-    outbox.held = Some(Frame::Text(handshake.into()));
-    engine.handler.on_open(&socket);
-    drive(&engine, ws, &socket, &mut outbox).await;
+    async move {
+        // Nothing else holds a new session's outbox yet.
+        let Ok(mut outbox) = socket.outbox.try_lock() else {
+            socket.close(CloseReason::ServerClose);
+            return;
+        };
+        // The handshake is the first frame the drive loop writes; what `on_open` queues follows.
+        let handshake = engine.handshake(socket.sid(), Transport::Websocket);
+        outbox.held = Some(Frame::Text(handshake.into()));
+        engine.handler.on_open(&socket);
+        drive(&engine, &mut ws, &socket, &mut outbox).await;
+    }
 }
 
 /// What an upgrading client sent next.
@@ -99,30 +107,35 @@ async fn probe(ws: &mut WebSocket, socket: &EngineSocket<impl Send + Sync>) -> b
     matches!(next_text(ws).await, Step::Text(t) if t.as_str() == "5")
 }
 
-async fn run_upgrade<H: EngineHandler>(
+/// The upgrade of a polling session: the probe, then the drive loop. Written as a function
+/// returning its future, as [`run_new`], so the WebSocket is kept once.
+#[allow(clippy::manual_async_fn)] // an async fn would keep its arguments a second time
+fn run_upgrade<H: EngineHandler>(
     engine: Arc<Engine<H>>,
     mut ws: WebSocket,
     socket: Arc<EngineSocket<H::Data>>,
-) {
-    if !socket.begin_upgrade() {
-        let _ = ws.send(Message::Close(None)).await;
-        return;
+) -> impl std::future::Future<Output = ()> + Send {
+    async move {
+        if !socket.begin_upgrade() {
+            let _ = ws.send(Message::Close(None)).await;
+            return;
+        }
+        let upgraded = tokio::select! {
+            r = tokio::time::timeout(engine.config.upgrade_timeout, probe(&mut ws, &socket)) => r.unwrap_or(false),
+            _ = socket.closed() => false,
+        };
+        if !upgraded {
+            tracing::debug!(target: "volley::engine", sid = %socket.sid(), "upgrade failed");
+            socket.abort_upgrade();
+            let _ = ws.send(Message::Close(None)).await;
+            return;
+        }
+        let mut outbox = socket.outbox.lock().await;
+        socket.finish_upgrade();
+        tracing::debug!(target: "volley::engine", sid = %socket.sid(), "upgraded to websocket");
+        engine.handler.on_upgrade(&socket);
+        drive(&engine, &mut ws, &socket, &mut outbox).await;
     }
-    let upgraded = tokio::select! {
-        r = tokio::time::timeout(engine.config.upgrade_timeout, probe(&mut ws, &socket)) => r.unwrap_or(false),
-        _ = socket.closed() => false,
-    };
-    if !upgraded {
-        tracing::debug!(target: "volley::engine", sid = %socket.sid(), "upgrade failed");
-        socket.abort_upgrade();
-        let _ = ws.send(Message::Close(None)).await;
-        return;
-    }
-    let mut outbox = socket.outbox.lock().await;
-    socket.finish_upgrade();
-    tracing::debug!(target: "volley::engine", sid = %socket.sid(), "upgraded to websocket");
-    engine.handler.on_upgrade(&socket);
-    drive(&engine, ws, &socket, &mut outbox).await;
 }
 
 /// Feeds one frame to the socket; `true` when it was a close packet.
@@ -192,12 +205,12 @@ fn receive<H: EngineHandler>(
 /// Reads client frames and writes queued ones until the session ends.
 async fn drive<H: EngineHandler>(
     engine: &Engine<H>,
-    mut ws: WebSocket,
+    ws: &mut WebSocket,
     socket: &Arc<EngineSocket<H::Data>>,
     outbox: &mut Outbox,
 ) {
     if let Some(held) = outbox.held.take() {
-        if let Some(reason) = write_batch(&mut ws, held, outbox).await {
+        if let Some(reason) = write_batch(ws, held, outbox).await {
             socket.close(reason);
         }
     }
@@ -209,7 +222,7 @@ async fn drive<H: EngineHandler>(
             _ = &mut closed => break,
             frame = outbox.rx.recv() => match frame {
                 Some(frame) => {
-                    if let Some(reason) = write_batch(&mut ws, frame, outbox).await {
+                    if let Some(reason) = write_batch(ws, frame, outbox).await {
                         socket.close(reason);
                     }
                 }
