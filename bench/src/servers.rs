@@ -49,6 +49,8 @@ impl Kind {
             (Kind::Node, "redis") => "Node + @socket.io/redis-adapter".to_owned(),
             (Kind::Node, b) => format!("Node + {b} adapter"),
             (Kind::Python, "redis") => "python-socketio + AsyncRedisManager".to_owned(),
+            (Kind::Python, "amqp") => "python-socketio + AsyncAioPikaManager".to_owned(),
+            (Kind::Python, "kafka") => "python-socketio + KafkaManager (sync)".to_owned(),
             (Kind::Python, b) => format!("python-socketio + {b} manager"),
         }
     }
