@@ -33,6 +33,9 @@ pub struct Broker {
     /// A script (from the repository root) that restarts the broker empty before each server's
     /// runs, for a broker whose speed depends on what it holds.
     pub restart: Option<&'static str>,
+    /// A script of the python baseline's virtualenv (from `bench/`) that measures the broker
+    /// alone, without any Socket.IO server, and prints one line: shown in the broker's section.
+    pub probe: Option<&'static str>,
 }
 
 /// The brokers of the cross-node scenario. Adding a broker to the report is adding it here.
@@ -45,6 +48,7 @@ pub const BROKERS: &[Broker] = &[
         target_rate: 50_000.0,
         target_p99_us: 2_000.0,
         restart: None,
+        probe: None,
     },
     Broker {
         name: "RabbitMQ",
@@ -54,6 +58,7 @@ pub const BROKERS: &[Broker] = &[
         target_rate: 30_000.0,
         target_p99_us: 5_000.0,
         restart: None,
+        probe: None,
     },
     Broker {
         name: "Kafka",
@@ -65,6 +70,7 @@ pub const BROKERS: &[Broker] = &[
         // tansu keeps every record in memory and each fetch slows as the log grows: every
         // server meets the same empty broker
         restart: Some("scripts/kafka.sh restart"),
+        probe: Some("baselines/python/kafka_probe.py"),
     },
 ];
 
@@ -872,6 +878,13 @@ impl Bench {
                 });
                 continue;
             };
+            let probed = spec.probe.map(|script| {
+                if let Some(restart) = spec.restart {
+                    let _ = restart_broker(&self.env, restart);
+                }
+                self.log(&format!("cross-node via {broker}: the broker alone"));
+                probe_broker(&self.env, script, self.cfg.cross_rate)
+            });
             let mut all: Vec<(Kind, Series)> = Vec::new();
             let mut lat_rows = Vec::new();
             let mut p99_common: Vec<(Kind, Series)> = Vec::new();
@@ -887,38 +900,6 @@ impl Bench {
                     all.push((kind, Series::failed(why)));
                     continue;
                 }
-                if let Some(script) = spec.restart {
-                    if let Err(why) = restart_broker(&self.env, script) {
-                        all.push((kind, Series::failed(why)));
-                        continue;
-                    }
-                }
-                let broker_pid = procfs::find_process(spec.process);
-                let prefix = self.new_prefix();
-                let (a, b) = match (
-                    servers::start(&self.env, kind, url, &prefix),
-                    servers::start_on(&self.env, self.env.loadgen_core, kind, url, &prefix),
-                ) {
-                    (Ok(a), Ok(b)) => (a, b),
-                    (a, b) => {
-                        let why = [a.as_ref().err(), b.as_ref().err()]
-                            .into_iter()
-                            .flatten()
-                            .map(|e| e.to_string())
-                            .collect::<Vec<_>>()
-                            .join("; ");
-                        if let Ok(a) = a {
-                            self.servers_cpu += a.stop();
-                        }
-                        if let Ok(b) = b {
-                            self.servers_cpu += b.stop();
-                        }
-                        all.push((kind, Series::failed(why)));
-                        continue;
-                    }
-                };
-                // the broker's CPU is shown, not counted: it is the same broker for everyone
-                let pids = [a.pid, b.pid];
                 let mut rates = vec![self.cfg.cross_rate];
                 if kind == Kind::Volley && spec.target_rate > self.cfg.cross_rate {
                     rates.push(spec.target_rate);
@@ -926,42 +907,85 @@ impl Bench {
                 let mut s = Series::default();
                 let mut runs: Vec<loadgen::Cross> = Vec::new();
                 let mut broker_share = Vec::new();
-                for _ in 0..self.cfg.runs {
-                    let broker0 = broker_pid.map(|p| procfs::cpu_seconds(Some(p)));
-                    let t0 = std::time::Instant::now();
-                    match loadgen::cross_node(
-                        &Target::local(a.port),
-                        &Target::local(b.port),
-                        &pids,
-                        window,
-                        &rates,
-                        warmup,
-                        duration,
-                    )
-                    .await
-                    {
-                        Ok(c) => {
-                            s.values.push(c.rate.per_sec());
-                            s.wall.push(c.rate.per_cpu_sec());
-                            s.server.push(c.rate.server_share());
-                            s.loadgen.push(c.rate.window.loadgen_share);
-                            s.errors += c.errors;
-                            runs.push(c);
-                        }
-                        Err(e) => {
-                            s.failure = Some(e.to_string());
+                // a broker restarted empty gets fresh servers for every run; others one pair
+                let (rounds, per_round) = match spec.restart {
+                    Some(_) => (self.cfg.runs, 1),
+                    None => (1, self.cfg.runs),
+                };
+                for _ in 0..rounds {
+                    if let Some(script) = spec.restart {
+                        if let Err(why) = restart_broker(&self.env, script) {
+                            s.failure = Some(why);
                             break;
                         }
                     }
-                    if let (Some(p), Some(c0)) = (broker_pid, broker0) {
-                        broker_share
-                            .push((procfs::cpu_seconds(Some(p)) - c0) / t0.elapsed().as_secs_f64());
+                    let broker_pid = procfs::find_process(spec.process);
+                    let prefix = self.new_prefix();
+                    let (a, b) = match (
+                        servers::start(&self.env, kind, url, &prefix),
+                        servers::start_on(&self.env, self.env.loadgen_core, kind, url, &prefix),
+                    ) {
+                        (Ok(a), Ok(b)) => (a, b),
+                        (a, b) => {
+                            let why = [a.as_ref().err(), b.as_ref().err()]
+                                .into_iter()
+                                .flatten()
+                                .map(|e| e.to_string())
+                                .collect::<Vec<_>>()
+                                .join("; ");
+                            if let Ok(a) = a {
+                                self.servers_cpu += a.stop();
+                            }
+                            if let Ok(b) = b {
+                                self.servers_cpu += b.stop();
+                            }
+                            s.failure = Some(why);
+                            break;
+                        }
+                    };
+                    // the broker's CPU is shown, not counted: it is the same broker for everyone
+                    let pids = [a.pid, b.pid];
+                    for _ in 0..per_round {
+                        let broker0 = broker_pid.map(|p| procfs::cpu_seconds(Some(p)));
+                        let t0 = std::time::Instant::now();
+                        match loadgen::cross_node(
+                            &Target::local(a.port),
+                            &Target::local(b.port),
+                            &pids,
+                            window,
+                            &rates,
+                            warmup,
+                            duration,
+                        )
+                        .await
+                        {
+                            Ok(c) => {
+                                s.values.push(c.rate.per_sec());
+                                s.wall.push(c.rate.per_cpu_sec());
+                                s.server.push(c.rate.server_share());
+                                s.loadgen.push(c.rate.window.loadgen_share);
+                                s.errors += c.errors;
+                                runs.push(c);
+                            }
+                            Err(e) => {
+                                s.failure = Some(e.to_string());
+                                break;
+                            }
+                        }
+                        if let (Some(p), Some(c0)) = (broker_pid, broker0) {
+                            broker_share.push(
+                                (procfs::cpu_seconds(Some(p)) - c0) / t0.elapsed().as_secs_f64(),
+                            );
+                        }
                     }
-                }
-                self.servers_cpu += a.stop() + b.stop();
-                if let (Some(_), Some(p)) = (spec.restart, broker_pid) {
-                    // a broker started by the harness: all its work is the harness's
-                    self.servers_cpu += procfs::cpu_seconds(Some(p));
+                    self.servers_cpu += a.stop() + b.stop();
+                    if let (Some(_), Some(p)) = (spec.restart, broker_pid) {
+                        // a broker started by the harness: all its work is the harness's
+                        self.servers_cpu += procfs::cpu_seconds(Some(p));
+                    }
+                    if s.failure.is_some() {
+                        break;
+                    }
                 }
                 for (i, rate) in rates.iter().enumerate() {
                     let ls: Vec<&loadgen::CrossLatency> =
@@ -1135,10 +1159,18 @@ impl Bench {
                  per-CPU-second figures.{}\n",
                 spec.process,
                 spec.restart.map_or(String::new(), |script| format!(
-                    " It is restarted empty (`{script}`) before each server's runs: its speed \
-                     depends on how much it holds."
+                    " It is restarted empty (`{script}`) before each run, with fresh servers: \
+                     its speed depends on how much it holds."
                 ))
             );
+            if let (Some(script), Some(line)) = (spec.probe, probed) {
+                let _ = writeln!(
+                    out,
+                    "The broker alone, without any Socket.IO server (`bench/{script}`, a producer \
+                     and a consumer through an empty broker at the same offered rate as above): \
+                     {line}.\n"
+                );
+            }
             out.push_str(&self.missed_sentences(&scenario));
         }
         self.sections.push_str(&out);
@@ -1217,8 +1249,9 @@ impl Bench {
             out.push('\n');
         }
         out.push_str(
-            "Not measured yet: 50,000 idle connections (the open-file limit of this machine's \
-             sessions is 20,000 per process) and RabbitMQ and Kafka (adapters in progress).\n\n",
+            "Not measured: 50,000 idle connections (the open-file limit of this machine's \
+             sessions is 20,000 per process). Node has no RabbitMQ or Kafka adapter of its own \
+             here, so those rows compare with python-socketio only.\n\n",
         );
         out.push_str(&self.sections);
         out
@@ -1312,5 +1345,27 @@ fn restart_broker(env: &Env, script: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("{script} failed ({status})"))
+    }
+}
+
+/// Runs the broker probe `script` (from `bench/`, with the python baseline's interpreter) at
+/// `rate` messages/s and returns the line it printed, or why it failed.
+fn probe_broker(env: &Env, script: &str, rate: f64) -> String {
+    let python = env.bench_dir.join("baselines/python/.venv/bin/python");
+    let output = std::process::Command::new(&python)
+        .arg(env.bench_dir.join(script))
+        .args([format!("{rate:.0}"), "3".to_owned()])
+        .output();
+    match output {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_owned(),
+        Ok(o) => format!(
+            "the probe failed ({}): {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        ),
+        Err(e) => format!("the probe could not start ({}): {e}", python.display()),
     }
 }
