@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::OnceLock;
 
 use bytes::Bytes;
+use futures_util::task::AtomicWaker;
 use http::{HeaderMap, Uri};
 use tokio::sync::{mpsc, Mutex, Notify};
 use tokio_util::sync::CancellationToken;
@@ -68,6 +69,9 @@ pub struct EngineSocket<D> {
     closed: CancellationToken,
     /// Mirrors `closed` for the hot paths: reading it takes no lock.
     is_closed: AtomicBool,
+    /// Woken on close: the WebSocket drive loop waits on it, which costs no lock per pass (the
+    /// cancellation token's future takes one each time it is polled).
+    close_waker: AtomicWaker,
     reason: OnceLock<CloseReason>,
     pub(crate) pong: Notify,
     pub(crate) upgrade_noop: Notify,
@@ -96,6 +100,7 @@ impl<D> EngineSocket<D> {
             }),
             closed: CancellationToken::new(),
             is_closed: AtomicBool::new(false),
+            close_waker: AtomicWaker::new(),
             reason: OnceLock::new(),
             pong: Notify::new(),
             upgrade_noop: Notify::new(),
@@ -189,6 +194,7 @@ impl<D> EngineSocket<D> {
             tracing::debug!(target: "volley::engine", sid = %self.sid, %reason, "closing session");
         }
         self.is_closed.store(true, Ordering::Release);
+        self.close_waker.wake();
         self.closed.cancel();
     }
 
@@ -212,5 +218,16 @@ impl<D> EngineSocket<D> {
     /// Resolves when the session closes.
     pub async fn closed(&self) {
         self.closed.cancelled().await
+    }
+
+    /// [`closed`](EngineSocket::closed) for one waiter at a time (the WebSocket drive loop),
+    /// without a lock: the last task to poll it is the one woken.
+    pub(crate) fn poll_closed(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        self.close_waker.register(cx.waker());
+        if self.is_closed() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
     }
 }

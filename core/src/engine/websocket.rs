@@ -214,12 +214,10 @@ async fn drive<H: EngineHandler>(
             socket.close(reason);
         }
     }
-    let closed = socket.closed();
-    tokio::pin!(closed);
     while !socket.is_closed() {
         tokio::select! {
             biased;
-            _ = &mut closed => break,
+            () = std::future::poll_fn(|cx| socket.poll_closed(cx)) => break,
             frame = outbox.rx.recv() => match frame {
                 Some(frame) => {
                     if let Some(reason) = write_batch(ws, frame, outbox).await {
