@@ -19,8 +19,8 @@ pub enum Frame {
     /// A binary message.
     Binary(Bytes),
     /// A text message followed by its binary attachments, kept together so that concurrent senders
-    /// cannot interleave with them. Behind one pointer: it is rare, and every session's queue
-    /// reserves room for a block of frames of the largest kind.
+    /// cannot interleave with them. Behind one pointer: it is rare, and every queued frame takes
+    /// the room of the largest kind.
     Group(Arc<Group>),
 }
 

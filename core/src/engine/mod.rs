@@ -9,6 +9,7 @@ mod frame;
 mod handler;
 mod heartbeat;
 mod polling;
+mod queue;
 mod reason;
 mod sid;
 mod socket;

@@ -47,7 +47,7 @@ pub(crate) async fn poll<H: EngineHandler>(
         Some(frame) => Some(frame),
         None => tokio::select! {
             biased;
-            frame = outbox.rx.recv() => frame,
+            frame = socket.queue.pop() => Some(frame),
             _ = socket.closed() => None,
             _ = socket.upgrade_noop.notified() => return Ok(text_response("6".to_owned())),
         },
@@ -66,7 +66,7 @@ pub(crate) async fn poll<H: EngineHandler>(
     first.write_polling(&mut body);
     // A close packet travels alone, in the next response: clients handle the packets before it
     // asynchronously, and a close in the same payload would overtake them.
-    while let (false, Ok(frame)) = (closing, outbox.rx.try_recv()) {
+    while let (false, Some(frame)) = (closing, socket.queue.try_pop()) {
         if matches!(frame, Frame::Close) || body.len() + 1 + frame.wire_len() > max {
             outbox.held = Some(frame);
             break;

@@ -7,9 +7,10 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
 use http::{HeaderMap, Uri};
-use tokio::sync::{mpsc, Mutex, Notify};
+use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 
+use super::queue::{FrameQueue, Full};
 use super::{CloseReason, Frame, Sid, Transport};
 
 const POLLING: u8 = 0;
@@ -37,10 +38,10 @@ impl RequestInfo {
     }
 }
 
-/// The receiving side of the outgoing queue, held by whichever transport writes to the client.
-#[derive(Debug)]
+/// The right to take frames from the outgoing queue, held by whichever transport writes to the
+/// client.
+#[derive(Debug, Default)]
 pub(crate) struct Outbox {
-    pub(crate) rx: mpsc::Receiver<Frame>,
     /// A frame taken from the queue that did not fit in the last polling response.
     pub(crate) held: Option<Frame>,
 }
@@ -62,7 +63,8 @@ pub enum SendError {
 #[derive(Debug)]
 pub struct EngineSocket<D> {
     sid: Sid,
-    tx: mpsc::Sender<Frame>,
+    /// Outgoing frames; taken only by the holder of `outbox`.
+    pub(crate) queue: FrameQueue,
     pub(crate) outbox: Mutex<Outbox>,
     pub(crate) post_lock: Mutex<()>,
     transport: AtomicU8,
@@ -88,11 +90,10 @@ impl<D> EngineSocket<D> {
         request: RequestInfo,
         data: D,
     ) -> Self {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
         EngineSocket {
             sid,
-            tx,
-            outbox: Mutex::new(Outbox { rx, held: None }),
+            queue: FrameQueue::new(capacity),
+            outbox: Mutex::new(Outbox::default()),
             post_lock: Mutex::new(()),
             transport: AtomicU8::new(match transport {
                 Transport::Polling => POLLING,
@@ -156,14 +157,13 @@ impl<D> EngineSocket<D> {
         if self.is_closed() {
             return Err(SendError::Closed);
         }
-        match self.tx.try_send(frame) {
+        match self.queue.push(frame) {
             Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(Full) => {
                 tracing::warn!(target: "volley::engine", sid = %self.sid, "outgoing queue full, closing slow client");
                 self.close(CloseReason::SlowClient);
                 Err(SendError::QueueFull)
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::Closed),
         }
     }
 
@@ -172,10 +172,7 @@ impl<D> EngineSocket<D> {
         if self.is_closed() {
             return Err(SendError::Closed);
         }
-        self.tx.try_send(frame).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => SendError::QueueFull,
-            mpsc::error::TrySendError::Closed(_) => SendError::Closed,
-        })
+        self.queue.push(frame).map_err(|Full| SendError::QueueFull)
     }
 
     /// Queues a text message (`4` + text).
@@ -200,7 +197,7 @@ impl<D> EngineSocket<D> {
 
     /// Closes the session after the frames already queued are written (a close packet is queued).
     pub fn close_gracefully(&self) {
-        if self.tx.try_send(Frame::Close).is_err() {
+        if self.queue.push(Frame::Close).is_err() {
             self.close(CloseReason::ServerClose);
         }
     }

@@ -2,11 +2,13 @@
 //! polling session (`2probe` / `3probe` / `5`).
 
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 
 use axum::body::Body;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::FromRequestParts;
 use axum::response::Response;
+use futures_util::future::Either;
 use futures_util::{FutureExt, SinkExt};
 use http::Request;
 
@@ -42,11 +44,11 @@ pub(crate) async fn accept<H: EngineHandler>(
         .write_buffer_size(config.ws_write_buffer)
         .max_message_size(max)
         .max_frame_size(max);
-    Ok(upgrade.on_upgrade(move |ws| async move {
-        match existing {
-            None => run_new(engine, ws, info).await,
-            Some(socket) => run_upgrade(engine, ws, socket).await,
-        }
+    // The connection's future is one of the two, not an async block awaiting either: such a
+    // block would also keep its captures (the WebSocket, the request), 600 bytes per connection.
+    Ok(upgrade.on_upgrade(move |ws| match existing {
+        None => Either::Left(run_new(engine, ws, info)),
+        Some(socket) => Either::Right(run_upgrade(engine, ws, socket)),
     }))
 }
 
@@ -138,46 +140,98 @@ fn run_upgrade<H: EngineHandler>(
     }
 }
 
-/// Feeds one frame to the socket; `true` when it was a close packet.
+/// Writes queued frames in batches: `first`, then whatever waits behind it, up to
+/// [`WRITE_BATCH`] frames before one flush. `Some(reason)` when the session must end.
 ///
 /// A close packet is not written: the WebSocket close that follows says the same, and arrives
 /// after the client has handled the packets before it (a close packet could overtake them, as
 /// clients handle Socket.IO packets asynchronously).
-async fn feed(ws: &mut WebSocket, frame: Frame) -> Result<bool, axum::Error> {
-    match frame {
-        Frame::Ping => ws.feed(Message::Text(Utf8Bytes::from_static("2"))).await?,
-        Frame::Close => return Ok(true),
-        Frame::Text(t) => ws.feed(Message::Text(t)).await?,
-        Frame::Binary(b) => ws.feed(Message::Binary(b)).await?,
-        Frame::Group(g) => {
-            ws.feed(Message::Text(g.text.clone())).await?;
-            for b in &g.attachments {
-                ws.feed(Message::Binary(b.clone())).await?;
-            }
-        }
-    }
-    Ok(false)
+///
+/// Written against the `Sink` poll functions rather than as nested async calls: every idle
+/// connection keeps room for its largest write state, and this one is a frame and two counters.
+async fn write_batch<D>(
+    ws: &mut WebSocket,
+    first: Frame,
+    socket: &EngineSocket<D>,
+) -> Option<CloseReason> {
+    let mut batch = Batch {
+        frame: Some(first),
+        part: 0,
+        written: 0,
+        closing: false,
+    };
+    std::future::poll_fn(|cx| batch.poll_write(ws, socket, cx)).await
 }
 
-/// Writes queued frames in batches; `Some(reason)` when the session must end.
-async fn write_batch(ws: &mut WebSocket, first: Frame, outbox: &mut Outbox) -> Option<CloseReason> {
-    let mut next = Some(first);
-    let mut written = 0;
-    while let Some(frame) = next.take() {
-        match feed(ws, frame).await {
-            Ok(true) => {
-                let _ = ws.flush().await;
-                return Some(CloseReason::ServerClose);
+/// The progress of one [`write_batch`].
+struct Batch {
+    /// The frame being written, if any.
+    frame: Option<Frame>,
+    /// Messages of `frame` already handed to the socket (a group has several).
+    part: usize,
+    /// Frames handed to the socket.
+    written: usize,
+    /// A close packet was reached: flush, then end the session.
+    closing: bool,
+}
+
+impl Batch {
+    fn poll_write<D>(
+        &mut self,
+        ws: &mut WebSocket,
+        socket: &EngineSocket<D>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<CloseReason>> {
+        loop {
+            match &self.frame {
+                None => {
+                    let flushed = ready!(ws.poll_flush_unpin(cx));
+                    return Poll::Ready(if self.closing {
+                        Some(CloseReason::ServerClose)
+                    } else {
+                        flushed.err().map(|_| CloseReason::TransportClose)
+                    });
+                }
+                Some(Frame::Close) => {
+                    self.frame = None;
+                    self.closing = true;
+                    continue;
+                }
+                Some(_) => {}
             }
-            Ok(false) => {}
-            Err(_) => return Some(CloseReason::TransportClose),
-        }
-        written += 1;
-        if written < WRITE_BATCH {
-            next = outbox.rx.try_recv().ok();
+            if ready!(ws.poll_ready_unpin(cx)).is_err() {
+                return Poll::Ready(Some(CloseReason::TransportClose));
+            }
+            let message = match self.frame.take() {
+                Some(Frame::Text(t)) => Message::Text(t),
+                Some(Frame::Binary(b)) => Message::Binary(b),
+                Some(Frame::Group(group)) => {
+                    // the text first, then each attachment
+                    let message = match self.part.checked_sub(1) {
+                        None => Message::Text(group.text.clone()),
+                        Some(i) => Message::Binary(group.attachments[i].clone()),
+                    };
+                    self.part += 1;
+                    if self.part <= group.attachments.len() {
+                        self.frame = Some(Frame::Group(group));
+                    }
+                    message
+                }
+                // a ping (a close packet or no frame were handled above)
+                _ => Message::Text(Utf8Bytes::from_static("2")),
+            };
+            if ws.start_send_unpin(message).is_err() {
+                return Poll::Ready(Some(CloseReason::TransportClose));
+            }
+            if self.frame.is_none() {
+                self.part = 0;
+                self.written += 1;
+                if self.written < WRITE_BATCH {
+                    self.frame = socket.queue.try_pop();
+                }
+            }
         }
     }
-    ws.flush().await.err().map(|_| CloseReason::TransportClose)
 }
 
 /// Client frames handled before the replies they caused are written, at most: frames that
@@ -210,7 +264,7 @@ async fn drive<H: EngineHandler>(
     outbox: &mut Outbox,
 ) {
     if let Some(held) = outbox.held.take() {
-        if let Some(reason) = write_batch(ws, held, outbox).await {
+        if let Some(reason) = write_batch(ws, held, socket).await {
             socket.close(reason);
         }
     }
@@ -218,14 +272,11 @@ async fn drive<H: EngineHandler>(
         tokio::select! {
             biased;
             () = std::future::poll_fn(|cx| socket.poll_closed(cx)) => break,
-            frame = outbox.rx.recv() => match frame {
-                Some(frame) => {
-                    if let Some(reason) = write_batch(ws, frame, outbox).await {
-                        socket.close(reason);
-                    }
+            frame = socket.queue.pop() => {
+                if let Some(reason) = write_batch(ws, frame, socket).await {
+                    socket.close(reason);
                 }
-                None => socket.close(CloseReason::ServerClose),
-            },
+            }
             msg = ws.recv() => {
                 receive(engine, socket, msg);
                 // Frames already read along with this one are handled before anything is
