@@ -65,13 +65,14 @@ fn address(map: &HeaderMap, peer: Option<std::net::SocketAddr>) -> Value {
 /// A socket of this node, complete. `issued` is when it joined its namespace.
 pub(crate) fn local_socket(socket: &Socket, issued: SystemTime) -> Value {
     let request = socket.request();
+    let request_headers = request.headers();
     let url = request
         .uri
         .path_and_query()
         .map_or_else(|| request.uri.to_string(), |pq| pq.as_str().to_owned());
     let handshake = object(vec![
-        ("address", address(&request.headers, request.remote_addr)),
-        ("headers", headers(&request.headers)),
+        ("address", address(&request_headers, request.remote_addr)),
+        ("headers", headers(&request_headers)),
         ("query", query(request.uri.query())),
         ("issued", Value::from(time::millis(issued))),
         (
@@ -82,7 +83,7 @@ pub(crate) fn local_socket(socket: &Socket, issued: SystemTime) -> Value {
         ("url", Value::from(url)),
         (
             "xdomain",
-            Value::from(request.headers.contains_key(http::header::ORIGIN)),
+            Value::from(request_headers.contains_key(http::header::ORIGIN)),
         ),
     ]);
     object(vec![

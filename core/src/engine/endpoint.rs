@@ -1,13 +1,11 @@
 //! The Engine.IO endpoint: the session table and the routing of one HTTP request.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::ConnectInfo;
 use axum::response::{IntoResponse, Response};
 use http::{Method, Request};
 use tokio::sync::Notify;
@@ -240,26 +238,5 @@ impl<H: EngineHandler> Engine<H> {
                 false
             }
         }
-    }
-}
-
-/// The opening request, copied out of the connection's read buffer: headers and URI share bytes
-/// with it, and keeping them would keep the whole buffer (some 16 KB) alive for the life of the
-/// session.
-pub(crate) fn request_info<B>(req: &Request<B>) -> RequestInfo {
-    let mut headers = http::HeaderMap::with_capacity(req.headers().len());
-    for (name, value) in req.headers() {
-        if let Ok(value) = http::HeaderValue::from_bytes(value.as_bytes()) {
-            headers.append(name.clone(), value);
-        }
-    }
-    let uri = req.uri().to_string().parse().unwrap_or_default();
-    RequestInfo {
-        headers,
-        uri,
-        remote_addr: req
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0),
     }
 }

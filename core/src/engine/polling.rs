@@ -9,8 +9,9 @@ use http::{header, Request};
 use http_body_util::{BodyExt, Limited};
 use volley_protocol::engine::{decode_payload, Item};
 
-use super::endpoint::request_info;
-use super::{CloseReason, Engine, EngineHandler, EngineSocket, Frame, RequestError, Transport};
+use super::{
+    CloseReason, Engine, EngineHandler, EngineSocket, Frame, RequestError, RequestInfo, Transport,
+};
 
 fn text_response(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=UTF-8")], body).into_response()
@@ -18,7 +19,7 @@ fn text_response(body: String) -> Response {
 
 /// Opens a polling session: the response body is the handshake packet.
 pub(crate) fn open<H: EngineHandler>(engine: Arc<Engine<H>>, req: Request<Body>) -> Response {
-    let socket = engine.open_session(Transport::Polling, request_info(&req));
+    let socket = engine.open_session(Transport::Polling, RequestInfo::from_request(&req));
     let body = engine.handshake(socket.sid(), Transport::Polling);
     engine.handler.on_open(&socket);
     text_response(body)

@@ -1,42 +1,19 @@
 //! One Engine.IO session: its id, outgoing queue, transport state and close signal.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::OnceLock;
 
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
-use http::{HeaderMap, Uri};
 use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 
 use super::queue::{FrameQueue, Full};
-use super::{CloseReason, Frame, Sid, Transport};
+use super::{CloseReason, Frame, RequestInfo, Sid, Transport};
 
 const POLLING: u8 = 0;
 const UPGRADING: u8 = 1;
 const WEBSOCKET: u8 = 2;
-
-/// What the client's opening HTTP request said: the `environ` of other servers.
-#[derive(Debug, Clone)]
-pub struct RequestInfo {
-    /// Request headers.
-    pub headers: HeaderMap,
-    /// Request URI, with the query string.
-    pub uri: Uri,
-    /// The peer's address, when the server was started with connect info.
-    pub remote_addr: Option<SocketAddr>,
-}
-
-impl RequestInfo {
-    /// The value of one query parameter, if present.
-    pub fn query(&self, name: &str) -> Option<String> {
-        let q = self.uri.query()?;
-        form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-    }
-}
 
 /// The right to take frames from the outgoing queue, held by whichever transport writes to the
 /// client.

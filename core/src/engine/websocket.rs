@@ -12,7 +12,6 @@ use futures_util::future::Either;
 use futures_util::{FutureExt, SinkExt};
 use http::Request;
 
-use super::endpoint::request_info;
 use super::socket::Outbox;
 use super::{
     CloseReason, Engine, EngineHandler, EngineSocket, Frame, RequestError, RequestInfo, Transport,
@@ -32,7 +31,7 @@ pub(crate) async fn accept<H: EngineHandler>(
             return Err(RequestError::BadRequest);
         }
     }
-    let info = request_info(&req);
+    let info = RequestInfo::from_request(&req);
     let (mut parts, _body) = req.into_parts();
     let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &())
         .await

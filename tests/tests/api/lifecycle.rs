@@ -30,11 +30,9 @@ fn server(log: Log) -> Server {
             _ => {
                 let agent = s
                     .request()
-                    .headers
-                    .get("x-test-client")
-                    .and_then(|h| h.to_str().ok())
-                    .unwrap_or("")
-                    .to_owned();
+                    .header("x-test-client")
+                    .and_then(|h| h.to_str().ok().map(str::to_owned))
+                    .unwrap_or_default();
                 s.save_session(agent);
                 Ok(())
             }
