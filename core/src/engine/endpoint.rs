@@ -160,7 +160,7 @@ impl<H: EngineHandler> Engine<H> {
         }
     }
 
-    /// Creates a session, announces it to the handler and starts its heartbeat.
+    /// Creates a session and, for a polling one, starts its heartbeat task.
     pub(crate) fn open_session(
         self: &Arc<Self>,
         transport: Transport,
@@ -178,11 +178,15 @@ impl<H: EngineHandler> Engine<H> {
             sessions.insert(sid, socket.clone());
         }
         tracing::debug!(target: "volley::engine", %sid, transport = transport.as_str(), "session opened");
-        tokio::spawn(heartbeat::run(self.clone(), socket.clone()));
+        // A WebSocket session's connection task beats and finishes the session itself.
+        if transport == Transport::Polling {
+            tokio::spawn(heartbeat::run(self.clone(), socket.clone()));
+        }
         socket
     }
 
-    /// Removes a closed session and tells the handler; called once, by the heartbeat task.
+    /// Removes a closed session and tells the handler; called once, by the heartbeat task of a
+    /// session opened over polling, by the connection task of one opened over WebSocket.
     pub(crate) fn finish_session(&self, socket: &Arc<EngineSocket<H::Data>>) {
         if let Ok(mut sessions) = self.sessions.write() {
             sessions.remove(&socket.sid());

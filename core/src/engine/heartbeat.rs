@@ -1,39 +1,44 @@
-//! The task that lives as long as a session: it pings, waits for pongs, and finishes the session
-//! once it is closed, whichever way that happened.
+//! The heartbeat: pings, waits for pongs, closes a silent session. A polling session runs it as
+//! a task of its own, which also finishes the session once it is closed; a WebSocket session
+//! runs it inside its connection task, beside the drive loop (one task per connection, not two).
 
 use std::sync::Arc;
 
 use super::{CloseReason, Engine, EngineHandler, EngineSocket, Frame};
 
 /// Pings every `pingInterval` (the first one `pingInterval` after the handshake) and closes the
-/// session when no pong arrives within `pingTimeout`; then removes it and tells the handler.
+/// session when no pong arrives within `pingTimeout`. Once it stops beating the session is
+/// closed, by it or otherwise, and it stays pending.
+pub(crate) async fn beat<H: EngineHandler>(engine: &Engine<H>, socket: &EngineSocket<H::Data>) {
+    let interval = engine.config.ping_interval;
+    let timeout = engine.config.ping_timeout;
+    loop {
+        tokio::time::sleep(interval).await;
+        let pong = socket.pong.notified();
+        tokio::pin!(pong);
+        // Registered before the ping goes out; pongs are announced with notify_waiters, so a
+        // stray pong from before cannot answer this ping.
+        pong.as_mut().enable();
+        if socket.send(Frame::Ping).is_err() {
+            break;
+        }
+        if tokio::time::timeout(timeout, pong).await.is_err() {
+            socket.close(CloseReason::PingTimeout);
+            break;
+        }
+    }
+    std::future::pending().await
+}
+
+/// A polling session's heartbeat task: beats until the session is closed, whichever way that
+/// happened (an upgrade to WebSocket keeps it), then removes the session and tells the handler.
 pub(crate) async fn run<H: EngineHandler>(
     engine: Arc<Engine<H>>,
     socket: Arc<EngineSocket<H::Data>>,
 ) {
-    let interval = engine.config.ping_interval;
-    let timeout = engine.config.ping_timeout;
-    let beat = async {
-        loop {
-            tokio::time::sleep(interval).await;
-            let pong = socket.pong.notified();
-            tokio::pin!(pong);
-            // Registered before the ping goes out; pongs are announced with notify_waiters, so a
-            // stray pong from before cannot answer this ping.
-            pong.as_mut().enable();
-            if socket.send(Frame::Ping).is_err() {
-                return;
-            }
-            if tokio::time::timeout(timeout, pong).await.is_err() {
-                socket.close(CloseReason::PingTimeout);
-                return;
-            }
-        }
-    };
     tokio::select! {
-        _ = beat => {}
-        _ = socket.closed() => {}
+        () = beat(&engine, &socket) => {}
+        () = socket.closed() => {}
     }
-    socket.closed().await;
     engine.finish_session(&socket);
 }

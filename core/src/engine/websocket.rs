@@ -14,7 +14,8 @@ use http::Request;
 
 use super::socket::Outbox;
 use super::{
-    CloseReason, Engine, EngineHandler, EngineSocket, Frame, RequestError, RequestInfo, Transport,
+    heartbeat, CloseReason, Engine, EngineHandler, EngineSocket, Frame, RequestError, RequestInfo,
+    Transport,
 };
 
 /// Frames written before one flush, at most.
@@ -61,15 +62,23 @@ fn run_new<H: EngineHandler>(
     let socket = engine.open_session(Transport::Websocket, info);
     async move {
         // Nothing else holds a new session's outbox yet.
-        let Ok(mut outbox) = socket.outbox.try_lock() else {
-            socket.close(CloseReason::ServerClose);
-            return;
-        };
-        // The handshake is the first frame the drive loop writes; what `on_open` queues follows.
-        let handshake = engine.handshake(socket.sid(), Transport::Websocket);
-        outbox.held = Some(Frame::Text(handshake.into()));
-        engine.handler.on_open(&socket);
-        drive(&engine, &mut ws, &socket, &mut outbox).await;
+        if let Ok(mut outbox) = socket.outbox.try_lock() {
+            // The handshake is the first frame the drive loop writes; what `on_open` queues
+            // follows.
+            let handshake = engine.handshake(socket.sid(), Transport::Websocket);
+            outbox.held = Some(Frame::Text(handshake.into()));
+            engine.handler.on_open(&socket);
+            tokio::select! {
+                biased;
+                () = drive(&engine, &mut ws, &socket, &mut outbox) => {}
+                () = heartbeat::beat(&engine, &socket) => {}
+            }
+        }
+        socket.close(CloseReason::ServerClose);
+        // The handler hears of the end before the close frame goes out: a client that stopped
+        // reading cannot hold it back.
+        engine.finish_session(&socket);
+        let _ = ws.send(Message::Close(None)).await;
     }
 }
 
@@ -136,6 +145,8 @@ fn run_upgrade<H: EngineHandler>(
         tracing::debug!(target: "volley::engine", sid = %socket.sid(), "upgraded to websocket");
         engine.handler.on_upgrade(&socket);
         drive(&engine, &mut ws, &socket, &mut outbox).await;
+        // the session's heartbeat task finishes it
+        let _ = ws.send(Message::Close(None)).await;
     }
 }
 
@@ -255,7 +266,7 @@ fn receive<H: EngineHandler>(
     }
 }
 
-/// Reads client frames and writes queued ones until the session ends.
+/// Reads client frames and writes queued ones until the session is closed.
 async fn drive<H: EngineHandler>(
     engine: &Engine<H>,
     ws: &mut WebSocket,
@@ -292,5 +303,4 @@ async fn drive<H: EngineHandler>(
             }
         }
     }
-    let _ = ws.send(Message::Close(None)).await;
 }
