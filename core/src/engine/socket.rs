@@ -6,7 +6,6 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
 use tokio::sync::{Mutex, Notify};
-use tokio_util::sync::CancellationToken;
 
 use super::queue::{FrameQueue, Full};
 use super::{CloseReason, Frame, RequestInfo, Sid, Transport};
@@ -45,11 +44,13 @@ pub struct EngineSocket<D> {
     pub(crate) outbox: Mutex<Outbox>,
     pub(crate) post_lock: Mutex<()>,
     transport: AtomicU8,
-    closed: CancellationToken,
-    /// Mirrors `closed` for the hot paths: reading it takes no lock.
+    /// Set once, when the session closes; read without a lock.
     is_closed: AtomicBool,
-    /// Woken on close: the WebSocket drive loop waits on it, which costs no lock per pass (the
-    /// cancellation token's future takes one each time it is polled).
+    /// Wakes the tasks waiting in [`EngineSocket::closed`] (a notifier lives in the session
+    /// itself; a cancellation token would be one more allocation per connection).
+    closed: Notify,
+    /// Woken on close: the WebSocket drive loop waits on it, which costs no lock per pass (a
+    /// waiting `Notify` future takes one each time it is polled).
     close_waker: AtomicWaker,
     reason: OnceLock<CloseReason>,
     pub(crate) pong: Notify,
@@ -76,8 +77,8 @@ impl<D> EngineSocket<D> {
                 Transport::Polling => POLLING,
                 Transport::Websocket => WEBSOCKET,
             }),
-            closed: CancellationToken::new(),
             is_closed: AtomicBool::new(false),
+            closed: Notify::new(),
             close_waker: AtomicWaker::new(),
             reason: OnceLock::new(),
             pong: Notify::new(),
@@ -169,7 +170,7 @@ impl<D> EngineSocket<D> {
         }
         self.is_closed.store(true, Ordering::Release);
         self.close_waker.wake();
-        self.closed.cancel();
+        self.closed.notify_waiters();
     }
 
     /// Closes the session after the frames already queued are written (a close packet is queued).
@@ -191,7 +192,13 @@ impl<D> EngineSocket<D> {
 
     /// Resolves when the session closes.
     pub async fn closed(&self) {
-        self.closed.cancelled().await
+        let notified = self.closed.notified();
+        tokio::pin!(notified);
+        // Registered before the flag is read: a close between the two still wakes it.
+        notified.as_mut().enable();
+        if !self.is_closed() {
+            notified.await;
+        }
     }
 
     /// [`closed`](EngineSocket::closed) for one waiter at a time (the WebSocket drive loop),
