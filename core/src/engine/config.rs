@@ -50,8 +50,8 @@ pub struct EngineConfig {
     /// is full when a frame must be sent is closed with [`super::CloseReason::SlowClient`];
     /// volatile frames are dropped instead.
     pub queue_capacity: usize,
-    /// Read buffer of one WebSocket connection, in bytes (default 1 KiB; it is allocated for
-    /// every connection, and grows while a larger message is read).
+    /// Read buffer of one WebSocket connection, in bytes (default 512: it is allocated for every
+    /// connection, most Socket.IO packets fit, and it grows while a larger message is read).
     pub ws_read_buffer: usize,
     /// Write buffer of one WebSocket connection, in bytes (default 4 KiB).
     pub ws_write_buffer: usize,
@@ -68,7 +68,7 @@ impl Default for EngineConfig {
             websocket: true,
             upgrade_timeout: Duration::from_secs(10),
             queue_capacity: 1024,
-            ws_read_buffer: 1024,
+            ws_read_buffer: 512,
             ws_write_buffer: 4 * 1024,
         }
     }
