@@ -32,7 +32,12 @@ pub(crate) async fn accept<H: EngineHandler>(
             return Err(RequestError::BadRequest);
         }
     }
-    let info = RequestInfo::from_request(&req);
+    // What the connection's task keeps until the upgrade completes, behind one pointer: the
+    // task keeps room for it beside the session's own state for the connection's whole life.
+    let target = match existing {
+        None => Target::New(Box::new(RequestInfo::from_request(&req))),
+        Some(socket) => Target::Upgrade(socket),
+    };
     let (mut parts, _body) = req.into_parts();
     let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &())
         .await
@@ -46,10 +51,18 @@ pub(crate) async fn accept<H: EngineHandler>(
         .max_frame_size(max);
     // The connection's future is one of the two, not an async block awaiting either: such a
     // block would also keep its captures (the WebSocket, the request), 600 bytes per connection.
-    Ok(upgrade.on_upgrade(move |ws| match existing {
-        None => Either::Left(run_new(engine, ws, info)),
-        Some(socket) => Either::Right(run_upgrade(engine, ws, socket)),
+    Ok(upgrade.on_upgrade(move |ws| match target {
+        Target::New(info) => Either::Left(run_new(engine, ws, *info)),
+        Target::Upgrade(socket) => Either::Right(run_upgrade(engine, ws, socket)),
     }))
+}
+
+/// What an accepted WebSocket becomes.
+enum Target<D> {
+    /// A new session, opened by this request.
+    New(Box<RequestInfo>),
+    /// The upgrade of a polling session.
+    Upgrade(Arc<EngineSocket<D>>),
 }
 
 /// A session opened over WebSocket. Set up before the first await, so that the future kept for
