@@ -4,16 +4,19 @@
 
 use std::sync::Arc;
 
+use tokio::time::Instant;
+
 use super::{CloseReason, Engine, EngineHandler, EngineSocket, Frame};
 
 /// Pings every `pingInterval` (the first one `pingInterval` after the handshake) and closes the
 /// session when no pong arrives within `pingTimeout`. Once it stops beating the session is
 /// closed, by it or otherwise, and it stays pending.
 pub(crate) async fn beat<H: EngineHandler>(engine: &Engine<H>, socket: &EngineSocket<H::Data>) {
-    let interval = engine.config.ping_interval;
-    let timeout = engine.config.ping_timeout;
+    // One timer, reset for each wait: a WebSocket session keeps this future for its whole life.
+    let timer = tokio::time::sleep(engine.config.ping_interval);
+    tokio::pin!(timer);
     loop {
-        tokio::time::sleep(interval).await;
+        timer.as_mut().await;
         let pong = socket.pong.notified();
         tokio::pin!(pong);
         // Registered before the ping goes out; pongs are announced with notify_waiters, so a
@@ -22,10 +25,20 @@ pub(crate) async fn beat<H: EngineHandler>(engine: &Engine<H>, socket: &EngineSo
         if socket.send(Frame::Ping).is_err() {
             break;
         }
-        if tokio::time::timeout(timeout, pong).await.is_err() {
-            socket.close(CloseReason::PingTimeout);
-            break;
+        timer
+            .as_mut()
+            .reset(Instant::now() + engine.config.ping_timeout);
+        tokio::select! {
+            biased;
+            () = &mut pong => {}
+            () = timer.as_mut() => {
+                socket.close(CloseReason::PingTimeout);
+                break;
+            }
         }
+        timer
+            .as_mut()
+            .reset(Instant::now() + engine.config.ping_interval);
     }
     std::future::pending().await
 }

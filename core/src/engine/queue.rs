@@ -3,8 +3,10 @@
 //!
 //! A channel from a library would do the same work, but they allocate their storage up front
 //! (tokio's bounded channel takes about 1.8 KB per channel before the first frame), and an idle
-//! connection is mostly this queue. This one allocates nothing until a frame waits and gives its
-//! storage back once a burst has drained, so that memory follows what is queued, not the bound.
+//! connection is mostly this queue. This one keeps a lone frame in place (the usual case: one
+//! event for the client, written at once), allocates only when frames pile up behind it, and
+//! gives that storage back once a burst has drained: memory follows what is queued, not the
+//! bound.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -20,7 +22,7 @@ const KEPT: usize = 16;
 /// A bounded queue of frames.
 #[derive(Debug)]
 pub(crate) struct FrameQueue {
-    frames: Mutex<VecDeque<Frame>>,
+    frames: Mutex<Frames>,
     /// The consumer's waker.
     waker: AtomicWaker,
     capacity: usize,
@@ -30,17 +32,48 @@ pub(crate) struct FrameQueue {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Full;
 
+/// The queued frames: the oldest in place, the others behind it.
+#[derive(Debug, Default)]
+struct Frames {
+    /// The oldest frame, when any is queued.
+    first: Option<Frame>,
+    /// The frames after `first`, oldest first.
+    rest: VecDeque<Frame>,
+}
+
+impl Frames {
+    fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
+    }
+
+    fn push(&mut self, frame: Frame) {
+        if self.first.is_none() && self.rest.is_empty() {
+            self.first = Some(frame);
+        } else {
+            self.rest.push_back(frame);
+        }
+    }
+
+    fn pop(&mut self) -> Option<Frame> {
+        let frame = self.first.take().or_else(|| self.rest.pop_front());
+        if self.rest.is_empty() && self.rest.capacity() > KEPT {
+            self.rest.shrink_to(KEPT);
+        }
+        frame
+    }
+}
+
 impl FrameQueue {
     /// An empty queue that holds at most `capacity` frames (at least one).
     pub(crate) fn new(capacity: usize) -> Self {
         FrameQueue {
-            frames: Mutex::new(VecDeque::new()),
+            frames: Mutex::new(Frames::default()),
             waker: AtomicWaker::new(),
             capacity: capacity.max(1),
         }
     }
 
-    fn frames(&self) -> MutexGuard<'_, VecDeque<Frame>> {
+    fn frames(&self) -> MutexGuard<'_, Frames> {
         // Nothing panics while holding the lock; a poisoned queue is still a valid queue.
         self.frames.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -52,7 +85,7 @@ impl FrameQueue {
             if frames.len() >= self.capacity {
                 return Err(Full);
             }
-            frames.push_back(frame);
+            frames.push(frame);
         }
         self.waker.wake();
         Ok(())
@@ -60,12 +93,7 @@ impl FrameQueue {
 
     /// Takes the oldest frame, if any.
     pub(crate) fn try_pop(&self) -> Option<Frame> {
-        let mut frames = self.frames();
-        let frame = frames.pop_front();
-        if frames.is_empty() && frames.capacity() > KEPT {
-            frames.shrink_to(KEPT);
-        }
-        frame
+        self.frames().pop()
     }
 
     /// Takes the oldest frame, or registers the task to be woken by the next push.
@@ -120,15 +148,27 @@ mod tests {
     }
 
     #[test]
-    fn allocates_nothing_until_used_and_gives_back_after_a_burst() {
+    fn a_lone_frame_allocates_nothing_and_a_drained_burst_gives_storage_back() {
         let q = FrameQueue::new(1024);
-        assert_eq!(q.frames().capacity(), 0);
+        for _ in 0..3 {
+            q.push(text("alone")).unwrap();
+            assert_eq!(q.frames().rest.capacity(), 0);
+            assert_eq!(as_text(q.try_pop().unwrap()), "alone");
+        }
         for i in 0..500 {
             q.push(text(&i.to_string())).unwrap();
         }
-        assert!(q.frames().capacity() >= 500);
-        while q.try_pop().is_some() {}
-        assert!(q.frames().capacity() <= KEPT);
+        assert!(q.frames().rest.capacity() >= 499);
+        for i in 0..500 {
+            assert_eq!(as_text(q.try_pop().unwrap()), i.to_string());
+            // a frame pushed mid-drain goes behind the others
+            if i == 250 {
+                q.push(text("late")).unwrap();
+            }
+        }
+        assert_eq!(as_text(q.try_pop().unwrap()), "late");
+        assert!(q.try_pop().is_none());
+        assert!(q.frames().rest.capacity() <= KEPT);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
