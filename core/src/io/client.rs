@@ -1,7 +1,6 @@
 //! One Engine.IO connection seen from Socket.IO: packet dispatch to namespaces, binary
 //! reassembly, namespace connects, and the connect timeout.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
@@ -33,9 +32,43 @@ impl std::fmt::Debug for Client {
 #[derive(Default)]
 pub(crate) struct ClientState {
     /// Sockets by namespace, connected or waiting for their connect handler.
-    pub(crate) sockets: HashMap<String, Socket>,
-    /// A binary packet waiting for its attachments.
-    partial: Option<PartialPacket>,
+    pub(crate) sockets: Joined,
+    /// A binary packet waiting for its attachments (rare: kept behind a pointer).
+    partial: Option<Box<PartialPacket>>,
+}
+
+/// A client's sockets, one per namespace it joined. A handful at most, so a list: a map would
+/// cost every connection a table and a copy of each namespace name.
+#[derive(Default)]
+pub(crate) struct Joined(Vec<Socket>);
+
+impl Joined {
+    fn get(&self, ns: &str) -> Option<&Socket> {
+        self.0.iter().find(|s| s.ns() == ns)
+    }
+
+    fn insert(&mut self, socket: Socket) {
+        self.0.push(socket);
+    }
+
+    pub(crate) fn remove(&mut self, ns: &str) -> Option<Socket> {
+        let i = self.0.iter().position(|s| s.ns() == ns)?;
+        Some(self.0.remove(i))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Every socket, in the order they joined.
+    fn iter(&self) -> impl Iterator<Item = &Socket> {
+        self.0.iter()
+    }
+
+    /// Every socket, leaving none.
+    fn take(&mut self) -> Vec<Socket> {
+        std::mem::take(&mut self.0)
+    }
 }
 
 type Session = Arc<EngineSocket<Client>>;
@@ -121,12 +154,12 @@ impl Dispatcher {
             let Ok(mut state) = session.data.state.lock() else {
                 return;
             };
-            if state.sockets.contains_key(&ns) {
+            if state.sockets.get(&ns).is_some() {
                 tracing::debug!(target: "volley::socketio", ns, "already connected to namespace");
                 return;
             }
             let socket = Socket::new(nsp.clone(), session.clone(), auth.clone());
-            state.sockets.insert(ns.clone(), socket.clone());
+            state.sockets.insert(socket.clone());
             socket
         };
         nsp.manager.add_socket(&socket);
@@ -152,7 +185,7 @@ pub(crate) fn disconnect_all(session: &Session, reason: DisconnectReason) {
         .data
         .state
         .lock()
-        .map(|mut s| s.sockets.drain().map(|(_, v)| v).collect())
+        .map(|mut s| s.sockets.take())
         .unwrap_or_default();
     for socket in sockets {
         if let Ok(frame) = socket.parser().disconnect(socket.ns()) {
@@ -239,7 +272,7 @@ impl EngineHandler for Dispatcher {
             Ok(Decoded::Complete(packet)) => self.dispatch(session, packet),
             Ok(Decoded::Partial(partial)) => {
                 if let Ok(mut state) = session.data.state.lock() {
-                    state.partial = Some(partial);
+                    state.partial = Some(Box::new(partial));
                 }
             }
             Err(e) => self.parse_error(session, &e),
@@ -283,7 +316,7 @@ impl EngineHandler for Dispatcher {
             .data
             .state
             .lock()
-            .map(|s| s.sockets.values().cloned().collect())
+            .map(|s| s.sockets.iter().cloned().collect())
             .unwrap_or_default();
         for socket in sockets {
             socket
@@ -310,7 +343,7 @@ impl EngineHandler for Dispatcher {
             .lock()
             .map(|mut s| {
                 s.partial = None;
-                s.sockets.drain().map(|(_, v)| v).collect()
+                s.sockets.take()
             })
             .unwrap_or_default();
         for socket in sockets {
