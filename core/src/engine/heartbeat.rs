@@ -11,36 +11,45 @@ use super::{CloseReason, Engine, EngineHandler, EngineSocket, Frame};
 /// Pings every `pingInterval` (the first one `pingInterval` after the handshake) and closes the
 /// session when no pong arrives within `pingTimeout`. Once it stops beating the session is
 /// closed, by it or otherwise, and it stays pending.
-pub(crate) async fn beat<H: EngineHandler>(engine: &Engine<H>, socket: &EngineSocket<H::Data>) {
-    // One timer, reset for each wait: a WebSocket session keeps this future for its whole life.
-    let timer = tokio::time::sleep(engine.config.ping_interval);
-    tokio::pin!(timer);
-    loop {
-        timer.as_mut().await;
-        let pong = socket.pong.notified();
-        tokio::pin!(pong);
-        // Registered before the ping goes out; pongs are announced with notify_waiters, so a
-        // stray pong from before cannot answer this ping.
-        pong.as_mut().enable();
-        if socket.send(Frame::Ping).is_err() {
-            break;
-        }
-        timer
-            .as_mut()
-            .reset(Instant::now() + engine.config.ping_timeout);
-        tokio::select! {
-            biased;
-            () = &mut pong => {}
-            () = timer.as_mut() => {
-                socket.close(CloseReason::PingTimeout);
+///
+/// Returns its future rather than being an async fn, which would keep its arguments twice: a
+/// WebSocket session keeps this future for its whole life.
+#[allow(clippy::manual_async_fn)] // an async fn would keep its arguments a second time
+pub(crate) fn beat<'a, H: EngineHandler>(
+    engine: &'a Engine<H>,
+    socket: &'a EngineSocket<H::Data>,
+) -> impl std::future::Future<Output = ()> + Send + 'a {
+    async move {
+        // One timer, reset for each wait.
+        let timer = tokio::time::sleep(engine.config.ping_interval);
+        tokio::pin!(timer);
+        loop {
+            timer.as_mut().await;
+            let pong = socket.pong.notified();
+            tokio::pin!(pong);
+            // Registered before the ping goes out; pongs are announced with notify_waiters, so
+            // a stray pong from before cannot answer this ping.
+            pong.as_mut().enable();
+            if socket.send(Frame::Ping).is_err() {
                 break;
             }
+            timer
+                .as_mut()
+                .reset(Instant::now() + engine.config.ping_timeout);
+            tokio::select! {
+                biased;
+                () = &mut pong => {}
+                () = timer.as_mut() => {
+                    socket.close(CloseReason::PingTimeout);
+                    break;
+                }
+            }
+            timer
+                .as_mut()
+                .reset(Instant::now() + engine.config.ping_interval);
         }
-        timer
-            .as_mut()
-            .reset(Instant::now() + engine.config.ping_interval);
+        std::future::pending().await
     }
-    std::future::pending().await
 }
 
 /// A polling session's heartbeat task: beats until the session is closed, whichever way that

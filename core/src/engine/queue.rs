@@ -1,5 +1,5 @@
 //! A session's outgoing queue: many producers (handlers, broadcasts, the heartbeat) and one
-//! consumer (the transport that writes to the client, which holds the session's outbox lock).
+//! consumer (the transport that writes to the client: see `Outbox` for who that is).
 //!
 //! A channel from a library would do the same work, but they allocate their storage up front
 //! (tokio's bounded channel takes about 1.8 KB per channel before the first frame), and an idle

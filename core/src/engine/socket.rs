@@ -15,7 +15,8 @@ const UPGRADING: u8 = 1;
 const WEBSOCKET: u8 = 2;
 
 /// The right to take frames from the outgoing queue, held by whichever transport writes to the
-/// client.
+/// client: a polling request, or the WebSocket that upgraded a polling session. A session opened
+/// over WebSocket has one taker for its whole life, its connection task, which does not lock.
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
     /// A frame taken from the queue that did not fit in the last polling response.
@@ -39,7 +40,7 @@ pub enum SendError {
 #[derive(Debug)]
 pub struct EngineSocket<D> {
     sid: Sid,
-    /// Outgoing frames; taken only by the holder of `outbox`.
+    /// Outgoing frames; taken by one transport at a time (see [`Outbox`]).
     pub(crate) queue: FrameQueue,
     pub(crate) outbox: Mutex<Outbox>,
     pub(crate) post_lock: Mutex<()>,

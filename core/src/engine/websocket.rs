@@ -12,7 +12,6 @@ use futures_util::future::Either;
 use futures_util::{FutureExt, SinkExt};
 use http::Request;
 
-use super::socket::Outbox;
 use super::{
     heartbeat, CloseReason, Engine, EngineHandler, EngineSocket, Frame, RequestError, RequestInfo,
     Transport,
@@ -74,18 +73,15 @@ fn run_new<H: EngineHandler>(
 ) -> impl std::future::Future<Output = ()> + Send {
     let socket = engine.open_session(Transport::Websocket, info);
     async move {
-        // Nothing else holds a new session's outbox yet.
-        if let Ok(mut outbox) = socket.outbox.try_lock() {
-            // The handshake is the first frame the drive loop writes; what `on_open` queues
-            // follows.
-            let handshake = engine.handshake(socket.sid(), Transport::Websocket);
-            outbox.held = Some(Frame::Text(handshake.into()));
-            engine.handler.on_open(&socket);
-            tokio::select! {
-                biased;
-                () = drive(&engine, &mut ws, &socket, &mut outbox) => {}
-                () = heartbeat::beat(&engine, &socket) => {}
-            }
+        // The handshake is the first frame the drive loop writes; what `on_open` queues follows.
+        // The outbox lock is not taken: only polling requests contend for it, and they are
+        // refused for a session opened over WebSocket.
+        let handshake = engine.handshake(socket.sid(), Transport::Websocket);
+        engine.handler.on_open(&socket);
+        tokio::select! {
+            biased;
+            () = drive(&engine, &mut ws, &socket, Some(Frame::Text(handshake.into()))) => {}
+            () = heartbeat::beat(&engine, &socket) => {}
         }
         socket.close(CloseReason::ServerClose);
         // The handler hears of the end before the close frame goes out: a client that stopped
@@ -153,11 +149,12 @@ fn run_upgrade<H: EngineHandler>(
             let _ = ws.send(Message::Close(None)).await;
             return;
         }
+        // Held while the drive loop runs: the polling transport no longer takes frames.
         let mut outbox = socket.outbox.lock().await;
         socket.finish_upgrade();
         tracing::debug!(target: "volley::engine", sid = %socket.sid(), "upgraded to websocket");
         engine.handler.on_upgrade(&socket);
-        drive(&engine, &mut ws, &socket, &mut outbox).await;
+        drive(&engine, &mut ws, &socket, outbox.held.take()).await;
         // the session's heartbeat task finishes it
         let _ = ws.send(Message::Close(None)).await;
     }
@@ -170,20 +167,22 @@ fn run_upgrade<H: EngineHandler>(
 /// after the client has handled the packets before it (a close packet could overtake them, as
 /// clients handle Socket.IO packets asynchronously).
 ///
-/// Written against the `Sink` poll functions rather than as nested async calls: every idle
-/// connection keeps room for its largest write state, and this one is a frame and two counters.
-async fn write_batch<D>(
-    ws: &mut WebSocket,
+/// Written against the `Sink` poll functions rather than as nested async calls, and returning
+/// its future rather than being an async fn (which would keep `first` beside the batch): every
+/// idle connection keeps room for its largest write state, and this one is a frame and two
+/// counters.
+fn write_batch<'a, D>(
+    ws: &'a mut WebSocket,
     first: Frame,
-    socket: &EngineSocket<D>,
-) -> Option<CloseReason> {
+    socket: &'a EngineSocket<D>,
+) -> impl std::future::Future<Output = Option<CloseReason>> + 'a {
     let mut batch = Batch {
         frame: Some(first),
         part: 0,
         written: 0,
         closing: false,
     };
-    std::future::poll_fn(|cx| batch.poll_write(ws, socket, cx)).await
+    std::future::poll_fn(move |cx| batch.poll_write(ws, socket, cx))
 }
 
 /// The progress of one [`write_batch`].
@@ -279,38 +278,43 @@ fn receive<H: EngineHandler>(
     }
 }
 
-/// Reads client frames and writes queued ones until the session is closed.
-async fn drive<H: EngineHandler>(
-    engine: &Engine<H>,
-    ws: &mut WebSocket,
-    socket: &Arc<EngineSocket<H::Data>>,
-    outbox: &mut Outbox,
-) {
-    if let Some(held) = outbox.held.take() {
-        if let Some(reason) = write_batch(ws, held, socket).await {
-            socket.close(reason);
-        }
-    }
-    while !socket.is_closed() {
-        tokio::select! {
-            biased;
-            () = std::future::poll_fn(|cx| socket.poll_closed(cx)) => break,
-            frame = socket.queue.pop() => {
+/// Reads client frames and writes queued ones until the session is closed; the caller holds
+/// the right to take from the queue. `next` is written first (a new session's handshake, or
+/// what a poll held back).
+///
+/// Returns its future rather than being an async fn (which would keep its arguments twice), and
+/// every write goes through the one `next` slot: the loop's state holds one frame.
+#[allow(clippy::manual_async_fn)]
+fn drive<'a, H: EngineHandler>(
+    engine: &'a Engine<H>,
+    ws: &'a mut WebSocket,
+    socket: &'a Arc<EngineSocket<H::Data>>,
+    mut next: Option<Frame>,
+) -> impl std::future::Future<Output = ()> + Send + 'a {
+    async move {
+        while !socket.is_closed() {
+            if let Some(frame) = next.take() {
                 if let Some(reason) = write_batch(ws, frame, socket).await {
                     socket.close(reason);
                 }
+                continue;
             }
-            msg = ws.recv() => {
-                receive(engine, socket, msg);
-                // Frames already read along with this one are handled before anything is
-                // written, so that their replies share one write.
-                for _ in 1..READ_BATCH {
-                    if socket.is_closed() {
-                        break;
-                    }
-                    match ws.recv().now_or_never() {
-                        Some(msg) => receive(engine, socket, msg),
-                        None => break,
+            tokio::select! {
+                biased;
+                () = std::future::poll_fn(|cx| socket.poll_closed(cx)) => break,
+                frame = socket.queue.pop() => next = Some(frame),
+                msg = ws.recv() => {
+                    receive(engine, socket, msg);
+                    // Frames already read along with this one are handled before anything is
+                    // written, so that their replies share one write.
+                    for _ in 1..READ_BATCH {
+                        if socket.is_closed() {
+                            break;
+                        }
+                        match ws.recv().now_or_never() {
+                            Some(msg) => receive(engine, socket, msg),
+                            None => break,
+                        }
                     }
                 }
             }
