@@ -11,8 +11,8 @@ use http::{Method, Request};
 use tokio::sync::Notify;
 
 use super::{
-    heartbeat, polling, websocket, EngineConfig, EngineHandler, EngineSocket, RequestError,
-    RequestInfo, Sid, Transport,
+    polling, websocket, EngineConfig, EngineHandler, EngineSocket, RequestError, RequestInfo, Sid,
+    Transport,
 };
 
 /// An Engine.IO endpoint: settings, the open sessions and the handler above them.
@@ -160,9 +160,10 @@ impl<H: EngineHandler> Engine<H> {
         }
     }
 
-    /// Creates a session and, for a polling one, starts its heartbeat task.
+    /// Creates a session and registers it. The transport that opened it runs its heartbeat and
+    /// finishes it: a polling session's heartbeat task, a WebSocket session's connection task.
     pub(crate) fn open_session(
-        self: &Arc<Self>,
+        &self,
         transport: Transport,
         request: RequestInfo,
     ) -> Arc<EngineSocket<H::Data>> {
@@ -178,10 +179,6 @@ impl<H: EngineHandler> Engine<H> {
             sessions.insert(sid, socket.clone());
         }
         tracing::debug!(target: "volley::engine", %sid, transport = transport.as_str(), "session opened");
-        // A WebSocket session's connection task beats and finishes the session itself.
-        if transport == Transport::Polling {
-            tokio::spawn(heartbeat::run(self.clone(), socket.clone()));
-        }
         socket
     }
 

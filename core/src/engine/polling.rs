@@ -10,7 +10,8 @@ use http_body_util::{BodyExt, Limited};
 use volley_protocol::engine::{decode_payload, Item};
 
 use super::{
-    CloseReason, Engine, EngineHandler, EngineSocket, Frame, RequestError, RequestInfo, Transport,
+    heartbeat, CloseReason, Engine, EngineHandler, EngineSocket, Frame, RequestError, RequestInfo,
+    Transport,
 };
 
 fn text_response(body: String) -> Response {
@@ -20,6 +21,7 @@ fn text_response(body: String) -> Response {
 /// Opens a polling session: the response body is the handshake packet.
 pub(crate) fn open<H: EngineHandler>(engine: Arc<Engine<H>>, req: Request<Body>) -> Response {
     let socket = engine.open_session(Transport::Polling, RequestInfo::from_request(&req));
+    tokio::spawn(heartbeat::run(engine.clone(), socket.clone()));
     let body = engine.handshake(socket.sid(), Transport::Polling);
     engine.handler.on_open(&socket);
     text_response(body)

@@ -12,6 +12,7 @@ use futures_util::future::Either;
 use futures_util::{FutureExt, SinkExt};
 use http::Request;
 
+use super::queue::FrameQueue;
 use super::{
     heartbeat, CloseReason, Engine, EngineHandler, EngineSocket, Frame, RequestError, RequestInfo,
     Transport,
@@ -81,9 +82,9 @@ fn run_new<H: EngineHandler>(
         tokio::select! {
             biased;
             () = drive(&engine, &mut ws, &socket, Some(Frame::Text(handshake.into()))) => {}
+            // never ends: it stays pending once the session is closed, which ends the drive loop
             () = heartbeat::beat(&engine, &socket) => {}
         }
-        socket.close(CloseReason::ServerClose);
         // The handler hears of the end before the close frame goes out: a client that stopped
         // reading cannot hold it back.
         engine.finish_session(&socket);
@@ -171,10 +172,10 @@ fn run_upgrade<H: EngineHandler>(
 /// its future rather than being an async fn (which would keep `first` beside the batch): every
 /// idle connection keeps room for its largest write state, and this one is a frame and two
 /// counters.
-fn write_batch<'a, D>(
+fn write_batch<'a>(
     ws: &'a mut WebSocket,
     first: Frame,
-    socket: &'a EngineSocket<D>,
+    queue: &'a FrameQueue,
 ) -> impl std::future::Future<Output = Option<CloseReason>> + 'a {
     let mut batch = Batch {
         frame: Some(first),
@@ -182,7 +183,7 @@ fn write_batch<'a, D>(
         written: 0,
         closing: false,
     };
-    std::future::poll_fn(move |cx| batch.poll_write(ws, socket, cx))
+    std::future::poll_fn(move |cx| batch.poll_write(ws, queue, cx))
 }
 
 /// The progress of one [`write_batch`].
@@ -198,10 +199,10 @@ struct Batch {
 }
 
 impl Batch {
-    fn poll_write<D>(
+    fn poll_write(
         &mut self,
         ws: &mut WebSocket,
-        socket: &EngineSocket<D>,
+        queue: &FrameQueue,
         cx: &mut Context<'_>,
     ) -> Poll<Option<CloseReason>> {
         loop {
@@ -249,7 +250,7 @@ impl Batch {
                 self.part = 0;
                 self.written += 1;
                 if self.written < WRITE_BATCH {
-                    self.frame = socket.queue.try_pop();
+                    self.frame = queue.try_pop();
                 }
             }
         }
@@ -294,7 +295,7 @@ fn drive<'a, H: EngineHandler>(
     async move {
         while !socket.is_closed() {
             if let Some(frame) = next.take() {
-                if let Some(reason) = write_batch(ws, frame, socket).await {
+                if let Some(reason) = write_batch(ws, frame, &socket.queue).await {
                     socket.close(reason);
                 }
                 continue;
