@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use http::{Method, Request};
 use tokio::sync::Notify;
 
+use super::heartbeat::{self, Schedule};
 use super::{
     polling, websocket, EngineConfig, EngineHandler, EngineSocket, RequestError, RequestInfo, Sid,
     Transport,
@@ -24,6 +25,15 @@ pub struct Engine<H: EngineHandler> {
     sessions: RwLock<HashMap<Sid, Arc<EngineSocket<H::Data>>>>,
     closing: AtomicBool,
     session_ended: Notify,
+    /// Every session's next ping or pong deadline.
+    pub(crate) heartbeats: Arc<Schedule>,
+}
+
+impl<H: EngineHandler> Drop for Engine<H> {
+    fn drop(&mut self) {
+        // its heartbeat task sees the endpoint gone and ends
+        self.heartbeats.wake();
+    }
 }
 
 impl<H: EngineHandler> std::fmt::Debug for Engine<H> {
@@ -78,6 +88,7 @@ impl<H: EngineHandler> Engine<H> {
             sessions: RwLock::new(HashMap::new()),
             closing: AtomicBool::new(false),
             session_ended: Notify::new(),
+            heartbeats: Schedule::new(),
         })
     }
 
@@ -160,10 +171,11 @@ impl<H: EngineHandler> Engine<H> {
         }
     }
 
-    /// Creates a session and registers it. The transport that opened it runs its heartbeat and
-    /// finishes it: a polling session's heartbeat task, a WebSocket session's connection task.
+    /// Creates a session, registers it and schedules its first ping. The transport that opened
+    /// it finishes it once closed: a task of its own for a polling session, the connection task
+    /// for a WebSocket one.
     pub(crate) fn open_session(
-        &self,
+        self: &Arc<Self>,
         transport: Transport,
         request: RequestInfo,
     ) -> Arc<EngineSocket<H::Data>> {
@@ -178,12 +190,13 @@ impl<H: EngineHandler> Engine<H> {
         if let Ok(mut sessions) = self.sessions.write() {
             sessions.insert(sid, socket.clone());
         }
+        heartbeat::start(self, sid);
         tracing::debug!(target: "volley::engine", %sid, transport = transport.as_str(), "session opened");
         socket
     }
 
-    /// Removes a closed session and tells the handler; called once, by the heartbeat task of a
-    /// session opened over polling, by the connection task of one opened over WebSocket.
+    /// Removes a closed session and tells the handler; called once, by the task that waits for
+    /// a polling session to close, by the connection task of one opened over WebSocket.
     pub(crate) fn finish_session(&self, socket: &Arc<EngineSocket<H::Data>>) {
         if let Ok(mut sessions) = self.sessions.write() {
             sessions.remove(&socket.sid());
@@ -220,7 +233,7 @@ impl<H: EngineHandler> Engine<H> {
         use volley_protocol::engine::Packet;
         match packet {
             Packet::Message(msg) => self.handler.on_message(socket, msg),
-            Packet::Pong(_) => socket.pong.notify_waiters(),
+            Packet::Pong(_) => socket.record_pong(self.heartbeats.pong_ms()),
             Packet::Close => socket.close(super::CloseReason::ClientClose),
             Packet::Ping(_) | Packet::Noop | Packet::Upgrade | Packet::Open => {}
         }

@@ -1,66 +1,233 @@
-//! The heartbeat: pings, waits for pongs, closes a silent session. A polling session runs it as
-//! a task of its own, which also finishes the session once it is closed; a WebSocket session
-//! runs it inside its connection task, beside the drive loop (one task per connection, not two).
+//! The heartbeat: pings every session, closes one that does not answer. One task per endpoint
+//! keeps every session's next deadline in one queue, rather than a timer per connection: an idle
+//! connection then costs one queue entry (40 bytes) instead of a timer and a waiting future
+//! (about 300 bytes) inside its task.
+//!
+//! Each session moves between two states: waiting to be pinged (`pingInterval` after the
+//! handshake, then after its last pong), and waiting for the pong of a ping (closed with
+//! [`CloseReason::PingTimeout`] when none came within `pingTimeout`). A pong is recorded in the
+//! session as the time it arrived, which the queue reads when the deadline comes.
 
-use std::sync::Arc;
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::{CloseReason, Engine, EngineHandler, EngineSocket, Frame};
+use super::{CloseReason, Engine, EngineHandler, Frame, Sid};
 
-/// Pings every `pingInterval` (the first one `pingInterval` after the handshake) and closes the
-/// session when no pong arrives within `pingTimeout`. Once it stops beating the session is
-/// closed, by it or otherwise, and it stays pending.
-///
-/// Returns its future rather than being an async fn, which would keep its arguments twice: a
-/// WebSocket session keeps this future for its whole life.
-#[allow(clippy::manual_async_fn)] // an async fn would keep its arguments a second time
-pub(crate) fn beat<'a, H: EngineHandler>(
-    engine: &'a Engine<H>,
-    socket: &'a EngineSocket<H::Data>,
-) -> impl std::future::Future<Output = ()> + Send + 'a {
-    async move {
-        // One timer, reset for each wait.
-        let timer = tokio::time::sleep(engine.config.ping_interval);
-        tokio::pin!(timer);
-        loop {
-            timer.as_mut().await;
-            let pong = socket.pong.notified();
-            tokio::pin!(pong);
-            // Registered before the ping goes out; pongs are announced with notify_waiters, so
-            // a stray pong from before cannot answer this ping.
-            pong.as_mut().enable();
-            if socket.send(Frame::Ping).is_err() {
-                break;
-            }
-            timer
-                .as_mut()
-                .reset(Instant::now() + engine.config.ping_timeout);
-            tokio::select! {
-                biased;
-                () = &mut pong => {}
-                () = timer.as_mut() => {
-                    socket.close(CloseReason::PingTimeout);
-                    break;
-                }
-            }
-            timer
-                .as_mut()
-                .reset(Instant::now() + engine.config.ping_interval);
-        }
-        std::future::pending().await
+/// A ping that was not sent yet, in [`Entry::pinged`].
+const NOT_PINGED: u64 = u64::MAX;
+
+/// One session's next deadline. Times are milliseconds since the schedule's epoch.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    /// When the ping is due, or when its pong must have arrived.
+    at: u64,
+    /// When the ping went out; [`NOT_PINGED`] while it is due.
+    pinged: u64,
+    sid: Sid,
+}
+
+// Ordered by deadline only, earliest first (the heap keeps the greatest on top).
+impl Ord for Entry {
+    fn cmp(&self, other: &Self) -> Ordering {
+        other.at.cmp(&self.at)
     }
 }
 
-/// A polling session's heartbeat task: beats until the session is closed, whichever way that
-/// happened (an upgrade to WebSocket keeps it), then removes the session and tells the handler.
-pub(crate) async fn run<H: EngineHandler>(
-    engine: Arc<Engine<H>>,
-    socket: Arc<EngineSocket<H::Data>>,
-) {
-    tokio::select! {
-        () = beat(&engine, &socket) => {}
-        () = socket.closed() => {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
     }
-    engine.finish_session(&socket);
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.at == other.at
+    }
+}
+
+impl Eq for Entry {}
+
+/// Every session's next heartbeat deadline, and the task that keeps them.
+///
+/// An entry stays until its deadline even when its session closes sooner (it is dropped then):
+/// the queue holds at most the sessions opened within one `pingInterval + pingTimeout`.
+#[derive(Debug)]
+pub(crate) struct Schedule {
+    epoch: Instant,
+    queue: Mutex<BinaryHeap<Entry>>,
+    /// Wakes the task when a deadline earlier than all others is added, or the endpoint goes.
+    wake: Notify,
+    started: std::sync::atomic::AtomicBool,
+}
+
+impl Schedule {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Schedule {
+            epoch: Instant::now(),
+            queue: Mutex::new(BinaryHeap::new()),
+            wake: Notify::new(),
+            started: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// Milliseconds since the epoch, rounded down.
+    pub(crate) fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The time to record for a pong arriving now: never 0 (no pong yet), and later than a
+    /// ping sent in the same millisecond.
+    pub(crate) fn pong_ms(&self) -> u64 {
+        self.now_ms() + 1
+    }
+
+    fn push(&self, entry: Entry) {
+        let Ok(mut queue) = self.queue.lock() else {
+            return;
+        };
+        let earliest = queue.peek().is_none_or(|top| entry.at < top.at);
+        queue.push(entry);
+        drop(queue);
+        if earliest {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Takes the entries due at `now`; the earliest deadline left, if any.
+    fn take_due(&self, now: u64, due: &mut Vec<Entry>) -> Option<u64> {
+        let mut queue = self.queue.lock().ok()?;
+        while queue.peek().is_some_and(|top| top.at <= now) {
+            due.extend(queue.pop());
+        }
+        queue.peek().map(|top| top.at)
+    }
+
+    /// Tells the task to look again (its endpoint may be gone).
+    pub(crate) fn wake(&self) {
+        self.wake.notify_one();
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX / 4)
+}
+
+/// Schedules the first ping of a new session, `pingInterval` from now (never earlier: the ping
+/// is due one millisecond late at most), and starts the endpoint's heartbeat task if it is not
+/// running yet.
+pub(crate) fn start<H: EngineHandler>(engine: &Arc<Engine<H>>, sid: Sid) {
+    let schedule = &engine.heartbeats;
+    if !schedule
+        .started
+        .swap(true, std::sync::atomic::Ordering::AcqRel)
+    {
+        tokio::spawn(run(Arc::downgrade(engine), schedule.clone()));
+    }
+    schedule.push(Entry {
+        at: schedule.now_ms() + 1 + millis(engine.config.ping_interval),
+        pinged: NOT_PINGED,
+        sid,
+    });
+}
+
+/// The endpoint's heartbeat task: handles the deadlines as they come, until the endpoint is
+/// dropped. It keeps only a weak reference to the endpoint while it waits.
+async fn run<H: EngineHandler>(engine: Weak<Engine<H>>, schedule: Arc<Schedule>) {
+    let mut due = Vec::new();
+    loop {
+        // Armed before the queue is read: an earlier deadline added meanwhile still wakes it.
+        let woken = schedule.wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let next = {
+            let Some(engine) = engine.upgrade() else {
+                return;
+            };
+            let now = schedule.now_ms();
+            let next = schedule.take_due(now, &mut due);
+            for entry in due.drain(..) {
+                beat(&engine, &schedule, entry, now);
+            }
+            next
+        };
+        match next {
+            Some(at) => {
+                let deadline = schedule.epoch + Duration::from_millis(at);
+                tokio::select! {
+                    () = tokio::time::sleep_until(deadline) => {}
+                    () = woken => {}
+                }
+            }
+            None => woken.await,
+        }
+    }
+}
+
+/// One deadline of one session: the ping is due, or its pong should have come.
+fn beat<H: EngineHandler>(engine: &Engine<H>, schedule: &Schedule, entry: Entry, now: u64) {
+    // a closed session's entry is dropped here
+    let Some(socket) = engine.session(entry.sid) else {
+        return;
+    };
+    let config = &engine.config;
+    if entry.pinged == NOT_PINGED {
+        if socket.send(Frame::Ping).is_ok() {
+            schedule.push(Entry {
+                at: now + 1 + millis(config.ping_timeout),
+                pinged: now,
+                sid: entry.sid,
+            });
+        }
+        return;
+    }
+    let pong = socket.last_pong();
+    if pong > entry.pinged {
+        // the next ping `pingInterval` after the pong (now, if that has passed)
+        schedule.push(Entry {
+            at: (pong + millis(config.ping_interval)).max(now),
+            pinged: NOT_PINGED,
+            sid: entry.sid,
+        });
+    } else {
+        socket.close(CloseReason::PingTimeout);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_come_out_earliest_first() {
+        let schedule = Schedule::new();
+        for at in [30, 10, 20, 10, 40] {
+            schedule.push(Entry {
+                at,
+                pinged: NOT_PINGED,
+                sid: Sid::new(),
+            });
+        }
+        let mut due = Vec::new();
+        assert_eq!(schedule.take_due(5, &mut due), Some(10));
+        assert!(due.is_empty());
+        assert_eq!(schedule.take_due(20, &mut due), Some(30));
+        let at: Vec<u64> = due.iter().map(|e| e.at).collect();
+        assert_eq!(at, [10, 10, 20]);
+        due.clear();
+        assert_eq!(schedule.take_due(100, &mut due), None);
+        assert_eq!(due.len(), 2);
+    }
+
+    #[test]
+    fn a_pong_is_later_than_a_ping_of_the_same_millisecond() {
+        let schedule = Schedule::new();
+        let ping = schedule.now_ms();
+        assert!(schedule.pong_ms() > ping);
+    }
 }

@@ -10,8 +10,7 @@ use http_body_util::{BodyExt, Limited};
 use volley_protocol::engine::{decode_payload, Item};
 
 use super::{
-    heartbeat, CloseReason, Engine, EngineHandler, EngineSocket, Frame, RequestError, RequestInfo,
-    Transport,
+    CloseReason, Engine, EngineHandler, EngineSocket, Frame, RequestError, RequestInfo, Transport,
 };
 
 fn text_response(body: String) -> Response {
@@ -21,10 +20,20 @@ fn text_response(body: String) -> Response {
 /// Opens a polling session: the response body is the handshake packet.
 pub(crate) fn open<H: EngineHandler>(engine: Arc<Engine<H>>, req: Request<Body>) -> Response {
     let socket = engine.open_session(Transport::Polling, RequestInfo::from_request(&req));
-    tokio::spawn(heartbeat::run(engine.clone(), socket.clone()));
+    tokio::spawn(finish_when_closed(engine.clone(), socket.clone()));
     let body = engine.handshake(socket.sid(), Transport::Polling);
     engine.handler.on_open(&socket);
     text_response(body)
+}
+
+/// A polling session has no task of its own: this one waits for it to close, however that
+/// happens (an upgrade to WebSocket keeps it), then removes it and tells the handler.
+async fn finish_when_closed<H: EngineHandler>(
+    engine: Arc<Engine<H>>,
+    socket: Arc<EngineSocket<H::Data>>,
+) {
+    socket.closed().await;
+    engine.finish_session(&socket);
 }
 
 /// Waits for queued frames and returns as many as fit in `maxPayload`.
@@ -35,10 +44,13 @@ pub(crate) async fn poll<H: EngineHandler>(
     engine: &Engine<H>,
     socket: Arc<EngineSocket<H::Data>>,
 ) -> Result<Response, RequestError> {
+    let Some(polling) = socket.polling() else {
+        return Err(RequestError::BadRequest);
+    };
     if socket.transport() == Transport::Websocket {
         return Err(RequestError::BadRequest);
     }
-    let Ok(mut outbox) = socket.outbox.try_lock() else {
+    let Ok(mut outbox) = polling.outbox.try_lock() else {
         tracing::debug!(target: "volley::engine", sid = %socket.sid(), "overlapping polls");
         socket.close(CloseReason::TransportError);
         return Err(RequestError::BadRequest);
@@ -52,7 +64,7 @@ pub(crate) async fn poll<H: EngineHandler>(
             biased;
             frame = socket.queue.pop() => Some(frame),
             _ = socket.closed() => None,
-            _ = socket.upgrade_noop.notified() => return Ok(text_response("6".to_owned())),
+            _ = polling.upgrade_noop.notified() => return Ok(text_response("6".to_owned())),
         },
     };
     let Some(first) = first else {
@@ -88,10 +100,13 @@ pub(crate) async fn post<H: EngineHandler>(
     socket: Arc<EngineSocket<H::Data>>,
     body: Body,
 ) -> Result<Response, RequestError> {
+    let Some(polling) = socket.polling() else {
+        return Err(RequestError::BadRequest);
+    };
     if socket.transport() == Transport::Websocket {
         return Err(RequestError::BadRequest);
     }
-    let Ok(_guard) = socket.post_lock.try_lock() else {
+    let Ok(_guard) = polling.post_lock.try_lock() else {
         socket.close(CloseReason::TransportError);
         return Err(RequestError::BadRequest);
     };

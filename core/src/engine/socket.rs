@@ -1,6 +1,6 @@
 //! One Engine.IO session: its id, outgoing queue, transport state and close signal.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::OnceLock;
 
 use bytes::Bytes;
@@ -23,6 +23,19 @@ pub(crate) struct Outbox {
     pub(crate) held: Option<Frame>,
 }
 
+/// What only a session that started on polling needs: the locks its requests take, and the
+/// signal that answers a waiting poll once an upgrade's probe succeeds. A session opened over
+/// WebSocket has none of it (boxed, so that it costs one pointer there).
+#[derive(Debug, Default)]
+pub(crate) struct Polling {
+    /// Taken by the GET that waits for frames, or by the WebSocket that upgraded the session.
+    pub(crate) outbox: Mutex<Outbox>,
+    /// Taken by the POST that carries client packets: one at a time.
+    pub(crate) post_lock: Mutex<()>,
+    /// Releases a waiting GET with a noop once the upgrade's probe succeeded.
+    pub(crate) upgrade_noop: Notify,
+}
+
 /// Why a frame could not be queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -42,8 +55,8 @@ pub struct EngineSocket<D> {
     sid: Sid,
     /// Outgoing frames; taken by one transport at a time (see [`Outbox`]).
     pub(crate) queue: FrameQueue,
-    pub(crate) outbox: Mutex<Outbox>,
-    pub(crate) post_lock: Mutex<()>,
+    /// Set for a session opened over polling (also once upgraded).
+    polling: Option<Box<Polling>>,
     transport: AtomicU8,
     /// Set once, when the session closes; read without a lock.
     is_closed: AtomicBool,
@@ -54,8 +67,8 @@ pub struct EngineSocket<D> {
     /// waiting `Notify` future takes one each time it is polled).
     close_waker: AtomicWaker,
     reason: OnceLock<CloseReason>,
-    pub(crate) pong: Notify,
-    pub(crate) upgrade_noop: Notify,
+    /// When the last pong arrived, on the heartbeat's clock; 0 before the first.
+    last_pong: AtomicU64,
     request: RequestInfo,
     /// Data owned by the layer above (the Socket.IO client state).
     pub data: D,
@@ -72,8 +85,7 @@ impl<D> EngineSocket<D> {
         EngineSocket {
             sid,
             queue: FrameQueue::new(capacity),
-            outbox: Mutex::new(Outbox::default()),
-            post_lock: Mutex::new(()),
+            polling: (transport == Transport::Polling).then(Box::default),
             transport: AtomicU8::new(match transport {
                 Transport::Polling => POLLING,
                 Transport::Websocket => WEBSOCKET,
@@ -82,8 +94,7 @@ impl<D> EngineSocket<D> {
             closed: Notify::new(),
             close_waker: AtomicWaker::new(),
             reason: OnceLock::new(),
-            pong: Notify::new(),
-            upgrade_noop: Notify::new(),
+            last_pong: AtomicU64::new(0),
             request,
             data,
         }
@@ -105,6 +116,21 @@ impl<D> EngineSocket<D> {
             WEBSOCKET => Transport::Websocket,
             _ => Transport::Polling,
         }
+    }
+
+    /// The polling state, for a session opened over polling.
+    pub(crate) fn polling(&self) -> Option<&Polling> {
+        self.polling.as_deref()
+    }
+
+    /// Records a pong that arrived at `at` (see the heartbeat's clock).
+    pub(crate) fn record_pong(&self, at: u64) {
+        self.last_pong.store(at, Ordering::Release);
+    }
+
+    /// When the last pong arrived; 0 before the first.
+    pub(crate) fn last_pong(&self) -> u64 {
+        self.last_pong.load(Ordering::Acquire)
     }
 
     pub(crate) fn is_upgrading(&self) -> bool {

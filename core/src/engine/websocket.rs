@@ -13,9 +13,9 @@ use futures_util::{FutureExt, SinkExt};
 use http::Request;
 
 use super::queue::FrameQueue;
+use super::socket::Polling;
 use super::{
-    heartbeat, CloseReason, Engine, EngineHandler, EngineSocket, Frame, RequestError, RequestInfo,
-    Transport,
+    CloseReason, Engine, EngineHandler, EngineSocket, Frame, RequestError, RequestInfo, Transport,
 };
 
 /// Frames written before one flush, at most.
@@ -51,9 +51,11 @@ pub(crate) async fn accept<H: EngineHandler>(
         .max_frame_size(max);
     // The connection's future is one of the two, not an async block awaiting either: such a
     // block would also keep its captures (the WebSocket, the request), 600 bytes per connection.
+    // An upgrade's future (with its probe) is the larger one and the rarer: boxed, so that every
+    // connection opened over WebSocket does not keep room for it.
     Ok(upgrade.on_upgrade(move |ws| match target {
         Target::New(info) => Either::Left(run_new(engine, ws, *info)),
-        Target::Upgrade(socket) => Either::Right(run_upgrade(engine, ws, socket)),
+        Target::Upgrade(socket) => Either::Right(Box::pin(run_upgrade(engine, ws, socket))),
     }))
 }
 
@@ -79,12 +81,13 @@ fn run_new<H: EngineHandler>(
         // refused for a session opened over WebSocket.
         let handshake = engine.handshake(socket.sid(), Transport::Websocket);
         engine.handler.on_open(&socket);
-        tokio::select! {
-            biased;
-            () = drive(&engine, &mut ws, &socket, Some(Frame::Text(handshake.into()))) => {}
-            // never ends: it stays pending once the session is closed, which ends the drive loop
-            () = heartbeat::beat(&engine, &socket) => {}
-        }
+        drive(
+            &engine,
+            &mut ws,
+            &socket,
+            Some(Frame::Text(handshake.into())),
+        )
+        .await;
         // The handler hears of the end before the close frame goes out: a client that stopped
         // reading cannot hold it back.
         engine.finish_session(&socket);
@@ -110,7 +113,7 @@ async fn next_text(ws: &mut WebSocket) -> Step {
     }
 }
 
-async fn probe(ws: &mut WebSocket, socket: &EngineSocket<impl Send + Sync>) -> bool {
+async fn probe(ws: &mut WebSocket, polling: &Polling) -> bool {
     match next_text(ws).await {
         Step::Text(t) if t.as_str() == "2probe" => {}
         _ => return false,
@@ -123,7 +126,7 @@ async fn probe(ws: &mut WebSocket, socket: &EngineSocket<impl Send + Sync>) -> b
         return false;
     }
     // Releases a waiting poll so the client can pause its polling transport.
-    socket.upgrade_noop.notify_one();
+    polling.upgrade_noop.notify_one();
     matches!(next_text(ws).await, Step::Text(t) if t.as_str() == "5")
 }
 
@@ -136,12 +139,13 @@ fn run_upgrade<H: EngineHandler>(
     socket: Arc<EngineSocket<H::Data>>,
 ) -> impl std::future::Future<Output = ()> + Send {
     async move {
-        if !socket.begin_upgrade() {
+        // only a session opened over polling gets here (see `accept`)
+        let Some(polling) = socket.polling().filter(|_| socket.begin_upgrade()) else {
             let _ = ws.send(Message::Close(None)).await;
             return;
-        }
+        };
         let upgraded = tokio::select! {
-            r = tokio::time::timeout(engine.config.upgrade_timeout, probe(&mut ws, &socket)) => r.unwrap_or(false),
+            r = tokio::time::timeout(engine.config.upgrade_timeout, probe(&mut ws, polling)) => r.unwrap_or(false),
             _ = socket.closed() => false,
         };
         if !upgraded {
@@ -151,12 +155,12 @@ fn run_upgrade<H: EngineHandler>(
             return;
         }
         // Held while the drive loop runs: the polling transport no longer takes frames.
-        let mut outbox = socket.outbox.lock().await;
+        let mut outbox = polling.outbox.lock().await;
         socket.finish_upgrade();
         tracing::debug!(target: "volley::engine", sid = %socket.sid(), "upgraded to websocket");
         engine.handler.on_upgrade(&socket);
         drive(&engine, &mut ws, &socket, outbox.held.take()).await;
-        // the session's heartbeat task finishes it
+        // the polling session's own task finishes it
         let _ = ws.send(Message::Close(None)).await;
     }
 }
