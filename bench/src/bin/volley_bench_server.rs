@@ -3,13 +3,14 @@
 //!
 //! ```text
 //! volley_bench_server --port 3100 [--adapter memory|redis://127.0.0.1:6379] [--prefix P]
-//!                     [--emitter-key KEY] [--threads N] [--nagle]
+//!                     [--emitter-key KEY] [--threads N] [--nagle] [--queue-capacity FRAMES]
 //! ```
 //!
 //! Accepted connections get `TCP_NODELAY`, as Node's HTTP server does by default (`--nagle`
 //! leaves Nagle's algorithm on, as a bare `axum::serve` does). The listen backlog is 1024
 //! (`--backlog`; Node listens with 511, uvicorn with 2048, while `tokio::net::TcpListener::bind`
 //! gives 128, which a storm of a few hundred simultaneous connects overflows).
+//! `--queue-capacity` sets the outgoing queue per client (the library's default otherwise).
 //!
 //! Handlers (namespace `/`), every one acks when asked:
 //!
@@ -59,6 +60,7 @@ struct Options {
     threads: usize,
     nagle: bool,
     backlog: u32,
+    queue_capacity: Option<usize>,
 }
 
 fn options() -> Result<Options, String> {
@@ -70,6 +72,7 @@ fn options() -> Result<Options, String> {
         threads: 1,
         nagle: false,
         backlog: 1024,
+        queue_capacity: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -82,6 +85,10 @@ fn options() -> Result<Options, String> {
             "--prefix" => o.prefix = value()?,
             "--emitter-key" => o.emitter_key = Some(value()?),
             "--threads" => o.threads = value()?.parse().map_err(|e| format!("--threads: {e}"))?,
+            "--queue-capacity" => {
+                let n = value()?.parse();
+                o.queue_capacity = Some(n.map_err(|e| format!("--queue-capacity: {e}"))?);
+            }
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -94,7 +101,11 @@ fn server(opts: &Options) -> Result<Server, String> {
         .node_compat_key(opts.emitter_key.clone());
     let manager =
         volley_examples::adapter::manager(&opts.adapter, config).map_err(|e| e.to_string())?;
-    let io = Server::builder().client_manager_arc(manager).build();
+    let mut builder = Server::builder().client_manager_arc(manager);
+    if let Some(frames) = opts.queue_capacity {
+        builder = builder.queue_capacity(frames);
+    }
+    let io = builder.build();
     let ns = io.of("/");
     ns.on("echo", |_s: Socket, args: Args| args);
     ns.on("join", |s: Socket, room: String| {

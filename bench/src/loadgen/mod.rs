@@ -498,12 +498,8 @@ pub async fn fanout(
                     if delivered.get() >= threshold.get() {
                         continue;
                     }
-                    tokio::select! {
-                        _ = wake.notified() => {}
-                        r = sender.fill() => if !r? { return Err(io::Error::other("closed")) },
-                        _ = stop.changed() => return Ok(()),
-                        // a lost wake-up (a member closed) must not stall the sender for good
-                        _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                    if !wait_for_room(&mut sender, &wake, &mut stop).await? {
+                        return Ok(());
                     }
                 }
             }
@@ -583,11 +579,29 @@ impl Pairing {
     }
 }
 
+/// A closed-loop sender's pause while its window is full: until `wake` (deliveries caught up),
+/// or 50 ms (a lost wake-up, such as a member that closed, must not stall the sender for good),
+/// reading the sender's own acks meanwhile. `false` once told to stop.
+async fn wait_for_room(
+    sender: &mut Client,
+    wake: &Notify,
+    stop: &mut watch::Receiver<bool>,
+) -> io::Result<bool> {
+    tokio::select! {
+        _ = wake.notified() => {}
+        r = sender.fill() => if !r? { return Err(io::Error::other("closed")) },
+        _ = stop.changed() => return Ok(false),
+        _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+    }
+    Ok(true)
+}
+
 /// Cross-node broadcast through the servers' message bus. A client on node A sends `burst`
 /// events (each makes A emit `count` broadcasts to room `x`); one member of `x` is connected to
-/// A and one to B. Full speed: bursts of `window / 4`, with at most `window` broadcasts not yet
-/// received by both members; counted on B. Then, for each of `latency_rates`, that many broadcasts per second (one
-/// burst per millisecond) for the added latency: B's receive time minus A's.
+/// A and one to B. First, for each of `latency_rates`, that many broadcasts per second (one
+/// burst per millisecond) for the added latency: B's receive time minus A's. Then full speed:
+/// bursts of `window / 4`, with at most `window` broadcasts not yet received by both members;
+/// counted on B (unless `full_speed` is false: the rate is then zero).
 #[allow(clippy::too_many_arguments)]
 pub async fn cross_node(
     a: &Target,
@@ -595,6 +609,7 @@ pub async fn cross_node(
     pids: &[u32],
     window: u64,
     latency_rates: &[f64],
+    full_speed: bool,
     warmup: Duration,
     duration: Duration,
 ) -> io::Result<Cross> {
@@ -670,65 +685,9 @@ pub async fn cross_node(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
-    // phase 1: full speed
-    let burst = (window / 4).max(1);
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let base = got_min.get();
-    let sender_task = {
-        let (got_min, threshold, wake) = (got_min.clone(), threshold.clone(), wake.clone());
-        let mut stop = stop_rx.clone();
-        spawn_local(async move {
-            let mut sent = 0u64;
-            let r: io::Result<()> = async {
-                loop {
-                    while sent + burst <= (got_min.get() - base) + window {
-                        let json = format!("[\"burst\",{{\"room\":\"x\",\"from\":{seq},\"count\":{burst},\"payload\":\"{PAYLOAD}\"}}]");
-                        sender.queue_event(None, json.as_bytes());
-                        seq += burst;
-                        sent += burst;
-                    }
-                    threshold.set(base + (sent + burst).saturating_sub(window));
-                    if got_min.get() >= threshold.get() {
-                        continue;
-                    }
-                    while sender.next_packet()?.is_some() {}
-                    sender.flush().await?;
-                    tokio::select! {
-                        _ = wake.notified() => {}
-                        r = sender.fill() => if !r? { return Err(io::Error::other("closed")) },
-                        _ = stop.changed() => return Ok(()),
-                        _ = tokio::time::sleep(Duration::from_millis(50)) => {}
-                    }
-                }
-            }
-            .await;
-            if let Err(e) = r {
-                eprintln!("  cross-node sender: {e}");
-            }
-            (sender, seq)
-        })
-    };
-    let (count, win) = measure(pids, &got_b, warmup, duration).await;
-    let _ = stop_tx.send(true);
-    let (mut sender, mut seq) = sender_task
-        .await
-        .map_err(|e| io::Error::other(e.to_string()))?;
-    let rate = Rate {
-        count,
-        window: win,
-        errors: 0,
-    };
-    // drain what is still on its way before measuring latency
-    let mut last = got_b.get();
-    loop {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        while sender.next_packet()?.is_some() {}
-        if got_b.get() == last {
-            break;
-        }
-        last = got_b.get();
-    }
-    // phase 2: fixed rates, one burst per millisecond
+    // phase 1: fixed rates, one burst per millisecond. First, while the broker holds little: a
+    // broker whose reads slow as its log grows (tansu) would otherwise give this phase the
+    // log the full-speed phase left behind.
     let mut latencies = Vec::new();
     for &latency_rate in latency_rates {
         let per_ms = (latency_rate / 1000.0).round().max(1.0) as u64;
@@ -784,6 +743,64 @@ pub async fn cross_node(
             b_first,
             lost: (seq - first_seq).saturating_sub(received_b),
         });
+    }
+    // phase 2: full speed
+    let mut rate = Rate::default();
+    if full_speed {
+        let burst = (window / 4).max(1);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let base = got_min.get();
+        let sender_task = {
+            let (got_min, threshold, wake) = (got_min.clone(), threshold.clone(), wake.clone());
+            let mut stop = stop_rx.clone();
+            spawn_local(async move {
+                let mut sent = 0u64;
+                let r: io::Result<()> = async {
+                    loop {
+                        while sent + burst <= (got_min.get() - base) + window {
+                            let json = format!("[\"burst\",{{\"room\":\"x\",\"from\":{seq},\"count\":{burst},\"payload\":\"{PAYLOAD}\"}}]");
+                            sender.queue_event(None, json.as_bytes());
+                            seq += burst;
+                            sent += burst;
+                        }
+                        threshold.set(base + (sent + burst).saturating_sub(window));
+                        if got_min.get() >= threshold.get() {
+                            continue;
+                        }
+                        while sender.next_packet()?.is_some() {}
+                        sender.flush().await?;
+                        if !wait_for_room(&mut sender, &wake, &mut stop).await? {
+                            return Ok(());
+                        }
+                    }
+                }
+                .await;
+                if let Err(e) = r {
+                    eprintln!("  cross-node sender: {e}");
+                }
+                sender
+            })
+        };
+        let (count, win) = measure(pids, &got_b, warmup, duration).await;
+        let _ = stop_tx.send(true);
+        sender = sender_task
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        rate = Rate {
+            count,
+            window: win,
+            errors: 0,
+        };
+        // let what is still on its way arrive before the clients close
+        let mut last = got_b.get();
+        loop {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            while sender.next_packet()?.is_some() {}
+            if got_b.get() == last {
+                break;
+            }
+            last = got_b.get();
+        }
     }
     sender.close().await;
     let errors = tasks.close().await;
