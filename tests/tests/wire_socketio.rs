@@ -183,6 +183,26 @@ async fn connect_timeout_without_handshake() -> TestResult {
     Ok(())
 }
 
+/// The connect timeout applies until the first namespace is joined: a client that joined and
+/// then left every namespace stays connected past it.
+#[tokio::test]
+async fn connect_timeout_ends_with_the_first_join() -> TestResult {
+    let server = server::conformance().await?;
+    let mut ws = init_connection(&server).await?;
+    ws.send_text("41").await?;
+    // answer the pings until well past the connect timeout
+    let until = Instant::now() + CONNECT_TIMEOUT + Duration::from_millis(500);
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, ws.next_frame()).await {
+            Err(_) => break,
+            Ok(Ok(Frame::Text(t))) if t == "2" => ws.send_text("3").await?,
+            Ok(other) => bail!("after `41`: expected only pings, got {other:?}"),
+        }
+    }
+    connect(&mut ws, "40", "40", r#"42["auth",{}]"#).await
+}
+
 // ---------------------------------------------------------------- disconnect
 
 #[tokio::test]

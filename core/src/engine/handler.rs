@@ -1,6 +1,7 @@
 //! The trait through which the Engine.IO layer hands sessions and messages to the layer above.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -22,6 +23,19 @@ pub trait EngineHandler: Send + Sync + 'static {
 
     /// A binary message arrived.
     fn on_binary(&self, socket: &Arc<EngineSocket<Self::Data>>, data: Bytes);
+
+    /// How long after a session opens [`on_open_check`](EngineHandler::on_open_check) is called
+    /// for it; `None` (the default): never. Read once per session.
+    fn open_check_after(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Called once, [`open_check_after`](EngineHandler::open_check_after) after the session
+    /// opened, if it is still open (the Socket.IO layer closes a session that joined no
+    /// namespace by then). From the endpoint's timer task, not a task per session.
+    fn on_open_check(&self, socket: &Arc<EngineSocket<Self::Data>>) {
+        let _ = socket;
+    }
 
     /// The session moved from polling to WebSocket.
     fn on_upgrade(&self, socket: &Arc<EngineSocket<Self::Data>>) {

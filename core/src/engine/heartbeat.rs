@@ -1,7 +1,9 @@
 //! The heartbeat: pings every session, closes one that does not answer. One task per endpoint
 //! keeps every session's next deadline in one queue, rather than a timer per connection: an idle
-//! connection then costs one queue entry (40 bytes) instead of a timer and a waiting future
-//! (about 300 bytes) inside its task.
+//! connection then costs one queue entry (48 bytes) instead of a timer and a waiting future
+//! (about 300 bytes) inside its task. The same queue holds the one check the layer above asks
+//! for after a session opens ([`EngineHandler::open_check_after`]; Socket.IO's connect timeout),
+//! which would otherwise be one more task per connection.
 //!
 //! Each session moves between two states: waiting to be pinged (`pingInterval` after the
 //! handshake, then after its last pong), and waiting for the pong of a ping (closed with
@@ -18,16 +20,22 @@ use tokio::time::Instant;
 
 use super::{CloseReason, Engine, EngineHandler, Frame, Sid};
 
-/// A ping that was not sent yet, in [`Entry::pinged`].
-const NOT_PINGED: u64 = u64::MAX;
+/// What is due at an [`Entry`]'s time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Due {
+    /// The next ping.
+    Ping,
+    /// The pong of the ping sent at this time (milliseconds since the epoch).
+    Pong(u64),
+    /// The layer above's check ([`EngineHandler::on_open_check`]).
+    OpenCheck,
+}
 
-/// One session's next deadline. Times are milliseconds since the schedule's epoch.
+/// One deadline of one session. Times are milliseconds since the schedule's epoch.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
-    /// When the ping is due, or when its pong must have arrived.
     at: u64,
-    /// When the ping went out; [`NOT_PINGED`] while it is due.
-    pinged: u64,
+    due: Due,
     sid: Sid,
 }
 
@@ -55,7 +63,8 @@ impl Eq for Entry {}
 /// Every session's next heartbeat deadline, and the task that keeps them.
 ///
 /// An entry stays until its deadline even when its session closes sooner (it is dropped then):
-/// the queue holds at most the sessions opened within one `pingInterval + pingTimeout`.
+/// besides one entry per open session, the queue holds at most those of the sessions that
+/// closed within the last `pingInterval + pingTimeout` (or the open check's delay, if longer).
 #[derive(Debug)]
 pub(crate) struct Schedule {
     epoch: Instant,
@@ -118,8 +127,8 @@ fn millis(d: Duration) -> u64 {
 }
 
 /// Schedules the first ping of a new session, `pingInterval` from now (never earlier: the ping
-/// is due one millisecond late at most), and starts the endpoint's heartbeat task if it is not
-/// running yet.
+/// is due one millisecond late at most), and the handler's open check if it wants one; starts
+/// the endpoint's heartbeat task if it is not running yet.
 pub(crate) fn start<H: EngineHandler>(engine: &Arc<Engine<H>>, sid: Sid) {
     let schedule = &engine.heartbeats;
     if !schedule
@@ -128,11 +137,19 @@ pub(crate) fn start<H: EngineHandler>(engine: &Arc<Engine<H>>, sid: Sid) {
     {
         tokio::spawn(run(Arc::downgrade(engine), schedule.clone()));
     }
+    let now = schedule.now_ms() + 1;
     schedule.push(Entry {
-        at: schedule.now_ms() + 1 + millis(engine.config.ping_interval),
-        pinged: NOT_PINGED,
+        at: now + millis(engine.config.ping_interval),
+        due: Due::Ping,
         sid,
     });
+    if let Some(after) = engine.handler.open_check_after() {
+        schedule.push(Entry {
+            at: now + millis(after),
+            due: Due::OpenCheck,
+            sid,
+        });
+    }
 }
 
 /// The endpoint's heartbeat task: handles the deadlines as they come, until the endpoint is
@@ -168,33 +185,34 @@ async fn run<H: EngineHandler>(engine: Weak<Engine<H>>, schedule: Arc<Schedule>)
     }
 }
 
-/// One deadline of one session: the ping is due, or its pong should have come.
+/// One deadline of one session: the ping is due, its pong should have come, or the handler's
+/// open check.
 fn beat<H: EngineHandler>(engine: &Engine<H>, schedule: &Schedule, entry: Entry, now: u64) {
     // a closed session's entry is dropped here
     let Some(socket) = engine.session(entry.sid) else {
         return;
     };
     let config = &engine.config;
-    if entry.pinged == NOT_PINGED {
-        if socket.send(Frame::Ping).is_ok() {
+    match entry.due {
+        Due::Ping => {
+            if socket.send(Frame::Ping).is_ok() {
+                schedule.push(Entry {
+                    at: now + 1 + millis(config.ping_timeout),
+                    due: Due::Pong(now),
+                    sid: entry.sid,
+                });
+            }
+        }
+        Due::Pong(pinged) if socket.last_pong() > pinged => {
+            // the next ping `pingInterval` after the pong (now, if that has passed)
             schedule.push(Entry {
-                at: now + 1 + millis(config.ping_timeout),
-                pinged: now,
+                at: (socket.last_pong() + millis(config.ping_interval)).max(now),
+                due: Due::Ping,
                 sid: entry.sid,
             });
         }
-        return;
-    }
-    let pong = socket.last_pong();
-    if pong > entry.pinged {
-        // the next ping `pingInterval` after the pong (now, if that has passed)
-        schedule.push(Entry {
-            at: (pong + millis(config.ping_interval)).max(now),
-            pinged: NOT_PINGED,
-            sid: entry.sid,
-        });
-    } else {
-        socket.close(CloseReason::PingTimeout);
+        Due::Pong(_) => socket.close(CloseReason::PingTimeout),
+        Due::OpenCheck => engine.handler.on_open_check(&socket),
     }
 }
 
@@ -209,7 +227,7 @@ mod tests {
         for at in [30, 10, 20, 10, 40] {
             schedule.push(Entry {
                 at,
-                pinged: NOT_PINGED,
+                due: Due::Ping,
                 sid: Sid::new(),
             });
         }

@@ -1,7 +1,9 @@
 //! One Engine.IO connection seen from Socket.IO: packet dispatch to namespaces, binary
 //! reassembly, namespace connects, and the connect timeout.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use bytes::Bytes;
 use volley_protocol::packet::{decode, Decoded, Packet, PacketData, PartialPacket};
@@ -17,8 +19,9 @@ use crate::{ConnectError, DisconnectReason, Socket};
 #[derive(Default)]
 pub struct Client {
     pub(crate) state: Mutex<ClientState>,
-    /// Told when the client joins its first namespace, so the connect timeout stops waiting.
-    joined: tokio::sync::Notify,
+    /// Set once the client joined a namespace: the connect timeout no longer applies, even if
+    /// it leaves every namespace later.
+    joined: AtomicBool,
     /// Set when the Socket.IO layer itself closed the session, to report a finer reason.
     reason: OnceLock<DisconnectReason>,
 }
@@ -200,7 +203,7 @@ fn finish_connect(session: &Session, socket: Socket, outcome: Result<(), Connect
     match outcome {
         Ok(()) => {
             if socket.confirm_connect().is_ok() {
-                session.data.joined.notify_one();
+                session.data.joined.store(true, Ordering::Release);
                 socket
                     .0
                     .ns
@@ -233,25 +236,29 @@ impl EngineHandler for Dispatcher {
     fn on_open(&self, session: &Session) {
         let transport = session.transport();
         self.observers().each(|o| o.connection_opened(transport));
-        let timeout = self.shared.config.connect_timeout;
-        let session = session.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = tokio::time::sleep(timeout) => {}
-                _ = session.data.joined.notified() => return,
-                _ = session.closed() => return,
-            }
-            let idle = session
-                .data
-                .state
-                .lock()
-                .map(|s| s.sockets.is_empty())
-                .unwrap_or(true);
-            if idle {
-                tracing::debug!(target: "volley::socketio", sid = %session.sid(), "no namespace joined in time, closing");
-                session.close(CloseReason::ServerClose);
-            }
-        });
+    }
+
+    /// The connect timeout.
+    fn open_check_after(&self) -> Option<Duration> {
+        Some(self.shared.config.connect_timeout)
+    }
+
+    /// Closes a session that has not joined a namespace (nor is waiting for a connect handler)
+    /// within the connect timeout.
+    fn on_open_check(&self, session: &Session) {
+        if session.data.joined.load(Ordering::Acquire) {
+            return;
+        }
+        let idle = session
+            .data
+            .state
+            .lock()
+            .map(|s| s.sockets.is_empty())
+            .unwrap_or(true);
+        if idle {
+            tracing::debug!(target: "volley::socketio", sid = %session.sid(), "no namespace joined in time, closing");
+            session.close(CloseReason::ServerClose);
+        }
     }
 
     fn on_message(&self, session: &Session, text: &str) {
