@@ -42,6 +42,25 @@ pub fn rss_bytes(pid: u32) -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
+/// This process's open-file limit (the soft one, which is what applies), from
+/// `/proc/self/limits`.
+pub fn open_file_limit() -> Option<u64> {
+    soft_open_files(&std::fs::read_to_string("/proc/self/limits").ok()?)
+}
+
+/// The soft limit of the `Max open files` line of a `/proc/<pid>/limits` text.
+fn soft_open_files(limits: &str) -> Option<u64> {
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let soft = line
+        .trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?;
+    match soft {
+        "unlimited" => Some(u64::MAX),
+        n => n.parse().ok(),
+    }
+}
+
 /// The id of a running process whose command name is `comm` (such as `redis-server`).
 pub fn find_process(comm: &str) -> Option<u32> {
     let dir = std::fs::read_dir("/proc").ok()?;
@@ -157,4 +176,23 @@ pub fn machine_busy_seconds() -> f64 {
         .map(|i| f.get(*i).copied().unwrap_or(0))
         .sum::<u64>();
     busy as f64 / TICKS_PER_SEC
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_soft_open_file_limit() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units\n\
+                      Max processes             95330                95330                processes\n\
+                      Max open files            20000                40000                files\n";
+        assert_eq!(soft_open_files(limits), Some(20_000));
+        let unlimited =
+            "Max open files            unlimited            unlimited            files\n";
+        assert_eq!(soft_open_files(unlimited), Some(u64::MAX));
+        assert_eq!(soft_open_files("Max processes 1 1 processes\n"), None);
+        assert!(open_file_limit().is_some_and(|n| n > 0));
+    }
 }

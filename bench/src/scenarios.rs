@@ -97,8 +97,9 @@ pub struct Config {
     pub servers: Vec<Kind>,
     /// Scenarios to run (all when `None`): idle, storm, echo, fanout, rooms, cross, emitter.
     pub only: Option<Vec<String>>,
-    /// Idle connections held.
-    pub idle_conns: usize,
+    /// Idle connections held, one scenario per size (a size the open-file limit does not
+    /// allow is reported as not measured).
+    pub idle_sizes: Vec<usize>,
     /// Connections of one connect storm, and how many connect at once.
     pub storm_conns: usize,
     /// See [`Config::storm_conns`].
@@ -128,7 +129,7 @@ impl Config {
             duration: Duration::from_secs(5),
             servers: Kind::ALL.to_vec(),
             only: None,
-            idle_conns: 10_000,
+            idle_sizes: vec![10_000, 50_000],
             storm_conns: 5_000,
             storm_concurrency: 500,
             echo_conns: 50,
@@ -147,7 +148,7 @@ impl Config {
             runs: 1,
             warmup: Duration::from_secs(1),
             duration: Duration::from_secs(2),
-            idle_conns: 2_000,
+            idle_sizes: vec![2_000],
             storm_conns: 2_000,
             big_room: 2_000,
             rooms: 200,
@@ -206,6 +207,8 @@ pub struct Bench {
     cfg: Config,
     sections: String,
     checks: Vec<Check>,
+    /// Scenarios this machine could not run, and why: stated under the targets.
+    not_measured: Vec<String>,
     prefixes: usize,
     /// CPU seconds used by the servers started so far.
     servers_cpu: f64,
@@ -219,6 +222,7 @@ impl Bench {
             cfg,
             sections: String::new(),
             checks: Vec::new(),
+            not_measured: Vec::new(),
             prefixes: 0,
             servers_cpu: 0.0,
         }
@@ -391,7 +395,26 @@ impl Bench {
     }
 
     async fn idle(&mut self) {
-        let n = self.cfg.idle_conns;
+        for n in self.cfg.idle_sizes.clone() {
+            // The load generator (this process) and each server hold a descriptor per
+            // connection; both inherit this process's limit (`bench/run.sh` raises it to the
+            // hard limit).
+            match procfs::open_file_limit() {
+                Some(limit) if limit < n as u64 + 1_000 => {
+                    self.not_measured.push(format!(
+                        "{} idle connections (the open-file limit of this process is {} and \
+                         it needs about {}: raise the hard limit, `ulimit -Hn`, to measure it)",
+                        num(n as f64),
+                        num(limit as f64),
+                        num(n as f64 + 1_000.0)
+                    ));
+                }
+                _ => self.idle_size(n).await,
+            }
+        }
+    }
+
+    async fn idle_size(&mut self, n: usize) {
         let settle = if self.cfg.quick {
             Duration::from_secs(2)
         } else {
@@ -413,7 +436,8 @@ impl Bench {
                         break;
                     }
                 };
-                let r = loadgen::idle(&Target::local(server.port), server.pid, n, settle).await;
+                let target = Target::local_for(server.port, n);
+                let r = loadgen::idle(&target, server.pid, n, settle).await;
                 self.servers_cpu += server.stop();
                 s.values.push(r.per_conn());
                 s.loadgen.push(r.loadgen_share);
@@ -1292,10 +1316,12 @@ impl Bench {
             }
             out.push('\n');
         }
+        for why in &self.not_measured {
+            let _ = writeln!(out, "Not measured: {why}.\n");
+        }
         out.push_str(
-            "Not measured: 50,000 idle connections (the open-file limit of this machine's \
-             sessions is 20,000 per process). Node has no RabbitMQ or Kafka adapter of its own \
-             here, so those rows compare with python-socketio only.\n\n",
+            "Node has no RabbitMQ or Kafka adapter of its own here, so those rows compare with \
+             python-socketio only.\n\n",
         );
         out.push_str(&self.sections);
         out

@@ -18,6 +18,9 @@ pub struct Target {
     pub sources: Vec<IpAddr>,
 }
 
+/// Clients per loopback source address, at most.
+const PER_SOURCE: usize = 20_000;
+
 impl Target {
     /// A server on `127.0.0.1:port`.
     pub fn local(port: u16) -> Target {
@@ -25,6 +28,21 @@ impl Target {
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             sources: Vec::new(),
         }
+    }
+
+    /// A server on `127.0.0.1:port` for `clients` connections: past 20,000 they come from
+    /// several loopback source addresses (`127.0.0.2`, `127.0.0.3`, …), as one source address
+    /// has one ephemeral port range (about 28,000 ports) towards one server address.
+    pub fn local_for(port: u16, clients: usize) -> Target {
+        let mut target = Target::local(port);
+        if clients > PER_SOURCE {
+            let count = clients.div_ceil(PER_SOURCE);
+            target.sources = (0..count)
+                .filter_map(|i| u8::try_from(i + 2).ok())
+                .map(|last| IpAddr::from([127, 0, 0, last]))
+                .collect();
+        }
+        target
     }
 
     fn source(&self, n: usize) -> Option<IpAddr> {
@@ -228,5 +246,16 @@ mod tests {
         assert_eq!(msg_seq(b"[\"msg\", 7, \"x\"]"), Some(7));
         assert_eq!(msg_seq(b"[\"other\",7]"), None);
         assert_eq!(parse_u64(b""), None);
+    }
+
+    #[test]
+    fn many_clients_come_from_several_source_addresses() {
+        assert!(Target::local_for(3100, 10_000).sources.is_empty());
+        let target = Target::local_for(3100, 50_000);
+        let want: Vec<IpAddr> = (2..=4).map(|i| IpAddr::from([127, 0, 0, i])).collect();
+        assert_eq!(target.sources, want);
+        // clients are dealt round the addresses
+        assert_eq!(target.source(0), Some(want[0]));
+        assert_eq!(target.source(4), Some(want[1]));
     }
 }
