@@ -12,6 +12,7 @@
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -71,7 +72,7 @@ pub(crate) struct Schedule {
     queue: Mutex<BinaryHeap<Entry>>,
     /// Wakes the task when a deadline earlier than all others is added, or the endpoint goes.
     wake: Notify,
-    started: std::sync::atomic::AtomicBool,
+    started: AtomicBool,
 }
 
 impl Schedule {
@@ -80,7 +81,7 @@ impl Schedule {
             epoch: Instant::now(),
             queue: Mutex::new(BinaryHeap::new()),
             wake: Notify::new(),
-            started: std::sync::atomic::AtomicBool::new(false),
+            started: AtomicBool::new(false),
         })
     }
 
@@ -131,10 +132,7 @@ fn millis(d: Duration) -> u64 {
 /// the endpoint's heartbeat task if it is not running yet.
 pub(crate) fn start<H: EngineHandler>(engine: &Arc<Engine<H>>, sid: Sid) {
     let schedule = &engine.heartbeats;
-    if !schedule
-        .started
-        .swap(true, std::sync::atomic::Ordering::AcqRel)
-    {
+    if !schedule.started.swap(true, AtomicOrdering::AcqRel) {
         tokio::spawn(run(Arc::downgrade(engine), schedule.clone()));
     }
     let now = schedule.now_ms() + 1;
@@ -203,15 +201,19 @@ fn beat<H: EngineHandler>(engine: &Engine<H>, schedule: &Schedule, entry: Entry,
                 });
             }
         }
-        Due::Pong(pinged) if socket.last_pong() > pinged => {
-            // the next ping `pingInterval` after the pong (now, if that has passed)
-            schedule.push(Entry {
-                at: (socket.last_pong() + millis(config.ping_interval)).max(now),
-                due: Due::Ping,
-                sid: entry.sid,
-            });
+        Due::Pong(pinged) => {
+            let pong = socket.last_pong();
+            if pong > pinged {
+                // the next ping `pingInterval` after the pong (now, if that has passed)
+                schedule.push(Entry {
+                    at: (pong + millis(config.ping_interval)).max(now),
+                    due: Due::Ping,
+                    sid: entry.sid,
+                });
+            } else {
+                socket.close(CloseReason::PingTimeout);
+            }
         }
-        Due::Pong(_) => socket.close(CloseReason::PingTimeout),
         Due::OpenCheck => engine.handler.on_open_check(&socket),
     }
 }

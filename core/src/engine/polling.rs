@@ -9,6 +9,7 @@ use http::{header, Request};
 use http_body_util::{BodyExt, Limited};
 use volley_protocol::engine::{decode_payload, Item};
 
+use super::socket::Polling;
 use super::{
     CloseReason, Engine, EngineHandler, EngineSocket, Frame, RequestError, RequestInfo, Transport,
 };
@@ -36,6 +37,15 @@ async fn finish_when_closed<H: EngineHandler>(
     engine.finish_session(&socket);
 }
 
+/// The polling state of a session still on polling (an upgrade in progress counts); a polling
+/// request for any other session is refused.
+fn polling_state<D>(socket: &EngineSocket<D>) -> Result<&Polling, RequestError> {
+    match socket.polling() {
+        Some(polling) if socket.transport() == Transport::Polling => Ok(polling),
+        _ => Err(RequestError::BadRequest),
+    }
+}
+
 /// Waits for queued frames and returns as many as fit in `maxPayload`.
 ///
 /// A second GET while one is waiting closes the session (the waiting one gets a close packet);
@@ -44,12 +54,7 @@ pub(crate) async fn poll<H: EngineHandler>(
     engine: &Engine<H>,
     socket: Arc<EngineSocket<H::Data>>,
 ) -> Result<Response, RequestError> {
-    let Some(polling) = socket.polling() else {
-        return Err(RequestError::BadRequest);
-    };
-    if socket.transport() == Transport::Websocket {
-        return Err(RequestError::BadRequest);
-    }
+    let polling = polling_state(&socket)?;
     let Ok(mut outbox) = polling.outbox.try_lock() else {
         tracing::debug!(target: "volley::engine", sid = %socket.sid(), "overlapping polls");
         socket.close(CloseReason::TransportError);
@@ -100,12 +105,7 @@ pub(crate) async fn post<H: EngineHandler>(
     socket: Arc<EngineSocket<H::Data>>,
     body: Body,
 ) -> Result<Response, RequestError> {
-    let Some(polling) = socket.polling() else {
-        return Err(RequestError::BadRequest);
-    };
-    if socket.transport() == Transport::Websocket {
-        return Err(RequestError::BadRequest);
-    }
+    let polling = polling_state(&socket)?;
     let Ok(_guard) = polling.post_lock.try_lock() else {
         socket.close(CloseReason::TransportError);
         return Err(RequestError::BadRequest);

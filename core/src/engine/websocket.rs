@@ -77,8 +77,7 @@ fn run_new<H: EngineHandler>(
     let socket = engine.open_session(Transport::Websocket, info);
     async move {
         // The handshake is the first frame the drive loop writes; what `on_open` queues follows.
-        // The outbox lock is not taken: only polling requests contend for it, and they are
-        // refused for a session opened over WebSocket.
+        // This task is the queue's only taker for the session's life (it has no polling state).
         let handshake = engine.handshake(socket.sid(), Transport::Websocket);
         engine.handler.on_open(&socket);
         drive(
