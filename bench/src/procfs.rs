@@ -5,28 +5,71 @@ use std::time::{Duration, Instant};
 /// Clock ticks per second of `/proc/<pid>/stat` (Linux's `USER_HZ`, 100 everywhere in practice).
 const TICKS_PER_SEC: f64 = 100.0;
 
+/// CPU time of a process (every thread), in seconds, split as `/proc/<pid>/stat` splits it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CpuTimes {
+    /// Time in the process's own code (`utime`).
+    pub user: f64,
+    /// Time in the kernel on the process's behalf (`stime`): system calls, and the interrupts
+    /// and network processing that ran while it did.
+    pub system: f64,
+}
+
+impl CpuTimes {
+    /// User and system time together.
+    pub fn total(self) -> f64 {
+        self.user + self.system
+    }
+}
+
+impl std::ops::Sub for CpuTimes {
+    type Output = CpuTimes;
+
+    fn sub(self, rhs: CpuTimes) -> CpuTimes {
+        CpuTimes {
+            user: self.user - rhs.user,
+            system: self.system - rhs.system,
+        }
+    }
+}
+
 /// CPU time (user + system, every thread) of process `pid` (`None`: this process), in seconds.
 pub fn cpu_seconds(pid: Option<u32>) -> f64 {
+    cpu_times(pid).total()
+}
+
+/// CPU time of process `pid` (`None`: this process), user and system apart; zero when it cannot
+/// be read (the process is gone).
+pub fn cpu_times(pid: Option<u32>) -> CpuTimes {
     let path = match pid {
         Some(p) => format!("/proc/{p}/stat"),
         None => "/proc/self/stat".to_owned(),
     };
-    let Ok(stat) = std::fs::read_to_string(path) else {
-        return 0.0;
-    };
+    std::fs::read_to_string(path)
+        .map(|stat| parse_cpu_times(&stat))
+        .unwrap_or_default()
+}
+
+/// `utime` and `stime` of one `/proc/<pid>/stat` line.
+fn parse_cpu_times(stat: &str) -> CpuTimes {
     // the command name may hold spaces: the fields start after its closing parenthesis
     let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-        return 0.0;
+        return CpuTimes::default();
     };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
     // fields 14 and 15 of the line (utime, stime); `rest` starts at field 3
-    let ticks = |i: usize| -> f64 {
+    let mut fields = rest.split_whitespace().skip(11);
+    let mut ticks = || -> f64 {
         fields
-            .get(i)
+            .next()
             .and_then(|f| f.parse::<u64>().ok())
             .unwrap_or(0) as f64
+            / TICKS_PER_SEC
     };
-    (ticks(11) + ticks(12)) / TICKS_PER_SEC
+    let user = ticks();
+    CpuTimes {
+        user,
+        system: ticks(),
+    }
 }
 
 /// Resident set size of process `pid`, in bytes.
@@ -86,7 +129,7 @@ pub fn find_process(comm: &str) -> Option<u32> {
 pub struct Meter {
     pids: Vec<u32>,
     start: Instant,
-    server0: Vec<f64>,
+    server0: Vec<CpuTimes>,
     self0: f64,
 }
 
@@ -97,6 +140,8 @@ pub struct Window {
     pub wall: Duration,
     /// CPU seconds of the servers, added up.
     pub server_cpu: f64,
+    /// The part of `server_cpu` spent in the kernel (system time).
+    pub server_system: f64,
     /// The load generator's CPU time over the wall time (1.0 = one core busy).
     pub loadgen_share: f64,
 }
@@ -107,7 +152,7 @@ impl Meter {
         Meter {
             pids: pids.to_vec(),
             start: Instant::now(),
-            server0: pids.iter().map(|p| cpu_seconds(Some(*p))).collect(),
+            server0: pids.iter().map(|p| cpu_times(Some(*p))).collect(),
             self0: cpu_seconds(None),
         }
     }
@@ -115,16 +160,20 @@ impl Meter {
     /// CPU use since [`Meter::start`].
     pub fn read(&self) -> Window {
         let wall = self.start.elapsed();
-        let server_cpu = self
+        let server = self
             .pids
             .iter()
             .zip(&self.server0)
-            .map(|(p, c0)| cpu_seconds(Some(*p)) - c0)
-            .sum();
+            .map(|(p, c0)| cpu_times(Some(*p)) - *c0)
+            .fold(CpuTimes::default(), |sum, t| CpuTimes {
+                user: sum.user + t.user,
+                system: sum.system + t.system,
+            });
         let own = cpu_seconds(None) - self.self0;
         Window {
             wall,
-            server_cpu,
+            server_cpu: server.total(),
+            server_system: server.system,
             loadgen_share: own / wall.as_secs_f64().max(1e-9),
         }
     }
@@ -194,5 +243,22 @@ mod tests {
         assert_eq!(soft_open_files(unlimited), Some(u64::MAX));
         assert_eq!(soft_open_files("Max processes 1 1 processes\n"), None);
         assert!(open_file_limit().is_some_and(|n| n > 0));
+    }
+
+    #[test]
+    fn splits_user_and_system_time() {
+        // a command name with a space and a parenthesis, utime 250 and stime 75 ticks
+        let stat = "4242 (my (odd) server) S 1 4242 4242 0 -1 4194560 1500 0 0 0 250 75 0 0 20 0 \
+                    3 0 12345 1000000 500 18446744073709551615";
+        let t = parse_cpu_times(stat);
+        assert_eq!(
+            t,
+            CpuTimes {
+                user: 2.5,
+                system: 0.75
+            }
+        );
+        assert_eq!(t.total(), 3.25);
+        assert_eq!(parse_cpu_times("garbage"), CpuTimes::default());
     }
 }

@@ -172,6 +172,8 @@ struct Series {
     wall: Vec<f64>,
     /// The server's CPU share, one per run.
     server: Vec<f64>,
+    /// The part of the server's CPU time spent in the kernel, one per run.
+    kernel: Vec<f64>,
     /// The load generator's CPU share, one per run.
     loadgen: Vec<f64>,
     /// Errors (failed or lost connections), added up.
@@ -192,6 +194,7 @@ impl Series {
         self.values.push(r.per_cpu_sec());
         self.wall.push(r.per_sec());
         self.server.push(r.server_share());
+        self.kernel.push(r.kernel_share());
         self.loadgen.push(r.window.loadgen_share);
         self.errors += r.errors;
     }
@@ -284,7 +287,9 @@ impl Bench {
         // what the rest of the machine did meanwhile: all busy time but the harness's own
         let own = procfs::cpu_seconds(None) - own0 + self.servers_cpu + (brokers_cpu() - broker0);
         let others = (procfs::machine_busy_seconds() - busy0 - own).max(0.0);
-        self.document(others / took.as_secs_f64().max(1e-9), took)
+        // `/proc` counts in ticks of 10 ms: over a run shorter than a few seconds the share is noise
+        let others = (took >= Duration::from_secs(5)).then(|| others / took.as_secs_f64());
+        self.document(others, took)
     }
 
     fn log(&self, what: &str) {
@@ -522,6 +527,7 @@ impl Bench {
                 s.values.push(r.per_sec());
                 s.wall.push(r.per_cpu_sec());
                 s.server.push(r.server_share());
+                s.kernel.push(r.kernel_share());
                 s.loadgen.push(r.window.loadgen_share);
                 s.errors += r.errors;
             }
@@ -536,6 +542,7 @@ impl Bench {
                 vec![
                     num(median(&s.wall)),
                     pct(median(&s.server)),
+                    pct(median(&s.kernel)),
                     pct(median(&s.loadgen)),
                     s.errors.to_string(),
                 ]
@@ -565,11 +572,13 @@ impl Bench {
                 "Volley's advantage",
                 "per server CPU-second",
                 "server CPU",
+                "of it in the kernel",
                 "load generator CPU",
                 "failed",
             ],
             &rows,
         );
+        out.push_str(&kernel_bound(&all, "connections", |s| median(&s.wall)));
         out.push_str(&self.missed_sentences("connect storm"));
         self.sections.push_str(&out);
     }
@@ -656,6 +665,7 @@ impl Bench {
             vec![
                 format!("{}/s", num(median(&s.wall))),
                 pct(median(&s.server)),
+                pct(median(&s.kernel)),
                 pct(median(&s.loadgen)),
                 s.errors.to_string(),
             ]
@@ -684,11 +694,13 @@ impl Bench {
                 "Volley's advantage",
                 "wall-clock rate",
                 "server CPU",
+                "of it in the kernel",
                 "load generator CPU",
                 "lost connections",
             ],
             &rows,
         );
+        out.push_str(&kernel_bound(&all, "round trips", |s| median(&s.values)));
         out.push_str(&self.missed_sentences("ack echo throughput"));
         // latency table
         let p99 = |runs: &[Latency]| median(&runs.iter().map(|l| l.us(0.99)).collect::<Vec<_>>());
@@ -822,6 +834,7 @@ impl Bench {
             vec![
                 format!("{}/s", num(median(&s.wall))),
                 pct(median(&s.server)),
+                pct(median(&s.kernel)),
                 pct(median(&s.loadgen)),
                 s.errors.to_string(),
             ]
@@ -858,11 +871,13 @@ impl Bench {
                 "Volley's advantage",
                 "wall-clock deliveries",
                 "server CPU",
+                "of it in the kernel",
                 "load generator CPU",
                 "lost connections",
             ],
             &rows,
         );
+        out.push_str(&kernel_bound(&all, "deliveries", |s| median(&s.values)));
         out.push_str(&self.missed_sentences(&title));
         self.sections.push_str(&out);
     }
@@ -1244,7 +1259,7 @@ impl Bench {
         self.sections.push_str(&out);
     }
 
-    fn document(&self, others: f64, took: Duration) -> String {
+    fn document(&self, others: Option<f64>, took: Duration) -> String {
         let mut out = String::from("# Benchmarks\n\n");
         let _ = write!(
             out,
@@ -1254,18 +1269,26 @@ impl Bench {
             now_utc()
         );
         let _ = writeln!(out, "- Machine: {}.", procfs::machine());
-        let _ = writeln!(
-            out,
-            "- Other work on the machine during the run: {:.2} cores busy on average besides the \
-             servers, the broker and the load generator{}; the run took {}.",
-            others,
-            if others > 0.2 {
-                " — **the machine was not idle: treat these figures as provisional**"
-            } else {
-                " (idle)"
-            },
-            secs(took)
-        );
+        let _ = match others {
+            Some(others) => writeln!(
+                out,
+                "- Other work on the machine during the run: {:.2} cores busy on average besides \
+                 the servers, the broker and the load generator{}; the run took {}.",
+                others,
+                if others > 0.2 {
+                    " — **the machine was not idle: treat these figures as provisional**"
+                } else {
+                    " (idle)"
+                },
+                secs(took)
+            ),
+            None => writeln!(
+                out,
+                "- Other work on the machine during the run: not measured (the run took {}, too \
+                 short to tell).",
+                secs(took)
+            ),
+        };
         let _ = writeln!(out, "- Servers: {}.", versions(&self.env));
         let _ = writeln!(
             out,
@@ -1326,6 +1349,55 @@ impl Bench {
         out.push_str(&self.sections);
         out
     }
+}
+
+/// Where the servers' CPU went, in one paragraph: each one's share of kernel time and, from
+/// Volley's, the most it could do per CPU-second if its own code cost nothing (the kernel's part
+/// is the floor that the operating system sets for the same system calls). `per_cpu` is a
+/// series' median figure per server CPU-second; `what` names what it counts.
+fn kernel_bound(series: &[(Kind, Series)], what: &str, per_cpu: impl Fn(&Series) -> f64) -> String {
+    let measured = |s: &Series| s.failure.is_none() && !s.kernel.is_empty();
+    let shares: Vec<String> = series
+        .iter()
+        .filter(|(_, s)| measured(s))
+        .map(|(k, s)| format!("{} {}", k.name(), pct(median(&s.kernel))))
+        .collect();
+    let Some((_, volley)) = series
+        .iter()
+        .find(|(k, s)| *k == Kind::Volley && measured(s))
+    else {
+        return String::new();
+    };
+    let kernel = median(&volley.kernel);
+    let mut out = format!(
+        "Share of each server's CPU time spent in the kernel (system time from `/proc`: its \
+         system calls and, over loopback, the TCP work of the receiving side as well): {}.",
+        shares.join(", ")
+    );
+    if kernel > 0.0 {
+        let ceiling = per_cpu(volley) / kernel;
+        let _ = write!(
+            out,
+            " With that kernel time alone, and none in its own code, Volley would reach at most \
+             {} {what} per server CPU-second",
+            num(ceiling)
+        );
+        match series
+            .iter()
+            .find(|(k, s)| *k == Kind::Node && s.failure.is_none() && !s.values.is_empty())
+        {
+            Some((_, node)) => {
+                let _ = write!(
+                    out,
+                    ": {} Node socket.io's figure.",
+                    times(ceiling / per_cpu(node))
+                );
+            }
+            None => out.push('.'),
+        }
+    }
+    out.push_str("\n\n");
+    out
 }
 
 fn secs(d: Duration) -> String {
@@ -1437,5 +1509,45 @@ fn probe_broker(env: &Env, script: &str, rate: f64) -> String {
                 .unwrap_or("")
         ),
         Err(e) => format!("the probe could not start ({}): {e}", python.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(values: &[f64], kernel: &[f64]) -> Series {
+        Series {
+            values: values.to_vec(),
+            kernel: kernel.to_vec(),
+            ..Series::default()
+        }
+    }
+
+    #[test]
+    fn kernel_bound_is_the_figure_over_the_kernel_share() {
+        let all = vec![
+            (
+                Kind::Volley,
+                series(&[90.0, 100.0, 110.0], &[0.5, 0.5, 0.6]),
+            ),
+            (Kind::Node, series(&[40.0], &[0.25])),
+        ];
+        let text = kernel_bound(&all, "deliveries", |s| median(&s.values));
+        assert!(text.contains("Volley 50 %, Node socket.io 25 %"), "{text}");
+        // 100 per CPU-second with half of it in the kernel: at most 200, five times Node's 40
+        assert!(
+            text.contains("at most 200 deliveries per server CPU-second: 5.0× Node"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn kernel_bound_needs_volley_measured() {
+        let all = vec![
+            (Kind::Volley, Series::failed("not installed")),
+            (Kind::Node, series(&[40.0], &[0.25])),
+        ];
+        assert_eq!(kernel_bound(&all, "deliveries", |s| median(&s.values)), "");
     }
 }

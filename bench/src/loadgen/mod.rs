@@ -224,6 +224,11 @@ impl Rate {
     pub fn server_share(&self) -> f64 {
         self.window.server_cpu / self.window.wall.as_secs_f64().max(1e-9)
     }
+
+    /// The part of the servers' CPU time spent in the kernel.
+    pub fn kernel_share(&self) -> f64 {
+        self.window.server_system / self.window.server_cpu.max(1e-9)
+    }
 }
 
 /// The connect storm: `n` clients connect, `concurrency` at a time; counts connections
