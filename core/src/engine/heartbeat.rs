@@ -63,9 +63,10 @@ impl Eq for Entry {}
 
 /// Every session's next heartbeat deadline, and the task that keeps them.
 ///
-/// An entry stays until its deadline even when its session closes sooner (it is dropped then):
-/// besides one entry per open session, the queue holds at most those of the sessions that
-/// closed within the last `pingInterval + pingTimeout` (or the open check's delay, if longer).
+/// An entry stays until its deadline even when its session closes sooner (it is dropped then),
+/// unless the entries of closed sessions come to outnumber those of open ones: then the task
+/// sweeps them out ([`Schedule::compact`]) at its next deadline, so that a steady churn of
+/// short-lived connections does not keep an entry for each one closed in the last minute.
 #[derive(Debug)]
 pub(crate) struct Schedule {
     epoch: Instant,
@@ -117,10 +118,50 @@ impl Schedule {
         queue.peek().map(|top| top.at)
     }
 
+    /// Drops the entries of sessions that are no longer open once they may outnumber those of
+    /// the `open` ones ([`MAX_DUE_PER_SESSION`] each), with [`COMPACT_SLACK`] to spare. A sweep is
+    /// one pass over the queue, and the next one waits until at least as many entries have gone
+    /// stale again: a constant cost per closed session. The queue is swept outside its lock
+    /// (entries pushed meanwhile are merged back), and its memory is returned.
+    fn compact(&self, open: usize, is_open: impl Fn(Sid) -> bool) {
+        let limit = compact_limit(open);
+        let swept = {
+            let Ok(mut queue) = self.queue.lock() else {
+                return;
+            };
+            if queue.len() <= limit {
+                return;
+            }
+            std::mem::take(&mut *queue)
+        };
+        let mut kept = swept.into_vec();
+        kept.retain(|entry| is_open(entry.sid));
+        kept.shrink_to_fit();
+        let Ok(mut queue) = self.queue.lock() else {
+            return;
+        };
+        let scheduled_meanwhile = std::mem::replace(&mut *queue, BinaryHeap::from(kept));
+        queue.extend(scheduled_meanwhile);
+    }
+
     /// Tells the task to look again (its endpoint may be gone).
     pub(crate) fn wake(&self) {
         self.wake.notify_one();
     }
+}
+
+/// The most entries one open session has in the queue at once: its ping or pong deadline, and
+/// the open check until it has run.
+const MAX_DUE_PER_SESSION: usize = 2;
+
+/// Entries of closed sessions tolerated beyond [`MAX_DUE_PER_SESSION`] per open session before a
+/// sweep: with few sessions open, sweeping after every close would cost more than it saves.
+const COMPACT_SLACK: usize = 1024;
+
+/// The queue length above which [`Schedule::compact`] sweeps, with `open` sessions open.
+fn compact_limit(open: usize) -> usize {
+    open.saturating_mul(2 * MAX_DUE_PER_SESSION)
+        .saturating_add(COMPACT_SLACK)
 }
 
 fn millis(d: Duration) -> u64 {
@@ -168,6 +209,7 @@ async fn run<H: EngineHandler>(engine: Weak<Engine<H>>, schedule: Arc<Schedule>)
             for entry in due.drain(..) {
                 beat(&engine, &schedule, entry, now);
             }
+            schedule.compact(engine.session_count(), |sid| engine.session(sid).is_some());
             next
         };
         match next {
@@ -242,6 +284,36 @@ mod tests {
         due.clear();
         assert_eq!(schedule.take_due(100, &mut due), None);
         assert_eq!(due.len(), 2);
+    }
+
+    #[test]
+    fn closed_sessions_are_swept_once_they_outnumber_open_ones() {
+        let schedule = Schedule::new();
+        let open: Vec<Sid> = (0..10).map(|_| Sid::new()).collect();
+        let entry = |sid, at| Entry {
+            at,
+            due: Due::Ping,
+            sid,
+        };
+        for (i, sid) in open.iter().enumerate() {
+            schedule.push(entry(*sid, 1000 + i as u64));
+        }
+        let is_open = |sid: Sid| open.contains(&sid);
+        let len = || schedule.queue.lock().unwrap().len();
+        // entries of closed sessions up to the limit stay until their deadlines
+        while len() < compact_limit(open.len()) {
+            schedule.push(entry(Sid::new(), 1));
+        }
+        schedule.compact(open.len(), is_open);
+        assert_eq!(len(), compact_limit(open.len()));
+        // past it, every one of them goes, and the open sessions' entries keep their order
+        schedule.push(entry(Sid::new(), 1));
+        schedule.compact(open.len(), is_open);
+        assert_eq!(len(), 10);
+        let mut due = Vec::new();
+        assert_eq!(schedule.take_due(1004, &mut due), Some(1005));
+        let sids: Vec<Sid> = due.iter().map(|e| e.sid).collect();
+        assert_eq!(sids, open[..5]);
     }
 
     #[test]
