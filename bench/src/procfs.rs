@@ -210,6 +210,18 @@ pub fn machine() -> String {
 /// CPU seconds the whole machine has spent busy (every core: user, nice, system, irq, softirq,
 /// steal), from `/proc/stat`.
 pub fn machine_busy_seconds() -> f64 {
+    // user nice system idle iowait irq softirq steal (guest time is already in user)
+    machine_seconds(&[0, 1, 2, 5, 6, 7])
+}
+
+/// CPU seconds the hypervisor gave to others while this machine's cores wanted to run (`steal`
+/// in `/proc/stat`, every core): zero on bare metal.
+pub fn machine_steal_seconds() -> f64 {
+    machine_seconds(&[7])
+}
+
+/// The sum of some columns of the `cpu` line of `/proc/stat`, in seconds.
+fn machine_seconds(columns: &[usize]) -> f64 {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else {
         return 0.0;
@@ -219,12 +231,11 @@ pub fn machine_busy_seconds() -> f64 {
         .skip(1)
         .map(|v| v.parse().unwrap_or(0))
         .collect();
-    // user nice system idle iowait irq softirq steal (guest time is already in user)
-    let busy = [0, 1, 2, 5, 6, 7]
+    let ticks = columns
         .iter()
         .map(|i| f.get(*i).copied().unwrap_or(0))
         .sum::<u64>();
-    busy as f64 / TICKS_PER_SEC
+    ticks as f64 / TICKS_PER_SEC
 }
 
 #[cfg(test)]

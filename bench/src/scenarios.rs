@@ -204,6 +204,15 @@ impl Series {
     }
 }
 
+/// What else kept the machine busy during a run, in cores (1.0 = one core busy throughout).
+#[derive(Debug, Clone, Copy)]
+struct MachineLoad {
+    /// Everything but the harness, its servers and the broker, steal included.
+    others: f64,
+    /// Steal alone.
+    steal: f64,
+}
+
 /// The whole benchmark: runs the scenarios and writes the report.
 pub struct Bench {
     env: Env,
@@ -252,6 +261,7 @@ impl Bench {
     /// Runs every scenario asked for and returns the report.
     pub async fn run(mut self) -> String {
         let busy0 = procfs::machine_busy_seconds();
+        let steal0 = procfs::machine_steal_seconds();
         let own0 = procfs::cpu_seconds(None);
         let brokers: Vec<u32> = BROKERS
             .iter()
@@ -288,8 +298,12 @@ impl Bench {
         let own = procfs::cpu_seconds(None) - own0 + self.servers_cpu + (brokers_cpu() - broker0);
         let others = (procfs::machine_busy_seconds() - busy0 - own).max(0.0);
         // `/proc` counts in ticks of 10 ms: over a run shorter than a few seconds the share is noise
-        let others = (took >= Duration::from_secs(5)).then(|| others / took.as_secs_f64());
-        self.document(others, took)
+        let steal = procfs::machine_steal_seconds() - steal0;
+        let load = (took >= Duration::from_secs(5)).then(|| MachineLoad {
+            others: others / took.as_secs_f64(),
+            steal: steal / took.as_secs_f64(),
+        });
+        self.document(load, took)
     }
 
     fn log(&self, what: &str) {
@@ -1259,7 +1273,7 @@ impl Bench {
         self.sections.push_str(&out);
     }
 
-    fn document(&self, others: Option<f64>, took: Duration) -> String {
+    fn document(&self, load: Option<MachineLoad>, took: Duration) -> String {
         let mut out = String::from("# Benchmarks\n\n");
         let _ = write!(
             out,
@@ -1269,12 +1283,15 @@ impl Bench {
             now_utc()
         );
         let _ = writeln!(out, "- Machine: {}.", procfs::machine());
-        let _ = match others {
-            Some(others) => writeln!(
+        let _ = match load {
+            Some(MachineLoad { others, steal }) => writeln!(
                 out,
                 "- Other work on the machine during the run: {:.2} cores busy on average besides \
-                 the servers, the broker and the load generator{}; the run took {}.",
+                 the servers, the broker and the load generator, {:.2} of them steal (time the \
+                 hypervisor gave other guests while this machine's cores waited){}; the run took \
+                 {}.",
                 others,
+                steal,
                 if others > 0.2 {
                     " — **the machine was not idle: treat these figures as provisional**"
                 } else {
