@@ -11,13 +11,16 @@ use std::io;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use fred::interfaces::{ClientLike, EventInterface, PubsubInterface};
+use fred::types::config::Config;
+use fred::types::Builder;
 use hdrhistogram::Histogram;
 use tokio::task::spawn_local;
 use volley_emitter::Emitter;
 
 use super::sio::{self, Packet, Target};
 use super::{connect_all, histogram, join_all, Latency, Tasks, PAYLOAD, SETUP_CONCURRENCY};
-use crate::procfs::{self, Meter};
+use crate::procfs::{self, Meter, Window};
 
 /// The room the clients join and the emitter publishes to.
 pub const ROOM: &str = "e";
@@ -170,13 +173,103 @@ pub async fn emitter_latency(
             }
         });
     }
-    let emitter = match Emitter::redis(load.redis_url).await {
-        Ok(e) => e.with_key(load.key),
-        Err(e) => {
-            tasks.close().await;
-            return Err(emitter_error(e));
-        }
+    let driven = drive(&book, n, load, Some(pid), broker).await;
+    let errors = tasks.close().await;
+    driven.map(|d| d.result(&book.borrow(), load.rate, errors))
+}
+
+/// The floor under every server's figure: the same emitter at the same rate, read by a plain
+/// Redis subscriber in this process (fred, `PSUBSCRIBE <key>#*`) instead of by a Socket.IO
+/// server and its clients. What it measures is the publisher, Redis and one subscriber
+/// connection, which every server's latency in this scenario includes.
+pub async fn redis_floor(
+    broker: Option<u32>,
+    load: &EmitterLoad<'_>,
+) -> io::Result<EmitterLatency> {
+    let config = Config::from_url(load.redis_url)
+        .map_err(|e| io::Error::other(format!("{}: {e}", load.redis_url)))?;
+    let subscriber = Builder::from_config(config)
+        .build_subscriber_client()
+        .map_err(io::Error::other)?;
+    subscriber.init().await.map_err(io::Error::other)?;
+    let mut messages = subscriber.message_rx();
+    subscriber
+        .psubscribe(format!("{}#*", load.key))
+        .await
+        .map_err(io::Error::other)?;
+    let book = Rc::new(RefCell::new(Book::new(1)));
+    let reader = {
+        let book = book.clone();
+        spawn_local(async move {
+            while let Ok(message) = messages.recv().await {
+                let seq = message.value.as_bytes().and_then(emitted_seq);
+                if let Some(seq) = seq {
+                    book.borrow_mut().arrive(0, seq);
+                }
+            }
+        })
     };
+    let driven = drive(&book, 1, load, None, broker).await;
+    reader.abort();
+    let _ = subscriber.quit().await;
+    driven.map(|d| d.result(&book.borrow(), load.rate, 0))
+}
+
+/// The sequence number of an emit, from the bytes the emitter published: Node's emitter format
+/// is the MessagePack array `[uid, packet, options]`, whose packet's `data` is
+/// `["msg", seq, payload]`.
+fn emitted_seq(bytes: &[u8]) -> Option<u64> {
+    let value = rmpv::decode::read_value(&mut &bytes[..]).ok()?;
+    let packet = value.as_array()?.get(1)?.as_map()?;
+    let data = packet
+        .iter()
+        .find(|(k, _)| k.as_str() == Some("data"))?
+        .1
+        .as_array()?;
+    data.get(1)?.as_u64()
+}
+
+/// What [`drive`] measured, before the receivers are closed.
+struct Driven {
+    window: Window,
+    broker_share: f64,
+    emits: u64,
+    failed_publishes: u64,
+}
+
+impl Driven {
+    fn result(self, book: &Book, rate: f64, errors: u64) -> EmitterLatency {
+        EmitterLatency {
+            latency: Latency {
+                offered: rate,
+                achieved: book.delivered as f64 / self.window.wall.as_secs_f64().max(1e-9),
+                hist: book.hist.clone(),
+                window: self.window,
+                shed: 0,
+                errors,
+            },
+            emits: self.emits,
+            not_received: book.missing(book.heard.len()),
+            failed_publishes: self.failed_publishes,
+            broker_share: self.broker_share,
+        }
+    }
+}
+
+/// Publishes through a new emitter until all `n` receivers of `book` have heard it, then at
+/// `load.rate` for the warm-up and the measured window, and waits for the stragglers. Measures
+/// the CPU of the server `pid` (if any) and of the `broker` over the window.
+async fn drive(
+    book: &Rc<RefCell<Book>>,
+    n: usize,
+    load: &EmitterLoad<'_>,
+    pid: Option<u32>,
+    broker: Option<u32>,
+) -> io::Result<Driven> {
+    let emitter = Emitter::redis(load.redis_url)
+        .await
+        .map_err(emitter_error)?
+        .with_key(load.key);
     let room = emitter.to(ROOM);
     let failed_publishes = Rc::new(Cell::new(0u64));
     let publish = |book: &RefCell<Book>| {
@@ -189,22 +282,22 @@ pub async fn emitter_latency(
             }
         });
     };
-    // the server hears the emitter once its subscription is in place: probe until every client
-    // has read something
+    // the receivers hear the emitter once their subscription is in place: probe until every
+    // one has read something
     let ready_by = Instant::now() + Duration::from_secs(15);
     while book.borrow().ready < n {
         if Instant::now() > ready_by {
             emitter.close().await;
-            tasks.close().await;
             return Err(io::Error::other(format!(
-                "only {} of {n} clients received what the emitter published",
+                "only {} of {n} receivers got what the emitter published",
                 book.borrow().ready
             )));
         }
-        publish(&book);
+        publish(book);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
+    let pids: Vec<u32> = pid.into_iter().collect();
     // the fixed rate: emit `i` is due at `start + i × period`
     let period = Duration::from_secs_f64(1.0 / load.rate.max(1.0));
     let start = tokio::time::Instant::now();
@@ -223,10 +316,10 @@ pub async fn emitter_latency(
             b.measured_from = first_measured;
             drop(b);
             let broker0 = broker.map_or(f64::NAN, |p| procfs::cpu_seconds(Some(p)));
-            meter = Some((Meter::start(&[pid]), broker0));
+            meter = Some((Meter::start(&pids), broker0));
         }
         while start + period * due <= now {
-            publish(&book);
+            publish(book);
             due += 1;
         }
         tokio::time::sleep_until((start + period * due).min(end)).await;
@@ -237,7 +330,7 @@ pub async fn emitter_latency(
             let b = broker.map_or(f64::NAN, |p| procfs::cpu_seconds(Some(p)));
             (w, (b - broker0) / w.wall.as_secs_f64().max(1e-9))
         }
-        None => (Meter::start(&[pid]).read(), f64::NAN),
+        None => (Meter::start(&pids).read(), f64::NAN),
     };
     let emits = (book.borrow().sent.len() as u64).saturating_sub(first_measured);
     // stragglers: wait while deliveries are missing and still arriving (at most 5 s)
@@ -255,20 +348,40 @@ pub async fn emitter_latency(
         last = delivered;
     }
     emitter.close().await;
-    let errors = tasks.close().await;
-    let b = book.borrow();
-    Ok(EmitterLatency {
-        latency: Latency {
-            offered: load.rate,
-            achieved: b.delivered as f64 / window.wall.as_secs_f64().max(1e-9),
-            hist: b.hist.clone(),
-            window,
-            shed: 0,
-            errors,
-        },
-        emits,
-        not_received: b.missing(n),
-        failed_publishes: failed_publishes.get(),
+    Ok(Driven {
+        window,
         broker_share,
+        emits,
+        failed_publishes: failed_publishes.get(),
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use rmpv::Value;
+
+    #[test]
+    fn reads_the_sequence_number_of_an_emit() {
+        // Node's emitter format: [uid, {type, data, nsp}, {rooms, except, flags}]
+        let packet = Value::Map(vec![
+            (Value::from("type"), Value::from(2)),
+            (
+                Value::from("data"),
+                Value::Array(vec![Value::from("msg"), Value::from(42), Value::from("x")]),
+            ),
+            (Value::from("nsp"), Value::from("/")),
+        ]);
+        let opts = Value::Map(vec![(
+            Value::from("rooms"),
+            Value::Array(vec![Value::from(ROOM)]),
+        )]);
+        let message = Value::Array(vec![Value::from("emitter"), packet, opts]);
+        let mut bytes = Vec::new();
+        rmpv::encode::write_value(&mut bytes, &message).unwrap();
+        assert_eq!(emitted_seq(&bytes), Some(42));
+        assert_eq!(emitted_seq(&bytes[..bytes.len() / 2]), None);
+        assert_eq!(emitted_seq(b"\x93\x01\x02\x03"), None);
+    }
 }

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::{secs, Bench};
-use crate::loadgen::emitter::{emitter_latency, EmitterLatency, EmitterLoad, ROOM};
+use crate::loadgen::emitter::{emitter_latency, redis_floor, EmitterLatency, EmitterLoad, ROOM};
 use crate::loadgen::{sio::Target, PAYLOAD};
 use crate::procfs;
 use crate::report::{self, advantage, median, num, pct, times, Better, Check};
@@ -85,6 +85,26 @@ impl Bench {
             }
             self.servers_cpu += server.stop();
             results.push((kind, runs, failure));
+        }
+        self.log("emitter → client: the emitter and Redis alone");
+        let floor_load = EmitterLoad {
+            redis_url: REDIS,
+            key: &self.new_prefix(),
+            clients: 1,
+            rate: RATE,
+            warmup,
+            duration,
+        };
+        let mut floor = Vec::new();
+        for _ in 0..self.cfg.runs {
+            match redis_floor(broker, &floor_load).await {
+                Ok(r) => floor.push(r),
+                Err(e) => {
+                    self.log(&format!("the floor could not be measured: {e}"));
+                    floor.clear();
+                    break;
+                }
+            }
         }
 
         let p99 = |runs: &[EmitterLatency]| {
@@ -185,6 +205,7 @@ impl Bench {
             ],
             &rows,
         );
+        out.push_str(&floor_paragraph(&floor, measured(Kind::Node)));
         if failed_publishes > 0 {
             let _ = writeln!(
                 out,
@@ -194,4 +215,36 @@ impl Bench {
         out.push_str(&self.missed_sentences(SCENARIO));
         self.sections.push_str(&out);
     }
+}
+
+/// The paragraph on the emitter and Redis alone: its percentiles and, against Node's p99 (if
+/// measured), the most that Volley's advantage could be if Volley added no latency at all.
+fn floor_paragraph(floor: &[EmitterLatency], node_p99: Option<f64>) -> String {
+    if floor.is_empty() {
+        return String::new();
+    }
+    let us = |q: f64| median(&floor.iter().map(|r| r.latency.us(q)).collect::<Vec<_>>());
+    let mut out = format!(
+        "The emitter and Redis alone, without a Socket.IO server: the same emits at the same \
+         rate, read by a plain Redis subscriber in the load generator (fred, `PSUBSCRIBE \
+         <key>#*`): p50 {} µs, p99 {} µs, p99.9 {} µs (medians over {} runs). Every server's \
+         latency above includes this part",
+        num(us(0.5)),
+        num(us(0.99)),
+        num(us(0.999)),
+        floor.len()
+    );
+    match node_p99 {
+        Some(node) if us(0.99) > 0.0 => {
+            let _ = write!(
+                out,
+                ": were Volley to add no latency at all, its p99 advantage over Node would be \
+                 about {}.",
+                times(node / us(0.99))
+            );
+        }
+        _ => out.push('.'),
+    }
+    out.push_str("\n\n");
+    out
 }
