@@ -211,6 +211,8 @@ struct MachineLoad {
     others: f64,
     /// Steal alone.
     steal: f64,
+    /// CPU seconds of the kernel's DAMON thread (`kdamond.0`), if the machine runs one.
+    kdamond: Option<f64>,
 }
 
 /// The whole benchmark: runs the scenarios and writes the report.
@@ -269,6 +271,10 @@ impl Bench {
             .collect();
         let brokers_cpu = || -> f64 { brokers.iter().map(|p| procfs::cpu_seconds(Some(*p))).sum() };
         let broker0 = brokers_cpu();
+        // the kernel's DAMON memory monitor, where the machine runs one: its bursts delay
+        // whatever shares their core
+        let kdamond = procfs::find_process("kdamond.0");
+        let kdamond0 = kdamond.map(|p| procfs::cpu_seconds(Some(p)));
         let started = std::time::Instant::now();
         if self.cfg.wants("idle") {
             self.idle().await;
@@ -302,6 +308,9 @@ impl Bench {
         let load = (took >= Duration::from_secs(5)).then(|| MachineLoad {
             others: others / took.as_secs_f64(),
             steal: steal / took.as_secs_f64(),
+            kdamond: kdamond
+                .zip(kdamond0)
+                .map(|(p, c0)| procfs::cpu_seconds(Some(p)) - c0),
         });
         self.document(load, took)
     }
@@ -1284,7 +1293,7 @@ impl Bench {
         );
         let _ = writeln!(out, "- Machine: {}.", procfs::machine());
         let _ = match load {
-            Some(MachineLoad { others, steal }) => writeln!(
+            Some(MachineLoad { others, steal, .. }) => writeln!(
                 out,
                 "- Other work on the machine during the run: {:.2} cores busy on average besides \
                  the servers, the broker and the load generator, {:.2} of them steal (time the \
@@ -1306,6 +1315,18 @@ impl Bench {
                 secs(took)
             ),
         };
+        if let Some(MachineLoad {
+            kdamond: Some(cpu), ..
+        }) = load
+        {
+            let _ = writeln!(
+                out,
+                "- The kernel's DAMON memory monitor (`kdamond.0`) is active on this machine: \
+                 {cpu:.1} CPU-seconds during the run, in bursts of a few milliseconds on either \
+                 core (`perf sched timehist` shows them) that delay whatever runs there: latency \
+                 percentiles from p99 up move with where they land."
+            );
+        }
         let _ = writeln!(out, "- Servers: {}.", versions(&self.env));
         let _ = writeln!(
             out,
