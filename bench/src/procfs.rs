@@ -22,6 +22,23 @@ impl CpuTimes {
     }
 }
 
+impl std::ops::Add for CpuTimes {
+    type Output = CpuTimes;
+
+    fn add(self, rhs: CpuTimes) -> CpuTimes {
+        CpuTimes {
+            user: self.user + rhs.user,
+            system: self.system + rhs.system,
+        }
+    }
+}
+
+impl std::iter::Sum for CpuTimes {
+    fn sum<I: Iterator<Item = CpuTimes>>(iter: I) -> CpuTimes {
+        iter.fold(CpuTimes::default(), std::ops::Add::add)
+    }
+}
+
 impl std::ops::Sub for CpuTimes {
     type Output = CpuTimes;
 
@@ -160,15 +177,12 @@ impl Meter {
     /// CPU use since [`Meter::start`].
     pub fn read(&self) -> Window {
         let wall = self.start.elapsed();
-        let server = self
+        let server: CpuTimes = self
             .pids
             .iter()
             .zip(&self.server0)
             .map(|(p, c0)| cpu_times(Some(*p)) - *c0)
-            .fold(CpuTimes::default(), |sum, t| CpuTimes {
-                user: sum.user + t.user,
-                system: sum.system + t.system,
-            });
+            .sum();
         let own = cpu_seconds(None) - self.self0;
         Window {
             wall,

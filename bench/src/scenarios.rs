@@ -190,9 +190,15 @@ impl Series {
         }
     }
 
+    /// Adds a run whose figure is per server CPU-second, the wall-clock rate beside it.
     fn push_rate(&mut self, r: &Rate) {
-        self.values.push(r.per_cpu_sec());
-        self.wall.push(r.per_sec());
+        self.push(r, r.per_cpu_sec(), r.per_sec());
+    }
+
+    /// Adds a run: its `figure`, the second figure `beside` it, and its CPU shares and errors.
+    fn push(&mut self, r: &Rate, figure: f64, beside: f64) {
+        self.values.push(figure);
+        self.wall.push(beside);
         self.server.push(r.server_share());
         self.kernel.push(r.kernel_share());
         self.loadgen.push(r.window.loadgen_share);
@@ -547,12 +553,7 @@ impl Bench {
             for run in 0..self.cfg.runs {
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 let r = loadgen::storm(&target, server.pid, (run + 1) * n, n, conc).await;
-                s.values.push(r.per_sec());
-                s.wall.push(r.per_cpu_sec());
-                s.server.push(r.server_share());
-                s.kernel.push(r.kernel_share());
-                s.loadgen.push(r.window.loadgen_share);
-                s.errors += r.errors;
+                s.push(&r, r.per_sec(), r.per_cpu_sec());
             }
             self.servers_cpu += server.stop();
             all.push((kind, s));
@@ -1422,7 +1423,7 @@ fn kernel_bound(series: &[(Kind, Series)], what: &str, per_cpu: impl Fn(&Series)
         );
         match series
             .iter()
-            .find(|(k, s)| *k == Kind::Node && s.failure.is_none() && !s.values.is_empty())
+            .find(|(k, s)| *k == Kind::Node && s.median().is_some())
         {
             Some((_, node)) => {
                 let _ = write!(

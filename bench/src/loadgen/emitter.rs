@@ -123,9 +123,9 @@ impl Book {
     }
 
     /// Deliveries of the measured emits still missing.
-    fn missing(&self, clients: usize) -> u64 {
+    fn missing(&self) -> u64 {
         let from = usize::try_from(self.measured_from).unwrap_or(usize::MAX);
-        let clients = u32::try_from(clients).unwrap_or(u32::MAX);
+        let clients = u32::try_from(self.heard.len()).unwrap_or(u32::MAX);
         self.received
             .iter()
             .skip(from)
@@ -173,7 +173,7 @@ pub async fn emitter_latency(
             }
         });
     }
-    let driven = drive(&book, n, load, Some(pid), broker).await;
+    let driven = drive(&book, load, Some(pid), broker).await;
     let errors = tasks.close().await;
     driven.map(|d| d.result(&book.borrow(), load.rate, errors))
 }
@@ -209,7 +209,7 @@ pub async fn redis_floor(
             }
         })
     };
-    let driven = drive(&book, 1, load, None, broker).await;
+    let driven = drive(&book, load, None, broker).await;
     reader.abort();
     let _ = subscriber.quit().await;
     driven.map(|d| d.result(&book.borrow(), load.rate, 0))
@@ -249,19 +249,18 @@ impl Driven {
                 errors,
             },
             emits: self.emits,
-            not_received: book.missing(book.heard.len()),
+            not_received: book.missing(),
             failed_publishes: self.failed_publishes,
             broker_share: self.broker_share,
         }
     }
 }
 
-/// Publishes through a new emitter until all `n` receivers of `book` have heard it, then at
+/// Publishes through a new emitter until every receiver of `book` has heard it, then at
 /// `load.rate` for the warm-up and the measured window, and waits for the stragglers. Measures
 /// the CPU of the server `pid` (if any) and of the `broker` over the window.
 async fn drive(
     book: &Rc<RefCell<Book>>,
-    n: usize,
     load: &EmitterLoad<'_>,
     pid: Option<u32>,
     broker: Option<u32>,
@@ -270,6 +269,7 @@ async fn drive(
         .await
         .map_err(emitter_error)?
         .with_key(load.key);
+    let n = book.borrow().heard.len();
     let room = emitter.to(ROOM);
     let failed_publishes = Rc::new(Cell::new(0u64));
     let publish = |book: &RefCell<Book>| {
@@ -340,7 +340,7 @@ async fn drive(
         tokio::time::sleep(Duration::from_millis(250)).await;
         let (missing, delivered) = {
             let b = book.borrow();
-            (b.missing(n), b.delivered)
+            (b.missing(), b.delivered)
         };
         if missing == 0 || delivered == last || Instant::now() > give_up {
             break;
