@@ -10,3 +10,4 @@ pub mod procfs;
 pub mod report;
 pub mod scenarios;
 pub mod servers;
+pub mod sockstat;

@@ -176,6 +176,8 @@ struct Series {
     kernel: Vec<f64>,
     /// The load generator's CPU share, one per run.
     loadgen: Vec<f64>,
+    /// Data packets the clients received per message they read, one per run where counted.
+    packets: Vec<f64>,
     /// Errors (failed or lost connections), added up.
     errors: u64,
     /// Why it could not be measured.
@@ -848,7 +850,12 @@ impl Bench {
             )
             .await
             {
-                Ok(rates) => rates.iter().for_each(|r| s.push_rate(r)),
+                Ok(runs) => {
+                    for run in runs {
+                        s.push_rate(&run.rate);
+                        s.packets.extend(run.packets_per_delivery);
+                    }
+                }
                 Err(e) => s.failure = Some(e.to_string()),
             }
             self.servers_cpu += server.stop();
@@ -857,6 +864,7 @@ impl Bench {
         let rows = self.comparison_rows(Better::Higher, &all, num, |s| {
             vec![
                 format!("{}/s", num(median(&s.wall))),
+                packets(s),
                 pct(median(&s.server)),
                 pct(median(&s.kernel)),
                 pct(median(&s.loadgen)),
@@ -894,6 +902,7 @@ impl Bench {
                 "runs",
                 "Volley's advantage",
                 "wall-clock deliveries",
+                "packets per delivery",
                 "server CPU",
                 "of it in the kernel",
                 "load generator CPU",
@@ -901,6 +910,7 @@ impl Bench {
             ],
             &rows,
         );
+        out.push_str(&packets_paragraph(&all));
         out.push_str(&kernel_bound(&all, "deliveries", |s| median(&s.values)));
         out.push_str(&self.missed_sentences(&title));
         self.sections.push_str(&out);
@@ -1439,6 +1449,46 @@ fn kernel_bound(series: &[(Kind, Series)], what: &str, per_cpu: impl Fn(&Series)
     out
 }
 
+/// A series' median count of packets per delivery, to two decimals ("–" when not counted).
+fn packets(s: &Series) -> String {
+    if s.packets.is_empty() {
+        "–".to_owned()
+    } else {
+        format!("{:.2}", median(&s.packets))
+    }
+}
+
+/// Says what the packets-per-delivery column counts and, when every server sent each delivery
+/// in a packet of its own, that the kernel's cost of a packet is then paid per delivery by all
+/// of them alike.
+fn packets_paragraph(series: &[(Kind, Series)]) -> String {
+    let mut out =
+        "Packets per delivery: TCP packets carrying data (`data_segs_in` of `ss -ti`) that \
+                   the members' connections received, per `msg` they read, over each run and its \
+                   warm-up. Below 1 when a server wrote several messages to a member with one \
+                   system call, so that they travelled in one packet; 1 when each travelled in a \
+                   packet of its own."
+            .to_owned();
+    let counted: Vec<f64> = series
+        .iter()
+        .filter(|(_, s)| s.failure.is_none() && !s.packets.is_empty())
+        .map(|(_, s)| median(&s.packets))
+        .collect();
+    if counted.len() > 1 && counted.iter().all(|&p| p >= SEPARATE_PACKETS) {
+        out.push_str(
+            " Here every server sent each delivery in a packet of its own: each paid the \
+             kernel's whole cost of a packet (over loopback, the receiving side's as well) for \
+             every delivery, a cost that a server's own code cannot lower without holding messages \
+             back, and that narrows the ratios between them.",
+        );
+    }
+    out.push_str("\n\n");
+    out
+}
+
+/// Packets per delivery from which a server counts as sending every delivery on its own.
+const SEPARATE_PACKETS: f64 = 0.9;
+
 fn secs(d: Duration) -> String {
     let s = d.as_secs_f64();
     if s >= 60.0 {
@@ -1579,6 +1629,23 @@ mod tests {
             text.contains("at most 200 deliveries per server CPU-second: 5.0× Node"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn packets_paragraph_says_when_every_delivery_is_a_packet() {
+        let with = |packets: &[f64]| Series {
+            packets: packets.to_vec(),
+            ..Series::default()
+        };
+        let each = vec![
+            (Kind::Volley, with(&[1.0, 0.98, 1.01])),
+            (Kind::Node, with(&[1.0])),
+        ];
+        assert!(packets_paragraph(&each).contains("a packet of its own: each paid"));
+        let batched = vec![(Kind::Volley, with(&[0.2])), (Kind::Node, with(&[1.0]))];
+        assert!(!packets_paragraph(&batched).contains("each paid"));
+        assert_eq!(packets(&with(&[0.25, 0.1, 0.3])), "0.25");
+        assert_eq!(packets(&Series::default()), "–");
     }
 
     #[test]

@@ -22,6 +22,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::{spawn_local, JoinHandle};
 
 use crate::procfs::{self, Meter, Window};
+use crate::sockstat;
 use sio::{Client, Packet, Target};
 
 /// The payload of the fan-out and broadcast messages: 64 bytes of text.
@@ -436,6 +437,16 @@ pub async fn echo_latency(
     })
 }
 
+/// One run of a room fan-out.
+#[derive(Debug, Clone, Copy)]
+pub struct FanoutRun {
+    /// Deliveries over the measured window.
+    pub rate: Rate,
+    /// Data packets the members received per delivery, over the run and its warm-up (`None`
+    /// when `ss` could not tell): 1 when the server sent every message in a packet of its own.
+    pub packets_per_delivery: Option<f64>,
+}
+
 /// Room fan-out: `members` clients spread over `rooms` rooms (`r0`, `r1`, …); one more client
 /// sends `fanout` events to the rooms in turn, keeping at most `window` messages not yet fully
 /// delivered. Counts deliveries (a `msg` event read by a member).
@@ -451,7 +462,7 @@ pub async fn fanout(
     runs: usize,
     warmup: Duration,
     duration: Duration,
-) -> io::Result<Vec<Rate>> {
+) -> io::Result<Vec<FanoutRun>> {
     let rooms = rooms.max(1);
     let (clients, failed) = connect_all(target, 1, members, SETUP_CONCURRENCY).await;
     if failed > 0 {
@@ -481,6 +492,8 @@ pub async fn fanout(
     let Some(mut sender) = senders.pop() else {
         return Err(io::Error::other("the sender could not connect"));
     };
+    // the members' packets alone: the sender's connection carries the acks
+    let (port, sender_addr) = (target.addr.port(), sender.local_addr().ok());
     let (stop_tx, mut stop) = watch::channel(false);
     let send_task = {
         let (delivered, threshold, wake) = (delivered.clone(), threshold.clone(), wake.clone());
@@ -517,11 +530,28 @@ pub async fn fanout(
     };
     let mut rates = Vec::new();
     for _ in 0..runs.max(1) {
+        let before = (
+            sockstat::data_segments_in(port, sender_addr).await,
+            delivered.get(),
+        );
         let (count, window) = measure(&[pid], &delivered, warmup, duration).await;
-        rates.push(Rate {
-            count,
-            window,
-            errors: tasks.errors.get(),
+        let after = (
+            sockstat::data_segments_in(port, sender_addr).await,
+            delivered.get(),
+        );
+        let packets_per_delivery = match (before, after) {
+            ((Ok(p0), d0), (Ok(p1), d1)) if d1 > d0 => {
+                Some(p1.saturating_sub(p0) as f64 / (d1 - d0) as f64)
+            }
+            _ => None,
+        };
+        rates.push(FanoutRun {
+            rate: Rate {
+                count,
+                window,
+                errors: tasks.errors.get(),
+            },
+            packets_per_delivery,
         });
     }
     let _ = stop_tx.send(true);

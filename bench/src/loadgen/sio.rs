@@ -127,6 +127,11 @@ impl Client {
         }
     }
 
+    /// The local address of the client's connection.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.ws.local_addr()
+    }
+
     /// Reads more from the connection; `Ok(false)` when it is closed. Cancel-safe.
     pub async fn fill(&mut self) -> io::Result<bool> {
         Ok(self.ws.fill().await? > 0)

@@ -41,6 +41,11 @@ fn invalid(msg: impl Into<String>) -> io::Error {
 }
 
 impl Ws {
+    /// The local address of the connection.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.stream.local_addr()
+    }
+
     /// Connects to `addr` (from `source` when given, port chosen by the kernel) and upgrades
     /// `path_and_query` to a WebSocket.
     pub async fn connect(
