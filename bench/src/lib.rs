@@ -11,3 +11,4 @@ pub mod report;
 pub mod scenarios;
 pub mod servers;
 pub mod sockstat;
+pub mod steal;

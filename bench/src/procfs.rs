@@ -148,6 +148,7 @@ pub struct Meter {
     start: Instant,
     server0: Vec<CpuTimes>,
     self0: f64,
+    steal0: f64,
 }
 
 /// What a [`Meter`] measured.
@@ -161,6 +162,10 @@ pub struct Window {
     pub server_system: f64,
     /// The load generator's CPU time over the wall time (1.0 = one core busy).
     pub loadgen_share: f64,
+    /// The machine's steal time over the wall time, in cores: how much of the window the
+    /// hypervisor held this machine's cores back while they had work (see
+    /// [`machine_steal_seconds`]).
+    pub steal: f64,
 }
 
 impl Meter {
@@ -171,6 +176,7 @@ impl Meter {
             start: Instant::now(),
             server0: pids.iter().map(|p| cpu_times(Some(*p))).collect(),
             self0: cpu_seconds(None),
+            steal0: machine_steal_seconds(),
         }
     }
 
@@ -183,12 +189,14 @@ impl Meter {
             .zip(&self.server0)
             .map(|(p, c0)| cpu_times(Some(*p)) - *c0)
             .sum();
+        let secs = wall.as_secs_f64().max(1e-9);
         let own = cpu_seconds(None) - self.self0;
         Window {
             wall,
             server_cpu: server.total(),
             server_system: server.system,
-            loadgen_share: own / wall.as_secs_f64().max(1e-9),
+            loadgen_share: own / secs,
+            steal: (machine_steal_seconds() - self.steal0) / secs,
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::loadgen::{self, sio::Target, Latency, Rate};
 use crate::procfs;
 use crate::report::{self, advantage, median, num, pct, times, Better, Check};
 use crate::servers::{self, Env, Kind};
+use crate::steal::{self, StealGate};
 
 mod emitter;
 
@@ -656,6 +657,7 @@ impl Bench {
         };
         let rate = (base_max / 2.0).max(100.0).round();
         let mut lat: Vec<(Kind, Vec<Latency>, Option<String>)> = Vec::new();
+        let mut gates = Vec::new();
         for kind in self.cfg.servers.clone() {
             self.log(&format!("ack echo at {rate}/s: {}", kind.name()));
             if let Err(why) = self.available(kind) {
@@ -672,11 +674,16 @@ impl Bench {
             let target = Target::local(server.port);
             let mut runs = Vec::new();
             let mut failure = None;
-            for _ in 0..self.cfg.runs {
+            let mut gate = StealGate::new(self.cfg.runs);
+            while !gate.done() {
                 match loadgen::echo_latency(&target, server.pid, conns, rate, warmup, duration)
                     .await
                 {
-                    Ok(l) => runs.push(l),
+                    Ok(l) => {
+                        if gate.keep(l.window.steal) {
+                            runs.push(l);
+                        }
+                    }
                     Err(e) => {
                         failure = Some(e.to_string());
                         break;
@@ -685,6 +692,7 @@ impl Bench {
             }
             self.servers_cpu += server.stop();
             lat.push((kind, runs, failure));
+            gates.push((kind.name().to_owned(), gate));
         }
         // throughput table
         let rows = self.comparison_rows(Better::Higher, &all, num, |s| {
@@ -749,10 +757,11 @@ impl Bench {
             let mut row = vec![kind.name().to_owned()];
             if let Some(f) = &s.failure {
                 row.push(f.clone());
-                row.extend(std::iter::repeat_n(String::new(), 7));
+                row.extend(std::iter::repeat_n(String::new(), 9));
             } else {
                 row.push(format!("{} µs", num(m(0.5))));
                 row.push(format!("**{} µs**", num(m(0.99))));
+                row.push(p99_of_runs(runs));
                 row.push(format!("{} µs", num(m(0.999))));
                 row.push(match (kind, volley_p99) {
                     (Kind::Volley, _) => "—".to_owned(),
@@ -775,6 +784,7 @@ impl Bench {
                         .map(|l| l.window.loadgen_share)
                         .collect::<Vec<_>>(),
                 )));
+                row.push(steal_of_runs(runs));
                 row.push(runs.iter().map(|l| l.shed).sum::<u64>().to_string());
             }
             rows.push(row);
@@ -793,7 +803,7 @@ impl Bench {
              an ack before its next event); a latency runs from writing the event to reading its \
              ack, recorded in an HdrHistogram. Medians over the runs of each percentile. \
              \"Not sent\" counts events skipped because 10,000 were already waiting on one \
-             client (the server could not keep up).\n\n",
+             client (the server could not keep up). {STEAL_COLUMN}",
             num(rate)
         );
         report::table(
@@ -802,15 +812,18 @@ impl Bench {
                 "server",
                 "p50",
                 "p99 (median)",
+                "p99 of each run",
                 "p99.9",
                 "Volley's advantage (p99)",
                 "acks received",
                 "server CPU",
                 "load generator CPU",
+                "steal",
                 "not sent",
             ],
             &rows,
         );
+        out.push_str(&steal::sentence(gates.iter().map(|(n, g)| (n.clone(), g))));
         out.push_str(&self.missed_sentences("ack echo p99 latency"));
         self.sections.push_str(&out);
     }
@@ -972,6 +985,7 @@ impl Bench {
             let mut lat_rows = Vec::new();
             let mut p99_common: Vec<(Kind, Series)> = Vec::new();
             let mut broker_notes: Vec<String> = Vec::new();
+            let mut gates = Vec::new();
             for kind in self.cfg.servers.clone() {
                 let name = kind.cluster_name(url);
                 self.log(&format!("cross-node via {broker}: {name}"));
@@ -1001,7 +1015,9 @@ impl Bench {
                     Some(_) => (2 * self.cfg.runs, 1),
                     None => (1, self.cfg.runs),
                 };
-                for round in 0..rounds {
+                let mut gate = StealGate::new(self.cfg.runs);
+                let mut round = 0;
+                while round < rounds {
                     let (full_speed, phase_rates): (bool, &[f64]) = match spec.restart {
                         Some(_) if round % 2 == 0 => (true, &[]),
                         Some(_) => (false, &rates),
@@ -1053,7 +1069,10 @@ impl Bench {
                     };
                     // the broker's CPU is shown, not counted: it is the same broker for everyone
                     let pids = [a.pid, b.pid];
-                    for _ in 0..per_round {
+                    let mut left = per_round;
+                    // a run set aside for steal, whose round (broker restart and all) is redone
+                    let mut redo_round = false;
+                    while left > 0 {
                         let broker0 = broker_pid.map(|p| procfs::cpu_seconds(Some(p)));
                         let t0 = std::time::Instant::now();
                         match loadgen::cross_node(
@@ -1069,14 +1088,25 @@ impl Bench {
                         .await
                         {
                             Ok(c) => {
-                                if full_speed {
-                                    s.values.push(c.rate.per_sec());
-                                    s.wall.push(c.rate.per_cpu_sec());
-                                    s.server.push(c.rate.server_share());
-                                    s.loadgen.push(c.rate.window.loadgen_share);
+                                let steal = c
+                                    .latencies
+                                    .iter()
+                                    .map(|l| l.latency.window.steal)
+                                    .fold(0.0, f64::max);
+                                if c.latencies.is_empty() || gate.keep(steal) {
+                                    if full_speed {
+                                        s.values.push(c.rate.per_sec());
+                                        s.wall.push(c.rate.per_cpu_sec());
+                                        s.server.push(c.rate.server_share());
+                                        s.loadgen.push(c.rate.window.loadgen_share);
+                                    }
+                                    s.errors += c.errors;
+                                    runs.push(c);
+                                    left -= 1;
+                                } else if spec.restart.is_some() {
+                                    redo_round = true;
+                                    left = 0;
                                 }
-                                s.errors += c.errors;
-                                runs.push(c);
                             }
                             Err(e) => {
                                 s.failure = Some(e.to_string());
@@ -1097,7 +1127,11 @@ impl Bench {
                     if s.failure.is_some() {
                         break;
                     }
+                    if !redo_round {
+                        round += 1;
+                    }
                 }
+                gates.push((name.clone(), gate));
                 for (i, rate) in rates.iter().enumerate() {
                     let ls: Vec<&loadgen::CrossLatency> =
                         runs.iter().filter_map(|c| c.latencies.get(i)).collect();
@@ -1120,6 +1154,7 @@ impl Bench {
                         format!("{}/s", num(*rate)),
                         format!("{} µs", num(m(0.5))),
                         format!("**{} µs**", num(m(0.99))),
+                        p99_of_runs(ls.iter().map(|l| &l.latency)),
                         format!("{} µs", num(m(0.999))),
                         format!(
                             "{}/s",
@@ -1135,6 +1170,7 @@ impl Bench {
                                 })
                                 .collect::<Vec<_>>(),
                         )),
+                        steal_of_runs(ls.iter().map(|l| &l.latency)),
                         ls.iter().map(|l| l.b_first).sum::<u64>().to_string(),
                         ls.iter().map(|l| l.lost).sum::<u64>().to_string(),
                     ]);
@@ -1246,7 +1282,7 @@ impl Bench {
                     })
                     .collect::<Vec<_>>(),
             );
-            let _ = writeln!(out, "Added latency (B minus A):\n");
+            let _ = write!(out, "Added latency (B minus A). {STEAL_COLUMN}");
             report::table(
                 &mut out,
                 &[
@@ -1254,14 +1290,17 @@ impl Bench {
                     "offered",
                     "p50",
                     "p99 (median)",
+                    "p99 of each run",
                     "p99.9",
                     "pairs measured",
                     "A + B CPU",
+                    "steal",
                     "B first",
                     "not received on B",
                 ],
                 &lat_rows,
             );
+            out.push_str(&steal::sentence(gates.iter().map(|(n, g)| (n.clone(), g))));
             if !broker_notes.is_empty() {
                 let _ = writeln!(
                     out,
@@ -1450,6 +1489,29 @@ fn kernel_bound(series: &[(Kind, Series)], what: &str, per_cpu: impl Fn(&Series)
 }
 
 /// A series' median count of packets per delivery, to two decimals ("–" when not counted).
+/// Each run's p99, in run order: "430 / 512 / 1,534 µs".
+fn p99_of_runs<'a>(runs: impl IntoIterator<Item = &'a Latency>) -> String {
+    let each: Vec<String> = runs.into_iter().map(|l| num(l.us(0.99))).collect();
+    format!("{} µs", each.join(" / "))
+}
+
+/// Each run's steal, in cores, in run order: "0.01 / 0.12 / 0.02". A latency tail that comes
+/// with steal is the hypervisor's as much as the server's: a core held back for milliseconds
+/// holds back every message that needs it then.
+fn steal_of_runs<'a>(runs: impl IntoIterator<Item = &'a Latency>) -> String {
+    let each: Vec<String> = runs
+        .into_iter()
+        .map(|l| format!("{:.2}", l.window.steal))
+        .collect();
+    each.join(" / ")
+}
+
+/// What the steal column of a latency table counts.
+const STEAL_COLUMN: &str = "\"Steal\" is the machine's steal time during each run, in cores \
+     (time the hypervisor held this machine's cores back while they had work): a core held back \
+     for a few milliseconds delays every message that needs it then, so a run with steal has a \
+     tail that is partly the machine's.\n\n";
+
 fn packets(s: &Series) -> String {
     if s.packets.is_empty() {
         "–".to_owned()

@@ -3,12 +3,13 @@
 
 use std::fmt::Write as _;
 
-use super::{secs, Bench};
+use super::{p99_of_runs, secs, steal_of_runs, Bench, STEAL_COLUMN};
 use crate::loadgen::emitter::{emitter_latency, redis_floor, EmitterLatency, EmitterLoad, ROOM};
 use crate::loadgen::{sio::Target, PAYLOAD};
 use crate::procfs;
 use crate::report::{self, advantage, median, num, pct, times, Better, Check};
 use crate::servers::{self, Kind};
+use crate::steal::{self, StealGate};
 
 /// The broker the emitter publishes on and the servers' adapter listens to.
 const REDIS: &str = "redis://127.0.0.1:6379";
@@ -27,6 +28,7 @@ impl Bench {
         let (warmup, duration) = (self.cfg.warmup, self.cfg.duration);
         let broker = procfs::find_process("redis-server");
         let mut results: Vec<(Kind, Vec<EmitterLatency>, Option<String>)> = Vec::new();
+        let mut gates = Vec::new();
         for kind in self.cfg.servers.clone() {
             if kind == Kind::Python {
                 results.push((
@@ -74,9 +76,14 @@ impl Bench {
             };
             let mut runs = Vec::new();
             let mut failure = None;
-            for _ in 0..self.cfg.runs {
+            let mut gate = StealGate::new(self.cfg.runs);
+            while !gate.done() {
                 match emitter_latency(&target, server.pid, broker, &load).await {
-                    Ok(r) => runs.push(r),
+                    Ok(r) => {
+                        if gate.keep(r.latency.window.steal) {
+                            runs.push(r);
+                        }
+                    }
                     Err(e) => {
                         failure = Some(e.to_string());
                         break;
@@ -85,6 +92,7 @@ impl Bench {
             }
             self.servers_cpu += server.stop();
             results.push((kind, runs, failure));
+            gates.push((kind.cluster_name(REDIS), gate));
         }
         self.log("emitter → client: the emitter and Redis alone");
         let floor_load = EmitterLoad {
@@ -96,9 +104,14 @@ impl Bench {
             duration,
         };
         let mut floor = Vec::new();
-        for _ in 0..self.cfg.runs {
+        let mut gate = StealGate::new(self.cfg.runs);
+        while !gate.done() {
             match redis_floor(broker, &floor_load).await {
-                Ok(r) => floor.push(r),
+                Ok(r) => {
+                    if gate.keep(r.latency.window.steal) {
+                        floor.push(r);
+                    }
+                }
                 Err(e) => {
                     self.log(&format!("the floor could not be measured: {e}"));
                     floor.clear();
@@ -126,7 +139,7 @@ impl Bench {
                 .or_else(|| runs.is_empty().then(|| "no result".to_owned()));
             if let Some(f) = failure {
                 row.push(f);
-                row.extend(std::iter::repeat_n(String::new(), 8));
+                row.extend(std::iter::repeat_n(String::new(), 10));
                 rows.push(row);
                 continue;
             }
@@ -136,6 +149,7 @@ impl Bench {
             let us = |q: f64| m(&|r: &EmitterLatency| r.latency.us(q));
             row.push(format!("{} µs", num(us(0.5))));
             row.push(format!("**{} µs**", num(us(0.99))));
+            row.push(p99_of_runs(runs.iter().map(|r| &r.latency)));
             row.push(format!("{} µs", num(us(0.999))));
             row.push(match (kind, volley_p99) {
                 (Kind::Volley, _) => "—".to_owned(),
@@ -148,6 +162,7 @@ impl Bench {
             })));
             row.push(pct(m(&|r| r.latency.window.loadgen_share)));
             row.push(pct(m(&|r| r.broker_share)));
+            row.push(steal_of_runs(runs.iter().map(|r| &r.latency)));
             row.push(runs.iter().map(|r| r.not_received).sum::<u64>().to_string());
             failed_publishes += runs.iter().map(|r| r.failed_publishes).sum::<u64>();
             rows.push(row);
@@ -183,7 +198,7 @@ impl Bench {
              `ClusterConfig::node_compat_key` (`volley_bench_server --emitter-key`), Node \
              socket.io through `@socket.io/redis-adapter` with the same key. python-socketio is \
              not measured: its emitter (`socketio.RedisManager(write_only=True)`) publishes a \
-             format of its own, not Node's.\n\n",
+             format of its own, not Node's. {STEAL_COLUMN}",
             PAYLOAD.len(),
             num(RATE),
             secs(warmup),
@@ -195,16 +210,20 @@ impl Bench {
                 "server",
                 "p50",
                 "p99 (median)",
+                "p99 of each run",
                 "p99.9",
                 "Volley's advantage (p99)",
                 &format!("deliveries/s (of {} offered)", num(RATE * CLIENTS as f64)),
                 "server CPU",
                 "load generator CPU",
                 "Redis CPU",
+                "steal",
                 "not received",
             ],
             &rows,
         );
+        gates.push(("the emitter and Redis alone (below)".to_owned(), gate));
+        out.push_str(&steal::sentence(gates.iter().map(|(n, g)| (n.clone(), g))));
         out.push_str(&floor_paragraph(&floor, measured(Kind::Node)));
         if failed_publishes > 0 {
             let _ = writeln!(
