@@ -6,6 +6,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// A server implementation under test.
@@ -134,6 +135,19 @@ fn program(env: &Env, kind: Kind) -> (PathBuf, Vec<String>, PathBuf) {
     }
 }
 
+/// Whether util-linux's `setpriv` is on this machine.
+fn has_setpriv() -> bool {
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| {
+        Command::new("setpriv")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
+
 /// Starts `kind` on a fresh port with `adapter` (`memory`, `redis://…`) and channel `prefix`,
 /// and waits until it accepts connections.
 pub fn start(env: &Env, kind: Kind, adapter: &str, prefix: &str) -> io::Result<Server> {
@@ -172,18 +186,24 @@ pub fn start_with(
         prefix.to_owned(),
     ]);
     args.extend(extra.iter().map(|a| (*a).to_owned()));
-    let mut cmd = match core {
-        Some(core) => {
-            let mut c = Command::new("taskset");
-            c.arg("-c").arg(core.to_string()).arg(&prog).args(&args);
+    // `setpriv --pdeathsig KILL`: the server dies with the harness, even when the harness
+    // itself is killed or crashes (otherwise it would load every run after it)
+    let mut line: Vec<String> = Vec::new();
+    if has_setpriv() {
+        line.extend(["setpriv", "--pdeathsig", "KILL", "--"].map(str::to_owned));
+    }
+    if let Some(core) = core {
+        line.extend(["taskset".to_owned(), "-c".to_owned(), core.to_string()]);
+    }
+    let mut cmd = match line.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(&prog);
             c
         }
-        None => {
-            let mut c = Command::new(&prog);
-            c.args(&args);
-            c
-        }
+        None => Command::new(&prog),
     };
+    cmd.args(&args);
     std::fs::create_dir_all(&env.log_dir)?;
     let log = std::fs::File::create(env.log_dir.join(format!("{}-{port}.log", kind.key())))?;
     cmd.current_dir(&dir)
