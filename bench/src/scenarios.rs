@@ -672,26 +672,14 @@ impl Bench {
                 }
             };
             let target = Target::local(server.port);
-            let mut runs = Vec::new();
-            let mut failure = None;
-            let mut gate = StealGate::new(self.cfg.runs);
-            while !gate.done() {
-                match loadgen::echo_latency(&target, server.pid, conns, rate, warmup, duration)
-                    .await
-                {
-                    Ok(l) => {
-                        if gate.keep(l.window.steal) {
-                            runs.push(l);
-                        }
-                    }
-                    Err(e) => {
-                        failure = Some(e.to_string());
-                        break;
-                    }
-                }
-            }
+            let (runs, failure, gate) = steal::gated_runs(
+                self.cfg.runs,
+                |l: &Latency| l.window.steal,
+                || loadgen::echo_latency(&target, server.pid, conns, rate, warmup, duration),
+            )
+            .await;
             self.servers_cpu += server.stop();
-            lat.push((kind, runs, failure));
+            lat.push((kind, runs, failure.map(|e| e.to_string())));
             gates.push((kind.name().to_owned(), gate));
         }
         // throughput table
@@ -784,7 +772,7 @@ impl Bench {
                         .map(|l| l.window.loadgen_share)
                         .collect::<Vec<_>>(),
                 )));
-                row.push(steal_of_runs(runs));
+                row.push(steal::of_runs(runs));
                 row.push(runs.iter().map(|l| l.shed).sum::<u64>().to_string());
             }
             rows.push(row);
@@ -803,8 +791,9 @@ impl Bench {
              an ack before its next event); a latency runs from writing the event to reading its \
              ack, recorded in an HdrHistogram. Medians over the runs of each percentile. \
              \"Not sent\" counts events skipped because 10,000 were already waiting on one \
-             client (the server could not keep up). {STEAL_COLUMN}",
-            num(rate)
+             client (the server could not keep up). {}",
+            num(rate),
+            steal::COLUMN
         );
         report::table(
             &mut out,
@@ -823,7 +812,7 @@ impl Bench {
             ],
             &rows,
         );
-        out.push_str(&steal::sentence(gates.iter().map(|(n, g)| (n.clone(), g))));
+        out.push_str(&steal::sentence(&gates));
         out.push_str(&self.missed_sentences("ack echo p99 latency"));
         self.sections.push_str(&out);
     }
@@ -1170,7 +1159,7 @@ impl Bench {
                                 })
                                 .collect::<Vec<_>>(),
                         )),
-                        steal_of_runs(ls.iter().map(|l| &l.latency)),
+                        steal::of_runs(ls.iter().map(|l| &l.latency)),
                         ls.iter().map(|l| l.b_first).sum::<u64>().to_string(),
                         ls.iter().map(|l| l.lost).sum::<u64>().to_string(),
                     ]);
@@ -1282,7 +1271,7 @@ impl Bench {
                     })
                     .collect::<Vec<_>>(),
             );
-            let _ = write!(out, "Added latency (B minus A). {STEAL_COLUMN}");
+            let _ = write!(out, "Added latency (B minus A). {}", steal::COLUMN);
             report::table(
                 &mut out,
                 &[
@@ -1300,7 +1289,7 @@ impl Bench {
                 ],
                 &lat_rows,
             );
-            out.push_str(&steal::sentence(gates.iter().map(|(n, g)| (n.clone(), g))));
+            out.push_str(&steal::sentence(&gates));
             if !broker_notes.is_empty() {
                 let _ = writeln!(
                     out,
@@ -1488,30 +1477,13 @@ fn kernel_bound(series: &[(Kind, Series)], what: &str, per_cpu: impl Fn(&Series)
     out
 }
 
-/// A series' median count of packets per delivery, to two decimals ("–" when not counted).
 /// Each run's p99, in run order: "430 / 512 / 1,534 µs".
 fn p99_of_runs<'a>(runs: impl IntoIterator<Item = &'a Latency>) -> String {
     let each: Vec<String> = runs.into_iter().map(|l| num(l.us(0.99))).collect();
     format!("{} µs", each.join(" / "))
 }
 
-/// Each run's steal, in cores, in run order: "0.01 / 0.12 / 0.02". A latency tail that comes
-/// with steal is the hypervisor's as much as the server's: a core held back for milliseconds
-/// holds back every message that needs it then.
-fn steal_of_runs<'a>(runs: impl IntoIterator<Item = &'a Latency>) -> String {
-    let each: Vec<String> = runs
-        .into_iter()
-        .map(|l| format!("{:.2}", l.window.steal))
-        .collect();
-    each.join(" / ")
-}
-
-/// What the steal column of a latency table counts.
-const STEAL_COLUMN: &str = "\"Steal\" is the machine's steal time during each run, in cores \
-     (time the hypervisor held this machine's cores back while they had work): a core held back \
-     for a few milliseconds delays every message that needs it then, so a run with steal has a \
-     tail that is partly the machine's.\n\n";
-
+/// A series' median count of packets per delivery, to two decimals ("–" when not counted).
 fn packets(s: &Series) -> String {
     if s.packets.is_empty() {
         "–".to_owned()

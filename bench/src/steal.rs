@@ -24,6 +24,10 @@
 //! assert_eq!(gate.set_aside(), &[0.40]);
 //! ```
 
+use std::future::Future;
+
+use crate::loadgen::Latency;
+
 /// Steal above which a latency run is set aside, in cores (steal seconds per wall-clock second,
 /// every core added up): 0.05 is 2.5 % of a two-core machine.
 pub const STEAL_LIMIT: f64 = 0.05;
@@ -73,10 +77,37 @@ impl StealGate {
     }
 }
 
-/// One sentence on the runs set aside, for the report: `gates` names each server or cluster.
-pub fn sentence<'a>(gates: impl IntoIterator<Item = (String, &'a StealGate)>) -> String {
+/// Runs `run` until `wanted` runs count, setting aside those a [`StealGate`] rejects (`steal`
+/// reads a run's steal). Stops at the first error, which comes back beside the runs counted
+/// until then; the gate says which runs were set aside.
+pub async fn gated_runs<T, E, Fut>(
+    wanted: usize,
+    steal: impl Fn(&T) -> f64,
+    mut run: impl FnMut() -> Fut,
+) -> (Vec<T>, Option<E>, StealGate)
+where
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut gate = StealGate::new(wanted);
+    let mut runs = Vec::new();
+    while !gate.done() {
+        match run().await {
+            Ok(r) => {
+                if gate.keep(steal(&r)) {
+                    runs.push(r);
+                }
+            }
+            Err(e) => return (runs, Some(e), gate),
+        }
+    }
+    (runs, None, gate)
+}
+
+/// One sentence on the runs set aside, for the report: each gate with the server or cluster
+/// it counted runs for.
+pub fn sentence(gates: &[(String, StealGate)]) -> String {
     let parts: Vec<String> = gates
-        .into_iter()
+        .iter()
         .filter(|(_, g)| !g.set_aside.is_empty())
         .map(|(name, g)| {
             let each: Vec<String> = g.set_aside.iter().map(|s| format!("{s:.2}")).collect();
@@ -97,6 +128,22 @@ pub fn sentence<'a>(gates: impl IntoIterator<Item = (String, &'a StealGate)>) ->
         )
     }
 }
+
+/// Each run's steal, in cores, in run order: "0.01 / 0.12 / 0.02", for a latency table's steal
+/// column.
+pub fn of_runs<'a>(runs: impl IntoIterator<Item = &'a Latency>) -> String {
+    let each: Vec<String> = runs
+        .into_iter()
+        .map(|l| format!("{:.2}", l.window.steal))
+        .collect();
+    each.join(" / ")
+}
+
+/// What the steal column of a latency table counts, for the paragraph above the table.
+pub const COLUMN: &str = "\"Steal\" is the machine's steal time during each run, in cores \
+     (time the hypervisor held this machine's cores back while they had work): a core held back \
+     for a few milliseconds delays every message that needs it then, so a run with steal has a \
+     tail that is partly the machine's.\n\n";
 
 #[cfg(test)]
 mod tests {
@@ -120,10 +167,13 @@ mod tests {
         let quiet = StealGate::new(1);
         let mut noisy = StealGate::new(1);
         noisy.keep(0.37);
-        let s = sentence([("Volley".to_owned(), &quiet), ("Node".to_owned(), &noisy)]);
+        let s = sentence(&[
+            ("Volley".to_owned(), quiet.clone()),
+            ("Node".to_owned(), noisy),
+        ]);
         assert!(s.contains("Node 1 (0.37)"), "{s}");
         assert!(!s.contains("Volley"), "{s}");
-        let s = sentence([("Volley".to_owned(), &quiet)]);
+        let s = sentence(&[("Volley".to_owned(), quiet)]);
         assert!(s.starts_with("No run was set aside"), "{s}");
     }
 }

@@ -3,13 +3,13 @@
 
 use std::fmt::Write as _;
 
-use super::{p99_of_runs, secs, steal_of_runs, Bench, STEAL_COLUMN};
+use super::{p99_of_runs, secs, Bench};
 use crate::loadgen::emitter::{emitter_latency, redis_floor, EmitterLatency, EmitterLoad, ROOM};
 use crate::loadgen::{sio::Target, PAYLOAD};
 use crate::procfs;
 use crate::report::{self, advantage, median, num, pct, times, Better, Check};
 use crate::servers::{self, Kind};
-use crate::steal::{self, StealGate};
+use crate::steal;
 
 /// The broker the emitter publishes on and the servers' adapter listens to.
 const REDIS: &str = "redis://127.0.0.1:6379";
@@ -74,24 +74,14 @@ impl Bench {
                 warmup,
                 duration,
             };
-            let mut runs = Vec::new();
-            let mut failure = None;
-            let mut gate = StealGate::new(self.cfg.runs);
-            while !gate.done() {
-                match emitter_latency(&target, server.pid, broker, &load).await {
-                    Ok(r) => {
-                        if gate.keep(r.latency.window.steal) {
-                            runs.push(r);
-                        }
-                    }
-                    Err(e) => {
-                        failure = Some(e.to_string());
-                        break;
-                    }
-                }
-            }
+            let (runs, failure, gate) = steal::gated_runs(
+                self.cfg.runs,
+                |r: &EmitterLatency| r.latency.window.steal,
+                || emitter_latency(&target, server.pid, broker, &load),
+            )
+            .await;
             self.servers_cpu += server.stop();
-            results.push((kind, runs, failure));
+            results.push((kind, runs, failure.map(|e| e.to_string())));
             gates.push((kind.cluster_name(REDIS), gate));
         }
         self.log("emitter → client: the emitter and Redis alone");
@@ -103,21 +93,15 @@ impl Bench {
             warmup,
             duration,
         };
-        let mut floor = Vec::new();
-        let mut gate = StealGate::new(self.cfg.runs);
-        while !gate.done() {
-            match redis_floor(broker, &floor_load).await {
-                Ok(r) => {
-                    if gate.keep(r.latency.window.steal) {
-                        floor.push(r);
-                    }
-                }
-                Err(e) => {
-                    self.log(&format!("the floor could not be measured: {e}"));
-                    floor.clear();
-                    break;
-                }
-            }
+        let (mut floor, failure, gate) = steal::gated_runs(
+            self.cfg.runs,
+            |r: &EmitterLatency| r.latency.window.steal,
+            || redis_floor(broker, &floor_load),
+        )
+        .await;
+        if let Some(e) = failure {
+            self.log(&format!("the floor could not be measured: {e}"));
+            floor.clear();
         }
 
         let p99 = |runs: &[EmitterLatency]| {
@@ -162,7 +146,7 @@ impl Bench {
             })));
             row.push(pct(m(&|r| r.latency.window.loadgen_share)));
             row.push(pct(m(&|r| r.broker_share)));
-            row.push(steal_of_runs(runs.iter().map(|r| &r.latency)));
+            row.push(steal::of_runs(runs.iter().map(|r| &r.latency)));
             row.push(runs.iter().map(|r| r.not_received).sum::<u64>().to_string());
             failed_publishes += runs.iter().map(|r| r.failed_publishes).sum::<u64>();
             rows.push(row);
@@ -198,11 +182,12 @@ impl Bench {
              `ClusterConfig::node_compat_key` (`volley_bench_server --emitter-key`), Node \
              socket.io through `@socket.io/redis-adapter` with the same key. python-socketio is \
              not measured: its emitter (`socketio.RedisManager(write_only=True)`) publishes a \
-             format of its own, not Node's. {STEAL_COLUMN}",
+             format of its own, not Node's. {}",
             PAYLOAD.len(),
             num(RATE),
             secs(warmup),
-            secs(duration)
+            secs(duration),
+            steal::COLUMN
         );
         report::table(
             &mut out,
@@ -223,7 +208,7 @@ impl Bench {
             &rows,
         );
         gates.push(("the emitter and Redis alone (below)".to_owned(), gate));
-        out.push_str(&steal::sentence(gates.iter().map(|(n, g)| (n.clone(), g))));
+        out.push_str(&steal::sentence(&gates));
         out.push_str(&floor_paragraph(&floor, measured(Kind::Node)));
         if failed_publishes > 0 {
             let _ = writeln!(
