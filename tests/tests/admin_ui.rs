@@ -39,8 +39,9 @@ use volley_tests::{bail, within, Failure, TestResult};
 const HASH: &str = "$2a$10$1nPSmZm6Mj36h.8bBDAFYOK7zK93OdTbB.fkWttwO08OCPBbTvenG";
 /// One run of a driver script.
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
-/// The browser run: launching Chromium, logging in, three pages.
-const BROWSER_TIMEOUT: Duration = Duration::from_secs(120);
+/// The browser run: launching Chromium (up to two tries of 60 s each, `tests/clients/chromium.mjs`),
+/// logging in, three pages.
+const BROWSER_TIMEOUT: Duration = Duration::from_secs(200);
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -21,8 +21,9 @@ use volley_examples::chat::{self, ChatOptions};
 use volley_tests::server::TestServer;
 use volley_tests::{bail, Failure, TestResult};
 
-/// The whole browser run: launching Chromium, three pages, two messages.
-const RUN_TIMEOUT: Duration = Duration::from_secs(90);
+/// The whole browser run: launching Chromium (up to two tries of 60 s each,
+/// `tests/clients/chromium.mjs`), three pages, two messages.
+const RUN_TIMEOUT: Duration = Duration::from_secs(180);
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -11,6 +11,7 @@
 // refused. With $VOLLEY_ADMIN_UI_SCREENSHOTS set to a directory, each page is saved there too.
 
 import { chromium } from "playwright-core";
+import { launchChromium } from "../chromium.mjs";
 import { io } from "socket.io-client";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -89,21 +90,9 @@ try {
   out("clients", { ids: clients.map((c) => c.id) });
 
   step = "launch";
-  browser = await chromium.launch({
-    executablePath: process.env.VOLLEY_CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    timeout: 30_000,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  browser = await launchChromium(chromium, (attempt, e) =>
+    out("launch-retry", { attempt, message: String(e.message ?? e) }),
+  );
   out("launched", { version: browser.version() });
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
   const allowed = [new URL(uiUrl).host, new URL(serverUrl).host];

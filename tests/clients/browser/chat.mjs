@@ -6,9 +6,10 @@
 // A sends the first message; B leaves; A sends the second. The script reports what each page
 // shows as JSON lines ({"ev": ...}) and leaves the judging to the Rust test. Every wait is
 // bounded; on a failure it prints {"ev":"error",...}, saves screenshots and exits 1.
-// Chromium is /usr/bin/chromium, or $VOLLEY_CHROMIUM. Nothing is downloaded.
+// Chromium is started by ../chromium.mjs.
 
 import { chromium } from 'playwright-core';
+import { launchChromium } from '../chromium.mjs';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -22,21 +23,9 @@ if (!url || !first || !second) {
 
 const out = (ev, fields = {}) => console.log(JSON.stringify({ ev, ...fields }));
 
-const browser = await chromium.launch({
-  executablePath: process.env.VOLLEY_CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  timeout: 30_000,
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-});
+const browser = await launchChromium(chromium, (attempt, e) =>
+  out('launch-retry', { attempt, message: String(e.message ?? e) }),
+);
 out('launched', { version: browser.version() });
 
 const pages = {};
