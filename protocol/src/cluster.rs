@@ -22,13 +22,14 @@
 //! ```
 
 pub mod batch;
+mod broadcast;
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::args::{from_value, to_value};
-use crate::msgpack::{read_value, write_value, Writer};
+use crate::msgpack::{read_value, write_value};
 use crate::{DecodeError, EncodeError, Value};
 
 /// The uid emitters publish under; it never counts as a node.
@@ -307,7 +308,7 @@ impl Message {
             ack,
         } = &self.body
         {
-            return self.encode_broadcast(opts, event, args, *ack);
+            return broadcast::encode(&self.uid, &self.nsp, opts, event, args, *ack);
         }
         let data = match &self.body {
             Body::InitialHeartbeat | Body::Heartbeat | Body::AdapterClose => None,
@@ -383,50 +384,6 @@ impl Message {
         write_value(&Value::Map(map))
     }
 
-    /// A broadcast, the hot path: written straight to bytes, without cloning the arguments into
-    /// a value tree first. Reads back as the generic path's `BroadcastData`.
-    fn encode_broadcast(
-        &self,
-        opts: &BroadcastOpts,
-        event: &str,
-        args: &[Value],
-        ack: Option<AckRequest>,
-    ) -> Result<Bytes, EncodeError> {
-        let mut w = Writer(Vec::with_capacity(128));
-        w.map_len(4)?;
-        w.str("uid")?;
-        w.str(&self.uid)?;
-        w.str("nsp")?;
-        w.str(&self.nsp)?;
-        w.str("type")?;
-        w.uint(u64::from(self.type_number()));
-        w.str("data")?;
-        w.map_len(if ack.is_some() { 4 } else { 3 })?;
-        w.str("opts")?;
-        w.map_len(3)?;
-        for (key, rooms) in [("rooms", &opts.rooms), ("except", &opts.except)] {
-            w.str(key)?;
-            w.array_len(rooms.len())?;
-            rooms.iter().try_for_each(|room| w.str(room))?;
-        }
-        w.str("volatile")?;
-        w.value(&Value::Boolean(opts.volatile))?;
-        w.str("event")?;
-        w.str(event)?;
-        w.str("args")?;
-        w.array_len(args.len())?;
-        args.iter().try_for_each(|arg| w.value(arg))?;
-        if let Some(ack) = ack {
-            w.str("ack")?;
-            w.map_len(2)?;
-            w.str("id")?;
-            w.uint(ack.id);
-            w.str("timeoutMs")?;
-            w.uint(ack.timeout_ms);
-        }
-        Ok(Bytes::from(w.0))
-    }
-
     /// The sender's uid, read from the front of an encoded message without decoding the rest
     /// (what [`encode`](Message::encode) writes first); `None` when the bytes do not start that
     /// way, and then only [`decode`](Message::decode) can tell. A node skips its own messages
@@ -455,8 +412,17 @@ impl Message {
     }
 
     /// Decodes a message from the bus. Anything that is not a well-formed message of a known
-    /// type is an error; nothing panics, and nesting is bounded.
+    /// type is an error; nothing panics, and nesting is bounded. A broadcast laid out as
+    /// [`encode`](Message::encode) writes it is read without building a value tree first.
     pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
+        match broadcast::decode(bytes) {
+            Some(message) => Ok(message),
+            None => Message::decode_generic(bytes),
+        }
+    }
+
+    /// Any layout of any type, through a value tree.
+    fn decode_generic(bytes: &[u8]) -> Result<Message, DecodeError> {
         let Value::Map(entries) = read_value(bytes)? else {
             return Err(invalid("not a map"));
         };

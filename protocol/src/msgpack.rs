@@ -453,8 +453,74 @@ struct Fields {
 }
 
 /// Reads MessagePack from a slice, never past its end.
-struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     rest: &'a [u8],
+}
+
+/// The piece by piece reading a decoder of a known layout needs ([`crate::cluster`]'s
+/// broadcasts): each returns `None` where the next bytes are not what was asked for, or do not
+/// fit in what is left.
+impl<'a> Reader<'a> {
+    pub(crate) fn new(data: &'a [u8]) -> Reader<'a> {
+        Reader { rest: data }
+    }
+
+    pub(crate) fn is_at_end(&self) -> bool {
+        self.rest.is_empty()
+    }
+
+    /// Consumes the next bytes if they are exactly `bytes`.
+    pub(crate) fn expect(&mut self, bytes: &[u8]) -> Option<()> {
+        self.rest = self.rest.strip_prefix(bytes)?;
+        Some(())
+    }
+
+    /// A string, in any of the four string forms, that is valid UTF-8.
+    pub(crate) fn next_str(&mut self) -> Option<&'a str> {
+        let marker = self.byte().ok()?;
+        let len = match marker {
+            0xa0..=0xbf => usize::from(marker & 0x1f),
+            0xd9 => self.len::<1>().ok()?,
+            0xda => self.len::<2>().ok()?,
+            0xdb => self.len::<4>().ok()?,
+            _ => return None,
+        };
+        std::str::from_utf8(self.take(len).ok()?).ok()
+    }
+
+    /// The length of an array, in any of the three array forms.
+    pub(crate) fn next_array_len(&mut self) -> Option<usize> {
+        let marker = self.byte().ok()?;
+        let len = match marker {
+            0x90..=0x9f => usize::from(marker & 0x0f),
+            0xdc => self.len::<2>().ok()?,
+            0xdd => self.len::<4>().ok()?,
+            _ => return None,
+        };
+        // each item takes at least one byte
+        (len <= self.rest.len()).then_some(len)
+    }
+
+    /// An unsigned integer, in any of the five unsigned forms.
+    pub(crate) fn next_uint(&mut self) -> Option<u64> {
+        let marker = self.byte().ok()?;
+        Some(match marker {
+            0x00..=0x7f => u64::from(marker),
+            0xcc => u64::from(u8::from_be_bytes(self.take_array().ok()?)),
+            0xcd => u64::from(u16::from_be_bytes(self.take_array().ok()?)),
+            0xce => u64::from(u32::from_be_bytes(self.take_array().ok()?)),
+            0xcf => u64::from_be_bytes(self.take_array().ok()?),
+            _ => return None,
+        })
+    }
+
+    /// A value as an array item `depth` levels down reads it (JavaScript's `undefined` is nil).
+    pub(crate) fn next_item(&mut self, depth: usize) -> Option<Value> {
+        match self.item(depth).ok()? {
+            Item::Value(value) => Some(value),
+            Item::Undefined => Some(Value::Nil),
+        }
+    }
 }
 
 impl<'a> Reader<'a> {

@@ -201,16 +201,30 @@ fn peek_uid_agrees_with_decode() {
     }
 }
 
+/// The `data` of a broadcast as the generic encoder builds it.
+fn broadcast_data(body: &Body) -> Option<Value> {
+    let Body::Broadcast {
+        opts,
+        event,
+        args,
+        ack,
+    } = body.clone()
+    else {
+        return None;
+    };
+    let data = BroadcastData {
+        opts,
+        event,
+        args,
+        ack,
+    };
+    Some(to_value(&data).expect("to_value"))
+}
+
 #[test]
 fn broadcasts_are_written_as_the_generic_encoder_writes_them() {
     for body in every_body() {
-        let Body::Broadcast {
-            opts,
-            event,
-            args,
-            ack,
-        } = body.clone()
-        else {
+        let Some(data) = broadcast_data(&body) else {
             continue;
         };
         let msg = Message {
@@ -218,13 +232,6 @@ fn broadcasts_are_written_as_the_generic_encoder_writes_them() {
             nsp: "/chat".into(),
             body,
         };
-        let data = to_value(&BroadcastData {
-            opts,
-            event,
-            args,
-            ack,
-        })
-        .expect("to_value");
         let generic = write_value(&Value::Map(vec![
             (Value::from("uid"), Value::from(msg.uid.as_str())),
             (Value::from("nsp"), Value::from(msg.nsp.as_str())),
@@ -234,4 +241,222 @@ fn broadcasts_are_written_as_the_generic_encoder_writes_them() {
         .expect("encode");
         assert_eq!(msg.encode().expect("encode"), generic);
     }
+}
+
+/// Broadcasts of every layout detail the fast path reads: string, array and integer forms of
+/// each size, every kind of argument, with and without ack.
+fn broadcast_variety() -> Vec<Message> {
+    let long = |n: usize| "é".repeat(n / 2) + &"x".repeat(n % 2);
+    let args = vec![
+        Value::Nil,
+        Value::Boolean(false),
+        Value::from(0),
+        Value::from(127),
+        Value::from(-1),
+        Value::from(-33),
+        Value::from(300),
+        Value::from(70_000),
+        Value::from(u64::MAX),
+        Value::from(i64::MIN),
+        Value::F32(0.5),
+        Value::F64(-1e300),
+        Value::from(""),
+        Value::from(long(31)),
+        Value::from(long(32)),
+        Value::from(long(255)),
+        Value::from(long(256)),
+        Value::from(long(70_000)),
+        Value::Binary(vec![]),
+        Value::Binary(vec![7; 300]),
+        Value::Binary(vec![9; 70_000]),
+        Value::Ext(5, vec![1]),
+        Value::Ext(-3, vec![1; 16]),
+        Value::Ext(9, vec![2; 3]),
+        Value::Array((0..20).map(Value::from).collect()),
+        Value::Map(
+            (0..20)
+                .map(|i| (Value::from(format!("k{i}")), Value::from(i)))
+                .collect(),
+        ),
+        Value::Map(vec![(Value::from(1), Value::Array(vec![Value::Nil]))]),
+        Value::Array(vec![Value::Array(vec![Value::Array(vec![])])]),
+    ];
+    let mut out = Vec::new();
+    for (i, ack) in [
+        None,
+        Some((0, 0)),
+        Some((127, 128)),
+        Some((255, 256)),
+        Some((65_535, 65_536)),
+        Some((u64::from(u32::MAX) + 1, 5000)),
+        Some((u64::MAX, u64::MAX)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let rooms: Vec<String> = (0..[0, 1, 20][i % 3]).map(|r| format!("room{r}")).collect();
+        out.push(Message {
+            uid: ["a1b2c3d4e5f60718", "", &"u".repeat(40)][i % 3].to_owned(),
+            nsp: ["/", "/chat", &long(300)][i % 3].to_owned(),
+            body: Body::Broadcast {
+                opts: BroadcastOpts {
+                    rooms: rooms.clone(),
+                    except: rooms.into_iter().rev().take(i).collect(),
+                    volatile: i % 2 == 1,
+                    local: false,
+                },
+                event: ["ev", "", &long(40)][i % 3].to_owned(),
+                args: match i {
+                    0 => vec![],
+                    1 => args.clone(),
+                    _ => args.iter().skip(i).step_by(3).cloned().collect(),
+                },
+                ack: ack.map(|(id, timeout_ms)| AckRequest { id, timeout_ms }),
+            },
+        });
+    }
+    out
+}
+
+#[test]
+fn encoded_broadcasts_take_the_fast_path_and_read_as_the_generic_path_reads_them() {
+    for msg in broadcast_variety() {
+        let bytes = msg.encode().expect("encode");
+        assert_eq!(broadcast::decode(&bytes).as_ref(), Some(&msg));
+        assert_eq!(Message::decode_generic(&bytes).expect("generic"), msg);
+        assert_eq!(Message::decode(&bytes).expect("decode"), msg);
+    }
+}
+
+/// What the fast path accepts, the generic path reads the same: on every prefix of encoded
+/// broadcasts, and on copies with one byte changed or one byte inserted, anywhere.
+#[test]
+fn the_fast_path_never_reads_what_the_generic_path_reads_otherwise() {
+    let mut accepted_altered = 0usize;
+    for msg in broadcast_variety() {
+        let bytes = msg.encode().expect("encode");
+        if bytes.len() > 4096 {
+            // the large arguments: their prefixes alone
+            for end in (0..bytes.len()).step_by(61) {
+                assert_eq!(broadcast::decode(&bytes[..end]), None, "prefix {end}");
+            }
+            continue;
+        }
+        for end in 0..bytes.len() {
+            assert_eq!(broadcast::decode(&bytes[..end]), None, "prefix {end}");
+            assert!(Message::decode(&bytes[..end]).is_err(), "prefix {end}");
+        }
+        let mut check = |altered: &[u8]| {
+            let fast = broadcast::decode(altered);
+            let generic = Message::decode_generic(altered);
+            if let Some(fast) = fast {
+                accepted_altered += 1;
+                assert_eq!(Ok(fast), generic, "altered bytes {altered:02x?}");
+            }
+        };
+        for at in 0..bytes.len() {
+            for new in [
+                0x00, 0x01, 0x7f, 0x80, 0x84, 0x90, 0xa0, 0xc0, 0xc2, 0xc3, 0xd4, 0xff,
+            ] {
+                let mut altered = bytes.to_vec();
+                altered[at] = new;
+                check(&altered);
+                altered[at] = bytes[at] ^ 0x01;
+                check(&altered);
+                let mut inserted = bytes.to_vec();
+                inserted.insert(at, new);
+                check(&inserted);
+            }
+        }
+    }
+    // the alterations that keep the layout (a different letter, count or flag) were read
+    assert!(accepted_altered > 100, "{accepted_altered}");
+}
+
+/// Layouts the fast path leaves to the generic path: other key orders, extra keys, other
+/// integer forms, a `data` before `type`, invalid UTF-8.
+#[test]
+fn other_layouts_of_a_broadcast_still_decode() {
+    let msg = broadcast_variety().swap_remove(1);
+    let data = broadcast_data(&msg.body).expect("a broadcast");
+    let entry = |k: &str, v: Value| (Value::from(k), v);
+    let layouts = [
+        vec![
+            entry("data", data.clone()),
+            entry("type", Value::from(3)),
+            entry("nsp", Value::from(msg.nsp.as_str())),
+            entry("uid", Value::from(msg.uid.as_str())),
+        ],
+        vec![
+            entry("uid", Value::from(msg.uid.as_str())),
+            entry("nsp", Value::from(msg.nsp.as_str())),
+            entry("type", Value::from(3)),
+            entry("data", data.clone()),
+            entry("extra", Value::from("ignored")),
+        ],
+    ];
+    for layout in layouts {
+        let bytes = write_value(&Value::Map(layout)).expect("encode");
+        assert_eq!(broadcast::decode(&bytes), None);
+        assert_eq!(Message::decode(&bytes).expect("decode"), msg);
+    }
+    // `type` as a uint8 (0xcc 0x03), as another encoder may write it
+    let bytes = msg.encode().expect("encode");
+    let at = bytes
+        .windows(6)
+        .position(|w| w == b"\xa4type\x03".as_slice())
+        .expect("type")
+        + 5;
+    let mut wide = bytes.to_vec();
+    wide.splice(at..=at, [0xcc, 0x03]);
+    assert_eq!(broadcast::decode(&wide), None);
+    assert_eq!(Message::decode(&wide).expect("decode"), msg);
+    // an invalid UTF-8 event name reads as the generic path reads it: replaced
+    let named = Message {
+        body: Body::Broadcast {
+            opts: BroadcastOpts::default(),
+            event: "évent".into(),
+            args: vec![],
+            ack: None,
+        },
+        ..msg
+    };
+    let mut bytes = named.encode().expect("encode").to_vec();
+    let at = bytes
+        .windows(2)
+        .position(|w| w == "é".as_bytes())
+        .expect("é");
+    bytes[at + 1] = 0x41;
+    assert_eq!(broadcast::decode(&bytes), None);
+    let Body::Broadcast { event, .. } = Message::decode(&bytes).expect("decode").body else {
+        panic!("not a broadcast")
+    };
+    assert_eq!(event, "\u{fffd}Avent");
+}
+
+/// An argument nested as deep as the generic path allows reads on both paths; one level more
+/// is refused by both.
+#[test]
+fn the_fast_path_keeps_the_nesting_limit() {
+    let nested = |levels: usize| (0..levels).fold(Value::Nil, |inner, _| Value::Array(vec![inner]));
+    let message = |arg: Value| Message {
+        uid: "u".into(),
+        nsp: "/".into(),
+        body: Body::Broadcast {
+            opts: BroadcastOpts::default(),
+            event: "e".into(),
+            args: vec![arg],
+            ack: None,
+        },
+    };
+    // the message map, its data map and the args array are three levels
+    let deepest = message(nested(crate::msgpack::MAX_DEPTH - 3));
+    let bytes = deepest.encode().expect("encode");
+    assert_eq!(broadcast::decode(&bytes).as_ref(), Some(&deepest));
+    assert_eq!(Message::decode_generic(&bytes).expect("generic"), deepest);
+    let bytes = message(nested(crate::msgpack::MAX_DEPTH - 2))
+        .encode()
+        .expect("encode");
+    assert_eq!(broadcast::decode(&bytes), None);
+    assert!(Message::decode(&bytes).is_err());
 }
