@@ -24,6 +24,8 @@
 pub mod batch;
 mod broadcast;
 
+pub use broadcast::BroadcastRef;
+
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -308,7 +310,15 @@ impl Message {
             ack,
         } = &self.body
         {
-            return broadcast::encode(&self.uid, &self.nsp, opts, event, args, *ack);
+            let broadcast = BroadcastRef {
+                uid: &self.uid,
+                nsp: &self.nsp,
+                opts,
+                event,
+                args,
+                ack: *ack,
+            };
+            return broadcast.encode();
         }
         let data = match &self.body {
             Body::InitialHeartbeat | Body::Heartbeat | Body::AdapterClose => None,

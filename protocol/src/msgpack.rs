@@ -367,6 +367,30 @@ impl Writer {
         }
     }
 
+    /// At least as many bytes as [`Writer::value`] writes for `value` (a string with invalid
+    /// UTF-8 may grow by its replacement characters: then the buffer grows once more): sizing
+    /// the buffer with it spares the copies of growing it value by value.
+    pub(crate) fn size_hint(value: &Value) -> usize {
+        // the longest header of each kind: marker and a 32-bit length
+        const HEADER: usize = 5;
+        match value {
+            Value::Nil | Value::Boolean(_) => 1,
+            Value::Integer(_) | Value::F64(_) => 9,
+            Value::F32(_) => 5,
+            Value::String(s) => HEADER + s.as_bytes().len(),
+            Value::Binary(data) => HEADER + data.len(),
+            Value::Ext(_, data) => HEADER + 1 + data.len(),
+            Value::Array(items) => HEADER + items.iter().map(Writer::size_hint).sum::<usize>(),
+            Value::Map(entries) => {
+                HEADER
+                    + entries
+                        .iter()
+                        .map(|(k, v)| Writer::size_hint(k) + Writer::size_hint(v))
+                        .sum::<usize>()
+            }
+        }
+    }
+
     pub(crate) fn value(&mut self, value: &Value) -> Result<(), EncodeError> {
         match value {
             Value::Nil => self.0.push(0xc0),

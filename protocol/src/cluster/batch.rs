@@ -100,29 +100,50 @@ impl Batch {
 /// assert!(batch::split(b"\xc1").unwrap().is_empty());
 /// ```
 pub fn split(bytes: &[u8]) -> Result<Vec<&[u8]>, DecodeError> {
-    let Some((&MARKER, mut rest)) = bytes.split_first() else {
+    let Some((&MARKER, body)) = bytes.split_first() else {
         return Err(invalid("does not start with 0xC1"));
     };
-    let mut parts = Vec::new();
-    while !rest.is_empty() {
-        let Some((len, tail)) = rest.split_first_chunk::<4>() else {
-            return Err(invalid("truncated length"));
-        };
-        let len = u32::from_be_bytes(*len) as usize;
-        if len == 0 {
-            return Err(invalid("empty message"));
+    // checked whole first, then collected into a vector of the right size
+    let count = parts(body).try_fold(0usize, |n, part| part.map(|_| n + 1))?;
+    let mut out = Vec::with_capacity(count);
+    out.extend(parts(body).map_while(Result::ok));
+    Ok(out)
+}
+
+/// The messages after the marker, each checked on its own; an error ends the walk.
+fn parts(mut rest: &[u8]) -> impl Iterator<Item = Result<&[u8], DecodeError>> {
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
         }
-        if len > tail.len() {
-            return Err(invalid("truncated message"));
+        let part = next_part(rest).map(|(part, tail)| {
+            rest = tail;
+            part
+        });
+        if part.is_err() {
+            rest = &[];
         }
-        let (part, tail) = tail.split_at(len);
-        if is_batch(part) {
-            return Err(invalid("a batch inside a batch"));
-        }
-        parts.push(part);
-        rest = tail;
+        Some(part)
+    })
+}
+
+/// The first message of `rest` and what follows it.
+fn next_part(rest: &[u8]) -> Result<(&[u8], &[u8]), DecodeError> {
+    let Some((len, tail)) = rest.split_first_chunk::<4>() else {
+        return Err(invalid("truncated length"));
+    };
+    let len = u32::from_be_bytes(*len) as usize;
+    if len == 0 {
+        return Err(invalid("empty message"));
     }
-    Ok(parts)
+    if len > tail.len() {
+        return Err(invalid("truncated message"));
+    }
+    let (part, tail) = tail.split_at(len);
+    if is_batch(part) {
+        return Err(invalid("a batch inside a batch"));
+    }
+    Ok((part, tail))
 }
 
 fn invalid(why: &str) -> DecodeError {

@@ -2,7 +2,7 @@
 //! without a value tree in between. Every node encodes and decodes one message per broadcast,
 //! so this is most of a cluster's per-message cost outside the sockets.
 //!
-//! [`decode`] reads only the exact layout [`encode`] writes (keys in its order, the same map
+//! [`decode`] reads only the exact layout [`BroadcastRef::encode`] writes (keys in its order, the same map
 //! sizes) and says `None` at the first byte that differs: [`Message::decode`] then reads the
 //! message the generic way, which accepts every layout and gives the errors. Whatever `decode`
 //! accepts, the generic way reads the same (the tests compare them on every prefix and many
@@ -14,52 +14,104 @@ use super::{AckRequest, Body, BroadcastOpts, Message};
 use crate::msgpack::{Reader, Writer};
 use crate::{EncodeError, Value};
 
-/// Writes a broadcast as `{uid, nsp, type: 3, data: {opts: {rooms, except, volatile}, event,
-/// args, ack?}}`, what the generic path writes for one.
-pub(super) fn encode(
-    uid: &str,
-    nsp: &str,
-    opts: &BroadcastOpts,
-    event: &str,
-    args: &[Value],
-    ack: Option<AckRequest>,
-) -> Result<Bytes, EncodeError> {
-    let mut w = Writer(Vec::with_capacity(128));
-    w.map_len(4)?;
-    w.str("uid")?;
-    w.str(uid)?;
-    w.str("nsp")?;
-    w.str(nsp)?;
-    w.str("type")?;
-    w.uint(3);
-    w.str("data")?;
-    w.map_len(if ack.is_some() { 4 } else { 3 })?;
-    w.str("opts")?;
-    w.map_len(3)?;
-    for (key, rooms) in [("rooms", &opts.rooms), ("except", &opts.except)] {
-        w.str(key)?;
-        w.array_len(rooms.len())?;
-        rooms.iter().try_for_each(|room| w.str(room))?;
-    }
-    w.str("volatile")?;
-    w.value(&Value::Boolean(opts.volatile))?;
-    w.str("event")?;
-    w.str(event)?;
-    w.str("args")?;
-    w.array_len(args.len())?;
-    args.iter().try_for_each(|arg| w.value(arg))?;
-    if let Some(ack) = ack {
-        w.str("ack")?;
-        w.map_len(2)?;
-        w.str("id")?;
-        w.uint(ack.id);
-        w.str("timeoutMs")?;
-        w.uint(ack.timeout_ms);
-    }
-    Ok(Bytes::from(w.0))
+/// A broadcast to encode, borrowed from the caller: what a node publishes for each emit, written
+/// without first copying the arguments into a [`Message`].
+///
+/// ```
+/// use volley_protocol::cluster::{Body, BroadcastOpts, BroadcastRef, Message};
+/// use volley_protocol::Value;
+///
+/// let opts = BroadcastOpts { rooms: vec!["lobby".into()], ..Default::default() };
+/// let args = [Value::from("hi")];
+/// let bytes = BroadcastRef { uid: "a1b2", nsp: "/", opts: &opts, event: "news", args: &args, ack: None }
+///     .encode()
+///     .unwrap();
+/// let msg = Message::decode(&bytes).unwrap();
+/// assert!(matches!(msg.body, Body::Broadcast { ref event, .. } if event == "news"));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct BroadcastRef<'a> {
+    /// The publishing node's uid.
+    pub uid: &'a str,
+    /// The namespace.
+    pub nsp: &'a str,
+    /// Targets.
+    pub opts: &'a BroadcastOpts,
+    /// Event name.
+    pub event: &'a str,
+    /// Event arguments.
+    pub args: &'a [Value],
+    /// Set when the requester collects acks.
+    pub ack: Option<AckRequest>,
 }
 
-/// Reads a broadcast laid out as [`encode`] writes it; `None` for anything else.
+impl BroadcastRef<'_> {
+    /// At least the size of the encoded broadcast (unless a string holds invalid UTF-8), so that
+    /// the buffer is allocated once.
+    pub(super) fn size_bound(&self) -> usize {
+        // the keys, the markers and the ack: 137 bytes at most
+        const FIXED: usize = 160;
+        let rooms: usize = [&self.opts.rooms, &self.opts.except]
+            .into_iter()
+            .flatten()
+            .map(|room| room.len() + 5)
+            .sum();
+        FIXED
+            + self.uid.len()
+            + self.nsp.len()
+            + self.event.len()
+            + rooms
+            + self.args.iter().map(Writer::size_hint).sum::<usize>()
+    }
+
+    /// Writes the broadcast as `{uid, nsp, type: 3, data: {opts: {rooms, except, volatile},
+    /// event, args, ack?}}`, what [`Message::encode`] writes for one.
+    pub fn encode(&self) -> Result<Bytes, EncodeError> {
+        let BroadcastRef {
+            uid,
+            nsp,
+            opts,
+            event,
+            args,
+            ack,
+        } = *self;
+        let mut w = Writer(Vec::with_capacity(self.size_bound()));
+        w.map_len(4)?;
+        w.str("uid")?;
+        w.str(uid)?;
+        w.str("nsp")?;
+        w.str(nsp)?;
+        w.str("type")?;
+        w.uint(3);
+        w.str("data")?;
+        w.map_len(if ack.is_some() { 4 } else { 3 })?;
+        w.str("opts")?;
+        w.map_len(3)?;
+        for (key, rooms) in [("rooms", &opts.rooms), ("except", &opts.except)] {
+            w.str(key)?;
+            w.array_len(rooms.len())?;
+            rooms.iter().try_for_each(|room| w.str(room))?;
+        }
+        w.str("volatile")?;
+        w.value(&Value::Boolean(opts.volatile))?;
+        w.str("event")?;
+        w.str(event)?;
+        w.str("args")?;
+        w.array_len(args.len())?;
+        args.iter().try_for_each(|arg| w.value(arg))?;
+        if let Some(ack) = ack {
+            w.str("ack")?;
+            w.map_len(2)?;
+            w.str("id")?;
+            w.uint(ack.id);
+            w.str("timeoutMs")?;
+            w.uint(ack.timeout_ms);
+        }
+        Ok(Bytes::from(w.0))
+    }
+}
+
+/// Reads a broadcast laid out as [`BroadcastRef::encode`] writes it; `None` for anything else.
 pub(super) fn decode(bytes: &[u8]) -> Option<Message> {
     let mut r = Reader::new(bytes);
     // fixmap 4, fixstr keys: the markers are part of the layout

@@ -460,3 +460,42 @@ fn the_fast_path_keeps_the_nesting_limit() {
     assert_eq!(broadcast::decode(&bytes), None);
     assert!(Message::decode(&bytes).is_err());
 }
+
+#[test]
+fn a_broadcast_is_written_into_one_allocation() {
+    for msg in broadcast_variety() {
+        let Body::Broadcast {
+            opts,
+            event,
+            args,
+            ack,
+        } = &msg.body
+        else {
+            unreachable!()
+        };
+        let broadcast = BroadcastRef {
+            uid: &msg.uid,
+            nsp: &msg.nsp,
+            opts,
+            event,
+            args,
+            ack: *ack,
+        };
+        let bytes = broadcast.encode().expect("encode");
+        assert!(bytes.len() <= broadcast.size_bound());
+    }
+    // the fixed part, with every field of a fixed size at its longest
+    let empty = BroadcastOpts::default();
+    let longest_fixed = BroadcastRef {
+        uid: "",
+        nsp: "",
+        opts: &empty,
+        event: "",
+        args: &[],
+        ack: Some(AckRequest {
+            id: u64::MAX,
+            timeout_ms: u64::MAX,
+        }),
+    };
+    assert!(longest_fixed.encode().expect("encode").len() <= 160);
+}

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::cell::Cell;
 
 use bytes::Bytes;
-use rmpv::Value;
+use rmpv::{Utf8String, Value};
 use serde::ser::{Error as _, SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
@@ -138,10 +138,17 @@ fn collect_binaries(value: &Value, out: &mut Vec<Bytes>) -> Result<(), EncodeErr
     Ok(())
 }
 
+/// A MessagePack string as text: as it is when it is valid UTF-8 (known since it was read, so
+/// not checked again), with replacement characters otherwise.
+fn text(s: &Utf8String) -> Cow<'_, str> {
+    s.as_str()
+        .map_or_else(|| String::from_utf8_lossy(s.as_bytes()), Cow::Borrowed)
+}
+
 /// The JSON object key standing for `key`.
 fn map_key(key: &Value) -> Result<Cow<'_, str>, EncodeError> {
     match key {
-        Value::String(s) => Ok(String::from_utf8_lossy(s.as_bytes())),
+        Value::String(s) => Ok(text(s)),
         Value::Integer(i) => Ok(Cow::Owned(i.to_string())),
         Value::Boolean(true) => Ok(Cow::Borrowed("true")),
         Value::Boolean(false) => Ok(Cow::Borrowed("false")),
@@ -207,7 +214,7 @@ impl Serialize for Json<'_> {
             },
             Value::F32(f) => serializer.serialize_f32(*f),
             Value::F64(f) => serializer.serialize_f64(*f),
-            Value::String(s) => serializer.serialize_str(&String::from_utf8_lossy(s.as_bytes())),
+            Value::String(s) => serializer.serialize_str(&text(s)),
             Value::Binary(_) => {
                 let num = self.next.get();
                 self.next.set(num + 1);
