@@ -30,7 +30,7 @@ pub(crate) async fn run<B: PubSub>(node: Weak<Node<B>>, mut rx: mpsc::Receiver<B
 
 impl<B: PubSub> Node<B> {
     fn handle(self: &Arc<Self>, msg: BusMessage) {
-        if msg.channel == self.channels.main || msg.channel == self.channels.own {
+        if *msg.channel == *self.channels.main || msg.channel == self.channels.own {
             self.native(&msg.payload);
             return;
         }

@@ -27,10 +27,11 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use volley_protocol::cluster::{AckRequest, Body, Message};
+use volley_protocol::cluster::{AckRequest, Body, BroadcastRef, Message};
 use volley_protocol::Value;
 
 use self::requests::{Collected, Requests};
@@ -88,8 +89,8 @@ pub(crate) struct Node<B> {
 
 /// The names of the channels a node listens to.
 struct Channels {
-    /// Every node's channel: `{prefix}#`.
-    main: String,
+    /// Every node's channel: `{prefix}#` (shared with each publish, not copied).
+    main: Arc<str>,
     /// This node's own channel: `{prefix}#{uid}#`.
     own: String,
     /// Node-format broadcasts (`{key}#`) and requests (`{key}-request#`), when accepted.
@@ -99,7 +100,7 @@ struct Channels {
 impl Channels {
     fn new(config: &ClusterConfig, uid: &str) -> Self {
         Channels {
-            main: format!("{}#", config.prefix),
+            main: format!("{}#", config.prefix).into(),
             own: format!("{}#{}#", config.prefix, uid),
             compat: config
                 .node_compat_key
@@ -173,8 +174,8 @@ impl<B: PubSub> ClusterManager<B> {
 }
 
 impl<B: PubSub> Node<B> {
-    fn node_channel(&self, uid: &str) -> String {
-        format!("{}#{}#", self.config.prefix, uid)
+    fn node_channel(&self, uid: &str) -> Arc<str> {
+        format!("{}#{}#", self.config.prefix, uid).into()
     }
 
     fn alive(&self) -> HashSet<String> {
@@ -186,15 +187,45 @@ impl<B: PubSub> Node<B> {
 
     /// Publishes a message to every node (`to: None`) or to one node's own channel.
     async fn publish(&self, to: Option<&str>, nsp: &str, body: Body) -> Result<(), EmitError> {
-        if self.stop.is_cancelled() {
-            return Err(EmitError::Manager("the cluster manager is closed".into()));
-        }
+        self.check_running()?;
         let msg = Message {
             uid: self.uid.clone(),
             nsp: nsp.to_owned(),
             body,
         };
-        let bytes = msg.encode()?;
+        self.publish_encoded(to, msg.encode()?).await
+    }
+
+    /// Publishes a broadcast to every node, encoded from the caller's borrowed parts: the emit
+    /// path copies nothing into a [`Message`] first.
+    async fn publish_broadcast(
+        &self,
+        nsp: &str,
+        event: &str,
+        args: &[Value],
+        opts: &BroadcastOptions,
+        ack: Option<AckRequest>,
+    ) -> Result<(), EmitError> {
+        self.check_running()?;
+        let broadcast = BroadcastRef {
+            uid: &self.uid,
+            nsp,
+            opts,
+            event,
+            args,
+            ack,
+        };
+        self.publish_encoded(None, broadcast.encode()?).await
+    }
+
+    fn check_running(&self) -> Result<(), EmitError> {
+        if self.stop.is_cancelled() {
+            return Err(EmitError::Manager("the cluster manager is closed".into()));
+        }
+        Ok(())
+    }
+
+    async fn publish_encoded(&self, to: Option<&str>, bytes: Bytes) -> Result<(), EmitError> {
         let channel = match to {
             None => self.channels.main.clone(),
             Some(uid) => self.node_channel(uid),
@@ -227,7 +258,7 @@ impl<B: PubSub> Node<B> {
         }
         let (tx, rx) = mpsc::channel(self.config.receive_buffer.max(1));
         let mut subscriptions = vec![
-            bus::Subscription::Channel(self.channels.main.clone()),
+            bus::Subscription::Channel(self.channels.main.to_string()),
             bus::Subscription::Channel(self.channels.own.clone()),
         ];
         if let Some((broadcasts, requests)) = &self.channels.compat {
@@ -416,13 +447,9 @@ impl<B: PubSub> ClientManager for ClusterManager<B> {
         if self.node.only_local(ns, opts) {
             return Ok(());
         }
-        let body = Body::Broadcast {
-            opts: opts.clone(),
-            event: event.to_owned(),
-            args: args.to_vec(),
-            ack: None,
-        };
-        self.node.publish(None, ns, body).await
+        self.node
+            .publish_broadcast(ns, event, args, opts, None)
+            .await
     }
 
     async fn emit_with_ack(
@@ -440,16 +467,15 @@ impl<B: PubSub> ClientManager for ClusterManager<B> {
         }
         let deadline = Instant::now() + timeout;
         let id = self.node.requests.open(others, Collected::Acks(Vec::new()));
-        let body = Body::Broadcast {
-            opts: opts.clone(),
-            event: event.to_owned(),
-            args: args.to_vec(),
-            ack: Some(AckRequest {
-                id,
-                timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
-            }),
+        let ack = AckRequest {
+            id,
+            timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
         };
-        if let Err(e) = self.node.publish(None, ns, body).await {
+        let published = self
+            .node
+            .publish_broadcast(ns, event, args, opts, Some(ack))
+            .await;
+        if let Err(e) = published {
             self.node.requests.wait(id, Instant::now()).await;
             return Err(e);
         }

@@ -4,7 +4,7 @@
 //! message at once, a busy one makes one broker round trip for many messages: the batch grows
 //! with the load, and no timer ever holds a message back.
 
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
@@ -18,7 +18,7 @@ pub(crate) const MAX_BATCH_MESSAGES: usize = 256;
 
 /// One message waiting for the bus, and who waits for the outcome.
 pub(crate) struct Pending {
-    channel: String,
+    channel: Arc<str>,
     payload: Bytes,
     done: oneshot::Sender<Result<(), BusError>>,
 }
@@ -36,7 +36,7 @@ impl Outbox {
     }
 
     /// Queues `payload` for `channel` and waits until the bus took it (or refused it).
-    pub(crate) async fn publish(&self, channel: String, payload: Bytes) -> Result<(), BusError> {
+    pub(crate) async fn publish(&self, channel: Arc<str>, payload: Bytes) -> Result<(), BusError> {
         let (done, outcome) = oneshot::channel();
         let pending = Pending {
             channel,
@@ -183,7 +183,7 @@ mod tests {
         for (channel, payload) in messages {
             let outbox = outbox.clone();
             handles.push(tokio::spawn(async move {
-                outbox.publish(channel, payload.into()).await
+                outbox.publish(channel.into(), payload.into()).await
             }));
             // each publish is queued before the next is made: the order is known
             tokio::task::yield_now().await;
