@@ -21,6 +21,11 @@ pub const HEARTBEAT: Duration = Duration::from_millis(300);
 /// A test node not heard from for this long is dead.
 pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_millis(1500);
 
+/// How long a client waits for the ack of an emit made while the broker is down: the node answers
+/// once its bus gives up on the publish, within the adapter's publish timeout (5 s by default),
+/// which a loaded machine may stretch; the client's default wait is no longer than that.
+pub const OUTAGE_ACK_WAIT: Duration = Duration::from_secs(15);
+
 /// Where the nodes of a test cluster meet.
 #[derive(Clone)]
 pub enum Backend {

@@ -133,7 +133,17 @@ impl Puppet {
     }
 
     /// Sends a command and returns its answer; what arrives meanwhile is kept for later.
-    pub async fn command(&mut self, mut cmd: Value) -> TestResult<Value> {
+    pub async fn command(&mut self, cmd: Value) -> TestResult<Value> {
+        self.command_until(cmd, tokio::time::Instant::now() + STEP_TIMEOUT * 2)
+            .await
+    }
+
+    /// [`command`](Puppet::command), waiting for the answer until `until`.
+    async fn command_until(
+        &mut self,
+        mut cmd: Value,
+        until: tokio::time::Instant,
+    ) -> TestResult<Value> {
         let id = self.next_id;
         self.next_id += 1;
         cmd["id"] = json!(id);
@@ -143,7 +153,6 @@ impl Puppet {
             .write_all(line.as_bytes())
             .await
             .map_err(|e| self.fail(format!("cannot write to the client: {e}")))?;
-        let until = tokio::time::Instant::now() + STEP_TIMEOUT * 2;
         loop {
             match self.next_line(until).await? {
                 Some(v) if v.get("id") == Some(&json!(id)) => {
@@ -185,9 +194,27 @@ impl Puppet {
 
     /// Emits an event and returns the ack's arguments (an array).
     pub async fn emit_ack(&mut self, nsp: &str, event: &str, args: Value) -> TestResult<Value> {
-        let answer = self
-            .command(json!({ "cmd": "emit_multi_ack", "nsp": nsp, "event": event, "args": args }))
-            .await?;
+        self.emit_ack_within(nsp, event, args, STEP_TIMEOUT).await
+    }
+
+    /// [`emit_ack`](Puppet::emit_ack) for an event whose handler may take up to `wait` to ack
+    /// (the client's ack timeout).
+    pub async fn emit_ack_within(
+        &mut self,
+        nsp: &str,
+        event: &str,
+        args: Value,
+        wait: Duration,
+    ) -> TestResult<Value> {
+        let cmd = json!({
+            "cmd": "emit_multi_ack",
+            "nsp": nsp,
+            "event": event,
+            "args": args,
+            "timeout": u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+        });
+        let until = tokio::time::Instant::now() + wait + STEP_TIMEOUT;
+        let answer = self.command_until(cmd, until).await?;
         match answer.get("ack") {
             Some(ack) => Ok(ack.clone()),
             None => Err(self.fail(format!("no ack for {event}: {answer}"))),

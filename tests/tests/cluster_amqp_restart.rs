@@ -129,7 +129,12 @@ async fn scenario() -> TestResult {
     let outage = Outage::begin().await?;
     // The emit is still delivered on its own node, and its caller sees the bus error.
     let during = a
-        .emit_ack("/", "broadcast", json!(["during", [], [], []]))
+        .emit_ack_within(
+            "/",
+            "broadcast",
+            json!(["during", [], [], []]),
+            cluster::OUTAGE_ACK_WAIT,
+        )
         .await?;
     assert!(
         during[0].get("Err").is_some(),

@@ -85,7 +85,12 @@ mod restart {
         redis.kill().await;
         // the emit is still delivered on its own node, and its caller sees the bus error
         let during = a
-            .emit_ack("/", "broadcast", json!(["during", [], [], []]))
+            .emit_ack_within(
+                "/",
+                "broadcast",
+                json!(["during", [], [], []]),
+                cluster::OUTAGE_ACK_WAIT,
+            )
             .await?;
         assert!(
             during[0].get("Err").is_some(),
