@@ -145,10 +145,14 @@ const GRACE: Duration = Duration::from_secs(1);
 ///   partition [`PUBLISH_PARTITION`] only).
 /// - Gzip-compressed records (from a foreign producer) cannot be read: librdkafka is built
 ///   without zlib; lz4, snappy and uncompressed records can.
-/// - librdkafka 2.12 can crash the process on a fetch for a topic id the broker no longer knows
-///   when the broker answers with a zero topic id and a leader hint, as tansu 0.6 does:
-///   deleting the topic while nodes run is not supported with such brokers (a broker restart
-///   is, see above).
+/// - librdkafka 2.12 can crash the process on a fetch for a topic the broker no longer knows
+///   when the broker answers with a zero topic id and a leader hint, as tansu 0.6 does (the
+///   leader hint becomes a metadata update without a topic name). With such brokers, deleting
+///   the topic while nodes run is not supported, and a broker restart is supported only when the
+///   consumers see every broker down before the broker is back (see above: they are then
+///   replaced before they fetch again). A consumer that keeps fetching across a restart faster
+///   than that (its task blocked, or waiting for room in a full sink, which is when it reads the
+///   error) reaches the broker without the topic and crashes the process.
 ///
 /// ```no_run
 /// use bytes::Bytes;
