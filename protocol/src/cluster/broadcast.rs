@@ -2,11 +2,11 @@
 //! without a value tree in between. Every node encodes and decodes one message per broadcast,
 //! so this is most of a cluster's per-message cost outside the sockets.
 //!
-//! [`decode`] reads only the exact layout [`BroadcastRef::encode`] writes (keys in its order, the same map
-//! sizes) and says `None` at the first byte that differs: [`Message::decode`] then reads the
-//! message the generic way, which accepts every layout and gives the errors. Whatever `decode`
-//! accepts, the generic way reads the same (the tests compare them on every prefix and many
-//! altered copies of encoded messages).
+//! [`decode`] reads only the exact layout [`BroadcastRef::encode`] writes (keys in its order, the
+//! same map sizes) and says `None` at the first byte that differs: [`Message::decode`] then
+//! reads the message the generic way, which accepts every layout and gives the errors. Whatever
+//! `decode` accepts, the generic way reads the same (the tests compare them on every prefix and
+//! many altered copies of encoded messages).
 
 use bytes::Bytes;
 
@@ -23,9 +23,15 @@ use crate::{EncodeError, Value};
 ///
 /// let opts = BroadcastOpts { rooms: vec!["lobby".into()], ..Default::default() };
 /// let args = [Value::from("hi")];
-/// let bytes = BroadcastRef { uid: "a1b2", nsp: "/", opts: &opts, event: "news", args: &args, ack: None }
-///     .encode()
-///     .unwrap();
+/// let broadcast = BroadcastRef {
+///     uid: "a1b2",
+///     nsp: "/",
+///     opts: &opts,
+///     event: "news",
+///     args: &args,
+///     ack: None,
+/// };
+/// let bytes = broadcast.encode().unwrap();
 /// let msg = Message::decode(&bytes).unwrap();
 /// assert!(matches!(msg.body, Body::Broadcast { ref event, .. } if event == "news"));
 /// ```
