@@ -494,7 +494,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Consumes the next bytes if they are exactly `bytes`.
-    pub(crate) fn expect(&mut self, bytes: &[u8]) -> Option<()> {
+    pub(crate) fn literal(&mut self, bytes: &[u8]) -> Option<()> {
         self.rest = self.rest.strip_prefix(bytes)?;
         Some(())
     }

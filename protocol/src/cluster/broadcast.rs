@@ -121,27 +121,27 @@ impl BroadcastRef<'_> {
 pub(super) fn decode(bytes: &[u8]) -> Option<Message> {
     let mut r = Reader::new(bytes);
     // fixmap 4, fixstr keys: the markers are part of the layout
-    r.expect(b"\x84\xa3uid")?;
+    r.literal(b"\x84\xa3uid")?;
     let uid = r.next_str()?.to_owned();
-    r.expect(b"\xa3nsp")?;
+    r.literal(b"\xa3nsp")?;
     let nsp = r.next_str()?.to_owned();
-    r.expect(b"\xa4type\x03\xa4data")?;
-    let with_ack = match r.expect(b"\x84") {
+    r.literal(b"\xa4type\x03\xa4data")?;
+    let with_ack = match r.literal(b"\x84") {
         Some(()) => true,
-        None => r.expect(b"\x83").map(|()| false)?,
+        None => r.literal(b"\x83").map(|()| false)?,
     };
-    r.expect(b"\xa4opts\x83\xa5rooms")?;
+    r.literal(b"\xa4opts\x83\xa5rooms")?;
     let rooms = strings(&mut r)?;
-    r.expect(b"\xa6except")?;
+    r.literal(b"\xa6except")?;
     let except = strings(&mut r)?;
-    r.expect(b"\xa8volatile")?;
-    let volatile = match r.expect(b"\xc3") {
+    r.literal(b"\xa8volatile")?;
+    let volatile = match r.literal(b"\xc3") {
         Some(()) => true,
-        None => r.expect(b"\xc2").map(|()| false)?,
+        None => r.literal(b"\xc2").map(|()| false)?,
     };
-    r.expect(b"\xa5event")?;
+    r.literal(b"\xa5event")?;
     let event = r.next_str()?.to_owned();
-    r.expect(b"\xa4args")?;
+    r.literal(b"\xa4args")?;
     let len = r.next_array_len()?;
     let mut args = Vec::with_capacity(len.min(16));
     for _ in 0..len {
@@ -150,9 +150,9 @@ pub(super) fn decode(bytes: &[u8]) -> Option<Message> {
         args.push(r.next_item(3)?);
     }
     let ack = if with_ack {
-        r.expect(b"\xa3ack\x82\xa2id")?;
+        r.literal(b"\xa3ack\x82\xa2id")?;
         let id = r.next_uint()?;
-        r.expect(b"\xa9timeoutMs")?;
+        r.literal(b"\xa9timeoutMs")?;
         let timeout_ms = r.next_uint()?;
         Some(AckRequest { id, timeout_ms })
     } else {
