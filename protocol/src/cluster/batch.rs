@@ -89,9 +89,28 @@ impl Batch {
     }
 }
 
-/// The messages of a batch, in order. A batch that is truncated, has trailing bytes, holds an
-/// empty message or another batch, or does not start with [`MARKER`], is an error as a whole:
-/// none of its messages is returned.
+/// The messages of a batch, in order, checked whole before the first is handed out: a batch
+/// that is truncated, has trailing bytes, holds an empty message or another batch, or does not
+/// start with [`MARKER`], is an error as a whole. Nothing is allocated.
+///
+/// ```
+/// use volley_protocol::cluster::batch::{self, Batch};
+///
+/// let mut batch = Batch::new();
+/// assert!(batch.push(b"\x81\xa3uid\xa1a"));
+/// let bytes = batch.finish();
+/// assert_eq!(batch::messages(&bytes).unwrap().count(), 1);
+/// assert!(batch::messages(b"\xc1\x00\x00\x00\x05abc").is_err()); // truncated
+/// ```
+pub fn messages(bytes: &[u8]) -> Result<impl Iterator<Item = &[u8]>, DecodeError> {
+    let Some((&MARKER, body)) = bytes.split_first() else {
+        return Err(invalid("does not start with 0xC1"));
+    };
+    parts(body).try_for_each(|part| part.map(drop))?;
+    Ok(parts(body).map_while(Result::ok))
+}
+
+/// [`messages`], collected.
 ///
 /// ```
 /// use volley_protocol::cluster::batch;
@@ -100,30 +119,19 @@ impl Batch {
 /// assert!(batch::split(b"\xc1").unwrap().is_empty());
 /// ```
 pub fn split(bytes: &[u8]) -> Result<Vec<&[u8]>, DecodeError> {
-    let Some((&MARKER, body)) = bytes.split_first() else {
-        return Err(invalid("does not start with 0xC1"));
-    };
-    // checked whole first, then collected into a vector of the right size
-    let count = parts(body).try_fold(0usize, |n, part| part.map(|_| n + 1))?;
-    let mut out = Vec::with_capacity(count);
-    out.extend(parts(body).map_while(Result::ok));
-    Ok(out)
+    Ok(messages(bytes)?.collect())
 }
 
-/// The messages after the marker, each checked on its own; an error ends the walk.
+/// The messages after the marker, each checked on its own, until the first that is not.
 fn parts(mut rest: &[u8]) -> impl Iterator<Item = Result<&[u8], DecodeError>> {
     std::iter::from_fn(move || {
         if rest.is_empty() {
             return None;
         }
-        let part = next_part(rest).map(|(part, tail)| {
+        Some(next_part(rest).map(|(part, tail)| {
             rest = tail;
             part
-        });
-        if part.is_err() {
-            rest = &[];
-        }
-        Some(part)
+        }))
     })
 }
 

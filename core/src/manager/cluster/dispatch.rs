@@ -30,7 +30,7 @@ pub(crate) async fn run<B: PubSub>(node: Weak<Node<B>>, mut rx: mpsc::Receiver<B
 
 impl<B: PubSub> Node<B> {
     fn handle(self: &Arc<Self>, msg: BusMessage) {
-        if *msg.channel == *self.channels.main || msg.channel == self.channels.own {
+        if msg.channel == *self.channels.main || msg.channel == self.channels.own {
             self.native(&msg.payload);
             return;
         }
@@ -76,12 +76,8 @@ impl<B: PubSub> Node<B> {
             self.native_one(bytes);
             return;
         }
-        match batch::split(bytes) {
-            Ok(parts) => {
-                for part in parts {
-                    self.native_one(part);
-                }
-            }
+        match batch::messages(bytes) {
+            Ok(messages) => messages.for_each(|message| self.native_one(message)),
             Err(e) => {
                 crate::metrics::bus_received(false);
                 tracing::warn!(target: "volley::cluster", error = %e, "malformed batch from the bus, ignored");
