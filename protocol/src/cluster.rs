@@ -303,36 +303,25 @@ impl Message {
 
     /// Encodes the message as one MessagePack map `{uid, nsp, type, data?}`.
     pub fn encode(&self) -> Result<Bytes, EncodeError> {
-        if let Body::Broadcast {
-            opts,
-            event,
-            args,
-            ack,
-        } = &self.body
-        {
-            let broadcast = BroadcastRef {
-                uid: &self.uid,
-                nsp: &self.nsp,
-                opts,
-                event,
-                args,
-                ack: *ack,
-            };
-            return broadcast.encode();
-        }
         let data = match &self.body {
             Body::InitialHeartbeat | Body::Heartbeat | Body::AdapterClose => None,
+            // the hot path, written without a value tree
             Body::Broadcast {
                 opts,
                 event,
                 args,
                 ack,
-            } => Some(to_value(&BroadcastData {
-                opts: opts.clone(),
-                event: event.clone(),
-                args: args.clone(),
-                ack: *ack,
-            })?),
+            } => {
+                let broadcast = BroadcastRef {
+                    uid: &self.uid,
+                    nsp: &self.nsp,
+                    opts,
+                    event,
+                    args,
+                    ack: *ack,
+                };
+                return broadcast.encode();
+            }
             Body::SocketsJoin { opts, rooms } | Body::SocketsLeave { opts, rooms } => {
                 Some(to_value(&RoomsData {
                     opts: opts.clone(),
