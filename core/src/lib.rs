@@ -34,6 +34,26 @@
 //! | --- | --- | --- |
 //! | `metrics` | no | [`metrics`]: an observer feeding the `metrics` facade, and `GET /metrics` in the Prometheus format |
 //!
+//! # Serving
+//! Volley is a tower service: the listener is the application's. Turn Nagle's algorithm off on
+//! its connections (`TCP_NODELAY`, Node's HTTP server does so by default): with it on, a small
+//! frame written while the previous one is not yet acknowledged waits for that acknowledgement,
+//! which a client may delay by up to 40 ms (Linux's delayed-ACK timer). A listen backlog larger
+//! than tokio's 128 keeps a burst of reconnecting clients out of the kernel's overflow drops.
+//!
+//! ```no_run
+//! use axum::serve::ListenerExt;
+//!
+//! # async fn run(io: volley::Server) -> std::io::Result<()> {
+//! let socket = tokio::net::TcpSocket::new_v4()?;
+//! socket.bind(([0, 0, 0, 0], 3000).into())?;
+//! let listener = socket
+//!     .listen(1024)?
+//!     .tap_io(|tcp| tcp.set_nodelay(true).unwrap_or_default());
+//! axum::serve(listener, io.router()).await
+//! # }
+//! ```
+//!
 //! # Logging
 //! Events are logged with `tracing` under two targets that can be switched on separately:
 //! `volley::socketio` (namespaces, sockets, packets) and `volley::engine` (sessions, transports).
