@@ -37,6 +37,10 @@ use crate::{DecodeError, EncodeError, Value};
 /// The uid emitters publish under; it never counts as a node.
 pub const EMITTER_UID: &str = "emitter";
 
+/// The `type` of a broadcast message, which [`BroadcastRef`] writes and reads without a
+/// [`Message`].
+const BROADCAST_TYPE: u8 = 3;
+
 /// Which sockets a message is for: rooms (socket ids count as rooms; none means all), rooms to
 /// leave out, and whether delivery may be dropped for slow clients.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -287,7 +291,7 @@ impl Message {
         match self.body {
             Body::InitialHeartbeat => 1,
             Body::Heartbeat => 2,
-            Body::Broadcast { .. } => 3,
+            Body::Broadcast { .. } => BROADCAST_TYPE,
             Body::SocketsJoin { .. } => 4,
             Body::SocketsLeave { .. } => 5,
             Body::DisconnectSockets { .. } => 6,

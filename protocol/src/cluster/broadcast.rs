@@ -10,7 +10,7 @@
 
 use bytes::Bytes;
 
-use super::{AckRequest, Body, BroadcastOpts, Message};
+use super::{AckRequest, Body, BroadcastOpts, Message, BROADCAST_TYPE};
 use crate::msgpack::{Reader, Writer};
 use crate::{EncodeError, Value};
 
@@ -70,7 +70,7 @@ impl BroadcastRef<'_> {
             + self.args.iter().map(Writer::size_hint).sum::<usize>()
     }
 
-    /// Writes the broadcast as `{uid, nsp, type: 3, data: {opts: {rooms, except, volatile},
+    /// Writes the broadcast as `{uid, nsp, type, data: {opts: {rooms, except, volatile},
     /// event, args, ack?}}`, what [`Message::encode`] writes for one.
     pub fn encode(&self) -> Result<Bytes, EncodeError> {
         let BroadcastRef {
@@ -88,7 +88,7 @@ impl BroadcastRef<'_> {
         w.str("nsp")?;
         w.str(nsp)?;
         w.str("type")?;
-        w.uint(3);
+        w.uint(u64::from(BROADCAST_TYPE));
         w.str("data")?;
         w.map_len(if ack.is_some() { 4 } else { 3 })?;
         w.str("opts")?;
@@ -125,7 +125,10 @@ pub(super) fn decode(bytes: &[u8]) -> Option<Message> {
     let uid = r.next_str()?.to_owned();
     r.literal(b"\xa3nsp")?;
     let nsp = r.next_str()?.to_owned();
-    r.literal(b"\xa4type\x03\xa4data")?;
+    // the type is below 128: a positive fixint, its own byte
+    r.literal(b"\xa4type")?;
+    r.literal(&[BROADCAST_TYPE])?;
+    r.literal(b"\xa4data")?;
     let with_ack = match r.literal(b"\x84") {
         Some(()) => true,
         None => r.literal(b"\x83").map(|()| false)?,
