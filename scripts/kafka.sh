@@ -43,9 +43,15 @@ install() {
 
 running_pid() {
     local pid
-    [ -f "$pid_file" ] || return 1
     pid="$(cat "$pid_file" 2>/dev/null || true)"
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        echo "$pid"
+        return
+    fi
+    # A tansu this script started from another checkout (another CI run, say) wrote its pid to
+    # a file since overwritten: known by its command line, which only this script gives it.
+    pid="$(pgrep -f -o "^$tansu broker --listener-url tcp://$host:$port " || true)"
+    [ -n "$pid" ] && echo "$pid"
 }
 
 start() {
