@@ -12,7 +12,7 @@
 //!         let _ = socket.namespace().skip(socket.id()).emit("chat", &text).await;
 //!     });
 //!     io.of("/").on("add", |_s: Socket, (a, b): (i64, i64)| a + b); // acked with the sum
-//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//!     let listener = volley::serve::Listener::bind("127.0.0.1:3000").await?;
 //!     axum::serve(listener, io.router()).await
 //! }
 //! ```
@@ -26,6 +26,7 @@
 //! - [`manager`]: the [`ClientManager`] seam every emit goes through; [`MemoryManager`] is the
 //!   single-node default.
 //! - [`engine`]: the Engine.IO layer, usable alone.
+//! - [`serve`]: the TCP listener to serve Volley on.
 //! - [`admin`]: the official Socket.IO Admin UI ([`Server::instrument`]).
 //! - [`metrics`]: Prometheus metrics (feature `metrics`); [`Observer`] is the seam both use.
 //!
@@ -35,24 +36,13 @@
 //! | `metrics` | no | [`metrics`]: an observer feeding the `metrics` facade, and `GET /metrics` in the Prometheus format |
 //!
 //! # Serving
-//! Volley is a tower service: the listener is the application's. Turn Nagle's algorithm off on
-//! its connections (`TCP_NODELAY`, Node's HTTP server does so by default): with it on, a small
-//! frame written while the previous one is not yet acknowledged waits for that acknowledgement,
-//! which a client may delay by up to 40 ms (Linux's delayed-ACK timer). A listen backlog larger
-//! than tokio's 128 keeps a burst of reconnecting clients out of the kernel's overflow drops.
-//!
-//! ```no_run
-//! use axum::serve::ListenerExt;
-//!
-//! # async fn run(io: volley::Server) -> std::io::Result<()> {
-//! let socket = tokio::net::TcpSocket::new_v4()?;
-//! socket.bind(([0, 0, 0, 0], 3000).into())?;
-//! let listener = socket
-//!     .listen(1024)?
-//!     .tap_io(|tcp| tcp.set_nodelay(true).unwrap_or_default());
-//! axum::serve(listener, io.router()).await
-//! # }
-//! ```
+//! Volley is a tower service and runs behind any listener `axum::serve` takes. The one in
+//! [`serve`] suits a Socket.IO server best: `TCP_NODELAY` on every connection (with Nagle's
+//! algorithm on, a small frame written while the previous one is not yet acknowledged waits for
+//! that acknowledgement, which a client may delay by up to 40 ms), a listen backlog of 1024
+//! rather than tokio's 128 (a burst of reconnecting clients would overflow it), and a new
+//! WebSocket session's `101 Switching Protocols` sent in one segment with its first frame. On
+//! another listener, set the first two yourself.
 //!
 //! # Logging
 //! Events are logged with `tracing` under two targets that can be switched on separately:
@@ -63,6 +53,7 @@ pub mod engine;
 mod io;
 pub mod manager;
 pub mod metrics;
+pub mod serve;
 mod service;
 
 pub use engine::{CloseReason, Sid, Transport};

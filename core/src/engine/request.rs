@@ -32,7 +32,8 @@ pub struct RequestInfo {
     headers: Bytes,
     /// Request URI, with the query string.
     pub uri: Uri,
-    /// The peer's address, when the server was started with connect info.
+    /// The peer's address, when the server was started with connect info (`SocketAddr`, or
+    /// [`PeerAddr`](crate::serve::PeerAddr) on Volley's listener).
     pub remote_addr: Option<SocketAddr>,
 }
 
@@ -41,10 +42,14 @@ impl RequestInfo {
     /// the connection's read buffer, and keeping them would keep the whole buffer (some 16 KB)
     /// alive for the life of the session.
     pub fn from_request<B>(request: &Request<B>) -> Self {
-        let remote_addr = request
-            .extensions()
+        let extensions = request.extensions();
+        let remote_addr = extensions
             .get::<axum::extract::ConnectInfo<SocketAddr>>()
-            .map(|c| c.0);
+            .map(|c| c.0)
+            .or_else(|| {
+                let peer = extensions.get::<axum::extract::ConnectInfo<crate::serve::PeerAddr>>();
+                peer.map(|c| c.0 .0)
+            });
         let uri = request.uri().to_string().parse().unwrap_or_default();
         RequestInfo::new(request.headers(), uri, remote_addr)
     }
