@@ -2,8 +2,8 @@
 
 use std::future::IntoFuture;
 
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use volley::serve::{Listener, PeerAddr};
 
 use crate::TestResult;
 
@@ -23,10 +23,12 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Serves `app` on `127.0.0.1:<free port>` in a background task.
+    /// Serves `app` on `127.0.0.1:<free port>` in a background task, on Volley's listener (the
+    /// one the docs recommend), with the client's address as connect info.
     pub async fn spawn(app: axum::Router) -> TestResult<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let listener = Listener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
+        let app = app.into_make_service_with_connect_info::<PeerAddr>();
         let serve = axum::serve(listener, app).into_future();
         let task = tokio::spawn(async move {
             if let Err(error) = serve.await {

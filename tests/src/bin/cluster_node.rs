@@ -29,7 +29,7 @@ async fn main() {
         }
     };
     let io = volley_tests::cluster_app::server(&name, manager);
-    let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+    let listener = match volley::serve::Listener::bind("127.0.0.1:0").await {
         Ok(l) => l,
         Err(e) => {
             eprintln!("cluster_node: cannot listen: {e}");
