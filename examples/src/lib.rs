@@ -11,35 +11,16 @@ pub mod cli;
 pub mod conformance;
 pub mod engineio_echo;
 
-/// Serves `app` on `addr` until the process ends, with peer addresses available to handlers.
-///
-/// Two socket settings matter for a Socket.IO server: a listen backlog larger than the usual 128
-/// (a burst of reconnecting clients otherwise overflows the accept queue), and `TCP_NODELAY` on
-/// every connection (small frames go out at once instead of waiting for Nagle's algorithm).
+/// Serves `app` on `addr` until the process ends, on Volley's listener (see `volley::serve`),
+/// with the client's address available to handlers.
 pub async fn serve(app: axum::Router, addr: &str) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
+    use volley::serve::{Listener, PeerAddr};
 
-    let addr = tokio::net::lookup_host(addr)
-        .await?
-        .next()
-        .ok_or_else(|| std::io::Error::other(format!("{addr} resolves to no address")))?;
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    let listener = socket.listen(1024)?;
+    let listener = Listener::bind(addr).await?;
     tracing::info!("listening on http://{}", listener.local_addr()?);
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!("cannot set TCP_NODELAY: {e}");
-        }
-    });
     axum::serve(
         listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        app.into_make_service_with_connect_info::<PeerAddr>(),
     )
     .await
 }

@@ -4,7 +4,12 @@
 //! ```text
 //! volley_bench_server --port 3100 [--adapter memory|redis://127.0.0.1:6379] [--prefix P]
 //!                     [--emitter-key KEY] [--threads N] [--nagle] [--queue-capacity FRAMES]
+//!                     [--tokio-listener]
 //! ```
+//!
+//! The server runs on `volley::serve::Listener`, which sends a new WebSocket session's `101` in
+//! one segment with its open packet; `--tokio-listener` serves on tokio's `TcpListener` instead
+//! (with the same socket options), to measure what that saves.
 //!
 //! Accepted connections get `TCP_NODELAY`, as Node's HTTP server does by default (`--nagle`
 //! leaves Nagle's algorithm on, as a bare `axum::serve` does). It is set once, on the listening
@@ -60,6 +65,7 @@ struct Options {
     emitter_key: Option<String>,
     threads: usize,
     nagle: bool,
+    tokio_listener: bool,
     backlog: u32,
     queue_capacity: Option<usize>,
 }
@@ -72,6 +78,7 @@ fn options() -> Result<Options, String> {
         emitter_key: None,
         threads: 1,
         nagle: false,
+        tokio_listener: false,
         backlog: 1024,
         queue_capacity: None,
     };
@@ -82,6 +89,7 @@ fn options() -> Result<Options, String> {
             "--port" => o.port = value()?.parse().map_err(|e| format!("--port: {e}"))?,
             "--adapter" => o.adapter = value()?,
             "--nagle" => o.nagle = true,
+            "--tokio-listener" => o.tokio_listener = true,
             "--backlog" => o.backlog = value()?.parse().map_err(|e| format!("--backlog: {e}"))?,
             "--prefix" => o.prefix = value()?,
             "--emitter-key" => o.emitter_key = Some(value()?),
@@ -174,9 +182,12 @@ fn main() {
         let listener = listen(opts.port, opts.backlog, !opts.nagle)
             .map_err(|e| format!("cannot listen on port {}: {e}", opts.port))?;
         println!("volley_bench_server listening on 127.0.0.1:{}", opts.port);
-        axum::serve(listener, io.router())
-            .await
-            .map_err(|e| e.to_string())
+        let served = if opts.tokio_listener {
+            axum::serve(listener, io.router()).await
+        } else {
+            axum::serve(volley::serve::Listener::from_tcp(listener), io.router()).await
+        };
+        served.map_err(|e| e.to_string())
     });
     if let Err(e) = result {
         eprintln!("volley_bench_server: {e}");
