@@ -17,7 +17,7 @@
 //!         auth: Some(AdminAuth::new("admin", "changeit")),
 //!         ..AdminOptions::default()
 //!     })?;
-//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//!     let listener = volley::serve::Listener::bind("127.0.0.1:3000").await?;
 //!     axum::serve(listener, io.router()).await?;
 //!     Ok(())
 //! }

@@ -73,7 +73,7 @@ impl Shared {
 /// async fn main() {
 ///     let io = Server::builder().build();
 ///     io.of("/").on("ping", |_s: Socket, args: Vec<Value>| args);
-///     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await.unwrap();
+///     let listener = volley::serve::Listener::bind("127.0.0.1:3000").await.unwrap();
 ///     axum::serve(listener, io.router()).await.unwrap();
 /// }
 /// ```

@@ -13,7 +13,7 @@
 //! io.of("/");
 //! let metrics = volley::metrics::router()?; // installs the Prometheus recorder
 //! io.record_metrics();
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! let listener = volley::serve::Listener::bind("127.0.0.1:3000").await?;
 //! axum::serve(listener, io.wrap(metrics)).await?; // /socket.io/ and /metrics
 //! # Ok(()) }
 //! # #[cfg(not(feature = "metrics"))]
