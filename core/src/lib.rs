@@ -13,7 +13,7 @@
 //!     });
 //!     io.of("/").on("add", |_s: Socket, (a, b): (i64, i64)| a + b); // acked with the sum
 //!     let listener = volley::serve::Listener::bind("127.0.0.1:3000").await?;
-//!     axum::serve(listener, io.router()).await
+//!     axum::serve(listener, io.service()).await
 //! }
 //! ```
 //!
@@ -43,6 +43,11 @@
 //! rather than tokio's 128 (a burst of reconnecting clients would overflow it), and a new
 //! WebSocket session's `101 Switching Protocols` sent in one segment with its first frame. On
 //! another listener, set the first two yourself.
+//!
+//! Give `axum::serve` [`Server::service`] when Volley is the whole app: each connection gets a
+//! copy of it, a few reference counts. Given an axum `Router` ([`Server::router`],
+//! [`Server::wrap`]), `axum::serve` copies the router's whole route table for every connection
+//! (a tenth of the CPU time of a WebSocket connect); `router.into_make_service()` avoids that.
 //!
 //! # Logging
 //! Events are logged with `tracing` under two targets that can be switched on separately:

@@ -147,3 +147,35 @@ async fn handlers_see_the_clients_address_through_peer_addr() -> TestResult {
         other => bail!("expected the client's address 127.0.0.1, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn volley_service_is_served_as_it_is() -> TestResult {
+    // `axum::serve(listener, io.service())`: no Router around it
+    let io = Server::builder().build();
+    io.of("/").on("echo", |_s: Socket, args: volley::Args| args);
+    let listener = volley::serve::Listener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let task = tokio::spawn(std::future::IntoFuture::into_future(axum::serve(
+        listener,
+        io.service(),
+    )));
+    let server = TestServer::external(url);
+    let (mut ws, _) = Ws::open(&server, "/socket.io/").await?;
+    ws.send_text("40").await?;
+    ws.next_packet().await?; // the CONNECT answer
+    ws.send_text("421[\"echo\",\"hi\"]").await?;
+    let reply = ws.next_packet().await?;
+    let polling = Polling::new(&server, "/elsewhere/").get("").await;
+    task.abort();
+    if !matches!(&reply, volley_tests::wire::Frame::Text(t) if t == "431[\"hi\"]") {
+        bail!("expected the ack 431[\"hi\"], got {reply:?}");
+    }
+    match polling {
+        Ok(reply) if reply.status == 404 => Ok(()),
+        Ok(reply) => bail!(
+            "expected 404 outside the Socket.IO path, got {}",
+            reply.status
+        ),
+        Err(e) => Err(e),
+    }
+}

@@ -18,7 +18,7 @@
 //!         ..AdminOptions::default()
 //!     })?;
 //!     let listener = volley::serve::Listener::bind("127.0.0.1:3000").await?;
-//!     axum::serve(listener, io.router()).await?;
+//!     axum::serve(listener, io.service()).await?;
 //!     Ok(())
 //! }
 //! ```

@@ -74,7 +74,7 @@ impl Shared {
 ///     let io = Server::builder().build();
 ///     io.of("/").on("ping", |_s: Socket, args: Vec<Value>| args);
 ///     let listener = volley::serve::Listener::bind("127.0.0.1:3000").await.unwrap();
-///     axum::serve(listener, io.router()).await.unwrap();
+///     axum::serve(listener, io.service()).await.unwrap();
 /// }
 /// ```
 #[derive(Clone)]
@@ -178,7 +178,7 @@ impl Server {
     /// ```no_run
     /// # async fn f(io: volley::Server, listener: tokio::net::TcpListener) -> std::io::Result<()> {
     /// let stop = io.clone();
-    /// axum::serve(listener, io.router())
+    /// axum::serve(listener, io.service())
     ///     .with_graceful_shutdown(async move {
     ///         let _ = tokio::signal::ctrl_c().await;
     ///         stop.shutdown(std::time::Duration::from_secs(5)).await;
@@ -222,7 +222,8 @@ impl Server {
         self.engine.session_count()
     }
 
-    /// A tower `Service` answering the Socket.IO path and 404 elsewhere.
+    /// A tower `Service` answering the Socket.IO path and 404 elsewhere. The cheapest to serve
+    /// (`axum::serve(listener, io.service())`): see [`VolleyService`].
     pub fn service(&self) -> VolleyService {
         self.layer().into_service()
     }
@@ -260,8 +261,12 @@ impl Server {
         axum::Router::new().fallback_service(tower_layer::Layer::layer(&self.layer(), app))
     }
 
-    /// An axum `Router` serving the Socket.IO path (404 elsewhere); serve it alone or pass other
-    /// apps to [`Server::wrap`].
+    /// An axum `Router` serving the Socket.IO path (404 elsewhere), to extend with routes of
+    /// your own; [`Server::wrap`] puts Volley in front of an existing app.
+    ///
+    /// Serve it as `axum::serve(listener, router.into_make_service())`: given the `Router`
+    /// itself, `axum::serve` copies its whole route table for every connection.
+    /// [`Server::service`] is cheaper still when Volley is the whole app.
     pub fn router(&self) -> axum::Router {
         axum::Router::new().fallback_service(self.service())
     }

@@ -20,7 +20,7 @@ const BACKLOG: u32 = 1024;
 /// # async fn run(io: volley::Server) -> std::io::Result<()> {
 /// let listener = volley::serve::Listener::bind("127.0.0.1:3000").await?;
 /// println!("listening on {}", listener.local_addr()?);
-/// axum::serve(listener, io.router()).await
+/// axum::serve(listener, io.service()).await
 /// # }
 /// ```
 #[derive(Debug)]

@@ -3,7 +3,7 @@
 //! ```no_run
 //! # async fn run(io: volley::Server) -> std::io::Result<()> {
 //! let listener = volley::serve::Listener::bind("0.0.0.0:3000").await?;
-//! axum::serve(listener, io.router()).await
+//! axum::serve(listener, io.service()).await
 //! # }
 //! ```
 //!

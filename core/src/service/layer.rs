@@ -188,3 +188,31 @@ where
         Box::pin(async move { Ok(inner.call(req).await?.map(Body::new)) })
     }
 }
+
+/// `axum::serve` takes a `VolleyService` as it is: each connection gets a copy, a few reference
+/// counts. (An axum `Router` given to `axum::serve` copies its whole route table for each
+/// connection; `Router::into_make_service` avoids that.)
+///
+/// ```no_run
+/// # async fn run(io: volley::Server) -> std::io::Result<()> {
+/// let listener = volley::serve::Listener::bind("127.0.0.1:3000").await?;
+/// axum::serve(listener, io.service()).await
+/// # }
+/// ```
+impl<L, S> tower_service::Service<axum::serve::IncomingStream<'_, L>> for VolleyService<S>
+where
+    L: axum::serve::Listener,
+    S: Clone,
+{
+    type Response = Self;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self, std::convert::Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _connection: axum::serve::IncomingStream<'_, L>) -> Self::Future {
+        std::future::ready(Ok(self.clone()))
+    }
+}
