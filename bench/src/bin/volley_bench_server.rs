@@ -183,9 +183,9 @@ fn main() {
             .map_err(|e| format!("cannot listen on port {}: {e}", opts.port))?;
         println!("volley_bench_server listening on 127.0.0.1:{}", opts.port);
         let served = if opts.tokio_listener {
-            axum::serve(listener, io.router()).await
+            axum::serve(listener, io.service()).await
         } else {
-            axum::serve(volley::serve::Listener::from_tcp(listener), io.router()).await
+            axum::serve(volley::serve::Listener::from_tcp(listener), io.service()).await
         };
         served.map_err(|e| e.to_string())
     });
