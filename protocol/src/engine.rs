@@ -4,6 +4,8 @@
 //! `hello`). A long-polling body holds several packets separated by [`SEPARATOR`]; binary
 //! packets travel in it as `b` followed by their base64 encoding.
 
+use std::fmt::Write as _;
+
 use base64::Engine as _;
 use bytes::Bytes;
 
@@ -191,19 +193,26 @@ impl Handshake<'_> {
             }
             push_json_str(&mut out, upgrade);
         }
-        out.push_str("],\"pingInterval\":");
-        out.push_str(&self.ping_interval_ms.to_string());
-        out.push_str(",\"pingTimeout\":");
-        out.push_str(&self.ping_timeout_ms.to_string());
-        out.push_str(",\"maxPayload\":");
-        out.push_str(&self.max_payload.to_string());
-        out.push('}');
+        // writing to a String cannot fail
+        let _ = write!(
+            out,
+            "],\"pingInterval\":{},\"pingTimeout\":{},\"maxPayload\":{}}}",
+            self.ping_interval_ms, self.ping_timeout_ms, self.max_payload
+        );
         out
     }
 }
 
 /// Appends `s` as a quoted, escaped JSON string.
 pub(crate) fn push_json_str(out: &mut String, s: &str) {
+    // Only `"`, `\` and control characters are escaped in JSON: a string without them (every
+    // session id) is copied as it is.
+    if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     // Serializing a `str` to JSON cannot fail; the fallback is never taken.
     match serde_json::to_string(s) {
         Ok(quoted) => out.push_str(&quoted),

@@ -136,3 +136,21 @@ fn handshake_has_exact_keys_in_order() {
     let keys: Vec<_> = json.as_object().unwrap().keys().cloned().collect();
     assert_eq!(keys.len(), 5);
 }
+
+#[test]
+fn json_strings_are_escaped_as_serde_json_does() {
+    for s in [
+        "",
+        "plain-Sid_09",
+        "quote\"",
+        "back\\slash",
+        "tab\tnewline\n",
+        "\u{1}\u{1f}",
+        "\u{7f}é☃😀",
+        "</script>",
+    ] {
+        let mut out = String::new();
+        push_json_str(&mut out, s);
+        assert_eq!(out, serde_json::to_string(s).unwrap(), "{s:?}");
+    }
+}
