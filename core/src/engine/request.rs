@@ -50,8 +50,7 @@ impl RequestInfo {
                 let peer = extensions.get::<axum::extract::ConnectInfo<crate::serve::PeerAddr>>();
                 peer.map(|c| c.0 .0)
             });
-        let uri = request.uri().to_string().parse().unwrap_or_default();
-        RequestInfo::new(request.headers(), uri, remote_addr)
+        RequestInfo::new(request.headers(), copy_uri(request.uri()), remote_addr)
     }
 
     /// From its parts.
@@ -114,6 +113,18 @@ impl RequestInfo {
     }
 }
 
+/// A copy of `uri` that owns its bytes. A request's path and query (all a client sends to a
+/// server, unless through a proxy) is copied in one allocation.
+fn copy_uri(uri: &Uri) -> Uri {
+    if let (None, Some(path_and_query)) = (uri.scheme(), uri.path_and_query()) {
+        let bytes = Bytes::copy_from_slice(path_and_query.as_str().as_bytes());
+        if let Ok(copy) = Uri::from_maybe_shared(bytes) {
+            return copy;
+        }
+    }
+    uri.to_string().parse().unwrap_or_default()
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -141,6 +152,20 @@ mod tests {
             names,
             ["host", "cookie", "x-a", "x-a", "x-empty", "x-latin"]
         );
+    }
+
+    #[test]
+    fn the_uri_is_copied_whole() {
+        for uri in [
+            "/socket.io/?EIO=4&transport=polling&t=%C3%A9",
+            "/",
+            "http://example.com:8080/socket.io/?EIO=4",
+        ] {
+            let original: Uri = uri.parse().unwrap();
+            let copy = copy_uri(&original);
+            assert_eq!(copy, original);
+            assert_eq!(copy.to_string(), uri);
+        }
     }
 
     #[test]

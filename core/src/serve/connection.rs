@@ -25,6 +25,10 @@ const SWITCHING: &[u8] = b"HTTP/1.1 101 ";
 /// The longest first request line looked at; a longer one passes through.
 const MAX_LINE: usize = 8 << 10;
 
+/// Room kept for the first request line when it arrives in pieces: an Engine.IO request line
+/// with a few query parameters fits.
+const LINE_GUESS: usize = 256;
+
 /// A TCP connection accepted by [`Listener`](super::Listener).
 ///
 /// It reads and writes as the `TcpStream` it wraps, except that a `101 Switching Protocols`
@@ -134,6 +138,10 @@ fn first_line(seen: &mut Vec<u8>, read: &[u8]) -> Option<State> {
     let Some(end) = read.iter().position(|&b| b == b'\n') else {
         if seen.len() + read.len() > MAX_LINE {
             return Some(State::Plain);
+        }
+        if seen.is_empty() {
+            // room for a usual request line at once
+            seen.reserve(LINE_GUESS.max(read.len()));
         }
         seen.extend_from_slice(read);
         return None;
