@@ -1,5 +1,6 @@
 //! The Engine.IO endpoint: the session table and the routing of one HTTP request.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -53,16 +54,36 @@ struct Query {
     bad_sid: bool,
 }
 
-fn parse_query(query: Option<&str>, config: &EngineConfig) -> Result<Query, RequestError> {
-    let (mut eio, mut transport, mut sid) = (None, None, None);
-    for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-        match &*k {
-            "EIO" => eio = Some(v),
-            "transport" => transport = Some(v),
-            "sid" => sid = Some(v),
-            _ => {}
+/// The Engine.IO parameters of a request's query as sent, decoded; the last of a repeated one.
+#[derive(Default)]
+pub(crate) struct QueryParams<'a> {
+    pub(crate) eio: Option<Cow<'a, str>>,
+    pub(crate) transport: Option<Cow<'a, str>>,
+    pub(crate) sid: Option<Cow<'a, str>>,
+}
+
+impl<'a> QueryParams<'a> {
+    /// Reads them from a query string (without its `?`).
+    pub(crate) fn read(query: &'a [u8]) -> Self {
+        let mut params = QueryParams::default();
+        for (k, v) in form_urlencoded::parse(query) {
+            match &*k {
+                "EIO" => params.eio = Some(v),
+                "transport" => params.transport = Some(v),
+                "sid" => params.sid = Some(v),
+                _ => {}
+            }
         }
+        params
     }
+}
+
+fn parse_query(query: Option<&str>, config: &EngineConfig) -> Result<Query, RequestError> {
+    let QueryParams {
+        eio,
+        transport,
+        sid,
+    } = QueryParams::read(query.unwrap_or("").as_bytes());
     if eio.as_deref() != Some("4") {
         return Err(RequestError::UnsupportedProtocolVersion);
     }

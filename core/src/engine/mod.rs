@@ -18,6 +18,7 @@ mod websocket;
 
 pub use config::{EngineConfig, Transport};
 pub use endpoint::Engine;
+pub(crate) use endpoint::QueryParams;
 pub use error::RequestError;
 pub use frame::{Frame, Group};
 pub use handler::EngineHandler;

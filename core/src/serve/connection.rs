@@ -19,6 +19,8 @@ use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use crate::engine::{QueryParams, Transport};
+
 /// What a `101` response starts with, as hyper writes it.
 const SWITCHING: &[u8] = b"HTTP/1.1 101 ";
 
@@ -176,20 +178,11 @@ fn opens_websocket_session(line: &[u8]) -> bool {
     else {
         return false;
     };
-    let (mut eio, mut websocket) = (false, false);
-    for pair in query.split(|&b| b == b'&') {
-        let (key, value) = match pair.iter().position(|&b| b == b'=') {
-            Some(eq) => (&pair[..eq], &pair[eq + 1..]),
-            None => (pair, &b""[..]),
-        };
-        match key {
-            b"EIO" => eio = true,
-            b"transport" => websocket = value == b"websocket",
-            b"sid" => return false,
-            _ => {}
-        }
-    }
-    eio && websocket
+    // read as the engine reads them; the engine then checks the version
+    let params = QueryParams::read(query);
+    params.eio.is_some()
+        && params.sid.is_none()
+        && params.transport.as_deref().and_then(Transport::parse) == Some(Transport::Websocket)
 }
 
 impl AsyncRead for Connection {
