@@ -18,6 +18,7 @@ use hdrhistogram::Histogram;
 use tokio::task::spawn_local;
 use volley_emitter::Emitter;
 
+use super::pacer::Pacer;
 use super::sio::{self, Packet, Target};
 use super::{connect_all, histogram, join_all, Latency, Tasks, PAYLOAD, SETUP_CONCURRENCY};
 use crate::procfs::{self, Meter, Window};
@@ -34,8 +35,7 @@ pub struct EmitterLoad<'a> {
     pub key: &'a str,
     /// Clients connected to the server, all in [`ROOM`].
     pub clients: usize,
-    /// Emits per second, spread evenly (the timer fires every millisecond: the emits due by
-    /// then go out together).
+    /// Emits per second, evenly spaced (see [`Pacer`]).
     pub rate: f64,
     /// Publishing before the measured window.
     pub warmup: Duration,
@@ -298,11 +298,10 @@ async fn drive(
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     let pids: Vec<u32> = pid.into_iter().collect();
-    // the fixed rate: emit `i` is due at `start + i × period`
-    let period = Duration::from_secs_f64(1.0 / load.rate.max(1.0));
+    // the fixed rate, evenly spaced
+    let mut pacer = Pacer::new(load.rate)?;
     let start = tokio::time::Instant::now();
     let (warm_end, end) = (start + load.warmup, start + load.warmup + load.duration);
-    let mut due = 0u32;
     let mut meter: Option<(Meter, f64)> = None;
     let mut first_measured = 0u64;
     loop {
@@ -318,11 +317,14 @@ async fn drive(
             let broker0 = broker.map_or(f64::NAN, |p| procfs::cpu_seconds(Some(p)));
             meter = Some((Meter::start(&pids), broker0));
         }
-        while start + period * due <= now {
-            publish(book);
-            due += 1;
+        tokio::select! {
+            ticks = pacer.tick() => {
+                for _ in 0..ticks? {
+                    publish(book);
+                }
+            }
+            () = tokio::time::sleep_until(end) => {}
         }
-        tokio::time::sleep_until((start + period * due).min(end)).await;
     }
     let (window, broker_share) = match &meter {
         Some((m, broker0)) => {

@@ -7,6 +7,7 @@
 //! runtime: connection tasks share counters through `Rc`.
 
 pub mod emitter;
+pub mod pacer;
 pub mod sio;
 pub mod ws;
 
@@ -335,8 +336,9 @@ impl Latency {
     }
 }
 
-/// Ack echo at a fixed offered load: `rate` echo events per second spread over `conns` clients;
-/// each latency runs from the moment the event is written to the moment its ack is read.
+/// Ack echo at a fixed offered load: `rate` echo events per second, evenly spaced by a
+/// [`pacer::Pacer`] and dealt to the `conns` clients in turn; each latency runs from the moment
+/// the event is written to the moment its ack is read.
 pub async fn echo_latency(
     target: &Target,
     pid: u32,
@@ -351,26 +353,29 @@ pub async fn echo_latency(
             "{failed} clients could not connect"
         )));
     }
+    let conns = clients.len().max(1);
     let hist = Rc::new(RefCell::new(histogram()));
     let measuring = Rc::new(Cell::new(false));
     let answered = Rc::new(Cell::new(0u64));
     let shed = Rc::new(Cell::new(0u64));
     let (stop_tx, _) = watch::channel(false);
     let errors = Rc::new(Cell::new(0u64));
-    let period = Duration::from_secs_f64(conns as f64 / rate.max(1.0));
+    // events each client owes, and the wake-up that tells it so
+    let owed: Rc<Vec<(Cell<u64>, Notify)>> =
+        Rc::new((0..conns).map(|_| (Cell::new(0), Notify::new())).collect());
     let mut handles = Vec::new();
     for (i, mut c) in clients.into_iter().enumerate() {
-        let (hist, measuring, answered, shed, errors) = (
+        let (hist, measuring, answered, shed, errors, owed) = (
             hist.clone(),
             measuring.clone(),
             answered.clone(),
             shed.clone(),
             errors.clone(),
+            owed.clone(),
         );
         let mut stop = stop_tx.subscribe();
-        let offset = period.mul_f64(i as f64 / conns as f64);
         handles.push(spawn_local(async move {
-            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + offset, period);
+            let (due, wake) = &owed[i];
             let mut pending: VecDeque<(u64, Instant)> = VecDeque::new();
             let mut next = 0u64;
             let r: io::Result<()> = async {
@@ -394,15 +399,17 @@ pub async fn echo_latency(
                     c.flush().await?;
                     tokio::select! {
                         r = c.fill() => if !r? { return Err(io::Error::other("closed")) },
-                        _ = tick.tick() => {
-                            if pending.len() >= 10_000 {
-                                shed.set(shed.get() + 1);
-                            } else {
-                                c.queue_event(Some(next), &echo_json(next));
-                                pending.push_back((next, Instant::now()));
-                                next += 1;
-                                c.flush().await?;
+                        () = wake.notified() => {
+                            for _ in 0..due.replace(0) {
+                                if pending.len() >= 10_000 {
+                                    shed.set(shed.get() + 1);
+                                } else {
+                                    c.queue_event(Some(next), &echo_json(next));
+                                    pending.push_back((next, Instant::now()));
+                                    next += 1;
+                                }
                             }
+                            c.flush().await?;
                         }
                         _ = stop.changed() => return Ok(()),
                     }
@@ -415,6 +422,27 @@ pub async fn echo_latency(
             }
         }));
     }
+    let pacer = {
+        let (owed, mut stop) = (owed.clone(), stop_tx.subscribe());
+        let mut pacer = pacer::Pacer::new(rate)?;
+        spawn_local(async move {
+            let mut k = 0usize;
+            loop {
+                tokio::select! {
+                    ticks = pacer.tick() => {
+                        let Ok(ticks) = ticks else { return };
+                        for _ in 0..ticks {
+                            let (due, wake) = &owed[k % conns];
+                            due.set(due.get() + 1);
+                            wake.notify_one();
+                            k = k.wrapping_add(1);
+                        }
+                    }
+                    _ = stop.changed() => return,
+                }
+            }
+        })
+    };
     tokio::time::sleep(warmup).await;
     measuring.set(true);
     let shed0 = shed.get();
@@ -423,6 +451,7 @@ pub async fn echo_latency(
     measuring.set(false);
     let window = meter.read();
     let _ = stop_tx.send(true);
+    let _ = pacer.await;
     for h in handles {
         let _ = h.await;
     }
