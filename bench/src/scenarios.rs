@@ -1436,6 +1436,24 @@ impl Bench {
         );
         let _ = writeln!(
             out,
+            "- Priority: {}.",
+            match self.env.niceness {
+                Some(n) => format!(
+                    "the load generator at niceness {n}, and the servers and brokers it starts \
+                     with it, so that the machine's other processes run while these wait \
+                     instead of preempting them (at the default priority, the machine's \
+                     background services took a core from them for 0.1 to 0.3 ms several times \
+                     a second, which showed in the latency tails); Redis and RabbitMQ run as \
+                     the machine started them"
+                ),
+                None => "the default: the niceness could not be raised (it needs root or \
+                         `CAP_SYS_NICE`), so the machine's other processes may preempt the \
+                         servers and the load generator, which shows in the latency tails"
+                    .to_owned(),
+            }
+        );
+        let _ = writeln!(
+            out,
             "- Method: {} run(s) per figure, medians shown (each run in the \"runs\" column); \
              warm-up {} and {} measured per run where a rate is measured. Throughput is counted \
              per CPU-second of the server (`utime + stime` of `/proc/<pid>/stat`, every thread), \

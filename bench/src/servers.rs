@@ -71,6 +71,9 @@ pub struct Env {
     /// The core of the load generator, where the cross-node scenario puts its node B (`None`: not
     /// pinned).
     pub loadgen_core: Option<usize>,
+    /// The niceness the load generator runs at, which the servers and brokers it starts
+    /// inherit (`None`: it could not be raised, and they run at the default).
+    pub niceness: Option<i32>,
 }
 
 impl Env {
