@@ -409,7 +409,6 @@ pub async fn echo_latency(
                                     next += 1;
                                 }
                             }
-                            c.flush().await?;
                         }
                         _ = stop.changed() => return Ok(()),
                     }
@@ -430,15 +429,14 @@ pub async fn echo_latency(
             loop {
                 tokio::select! {
                     ticks = pacer.tick() => {
-                        let Ok(ticks) = ticks else { return };
-                        for _ in 0..ticks {
+                        for _ in 0..ticks? {
                             let (due, wake) = &owed[k % conns];
                             due.set(due.get() + 1);
                             wake.notify_one();
                             k = k.wrapping_add(1);
                         }
                     }
-                    _ = stop.changed() => return,
+                    _ = stop.changed() => return Ok(()),
                 }
             }
         })
@@ -451,10 +449,13 @@ pub async fn echo_latency(
     measuring.set(false);
     let window = meter.read();
     let _ = stop_tx.send(true);
-    let _ = pacer.await;
+    // a pacer that stopped early sent fewer events than offered: no result rather than a
+    // wrong one
+    let paced: io::Result<()> = pacer.await.unwrap_or_else(|e| Err(io::Error::other(e)));
     for h in handles {
         let _ = h.await;
     }
+    paced?;
     let hist = hist.borrow().clone();
     Ok(Latency {
         offered: rate,
