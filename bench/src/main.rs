@@ -6,6 +6,7 @@
 //! volley-bench smoke
 //! volley-bench storm PORT N CONCURRENCY    # one connect storm against a running server
 //! volley-bench hold PORT N SECONDS         # N idle connections to a running server
+//! volley-bench echo PORT N SECONDS [PID]   # N clients' ack echo against a running server
 //! ```
 //!
 //! `run` expects the baselines installed (bench/run.sh does it) and `volley_bench_server` built
@@ -209,6 +210,50 @@ fn hold(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// `volley-bench echo PORT N SECONDS [PID]`: N clients send acked echo events to a server
+/// already running on 127.0.0.1:PORT, 4 in flight each, for SECONDS after a one-second warm-up,
+/// and the round trips are counted (with the server's CPU time when its PID is given). Run the
+/// server under `valgrind --tool=callgrind` to count instructions per round trip, a figure that
+/// does not move with whatever else the machine is doing.
+fn echo(args: &[String]) -> Result<(), String> {
+    const USAGE: &str = "usage: volley-bench echo PORT N SECONDS [PID]";
+    let num_arg = |i: usize| -> Result<u64, String> {
+        args.get(i)
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| USAGE.to_owned())
+    };
+    let (port, n, secs) = (num_arg(0)?, num_arg(1)?, num_arg(2)?);
+    let pid = match args.get(3) {
+        Some(p) => Some(p.parse::<u32>().map_err(|_| USAGE.to_owned())?),
+        None => None,
+    };
+    let port = u16::try_from(port).map_err(|e| e.to_string())?;
+    let n = usize::try_from(n).map_err(|e| e.to_string())?;
+    let rt = runtime().map_err(|e| e.to_string())?;
+    let r = rt
+        .block_on(tokio::task::LocalSet::new().run_until(loadgen::echo_max(
+            &Target::local(port),
+            pid.unwrap_or(0),
+            n,
+            4,
+            Duration::from_secs(1),
+            Duration::from_secs(secs),
+        )))
+        .map_err(|e| e.to_string())?;
+    let cpu = match pid {
+        Some(_) => format!(", {} per server CPU-second", num(r.per_cpu_sec())),
+        None => String::new(),
+    };
+    println!(
+        "echo: {} round trips in {:.3} s{cpu}, {} lost connections, load generator CPU {:.0} %",
+        r.count,
+        r.window.wall.as_secs_f64(),
+        r.errors,
+        r.window.loadgen_share * 100.0
+    );
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
@@ -216,6 +261,7 @@ fn main() -> ExitCode {
         Some("smoke") => smoke(),
         Some("storm") => storm(&args[1..]),
         Some("hold") => hold(&args[1..]),
+        Some("echo") => echo(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
