@@ -156,12 +156,14 @@ impl Namespace {
         let name = event.into();
         let event = name.clone();
         let handler: handler::ServerEventHandler = Arc::new(move |args: Vec<Value>| {
-            let decoded = volley_protocol::args::from_args::<A>(args);
+            let decoded = super::args::take_list::<A>(args);
             let fut = decoded.map(&handler);
             let event = event.clone();
             Box::pin(async move {
                 match fut {
-                    Ok(fut) => volley_protocol::args::to_args(&fut.await).unwrap_or_default(),
+                    Ok(fut) => super::args::as_list(&fut.await)
+                        .map(std::borrow::Cow::into_owned)
+                        .unwrap_or_default(),
                     Err(e) => {
                         tracing::warn!(target: "volley::socketio", event, error = %e, "server-side event arguments do not fit the handler");
                         Vec::new()

@@ -9,6 +9,7 @@ use serde::Serialize;
 use volley_protocol::Value;
 
 use super::markers;
+use crate::io::args::{as_list, take_list};
 use crate::Socket;
 
 /// Sends the acknowledgement a client asked for with its event.
@@ -28,10 +29,20 @@ impl AckSender {
     pub fn send<T: Serialize + ?Sized>(self, data: &T) {
         match volley_protocol::args::to_args(data) {
             Ok(args) => self.socket.send_ack(self.id, &args),
-            Err(e) => {
-                tracing::warn!(target: "volley::socketio", sid = %self.socket.id(), error = %e, "cannot encode ack")
-            }
+            Err(e) => self.cannot_encode(&e),
         }
+    }
+
+    /// Sends a handler's result as the ack (an [`crate::Args`] result is sent as it is).
+    fn send_result<R: Serialize + 'static>(self, result: &R) {
+        match as_list(result) {
+            Ok(args) => self.socket.send_ack(self.id, &args),
+            Err(e) => self.cannot_encode(&e),
+        }
+    }
+
+    fn cannot_encode(&self, e: &volley_protocol::EncodeError) {
+        tracing::warn!(target: "volley::socketio", sid = %self.socket.id(), error = %e, "cannot encode ack")
     }
 }
 
@@ -58,8 +69,8 @@ pub trait EventHandler<M>: Send + Sync + 'static {
     fn call(&self, socket: Socket, args: Vec<Value>, ack: Option<AckSender>);
 }
 
-fn decode<A: DeserializeOwned>(socket: &Socket, args: Vec<Value>) -> Option<A> {
-    match volley_protocol::args::from_args(args) {
+fn decode<A: DeserializeOwned + 'static>(socket: &Socket, args: Vec<Value>) -> Option<A> {
+    match take_list(args) {
         Ok(a) => Some(a),
         Err(e) => {
             tracing::warn!(target: "volley::socketio", sid = %socket.id(), error = %e, "event arguments do not fit the handler");
@@ -80,7 +91,7 @@ where
         };
         let r = self(socket, a);
         if let Some(ack) = ack {
-            ack.send(&r);
+            ack.send_result(&r);
         }
     }
 }
@@ -100,7 +111,7 @@ where
         tokio::spawn(async move {
             let r = fut.await;
             if let Some(ack) = ack {
-                ack.send(&r);
+                ack.send_result(&r);
             }
         });
     }
