@@ -28,30 +28,27 @@ pub fn encode(packet: &PacketRef<'_>, out: &mut String) -> Result<Vec<Bytes>, En
         return Err(EncodeError::InvalidNamespace(ns.to_owned()));
     }
     let mut attachments = Vec::new();
-    let (ty, json) = match packet.data {
+    // The type depends on the attachments, so they are collected (and the data checked) before
+    // anything is written; the JSON then goes straight after the header, with no copy.
+    let (ty, body) = match packet.data {
         DataRef::Connect { sid } => {
             no_id(packet.id)?;
-            let mut json = String::with_capacity(sid.len() + 10);
-            json.push_str("{\"sid\":");
-            push_json_str(&mut json, sid);
-            json.push('}');
-            (PacketType::Connect, Some(json))
+            (PacketType::Connect, Body::Sid(sid))
         }
         DataRef::Disconnect => {
             no_id(packet.id)?;
-            (PacketType::Disconnect, None)
+            (PacketType::Disconnect, Body::None)
         }
         DataRef::Event { event, args } => {
             for arg in args {
                 collect_binaries(arg, &mut attachments)?;
             }
-            let json = to_json(&EventArray { event, args })?;
             let ty = if attachments.is_empty() {
                 PacketType::Event
             } else {
                 PacketType::BinaryEvent
             };
-            (ty, Some(json))
+            (ty, Body::Event(EventArray { event, args }))
         }
         DataRef::Ack(args) => {
             if packet.id.is_none() {
@@ -60,13 +57,12 @@ pub fn encode(packet: &PacketRef<'_>, out: &mut String) -> Result<Vec<Bytes>, En
             for arg in args {
                 collect_binaries(arg, &mut attachments)?;
             }
-            let json = to_json(&AckArray { args })?;
             let ty = if attachments.is_empty() {
                 PacketType::Ack
             } else {
                 PacketType::BinaryAck
             };
-            (ty, Some(json))
+            (ty, Body::Ack(AckArray { args }))
         }
         DataRef::ConnectError(value) => {
             no_id(packet.id)?;
@@ -74,17 +70,15 @@ pub fn encode(packet: &PacketRef<'_>, out: &mut String) -> Result<Vec<Bytes>, En
             if !attachments.is_empty() {
                 return Err(EncodeError::UnexpectedBinary);
             }
-            let json = to_json(&Json {
-                value,
-                next: &Cell::new(0),
-            })?;
-            (PacketType::ConnectError, Some(json))
+            (PacketType::ConnectError, Body::Value(value))
         }
     };
 
+    let start = out.len();
     out.push(ty.as_char());
+    let mut digits = itoa::Buffer::new();
     if ty.is_binary() {
-        out.push_str(&attachments.len().to_string());
+        out.push_str(digits.format(attachments.len()));
         out.push('-');
     }
     if ns != "/" {
@@ -92,12 +86,66 @@ pub fn encode(packet: &PacketRef<'_>, out: &mut String) -> Result<Vec<Bytes>, En
         out.push(',');
     }
     if let Some(id) = packet.id {
-        out.push_str(&id.to_string());
+        out.push_str(digits.format(id));
     }
-    if let Some(json) = json {
-        out.push_str(&json);
+    let written = match body {
+        Body::None => Ok(()),
+        Body::Sid(sid) => {
+            out.push_str("{\"sid\":");
+            push_json_str(out, sid);
+            out.push('}');
+            Ok(())
+        }
+        Body::Event(array) => push_json(out, &array),
+        Body::Ack(array) => push_json(out, &array),
+        Body::Value(value) => push_json(
+            out,
+            &Json {
+                value,
+                next: &Cell::new(0),
+            },
+        ),
+    };
+    if written.is_err() {
+        out.truncate(start);
     }
-    Ok(attachments)
+    written.map(|()| attachments)
+}
+
+/// What follows a packet's header.
+enum Body<'a> {
+    None,
+    /// The CONNECT answer's `{"sid":...}`.
+    Sid(&'a str),
+    Event(EventArray<'a>),
+    Ack(AckArray<'a>),
+    Value(&'a Value),
+}
+
+/// Appends `value` as JSON to `out`, writing into its buffer directly.
+///
+/// On error `out` may hold part of the JSON after its original text: the caller truncates.
+fn push_json<T: Serialize>(out: &mut String, value: &T) -> Result<(), EncodeError> {
+    let start = out.len();
+    let mut buf = std::mem::take(out).into_bytes();
+    let written = serde_json::to_writer(&mut buf, value);
+    // serde_json writes UTF-8 only; should it ever not, the JSON is dropped, the prefix kept.
+    let (text, utf8) = match String::from_utf8(buf) {
+        Ok(text) => (text, true),
+        Err(e) => {
+            let mut buf = e.into_bytes();
+            buf.truncate(start);
+            (String::from_utf8(buf).unwrap_or_default(), false)
+        }
+    };
+    *out = text;
+    match written {
+        Err(e) => Err(EncodeError::Serialize(e.to_string())),
+        Ok(()) if !utf8 => Err(EncodeError::Serialize(
+            "JSON output is not UTF-8".to_owned(),
+        )),
+        Ok(()) => Ok(()),
+    }
 }
 
 fn no_id(id: Option<u64>) -> Result<(), EncodeError> {
@@ -105,10 +153,6 @@ fn no_id(id: Option<u64>) -> Result<(), EncodeError> {
         Some(_) => Err(EncodeError::UnexpectedAckId),
         None => Ok(()),
     }
-}
-
-fn to_json<T: Serialize>(value: &T) -> Result<String, EncodeError> {
-    serde_json::to_string(value).map_err(|e| EncodeError::Serialize(e.to_string()))
 }
 
 /// Collects the binary values of `value` in placeholder order and checks that the rest can
