@@ -7,6 +7,7 @@
 //! volley-bench storm PORT N CONCURRENCY    # one connect storm against a running server
 //! volley-bench hold PORT N SECONDS         # N idle connections to a running server
 //! volley-bench echo PORT N SECONDS [PID]   # N clients' ack echo against a running server
+//! volley-bench fanout PORT MEMBERS ROOMS WINDOW SECONDS  # room fan-out against a running server
 //! ```
 //!
 //! `run` expects the baselines installed (bench/run.sh does it) and `volley_bench_server` built
@@ -158,16 +159,19 @@ fn smoke() -> Result<(), String> {
     Ok(())
 }
 
+/// The `i`-th argument of a subcommand as a number, or the subcommand's usage line.
+fn nth<T: std::str::FromStr>(args: &[String], i: usize, usage: &str) -> Result<T, String> {
+    args.get(i)
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| usage.to_owned())
+}
+
 /// `volley-bench storm PORT N CONCURRENCY`: one connect storm against a server already running
 /// on 127.0.0.1:PORT (for looking into one server by hand).
 fn storm(args: &[String]) -> Result<(), String> {
-    let num_arg = |i: usize| -> Result<usize, String> {
-        args.get(i)
-            .and_then(|a| a.parse().ok())
-            .ok_or_else(|| "usage: volley-bench storm PORT N CONCURRENCY".to_owned())
-    };
-    let (port, n, c) = (num_arg(0)?, num_arg(1)?, num_arg(2)?);
-    let port = u16::try_from(port).map_err(|e| e.to_string())?;
+    const USAGE: &str = "usage: volley-bench storm PORT N CONCURRENCY";
+    let port: u16 = nth(args, 0, USAGE)?;
+    let (n, c) = (nth(args, 1, USAGE)?, nth(args, 2, USAGE)?);
     let rt = runtime().map_err(|e| e.to_string())?;
     let r = rt.block_on(tokio::task::LocalSet::new().run_until(loadgen::storm(
         &Target::local(port),
@@ -190,14 +194,9 @@ fn storm(args: &[String]) -> Result<(), String> {
 /// `volley-bench hold PORT N SECONDS`: holds N idle connections to a server already running on
 /// 127.0.0.1:PORT for SECONDS (for looking at its memory by hand).
 fn hold(args: &[String]) -> Result<(), String> {
-    let num_arg = |i: usize| -> Result<u64, String> {
-        args.get(i)
-            .and_then(|a| a.parse().ok())
-            .ok_or_else(|| "usage: volley-bench hold PORT N SECONDS".to_owned())
-    };
-    let (port, n, secs) = (num_arg(0)?, num_arg(1)?, num_arg(2)?);
-    let port = u16::try_from(port).map_err(|e| e.to_string())?;
-    let n = usize::try_from(n).map_err(|e| e.to_string())?;
+    const USAGE: &str = "usage: volley-bench hold PORT N SECONDS";
+    let port: u16 = nth(args, 0, USAGE)?;
+    let (n, secs) = (nth(args, 1, USAGE)?, nth(args, 2, USAGE)?);
     let rt = runtime().map_err(|e| e.to_string())?;
     rt.block_on(tokio::task::LocalSet::new().run_until(async {
         let (clients, failed) = loadgen::connect_all(&Target::local(port), 0, n, 256).await;
@@ -217,18 +216,12 @@ fn hold(args: &[String]) -> Result<(), String> {
 /// does not move with whatever else the machine is doing.
 fn echo(args: &[String]) -> Result<(), String> {
     const USAGE: &str = "usage: volley-bench echo PORT N SECONDS [PID]";
-    let num_arg = |i: usize| -> Result<u64, String> {
-        args.get(i)
-            .and_then(|a| a.parse().ok())
-            .ok_or_else(|| USAGE.to_owned())
-    };
-    let (port, n, secs) = (num_arg(0)?, num_arg(1)?, num_arg(2)?);
-    let pid = match args.get(3) {
-        Some(p) => Some(p.parse::<u32>().map_err(|_| USAGE.to_owned())?),
+    let port: u16 = nth(args, 0, USAGE)?;
+    let (n, secs) = (nth(args, 1, USAGE)?, nth(args, 2, USAGE)?);
+    let pid: Option<u32> = match args.get(3) {
+        Some(_) => Some(nth(args, 3, USAGE)?),
         None => None,
     };
-    let port = u16::try_from(port).map_err(|e| e.to_string())?;
-    let n = usize::try_from(n).map_err(|e| e.to_string())?;
     let rt = runtime().map_err(|e| e.to_string())?;
     let r = rt
         .block_on(tokio::task::LocalSet::new().run_until(loadgen::echo_max(
@@ -254,6 +247,40 @@ fn echo(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// `volley-bench fanout PORT MEMBERS ROOMS WINDOW SECONDS`: MEMBERS clients spread over ROOMS
+/// rooms of a server already running on 127.0.0.1:PORT, one more sending `fanout` events to
+/// the rooms in turn with at most WINDOW messages not yet delivered, for SECONDS after a
+/// two-second warm-up; prints the deliveries (for looking into a server under callgrind).
+fn fanout(args: &[String]) -> Result<(), String> {
+    const USAGE: &str = "usage: volley-bench fanout PORT MEMBERS ROOMS WINDOW SECONDS";
+    let port: u16 = nth(args, 0, USAGE)?;
+    let (members, rooms) = (nth(args, 1, USAGE)?, nth(args, 2, USAGE)?);
+    let (window, secs) = (nth(args, 3, USAGE)?, nth(args, 4, USAGE)?);
+    let rt = runtime().map_err(|e| e.to_string())?;
+    let runs = rt
+        .block_on(tokio::task::LocalSet::new().run_until(loadgen::fanout(
+            &Target::local(port),
+            0,
+            members,
+            rooms,
+            window,
+            1,
+            Duration::from_secs(2),
+            Duration::from_secs(secs),
+        )))
+        .map_err(|e| e.to_string())?;
+    for run in runs {
+        println!(
+            "fanout: {} deliveries in {:.3} s, {} lost connections, load generator CPU {:.0} %",
+            run.rate.count,
+            run.rate.window.wall.as_secs_f64(),
+            run.rate.errors,
+            run.rate.window.loadgen_share * 100.0
+        );
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
@@ -262,6 +289,7 @@ fn main() -> ExitCode {
         Some("storm") => storm(&args[1..]),
         Some("hold") => hold(&args[1..]),
         Some("echo") => echo(&args[1..]),
+        Some("fanout") => fanout(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
