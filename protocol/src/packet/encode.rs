@@ -30,25 +30,24 @@ pub fn encode(packet: &PacketRef<'_>, out: &mut String) -> Result<Vec<Bytes>, En
     let mut attachments = Vec::new();
     // The type depends on the attachments, so they are collected (and the data checked) before
     // anything is written; the JSON then goes straight after the header, with no copy.
-    let (ty, body) = match packet.data {
-        DataRef::Connect { sid } => {
+    let ty = match packet.data {
+        DataRef::Connect { .. } => {
             no_id(packet.id)?;
-            (PacketType::Connect, Body::Sid(sid))
+            PacketType::Connect
         }
         DataRef::Disconnect => {
             no_id(packet.id)?;
-            (PacketType::Disconnect, Body::None)
+            PacketType::Disconnect
         }
-        DataRef::Event { event, args } => {
+        DataRef::Event { args, .. } => {
             for arg in args {
                 collect_binaries(arg, &mut attachments)?;
             }
-            let ty = if attachments.is_empty() {
+            if attachments.is_empty() {
                 PacketType::Event
             } else {
                 PacketType::BinaryEvent
-            };
-            (ty, Body::Event(EventArray { event, args }))
+            }
         }
         DataRef::Ack(args) => {
             if packet.id.is_none() {
@@ -57,12 +56,11 @@ pub fn encode(packet: &PacketRef<'_>, out: &mut String) -> Result<Vec<Bytes>, En
             for arg in args {
                 collect_binaries(arg, &mut attachments)?;
             }
-            let ty = if attachments.is_empty() {
+            if attachments.is_empty() {
                 PacketType::Ack
             } else {
                 PacketType::BinaryAck
-            };
-            (ty, Body::Ack(AckArray { args }))
+            }
         }
         DataRef::ConnectError(value) => {
             no_id(packet.id)?;
@@ -70,7 +68,7 @@ pub fn encode(packet: &PacketRef<'_>, out: &mut String) -> Result<Vec<Bytes>, En
             if !attachments.is_empty() {
                 return Err(EncodeError::UnexpectedBinary);
             }
-            (PacketType::ConnectError, Body::Value(value))
+            PacketType::ConnectError
         }
     };
 
@@ -88,17 +86,17 @@ pub fn encode(packet: &PacketRef<'_>, out: &mut String) -> Result<Vec<Bytes>, En
     if let Some(id) = packet.id {
         out.push_str(digits.format(id));
     }
-    let written = match body {
-        Body::None => Ok(()),
-        Body::Sid(sid) => {
+    let written = match packet.data {
+        DataRef::Connect { sid } => {
             out.push_str("{\"sid\":");
             push_json_str(out, sid);
             out.push('}');
             Ok(())
         }
-        Body::Event(array) => push_json(out, &array),
-        Body::Ack(array) => push_json(out, &array),
-        Body::Value(value) => push_json(
+        DataRef::Disconnect => Ok(()),
+        DataRef::Event { event, args } => push_json(out, &EventArray { event, args }),
+        DataRef::Ack(args) => push_json(out, &AckArray { args }),
+        DataRef::ConnectError(value) => push_json(
             out,
             &Json {
                 value,
@@ -112,33 +110,17 @@ pub fn encode(packet: &PacketRef<'_>, out: &mut String) -> Result<Vec<Bytes>, En
     written.map(|()| attachments)
 }
 
-/// What follows a packet's header.
-enum Body<'a> {
-    None,
-    /// The CONNECT answer's `{"sid":...}`.
-    Sid(&'a str),
-    Event(EventArray<'a>),
-    Ack(AckArray<'a>),
-    Value(&'a Value),
-}
-
 /// Appends `value` as JSON to `out`, writing into its buffer directly.
 ///
 /// On error `out` may hold part of the JSON after its original text: the caller truncates.
 fn push_json<T: Serialize>(out: &mut String, value: &T) -> Result<(), EncodeError> {
-    let start = out.len();
     let mut buf = std::mem::take(out).into_bytes();
     let written = serde_json::to_writer(&mut buf, value);
-    // serde_json writes UTF-8 only; should it ever not, the JSON is dropped, the prefix kept.
-    let (text, utf8) = match String::from_utf8(buf) {
-        Ok(text) => (text, true),
-        Err(e) => {
-            let mut buf = e.into_bytes();
-            buf.truncate(start);
-            (String::from_utf8(buf).unwrap_or_default(), false)
-        }
-    };
-    *out = text;
+    // serde_json writes UTF-8 only; were it ever not to, the (valid) prefix survives the lossy
+    // conversion byte for byte, and the error below has the caller cut the rest.
+    let text = String::from_utf8(buf);
+    let utf8 = text.is_ok();
+    *out = text.unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     match written {
         Err(e) => Err(EncodeError::Serialize(e.to_string())),
         Ok(()) if !utf8 => Err(EncodeError::Serialize(
