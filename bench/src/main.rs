@@ -42,10 +42,14 @@ fn env(server_core: Option<usize>, loadgen_core: Option<usize>, niceness: Option
     }
 }
 
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
+/// Runs `work` to completion on a one-thread runtime, inside a `LocalSet` (the load generator's
+/// tasks share state through `Rc`).
+fn block_on_local<F: std::future::Future>(work: F) -> Result<F::Output, String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
+        .map_err(|e| e.to_string())?;
+    Ok(rt.block_on(tokio::task::LocalSet::new().run_until(work)))
 }
 
 fn run(args: &[String]) -> Result<(), String> {
@@ -99,8 +103,7 @@ fn run(args: &[String]) -> Result<(), String> {
     };
     let niceness = raise_priority();
     let bench = Bench::new(env(server_core, loadgen_core, niceness), cfg);
-    let rt = runtime().map_err(|e| e.to_string())?;
-    let report = rt.block_on(tokio::task::LocalSet::new().run_until(bench.run()));
+    let report = block_on_local(bench.run())?;
     std::fs::write(&out, &report).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
     println!("{report}");
     eprintln!("[bench] wrote {}", out.display());
@@ -134,18 +137,17 @@ fn smoke() -> Result<(), String> {
     }
     let server = servers::start(&env, Kind::Volley, "memory", "volley-bench-smoke")
         .map_err(|e| e.to_string())?;
-    let rt = runtime().map_err(|e| e.to_string())?;
     let target = Target::local(server.port);
-    let result = rt.block_on(tokio::task::LocalSet::new().run_until(loadgen::echo_max(
+    let result = block_on_local(loadgen::echo_max(
         &target,
         server.pid,
         4,
         4,
         Duration::from_millis(200),
         Duration::from_secs(1),
-    )));
+    ));
     server.stop();
-    let r = result.map_err(|e| e.to_string())?;
+    let r = result?.map_err(|e| e.to_string())?;
     println!(
         "smoke: ack echo against Volley: {} round trips in {:.1} s ({} per server CPU-second, {} lost connections)",
         r.count,
@@ -172,14 +174,7 @@ fn storm(args: &[String]) -> Result<(), String> {
     const USAGE: &str = "usage: volley-bench storm PORT N CONCURRENCY";
     let port: u16 = nth(args, 0, USAGE)?;
     let (n, c) = (nth(args, 1, USAGE)?, nth(args, 2, USAGE)?);
-    let rt = runtime().map_err(|e| e.to_string())?;
-    let r = rt.block_on(tokio::task::LocalSet::new().run_until(loadgen::storm(
-        &Target::local(port),
-        0,
-        0,
-        n,
-        c,
-    )));
+    let r = block_on_local(loadgen::storm(&Target::local(port), 0, 0, n, c))?;
     println!(
         "storm: {} connections in {:.3} s: {}/s, {} failed, load generator CPU {:.0} %",
         r.count,
@@ -197,16 +192,14 @@ fn hold(args: &[String]) -> Result<(), String> {
     const USAGE: &str = "usage: volley-bench hold PORT N SECONDS";
     let port: u16 = nth(args, 0, USAGE)?;
     let (n, secs) = (nth(args, 1, USAGE)?, nth(args, 2, USAGE)?);
-    let rt = runtime().map_err(|e| e.to_string())?;
-    rt.block_on(tokio::task::LocalSet::new().run_until(async {
+    block_on_local(async {
         let (clients, failed) = loadgen::connect_all(&Target::local(port), 0, n, 256).await;
         println!("hold: {} connections open, {failed} failed", clients.len());
         let held = loadgen::Tasks::hold(clients);
         tokio::time::sleep(Duration::from_secs(secs)).await;
         let lost = held.close().await;
         println!("hold: closed ({lost} lost before)");
-    }));
-    Ok(())
+    })
 }
 
 /// `volley-bench echo PORT N SECONDS [PID]`: N clients send acked echo events to a server
@@ -218,21 +211,16 @@ fn echo(args: &[String]) -> Result<(), String> {
     const USAGE: &str = "usage: volley-bench echo PORT N SECONDS [PID]";
     let port: u16 = nth(args, 0, USAGE)?;
     let (n, secs) = (nth(args, 1, USAGE)?, nth(args, 2, USAGE)?);
-    let pid: Option<u32> = match args.get(3) {
-        Some(_) => Some(nth(args, 3, USAGE)?),
-        None => None,
-    };
-    let rt = runtime().map_err(|e| e.to_string())?;
-    let r = rt
-        .block_on(tokio::task::LocalSet::new().run_until(loadgen::echo_max(
-            &Target::local(port),
-            pid.unwrap_or(0),
-            n,
-            4,
-            Duration::from_secs(1),
-            Duration::from_secs(secs),
-        )))
-        .map_err(|e| e.to_string())?;
+    let pid: Option<u32> = args.get(3).map(|_| nth(args, 3, USAGE)).transpose()?;
+    let r = block_on_local(loadgen::echo_max(
+        &Target::local(port),
+        pid.unwrap_or(0),
+        n,
+        4,
+        Duration::from_secs(1),
+        Duration::from_secs(secs),
+    ))?
+    .map_err(|e| e.to_string())?;
     let cpu = match pid {
         Some(_) => format!(", {} per server CPU-second", num(r.per_cpu_sec())),
         None => String::new(),
@@ -256,19 +244,17 @@ fn fanout(args: &[String]) -> Result<(), String> {
     let port: u16 = nth(args, 0, USAGE)?;
     let (members, rooms) = (nth(args, 1, USAGE)?, nth(args, 2, USAGE)?);
     let (window, secs) = (nth(args, 3, USAGE)?, nth(args, 4, USAGE)?);
-    let rt = runtime().map_err(|e| e.to_string())?;
-    let runs = rt
-        .block_on(tokio::task::LocalSet::new().run_until(loadgen::fanout(
-            &Target::local(port),
-            0,
-            members,
-            rooms,
-            window,
-            1,
-            Duration::from_secs(2),
-            Duration::from_secs(secs),
-        )))
-        .map_err(|e| e.to_string())?;
+    let runs = block_on_local(loadgen::fanout(
+        &Target::local(port),
+        0,
+        members,
+        rooms,
+        window,
+        1,
+        Duration::from_secs(2),
+        Duration::from_secs(secs),
+    ))?
+    .map_err(|e| e.to_string())?;
     for run in runs {
         println!(
             "fanout: {} deliveries in {:.3} s, {} lost connections, load generator CPU {:.0} %",

@@ -173,8 +173,9 @@ impl Bench {
              `volley-emitter` (`Emitter::redis(url).with_key(key)`), which publishes the same \
              bytes as Node's `@socket.io/redis-emitter`, so both servers read one publisher. It \
              emits `msg` with `(seq, payload)` (a {}-byte string payload) to the room at {} \
-             emits/s, evenly spaced (a `timerfd` paces them), each emit on its own task. For every client and emit, the latency runs from just before the publish to \
-             the client reading the event, recorded in an HdrHistogram; only the emits \
+             emits/s, evenly spaced (a `timerfd` paces them), each emit on its own task. For \
+             every client and emit, the latency runs from just before the publish to the \
+             client reading the event, recorded in an HdrHistogram; only the emits \
              published in the measured window count, and their late deliveries are waited \
              for. Warm-up {}, then {} measured, per run; medians over the runs of each \
              percentile. Volley accepts the emitter's channels through \
