@@ -37,6 +37,9 @@ pub struct Broker {
     /// A script of the python baseline's virtualenv (from `bench/`) that measures the broker
     /// alone, without any Socket.IO server, and prints one line: shown in the broker's section.
     pub probe: Option<&'static str>,
+    /// What the report says of the broker's own latency, where it sets a floor that no server
+    /// can go under (shown in the broker's section).
+    pub latency_note: Option<&'static str>,
     /// Broadcasts kept in flight in the broadcasts/s scenario. A closed loop carries at most
     /// the window per broker round trip, so a broker with a longer round trip gets a larger one
     /// (or its figure is its latency, not its rate).
@@ -54,6 +57,7 @@ pub const BROKERS: &[Broker] = &[
         target_p99_us: 2_000.0,
         restart: None,
         probe: None,
+        latency_note: None,
         window: 800,
     },
     Broker {
@@ -65,6 +69,7 @@ pub const BROKERS: &[Broker] = &[
         target_p99_us: 5_000.0,
         restart: None,
         probe: None,
+        latency_note: None,
         window: 800,
     },
     Broker {
@@ -78,6 +83,17 @@ pub const BROKERS: &[Broker] = &[
         // server meets the same empty broker
         restart: Some("scripts/kafka.sh restart"),
         probe: Some("baselines/python/kafka_probe.py"),
+        // read in tansu-storage 0.6.0, src/service/fetch.rs, and borne out by the probe: with a
+        // 50 ms wait, its p50 is ~80 ms
+        latency_note: Some(
+            "tansu 0.6 answers a fetch only when the consumer's whole `fetch.wait.max.ms` has \
+             passed (10 ms for Volley's nodes and for the probe), with the records the partition \
+             held when the fetch arrived: its fetch loop reads once, then sleeps out the rest of \
+             the wait, even when records are there or arrive meanwhile. A record published \
+             while a fetch waits is read by the next one, and reaches the consumer when that one \
+             has waited in turn: one to two waits after its publish, before any server work. \
+             Kafka itself answers a waiting fetch as soon as records arrive.",
+        ),
         // its round trip is ~25 ms (tansu): 800 in flight would cap any server at ~32,000/s
         window: 4_000,
     },
@@ -1373,6 +1389,9 @@ impl Bench {
                      and a consumer through an empty broker at the same offered rate as above): \
                      {line}.\n"
                 );
+            }
+            if let Some(note) = spec.latency_note {
+                let _ = writeln!(out, "{note}\n");
             }
             out.push_str(&self.missed_sentences(&scenario));
         }
