@@ -1546,6 +1546,22 @@ fn kernel_bound(series: &[(Kind, Series)], what: &str, per_cpu: impl Fn(&Series)
          system calls and, over loopback, the TCP work of the receiving side as well): {}.",
         shares.join(", ")
     );
+    // kernel seconds per CPU-second over the figure per CPU-second: kernel time per unit
+    let per_thousand: Vec<String> = series
+        .iter()
+        .filter(|(_, s)| measured(s) && per_cpu(s) > 0.0)
+        .map(|(k, s)| {
+            let ms = median(&s.kernel) / per_cpu(s) * 1e6;
+            format!("{} {} ms", k.name(), num(ms))
+        })
+        .collect();
+    if per_thousand.len() > 1 {
+        let _ = write!(
+            out,
+            " Kernel time per 1,000 {what}: {}.",
+            per_thousand.join(", ")
+        );
+    }
     if kernel > 0.0 {
         let ceiling = per_cpu(volley) / kernel;
         let _ = write!(
@@ -1554,18 +1570,15 @@ fn kernel_bound(series: &[(Kind, Series)], what: &str, per_cpu: impl Fn(&Series)
              {} {what} per server CPU-second",
             num(ceiling)
         );
-        match series
+        let ratios: Vec<String> = series
             .iter()
-            .find(|(k, s)| *k == Kind::Node && s.median().is_some())
-        {
-            Some((_, node)) => {
-                let _ = write!(
-                    out,
-                    ": {} Node socket.io's figure.",
-                    times(ceiling / per_cpu(node))
-                );
-            }
-            None => out.push('.'),
+            .filter(|(k, s)| *k != Kind::Volley && s.median().is_some())
+            .map(|(k, s)| format!("{} {}'s figure", times(ceiling / per_cpu(s)), k.name()))
+            .collect();
+        if ratios.is_empty() {
+            out.push('.');
+        } else {
+            let _ = write!(out, ": {}.", ratios.join(" and "));
         }
     }
     out.push_str("\n\n");
@@ -1747,15 +1760,30 @@ mod tests {
         let all = vec![
             (
                 Kind::Volley,
-                series(&[90.0, 100.0, 110.0], &[0.5, 0.5, 0.6]),
+                series(&[90_000.0, 100_000.0, 110_000.0], &[0.5, 0.5, 0.6]),
             ),
-            (Kind::Node, series(&[40.0], &[0.25])),
+            (Kind::Node, series(&[40_000.0], &[0.25])),
+            (Kind::Python, series(&[8_000.0], &[0.2])),
         ];
         let text = kernel_bound(&all, "deliveries", |s| median(&s.values));
-        assert!(text.contains("Volley 50 %, Node socket.io 25 %"), "{text}");
-        // 100 per CPU-second with half of it in the kernel: at most 200, five times Node's 40
         assert!(
-            text.contains("at most 200 deliveries per server CPU-second: 5.0× Node"),
+            text.contains("Volley 50 %, Node socket.io 25 %, python-socketio 20 %"),
+            "{text}"
+        );
+        // 0.5 kernel seconds per 100,000 deliveries is 5 ms per 1,000; 0.25 per 40,000, 6.25 ms
+        assert!(
+            text.contains(
+                "per 1,000 deliveries: Volley 5.00 ms, Node socket.io 6.25 ms, python-socketio 25.0 ms"
+            ),
+            "{text}"
+        );
+        // 100,000 per CPU-second with half of it in the kernel: at most 200,000, five times
+        // Node's 40,000
+        assert!(
+            text.contains(
+                "at most 200,000 deliveries per server CPU-second: 5.0× Node socket.io's figure and \
+                 25× python-socketio's figure."
+            ),
             "{text}"
         );
     }
