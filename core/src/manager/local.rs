@@ -23,7 +23,8 @@ type SidMap<V> = HashMap<Sid, V, foldhash::fast::RandomState>;
 #[derive(Default)]
 struct Index {
     sockets: SidMap<Member>,
-    rooms: HashMap<String, SidSet>,
+    /// Each room's members, with their sockets: a delivery to a room needs no lookup by id.
+    rooms: HashMap<String, SidMap<Socket>>,
 }
 
 struct Member {
@@ -57,27 +58,27 @@ impl Index {
     fn each_target(&self, opts: &BroadcastOptions, mut f: impl FnMut(&Socket)) {
         let mut excluded = SidSet::default();
         for room in &opts.except {
-            self.members(room, |sid| {
+            self.members(room, |sid, _| {
                 excluded.insert(sid);
             });
         }
-        let mut visit = |sid: Sid| {
-            if excluded.contains(&sid) {
-                return;
-            }
-            if let Some(m) = self.sockets.get(&sid) {
-                f(&m.socket);
+        let mut visit = |sid: Sid, socket: &Socket| {
+            if !excluded.contains(&sid) {
+                f(socket);
             }
         };
         match opts.rooms.as_slice() {
-            [] => self.sockets.keys().for_each(|sid| visit(*sid)),
+            [] => self
+                .sockets
+                .iter()
+                .for_each(|(sid, m)| visit(*sid, &m.socket)),
             [room] => self.members(room, visit),
             rooms => {
                 let mut seen = SidSet::default();
                 for room in rooms {
-                    self.members(room, |sid| {
+                    self.members(room, |sid, socket| {
                         if seen.insert(sid) {
-                            visit(sid)
+                            visit(sid, socket)
                         }
                     });
                 }
@@ -86,12 +87,12 @@ impl Index {
     }
 
     /// The members of a room; a socket id is a room holding that socket.
-    fn members(&self, room: &str, mut f: impl FnMut(Sid)) {
-        if let Some(sids) = self.rooms.get(room) {
-            sids.iter().for_each(|sid| f(*sid));
+    fn members(&self, room: &str, mut f: impl FnMut(Sid, &Socket)) {
+        if let Some(members) = self.rooms.get(room) {
+            members.iter().for_each(|(sid, socket)| f(*sid, socket));
         } else if let Some(sid) = Sid::parse(room) {
-            if self.sockets.contains_key(&sid) {
-                f(sid)
+            if let Some(m) = self.sockets.get(&sid) {
+                f(sid, &m.socket)
             }
         }
     }
@@ -167,9 +168,9 @@ impl LocalAdapter {
                     .for_each(|room| o.room_left(ns, room, sid));
             });
             for room in member.rooms {
-                if let Some(sids) = index.rooms.get_mut(&room) {
-                    sids.remove(&sid);
-                    if sids.is_empty() {
+                if let Some(members) = index.rooms.get_mut(&room) {
+                    members.remove(&sid);
+                    if members.is_empty() {
                         index.rooms.remove(&room);
                     }
                 }
@@ -204,7 +205,12 @@ impl LocalAdapter {
             return;
         };
         if member.rooms.insert(room.to_owned()) {
-            index.rooms.entry(room.to_owned()).or_default().insert(sid);
+            let socket = member.socket.clone();
+            index
+                .rooms
+                .entry(room.to_owned())
+                .or_default()
+                .insert(sid, socket);
             drop(index);
             self.observers.each(|o| o.room_joined(ns, room, sid));
         }
@@ -222,9 +228,9 @@ impl LocalAdapter {
             .sockets
             .get_mut(&sid)
             .is_some_and(|member| member.rooms.remove(room));
-        if let Some(sids) = index.rooms.get_mut(room) {
-            sids.remove(&sid);
-            if sids.is_empty() {
+        if let Some(members) = index.rooms.get_mut(room) {
+            members.remove(&sid);
+            if members.is_empty() {
                 index.rooms.remove(room);
             }
         }
