@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
-use volley_bench::loadgen::{self, sio::Target};
+use volley_bench::loadgen::{self, sio::Target, Rate};
 use volley_bench::report::num;
 use volley_bench::scenarios::{Bench, Config};
 use volley_bench::servers::{self, Env, Kind};
@@ -175,13 +175,12 @@ fn storm(args: &[String]) -> Result<(), String> {
     let port: u16 = nth(args, 0, USAGE)?;
     let (n, c) = (nth(args, 1, USAGE)?, nth(args, 2, USAGE)?);
     let r = block_on_local(loadgen::storm(&Target::local(port), 0, 0, n, c))?;
-    println!(
-        "storm: {} connections in {:.3} s: {}/s, {} failed, load generator CPU {:.0} %",
-        r.count,
-        r.window.wall.as_secs_f64(),
-        num(r.per_sec()),
-        r.errors,
-        r.window.loadgen_share * 100.0
+    print_rate(
+        "storm",
+        "connections",
+        &r,
+        &format!(": {}/s", num(r.per_sec())),
+        "failed",
     );
     Ok(())
 }
@@ -225,13 +224,7 @@ fn echo(args: &[String]) -> Result<(), String> {
         Some(_) => format!(", {} per server CPU-second", num(r.per_cpu_sec())),
         None => String::new(),
     };
-    println!(
-        "echo: {} round trips in {:.3} s{cpu}, {} lost connections, load generator CPU {:.0} %",
-        r.count,
-        r.window.wall.as_secs_f64(),
-        r.errors,
-        r.window.loadgen_share * 100.0
-    );
+    print_rate("echo", "round trips", &r, &cpu, "lost connections");
     Ok(())
 }
 
@@ -256,15 +249,21 @@ fn fanout(args: &[String]) -> Result<(), String> {
     ))?
     .map_err(|e| e.to_string())?;
     for run in runs {
-        println!(
-            "fanout: {} deliveries in {:.3} s, {} lost connections, load generator CPU {:.0} %",
-            run.rate.count,
-            run.rate.window.wall.as_secs_f64(),
-            run.rate.errors,
-            run.rate.window.loadgen_share * 100.0
-        );
+        print_rate("fanout", "deliveries", &run.rate, "", "lost connections");
     }
     Ok(())
+}
+
+/// Prints the one line of a hand-run subcommand: the count of `unit`s, the wall time,
+/// `after_wall`, the errors (what they are: `errors`) and the load generator's CPU.
+fn print_rate(name: &str, unit: &str, r: &Rate, after_wall: &str, errors: &str) {
+    println!(
+        "{name}: {} {unit} in {:.3} s{after_wall}, {} {errors}, load generator CPU {:.0} %",
+        r.count,
+        r.window.wall.as_secs_f64(),
+        r.errors,
+        r.window.loadgen_share * 100.0
+    );
 }
 
 fn main() -> ExitCode {
