@@ -23,8 +23,14 @@ use volley_bench::report::num;
 use volley_bench::scenarios::{Bench, Config};
 use volley_bench::servers::{self, Env, Kind};
 
-const USAGE: &str = "usage: volley-bench run [--quick] [--only idle,storm,echo,fanout,rooms,cross,emitter] \
-                     [--servers volley,node,python] [--out FILE] [--no-pin]\n       volley-bench smoke";
+const USAGE: &str =
+    "usage: volley-bench run [--quick] [--only idle,storm,echo,fanout,rooms,cross,emitter] \
+                     [--servers volley,node,python] [--out FILE] [--no-pin]\n       \
+                     volley-bench smoke\n       \
+                     volley-bench storm PORT N CONCURRENCY\n       \
+                     volley-bench hold PORT N SECONDS\n       \
+                     volley-bench echo PORT N SECONDS [PID]\n       \
+                     volley-bench fanout PORT MEMBERS ROOMS WINDOW SECONDS";
 
 fn env(server_core: Option<usize>, loadgen_core: Option<usize>, niceness: Option<i32>) -> Env {
     let bin_dir = std::env::current_exe()
