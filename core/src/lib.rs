@@ -65,7 +65,8 @@ pub use engine::{CloseReason, Sid, Transport};
 pub use io::handler;
 pub use io::{
     AckError, AckResponse, Args, BroadcastOperator, Client, ConnectError, DisconnectReason,
-    EmitError, IntoRooms, Namespace, Observer, Parser, Server, ServerBuilder, SessionGuard, Socket,
+    EmitError, IntoRooms, Limit, Namespace, Observer, Parser, Server, ServerBuilder, SessionGuard,
+    Socket,
 };
 pub use manager::{ClientManager, MemoryManager, SocketInfo};
 pub use service::StaticFiles;

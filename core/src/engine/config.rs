@@ -50,6 +50,10 @@ pub struct EngineConfig {
     /// is full when a frame must be sent is closed with [`super::CloseReason::SlowClient`];
     /// volatile frames are dropped instead.
     pub queue_capacity: usize,
+    /// Bytes that may wait in one session's outgoing queue, counted as written (default 8 MiB);
+    /// past it the session is treated as for [`EngineConfig::queue_capacity`]. A frame larger
+    /// than this still goes into an empty queue.
+    pub queue_bytes: usize,
     /// Read buffer of one WebSocket connection, in bytes (default 512: it is allocated for every
     /// connection, most Socket.IO packets fit, and it grows while a larger message is read).
     pub ws_read_buffer: usize,
@@ -68,6 +72,7 @@ impl Default for EngineConfig {
             websocket: true,
             upgrade_timeout: Duration::from_secs(10),
             queue_capacity: 1024,
+            queue_bytes: 8 * 1024 * 1024,
             ws_read_buffer: 512,
             ws_write_buffer: 4 * 1024,
         }

@@ -204,7 +204,7 @@ impl<H: EngineHandler> Engine<H> {
         let socket = Arc::new(EngineSocket::new(
             sid,
             transport,
-            self.config.queue_capacity,
+            (self.config.queue_capacity, self.config.queue_bytes),
             request,
             H::Data::default(),
         ));

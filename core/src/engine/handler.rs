@@ -1,11 +1,16 @@
 //! The trait through which the Engine.IO layer hands sessions and messages to the layer above.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 
 use super::{CloseReason, EngineSocket};
+
+/// What a paused session waits for before it reads again (see [`EngineHandler::pause`]).
+pub type Pause = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Receives the events of every Engine.IO session of one endpoint.
 ///
@@ -35,6 +40,14 @@ pub trait EngineHandler: Send + Sync + 'static {
     /// namespace by then). From the endpoint's timer task, not a task per session.
     fn on_open_check(&self, socket: &Arc<EngineSocket<Self::Data>>) {
         let _ = socket;
+    }
+
+    /// Asked before each message is read: `Some` pauses the session's reads until the future
+    /// resolves (the client's writes then wait in TCP). The default never pauses. The Socket.IO
+    /// layer pauses a connection whose handlers are backlogged.
+    fn pause(&self, socket: &Arc<EngineSocket<Self::Data>>) -> Option<Pause> {
+        let _ = socket;
+        None
     }
 
     /// The session moved from polling to WebSocket.

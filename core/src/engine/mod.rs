@@ -21,7 +21,7 @@ pub use endpoint::Engine;
 pub(crate) use endpoint::QueryParams;
 pub use error::RequestError;
 pub use frame::{Frame, Group};
-pub use handler::EngineHandler;
+pub use handler::{EngineHandler, Pause};
 pub use reason::CloseReason;
 pub use request::RequestInfo;
 pub use sid::Sid;

@@ -142,6 +142,11 @@ pub(crate) async fn post<H: EngineHandler>(
                 return Err(RequestError::BadRequest);
             }
         }
+        // The rest of the payload waits while the handler pauses reads: so does the client's
+        // next POST, which this one's response holds back.
+        if let Some(pause) = engine.handler.pause(&socket) {
+            pause.await;
+        }
     }
     Ok(text_response("ok".to_owned()))
 }

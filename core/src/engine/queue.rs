@@ -7,6 +7,9 @@
 //! event for the client, written at once), allocates only when frames pile up behind it, and
 //! gives that storage back once a burst has drained: memory follows what is queued, not the
 //! bound.
+//!
+//! It is bounded twice: in frames, and in bytes as they will be written (so that an app sending
+//! large frames to a slow client cannot queue `capacity` of them).
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -26,9 +29,11 @@ pub(crate) struct FrameQueue {
     /// The consumer's waker.
     waker: AtomicWaker,
     capacity: usize,
+    max_bytes: usize,
 }
 
-/// The queue holds `capacity` frames already: the frame was not queued.
+/// The queue holds `capacity` frames already, or the frame would take it past `max_bytes`: the
+/// frame was not queued.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Full;
 
@@ -39,6 +44,8 @@ struct Frames {
     first: Option<Frame>,
     /// The frames after `first`, oldest first.
     rest: VecDeque<Frame>,
+    /// Wire size of every queued frame.
+    bytes: usize,
 }
 
 impl Frames {
@@ -47,6 +54,7 @@ impl Frames {
     }
 
     fn push(&mut self, frame: Frame) {
+        self.bytes += frame.wire_len();
         if self.first.is_none() && self.rest.is_empty() {
             self.first = Some(frame);
         } else {
@@ -56,6 +64,9 @@ impl Frames {
 
     fn pop(&mut self) -> Option<Frame> {
         let frame = self.first.take().or_else(|| self.rest.pop_front());
+        if let Some(frame) = &frame {
+            self.bytes = self.bytes.saturating_sub(frame.wire_len());
+        }
         if self.rest.is_empty() && self.rest.capacity() > KEPT {
             self.rest.shrink_to(KEPT);
         }
@@ -64,13 +75,25 @@ impl Frames {
 }
 
 impl FrameQueue {
-    /// An empty queue that holds at most `capacity` frames (at least one).
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// An empty queue that holds at most `capacity` frames (at least one) and `max_bytes` bytes
+    /// (one frame of any size fits in an empty queue).
+    pub(crate) fn new(capacity: usize, max_bytes: usize) -> Self {
         FrameQueue {
             frames: Mutex::new(Frames::default()),
             waker: AtomicWaker::new(),
             capacity: capacity.max(1),
+            max_bytes,
         }
+    }
+
+    /// Most frames queued at once.
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Most bytes queued at once.
+    pub(crate) fn max_bytes(&self) -> usize {
+        self.max_bytes
     }
 
     fn frames(&self) -> MutexGuard<'_, Frames> {
@@ -82,7 +105,10 @@ impl FrameQueue {
     pub(crate) fn push(&self, frame: Frame) -> Result<(), Full> {
         {
             let mut frames = self.frames();
-            if frames.len() >= self.capacity {
+            let len = frames.len();
+            if len >= self.capacity
+                || (len > 0 && frames.bytes.saturating_add(frame.wire_len()) > self.max_bytes)
+            {
                 return Err(Full);
             }
             frames.push(frame);
@@ -136,7 +162,7 @@ mod tests {
 
     #[test]
     fn keeps_order_and_refuses_past_capacity() {
-        let q = FrameQueue::new(2);
+        let q = FrameQueue::new(2, usize::MAX);
         q.push(text("a")).unwrap();
         q.push(text("b")).unwrap();
         assert_eq!(q.push(text("c")), Err(Full));
@@ -148,8 +174,21 @@ mod tests {
     }
 
     #[test]
+    fn refuses_past_the_byte_bound_but_takes_one_large_frame_when_empty() {
+        let q = FrameQueue::new(1024, 10);
+        q.push(text("0123456789abcdef")).unwrap();
+        assert_eq!(q.push(text("x")), Err(Full));
+        assert_eq!(as_text(q.try_pop().unwrap()), "0123456789abcdef");
+        q.push(text("01234")).unwrap();
+        q.push(text("56789")).unwrap();
+        assert_eq!(q.push(text("a")), Err(Full));
+        q.try_pop().unwrap();
+        q.push(text("a")).unwrap();
+    }
+
+    #[test]
     fn a_lone_frame_allocates_nothing_and_a_drained_burst_gives_storage_back() {
-        let q = FrameQueue::new(1024);
+        let q = FrameQueue::new(1024, usize::MAX);
         for _ in 0..3 {
             q.push(text("alone")).unwrap();
             assert_eq!(q.frames().rest.capacity(), 0);
@@ -173,7 +212,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_waiting_consumer_is_woken_by_pushes_from_other_threads() {
-        let q = Arc::new(FrameQueue::new(64));
+        let q = Arc::new(FrameQueue::new(64, usize::MAX));
         let producers: Vec<_> = (0..4)
             .map(|p| {
                 let q = q.clone();

@@ -78,13 +78,13 @@ impl<D> EngineSocket<D> {
     pub(crate) fn new(
         sid: Sid,
         transport: Transport,
-        capacity: usize,
+        (capacity, max_bytes): (usize, usize),
         request: RequestInfo,
         data: D,
     ) -> Self {
         EngineSocket {
             sid,
-            queue: FrameQueue::new(capacity),
+            queue: FrameQueue::new(capacity, max_bytes),
             polling: (transport == Transport::Polling).then(Box::default),
             transport: AtomicU8::new(match transport {
                 Transport::Polling => POLLING,

@@ -15,7 +15,8 @@ use http::Request;
 use super::queue::FrameQueue;
 use super::socket::Polling;
 use super::{
-    CloseReason, Engine, EngineHandler, EngineSocket, Frame, RequestError, RequestInfo, Transport,
+    CloseReason, Engine, EngineHandler, EngineSocket, Frame, Pause, RequestError, RequestInfo,
+    Transport,
 };
 
 /// Frames written before one flush, at most.
@@ -296,6 +297,8 @@ fn drive<'a, H: EngineHandler>(
     mut next: Option<Frame>,
 ) -> impl std::future::Future<Output = ()> + Send + 'a {
     async move {
+        // Set while the handler pauses reads (see `EngineHandler::pause`); writes go on.
+        let mut paused: Option<Pause> = None;
         while !socket.is_closed() {
             if let Some(frame) = next.take() {
                 if let Some(reason) = write_batch(ws, frame, &socket.queue).await {
@@ -303,16 +306,26 @@ fn drive<'a, H: EngineHandler>(
                 }
                 continue;
             }
+            if paused.is_none() {
+                paused = engine.handler.pause(socket);
+            }
             tokio::select! {
                 biased;
                 () = std::future::poll_fn(|cx| socket.poll_closed(cx)) => break,
                 frame = socket.queue.pop() => next = Some(frame),
-                msg = ws.recv() => {
+                () = async { if let Some(p) = paused.as_mut() { p.await } }, if paused.is_some() => {
+                    paused = None;
+                }
+                msg = ws.recv(), if paused.is_none() => {
                     receive(engine, socket, msg);
                     // Frames already read along with this one are handled before anything is
-                    // written, so that their replies share one write.
+                    // written, so that their replies share one write (unless reads must pause).
                     for _ in 1..READ_BATCH {
                         if socket.is_closed() {
+                            break;
+                        }
+                        paused = engine.handler.pause(socket);
+                        if paused.is_some() {
                             break;
                         }
                         match ws.recv().now_or_never() {

@@ -4,11 +4,54 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::client::Dispatcher;
+use super::limits::{self, Limits};
 use super::server::{Shared, SocketIoConfig};
 use crate::engine::{Engine, EngineConfig, Transport};
 use crate::manager::{ClientManager, MemoryManager};
 use crate::service::{Cors, CorsOrigins, StaticFiles};
 use crate::{Parser, Server};
+
+/// The per-client bounds as set on the builder; byte bounds left unset follow the max payload.
+#[derive(Debug)]
+struct Bounds {
+    pending_packets: usize,
+    handlers_per_connection: usize,
+    handlers_per_node: usize,
+    handler_stall: Duration,
+    attachment_bytes: Option<usize>,
+    attachment_timeout: Duration,
+    namespaces: usize,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Bounds {
+            pending_packets: limits::PENDING_PACKETS,
+            handlers_per_connection: limits::HANDLERS_PER_CONNECTION,
+            handlers_per_node: limits::HANDLERS_PER_NODE,
+            handler_stall: limits::HANDLER_STALL,
+            attachment_bytes: None,
+            attachment_timeout: limits::ATTACHMENT_TIMEOUT,
+            namespaces: limits::NAMESPACES_PER_CONNECTION,
+        }
+    }
+}
+
+impl Bounds {
+    fn limits(&self, max_payload: u64) -> Limits {
+        let mut limits = Limits::new(max_payload);
+        limits.pending_packets = self.pending_packets;
+        limits.handlers_per_connection = self.handlers_per_connection;
+        limits.node_handlers = Arc::new(tokio::sync::Semaphore::new(self.handlers_per_node));
+        limits.handler_stall = self.handler_stall;
+        if let Some(bytes) = self.attachment_bytes {
+            limits.attachment_bytes = bytes;
+        }
+        limits.attachment_timeout = self.attachment_timeout;
+        limits.namespaces = self.namespaces;
+        limits
+    }
+}
 
 /// Settings of a [`Server`]; every one has a default that suits production.
 ///
@@ -30,6 +73,7 @@ pub struct ServerBuilder {
     ack_timeout: Duration,
     max_attachments: usize,
     parser: Parser,
+    bounds: Bounds,
     cors: CorsOrigins,
     manager: Option<Arc<dyn ClientManager>>,
     static_files: Option<StaticFiles>,
@@ -53,6 +97,7 @@ impl Default for ServerBuilder {
             ack_timeout: Duration::from_secs(60),
             max_attachments: 64,
             parser: Parser::Json,
+            bounds: Bounds::default(),
             cors: CorsOrigins::SameOrigin,
             manager: None,
             static_files: None,
@@ -118,9 +163,79 @@ impl ServerBuilder {
         self
     }
 
+    /// Bytes that may wait in one connection's outgoing queue (default 8 MiB), counted as they
+    /// will be written; like [`ServerBuilder::queue_capacity`], a client past it is disconnected
+    /// as a slow client (a volatile emit is dropped instead). A single frame larger than this is
+    /// still queued when the queue is empty.
+    pub fn queue_bytes(mut self, bytes: usize) -> Self {
+        self.engine.queue_bytes = bytes;
+        self
+    }
+
     /// Most binary attachments one packet may announce (default 64).
     pub fn max_attachments(mut self, count: usize) -> Self {
         self.max_attachments = count;
+        self
+    }
+
+    /// Bytes of attachments one binary packet may buffer while the rest arrive (default: the max
+    /// payload). Past it the client is disconnected with [`crate::Limit::AttachmentBytes`].
+    pub fn max_attachment_bytes(mut self, bytes: usize) -> Self {
+        self.bounds.attachment_bytes = Some(bytes);
+        self
+    }
+
+    /// Time the attachments of one binary packet have to arrive (default 30 s). Past it the
+    /// client is disconnected with [`crate::Limit::AttachmentTimeout`].
+    pub fn attachment_timeout(mut self, timeout: Duration) -> Self {
+        self.bounds.attachment_timeout = timeout;
+        self
+    }
+
+    /// Packets a client may send to a namespace before its connect handler has accepted it
+    /// (default 16; their bytes are bounded by the max payload). They are handled in order once
+    /// the connect is accepted, dropped if it is refused; past the bound the client is
+    /// disconnected with [`crate::Limit::PendingPackets`].
+    pub fn max_pending_packets(mut self, packets: usize) -> Self {
+        self.bounds.pending_packets = packets;
+        self
+    }
+
+    /// Async handlers (event, connect, disconnect) one connection may run at once (default 64).
+    /// Past it the connection's reads pause until one finishes, so the client's writes wait in
+    /// TCP; see [`ServerBuilder::handler_stall_timeout`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let io = volley::Server::builder()
+    ///     .max_handlers_per_connection(16)
+    ///     .max_handlers_per_node(4096)
+    ///     .handler_stall_timeout(Duration::from_secs(10))
+    ///     .build();
+    /// ```
+    pub fn max_handlers_per_connection(mut self, handlers: usize) -> Self {
+        self.bounds.handlers_per_connection = handlers.max(1);
+        self
+    }
+
+    /// Async handlers the whole node may run at once, across connections (default 16,384).
+    /// Past it, connections whose handlers wait pause their reads as above.
+    pub fn max_handlers_per_node(mut self, handlers: usize) -> Self {
+        self.bounds.handlers_per_node = handlers.max(1);
+        self
+    }
+
+    /// How long a connection's reads may stay paused behind its handlers (default 20 s). Past
+    /// it the client is disconnected with [`crate::Limit::Handlers`].
+    pub fn handler_stall_timeout(mut self, timeout: Duration) -> Self {
+        self.bounds.handler_stall = timeout;
+        self
+    }
+
+    /// Namespaces one connection may join at once (default 32). A CONNECT past it disconnects
+    /// the client with [`crate::Limit::Namespaces`].
+    pub fn max_namespaces_per_connection(mut self, namespaces: usize) -> Self {
+        self.bounds.namespaces = namespaces;
         self
     }
 
@@ -182,6 +297,7 @@ impl ServerBuilder {
             ack_timeout: self.ack_timeout,
             max_attachments: self.max_attachments,
             parser: self.parser,
+            limits: self.bounds.limits(self.engine.max_payload),
         };
         manager.local().use_parser(self.parser);
         let shared = Arc::new(Shared::new(config, manager.clone()));

@@ -1,19 +1,21 @@
 //! One Engine.IO connection seen from Socket.IO: packet dispatch to namespaces, binary
-//! reassembly, namespace connects, and the connect timeout.
+//! reassembly, namespace connects, the connect timeout, and the per-connection bounds (handlers
+//! in flight, attachments, namespaces) with the disconnect that enforces them.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
+use tokio::time::Instant;
 use volley_protocol::packet::{decode, Decoded, Packet, PacketData, PartialPacket};
 use volley_protocol::Value;
 
-use super::handler::AckSender;
+use super::budget::Budget;
 use super::parser::Parser;
 use super::server::Shared;
-use crate::engine::{CloseReason, EngineHandler, EngineSocket};
-use crate::{ConnectError, DisconnectReason, Socket};
+use crate::engine::{CloseReason, EngineHandler, EngineSocket, Pause};
+use crate::{ConnectError, DisconnectReason, Limit, Socket};
 
 /// The Socket.IO state of one Engine.IO session.
 #[derive(Default)]
@@ -24,6 +26,8 @@ pub struct Client {
     joined: AtomicBool,
     /// Set when the Socket.IO layer itself closed the session, to report a finer reason.
     reason: OnceLock<DisconnectReason>,
+    /// The connection's share of the handler budget.
+    pub(crate) budget: Budget,
 }
 
 impl std::fmt::Debug for Client {
@@ -37,7 +41,17 @@ pub(crate) struct ClientState {
     /// Sockets by namespace, connected or waiting for their connect handler.
     pub(crate) sockets: Joined,
     /// A binary packet waiting for its attachments (rare: kept behind a pointer).
-    partial: Option<Box<PartialPacket>>,
+    partial: Option<Box<Partial>>,
+    /// A task watches the attachment deadline of this session's partial packets.
+    attachment_timer: bool,
+}
+
+/// A binary packet waiting for its attachments, with what it has buffered and until when.
+struct Partial {
+    packet: PartialPacket,
+    /// Bytes received: the text packet and the attachments so far.
+    bytes: usize,
+    deadline: Instant,
 }
 
 /// A client's sockets, one per namespace it joined. A handful at most, so a list: a map would
@@ -57,6 +71,16 @@ impl Joined {
     pub(crate) fn remove(&mut self, ns: &str) -> Option<Socket> {
         let i = self.0.iter().position(|s| s.ns() == ns)?;
         Some(self.0.remove(i))
+    }
+
+    /// Removes the socket with this id, if it is still here.
+    pub(crate) fn remove_socket(&mut self, id: crate::Sid) -> Option<Socket> {
+        let i = self.0.iter().position(|s| s.id() == id)?;
+        Some(self.0.remove(i))
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
     }
 
     fn is_empty(&self) -> bool {
@@ -96,52 +120,24 @@ impl Dispatcher {
         session.data.state.lock().ok()?.sockets.get(ns).cloned()
     }
 
-    fn dispatch(&self, session: &Session, packet: Packet) {
+    /// Hands a complete packet to its namespace; `len` is its size on the wire.
+    fn dispatch(&self, session: &Session, packet: Packet, len: usize) {
         match packet.data {
-            PacketData::Connect(auth) => self.connect(session, packet.ns, auth),
-            PacketData::Disconnect => {
-                let socket = session
-                    .data
-                    .state
-                    .lock()
-                    .ok()
-                    .and_then(|mut s| s.sockets.remove(&packet.ns));
-                if let Some(socket) = socket {
-                    socket.on_disconnect(DisconnectReason::ClientDisconnect);
-                }
-            }
-            PacketData::Event { event, args } => {
-                let Some(socket) = Self::socket(session, &packet.ns) else {
-                    tracing::debug!(target: "volley::socketio", ns = packet.ns, "event for a namespace not joined");
-                    return;
-                };
-                tracing::trace!(target: "volley::socketio", sid = %socket.id(), event, "event received");
-                socket
-                    .0
-                    .ns
-                    .manager
-                    .local()
-                    .observers()
-                    .each(|o| o.event_received(&socket, &event, &args));
-                let sid = socket.id();
-                match socket.0.ns.resolve(event, args) {
-                    Some((handler, args)) => {
-                        let ack = packet.id.map(|id| AckSender::new(socket.clone(), id));
-                        handler.call(socket, args, ack);
-                    }
-                    None => {
-                        tracing::debug!(target: "volley::socketio", %sid, "no handler for event")
-                    }
-                }
-            }
-            PacketData::Ack(args) => match (packet.id, Self::socket(session, &packet.ns)) {
-                (Some(id), Some(socket)) => socket.on_ack(id, args),
-                (None, _) => self.parse_error(session, &"ack without id"),
-                (Some(_), None) => {}
-            },
+            PacketData::Connect(auth) => return self.connect(session, packet.ns, auth),
             PacketData::ConnectError(_) => {
-                self.parse_error(session, &"CONNECT_ERROR from a client")
+                return self.parse_error(session, &"CONNECT_ERROR from a client")
             }
+            PacketData::Ack(_) if packet.id.is_none() => {
+                return self.parse_error(session, &"ack without id")
+            }
+            _ => {}
+        }
+        let Some(socket) = Self::socket(session, &packet.ns) else {
+            tracing::debug!(target: "volley::socketio", ns = packet.ns, "packet for a namespace not joined");
+            return;
+        };
+        if let Err(limit) = socket.receive(packet, len) {
+            exceeded(session, limit);
         }
     }
 
@@ -161,6 +157,10 @@ impl Dispatcher {
                 tracing::debug!(target: "volley::socketio", ns, "already connected to namespace");
                 return;
             }
+            if state.sockets.len() >= self.shared.config.limits.namespaces {
+                drop(state);
+                return exceeded(session, Limit::Namespaces);
+            }
             let socket = Socket::new(nsp.clone(), session.clone(), auth.clone());
             state.sockets.insert(socket.clone());
             socket
@@ -171,18 +171,115 @@ impl Dispatcher {
             Some(handler) => match handler.call(socket.clone(), auth) {
                 Ok(outcome) => finish_connect(session, socket, outcome),
                 Err(pending) => {
-                    let session = session.clone();
-                    tokio::spawn(async move {
+                    let session_ = session.clone();
+                    let job = Box::pin(async move {
                         let outcome = pending.await;
-                        finish_connect(&session, socket, outcome);
+                        finish_connect(&session_, socket, outcome);
                     });
+                    super::budget::spawn(session, &self.shared.config.limits, job);
                 }
             },
         }
     }
+
+    /// Takes a binary message as the next attachment of the packet waiting for them.
+    fn attachment(&self, session: &Session, data: Bytes) {
+        let limits = &self.shared.config.limits;
+        let result = {
+            let Ok(mut state) = session.data.state.lock() else {
+                return;
+            };
+            let Some(partial) = state.partial.as_mut() else {
+                drop(state);
+                return self.parse_error(session, &"unexpected binary message");
+            };
+            partial.bytes = partial.bytes.saturating_add(data.len());
+            if partial.bytes > limits.attachment_bytes {
+                state.partial = None;
+                drop(state);
+                return exceeded(session, Limit::AttachmentBytes);
+            }
+            let bytes = partial.bytes;
+            match partial.packet.push(data) {
+                Ok(Some(packet)) => {
+                    state.partial = None;
+                    Ok(Some((packet, bytes)))
+                }
+                Ok(None) => Ok(None),
+                Err(e) => Err(e),
+            }
+        };
+        match result {
+            Ok(Some((packet, bytes))) => self.dispatch(session, packet, bytes),
+            Ok(None) => {}
+            Err(e) => self.parse_error(session, &e),
+        }
+    }
+
+    /// Starts waiting for a binary packet's attachments, within the attachment timeout.
+    fn await_attachments(&self, session: &Session, packet: PartialPacket, len: usize) {
+        let limits = &self.shared.config.limits;
+        let Ok(mut state) = session.data.state.lock() else {
+            return;
+        };
+        state.partial = Some(Box::new(Partial {
+            packet,
+            bytes: len,
+            deadline: Instant::now() + limits.attachment_timeout,
+        }));
+        if !state.attachment_timer {
+            state.attachment_timer = true;
+            tokio::spawn(watch_attachments(Arc::downgrade(session)));
+        }
+    }
 }
 
-/// Disconnects every socket of a session from its namespace, telling the client.
+/// Closes a session whose partial packet outlived its deadline. One task per session at most,
+/// while the session has partial packets: it sleeps until the current one's deadline, and ends
+/// when none waits (or the session is gone).
+async fn watch_attachments(session: std::sync::Weak<EngineSocket<Client>>) {
+    loop {
+        let deadline = {
+            let Some(session) = session.upgrade() else {
+                return;
+            };
+            let Ok(mut state) = session.data.state.lock() else {
+                return;
+            };
+            match state.partial.as_ref().map(|p| p.deadline) {
+                Some(deadline) if deadline <= Instant::now() => {
+                    state.partial = None;
+                    state.attachment_timer = false;
+                    drop(state);
+                    return exceeded(&session, Limit::AttachmentTimeout);
+                }
+                Some(deadline) => deadline,
+                None => {
+                    state.attachment_timer = false;
+                    return;
+                }
+            }
+        };
+        tokio::time::sleep_until(deadline).await;
+    }
+}
+
+/// Disconnects a client that went past one of the server's limits: every namespace hears why
+/// (a DISCONNECT, or a CONNECT_ERROR naming the limit for one still connecting), its disconnect
+/// handlers get [`DisconnectReason::LimitExceeded`], and the session closes once that is written.
+pub(crate) fn exceeded(session: &Session, limit: Limit) {
+    let reason = DisconnectReason::LimitExceeded(limit);
+    if session.data.reason.set(reason).is_err() || session.is_closed() {
+        return;
+    }
+    let remote = session.request().remote_addr;
+    tracing::warn!(target: "volley::socketio", sid = %session.sid(), ?remote, %limit, "client went past a limit, disconnecting");
+    disconnect_all(session, reason);
+    session.close_gracefully();
+}
+
+/// Disconnects every socket of a session from its namespace, telling the client: a DISCONNECT,
+/// or for a socket still connecting a CONNECT_ERROR that names the reason.
 pub(crate) fn disconnect_all(session: &Session, reason: DisconnectReason) {
     let sockets: Vec<Socket> = session
         .data
@@ -191,7 +288,13 @@ pub(crate) fn disconnect_all(session: &Session, reason: DisconnectReason) {
         .map(|mut s| s.sockets.take())
         .unwrap_or_default();
     for socket in sockets {
-        if let Ok(frame) = socket.parser().disconnect(socket.ns()) {
+        let frame = if socket.is_confirmed() {
+            socket.parser().disconnect(socket.ns())
+        } else {
+            let refusal = ConnectError::new(reason.as_str()).to_value();
+            socket.parser().connect_error(socket.ns(), &refusal)
+        };
+        if let Ok(frame) = frame {
             let _ = session.send(frame);
         }
         socket.on_disconnect(reason);
@@ -212,6 +315,7 @@ fn finish_connect(session: &Session, socket: Socket, outcome: Result<(), Connect
                     .observers()
                     .each(|o| o.socket_connected(&socket));
                 tracing::debug!(target: "volley::socketio", sid = %socket.id(), ns = socket.ns(), "socket connected");
+                socket.open_gate();
             }
         }
         Err(refusal) => {
@@ -276,12 +380,8 @@ impl EngineHandler for Dispatcher {
             return self.parse_error(session, &"text packet while attachments were expected");
         }
         match decode(text, self.shared.config.max_attachments) {
-            Ok(Decoded::Complete(packet)) => self.dispatch(session, packet),
-            Ok(Decoded::Partial(partial)) => {
-                if let Ok(mut state) = session.data.state.lock() {
-                    state.partial = Some(Box::new(partial));
-                }
-            }
+            Ok(Decoded::Complete(packet)) => self.dispatch(session, packet, text.len()),
+            Ok(Decoded::Partial(partial)) => self.await_attachments(session, partial, text.len()),
             Err(e) => self.parse_error(session, &e),
         }
     }
@@ -290,32 +390,29 @@ impl EngineHandler for Dispatcher {
         self.observers().each(|o| o.packet_received(data.len()));
         if self.shared.config.parser == Parser::MsgPack {
             return match volley_protocol::msgpack::decode(&data) {
-                Ok(packet) => self.dispatch(session, packet),
+                Ok(packet) => self.dispatch(session, packet, data.len()),
                 Err(e) => self.parse_error(session, &e),
             };
         }
-        let result = {
-            let Ok(mut state) = session.data.state.lock() else {
-                return;
+        self.attachment(session, data);
+    }
+
+    /// While the connection's handlers are backlogged: reads wait until they drain, and a
+    /// connection that stays backlogged past the stall timeout is disconnected.
+    fn pause(&self, session: &Session) -> Option<Pause> {
+        session.data.budget.congested()?;
+        let session = session.clone();
+        let stall = self.shared.config.limits.handler_stall;
+        Some(Box::pin(async move {
+            let wait = async {
+                while let Some(drained) = session.data.budget.congested() {
+                    drained.notified().await;
+                }
             };
-            match state.partial.as_mut() {
-                None => Err(None),
-                Some(partial) => match partial.push(data) {
-                    Ok(Some(packet)) => {
-                        state.partial = None;
-                        Ok(Some(packet))
-                    }
-                    Ok(None) => Ok(None),
-                    Err(e) => Err(Some(e)),
-                },
+            if tokio::time::timeout(stall, wait).await.is_err() {
+                exceeded(&session, Limit::Handlers);
             }
-        };
-        match result {
-            Ok(Some(packet)) => self.dispatch(session, packet),
-            Ok(None) => {}
-            Err(None) => self.parse_error(session, &"unexpected binary message"),
-            Err(Some(e)) => self.parse_error(session, &e),
-        }
+        }))
     }
 
     fn on_upgrade(&self, session: &Session) {

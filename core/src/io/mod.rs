@@ -2,10 +2,13 @@
 
 mod args;
 mod broadcast;
+mod budget;
 mod builder;
 mod client;
 mod error;
+mod gate;
 pub mod handler;
+mod limits;
 mod namespace;
 mod observer;
 mod parser;
@@ -25,7 +28,7 @@ pub use namespace::Namespace;
 pub use observer::Observer;
 pub(crate) use observer::Observers;
 pub use parser::Parser;
-pub use reason::DisconnectReason;
+pub use reason::{DisconnectReason, Limit};
 pub use rooms::IntoRooms;
 pub use server::Server;
 pub use session::SessionGuard;

@@ -22,6 +22,7 @@ pub(crate) struct SocketIoConfig {
     pub(crate) ack_timeout: Duration,
     pub(crate) max_attachments: usize,
     pub(crate) parser: super::Parser,
+    pub(crate) limits: super::limits::Limits,
 }
 
 /// What the namespaces of one server share.

@@ -2,23 +2,23 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::oneshot;
+use volley_protocol::packet::{Packet, PacketData};
 use volley_protocol::Value;
 
 use super::client::Client;
+use super::gate::{Gate, QueueBounds};
+use super::handler::AckSender;
 use super::namespace::NamespaceInner;
 use super::parser::Parser;
 use super::session::{SessionGuard, SessionSlot};
-use crate::engine::{EngineSocket, Frame, RequestInfo, SendError, Sid, Transport};
-use crate::{AckError, DisconnectReason, EmitError};
-
-/// Frames an unconfirmed socket may hold before its connect handler finishes.
-const PRECONNECT_LIMIT: usize = 256;
+use crate::engine::{CloseReason, EngineSocket, Frame, RequestInfo, SendError, Sid, Transport};
+use crate::{AckError, DisconnectReason, EmitError, Limit};
 
 /// One client connected to one namespace. Cheap to clone; every clone is the same socket.
 ///
@@ -36,9 +36,13 @@ pub(crate) struct SocketInner {
     pub(crate) ns: Arc<NamespaceInner>,
     pub(crate) engine: Arc<EngineSocket<Client>>,
     auth: Option<Value>,
+    /// The CONNECT acknowledgement was sent.
     connected: AtomicBool,
+    /// The connect gate is gone: packets from the client are handled as they arrive.
+    open: AtomicBool,
     gone: AtomicBool,
-    preconnect: Mutex<Vec<Frame>>,
+    /// What waits for the connect handler's decision (see [`super::gate`]); `None` once open.
+    gate: Mutex<Option<Box<Gate>>>,
     acks: Mutex<HashMap<u64, oneshot::Sender<Vec<Value>>>>,
     session: SessionSlot,
 }
@@ -64,8 +68,9 @@ impl Socket {
             engine,
             auth,
             connected: AtomicBool::new(false),
+            open: AtomicBool::new(false),
             gone: AtomicBool::new(false),
-            preconnect: Mutex::new(Vec::new()),
+            gate: Mutex::new(Some(Box::default())),
             acks: Mutex::new(HashMap::new()),
             session: SessionSlot::default(),
         }))
@@ -248,17 +253,34 @@ impl Socket {
         crate::Namespace(self.0.ns.clone())
     }
 
-    /// Queues a frame for this client. Before the connection is confirmed frames wait, so that the
-    /// CONNECT acknowledgement is always the first packet the client sees.
+    fn gate(&self) -> MutexGuard<'_, Option<Box<Gate>>> {
+        // Nothing panics while holding the lock; a poisoned gate is still a valid one.
+        self.0.gate.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues a frame for this client. Before the connection is confirmed frames wait at the
+    /// connect gate, so that the CONNECT acknowledgement is always the first packet the client
+    /// sees; the gate holds no more than the outgoing queue would.
     pub(crate) fn send_frame(&self, frame: Frame, volatile: bool) -> Result<(), SendError> {
-        if !self.0.connected.load(Ordering::Acquire) {
-            let mut held = self.0.preconnect.lock().map_err(|_| SendError::Closed)?;
-            if !self.0.connected.load(Ordering::Acquire) {
-                if held.len() >= PRECONNECT_LIMIT {
-                    return Err(SendError::QueueFull);
+        let mut frame = frame;
+        if !self.0.open.load(Ordering::Acquire) {
+            let mut gate = self.gate();
+            if let Some(gate) = gate.as_mut() {
+                let bounds = QueueBounds {
+                    frames: self.0.engine.queue.capacity(),
+                    bytes: self.0.engine.queue.max_bytes(),
+                };
+                match gate.hold_outgoing(frame, &bounds) {
+                    Ok(None) => return Ok(()),
+                    Ok(Some(now)) => frame = now,
+                    Err(full) => {
+                        if !volatile {
+                            tracing::warn!(target: "volley::engine", sid = %self.0.engine.sid(), "frames held before connect past the queue bounds, closing slow client");
+                            self.0.engine.close(CloseReason::SlowClient);
+                        }
+                        return Err(full);
+                    }
                 }
-                held.push(frame);
-                return Ok(());
             }
         }
         let observers = self.0.ns.manager.local().observers();
@@ -279,18 +301,101 @@ impl Socket {
     }
 
     /// Sends the CONNECT acknowledgement, then whatever was emitted while the connect handler ran.
+    /// The packets the client sent meanwhile stay held until [`Socket::open_gate`].
     pub(crate) fn confirm_connect(&self) -> Result<(), SendError> {
         let frame = self
             .parser()
             .connect(self.ns(), self.id().as_str())
             .map_err(|_| SendError::Closed)?;
-        let mut held = self.0.preconnect.lock().map_err(|_| SendError::Closed)?;
+        let mut gate = self.gate();
+        let gate = gate.as_mut().ok_or(SendError::Closed)?;
         self.0.engine.send(frame)?;
-        for frame in held.drain(..) {
+        for frame in gate.confirm() {
             self.0.engine.send(frame)?;
         }
         self.0.connected.store(true, Ordering::Release);
         Ok(())
+    }
+
+    /// Handles the packets held while the connect handler decided, in order, then lets later
+    /// packets through as they arrive.
+    pub(crate) fn open_gate(&self) {
+        loop {
+            let packet = {
+                let mut gate = self.gate();
+                match gate.as_mut().and_then(|g| g.next_incoming()) {
+                    Some(packet) => packet,
+                    None => {
+                        *gate = None;
+                        self.0.open.store(true, Ordering::Release);
+                        return;
+                    }
+                }
+            };
+            self.deliver(packet);
+        }
+    }
+
+    /// Takes a packet the client sent to this namespace: handled now once the connect was
+    /// accepted, held before (refused past the pending bounds).
+    pub(crate) fn receive(&self, packet: Packet, len: usize) -> Result<(), Limit> {
+        if !self.0.open.load(Ordering::Acquire) {
+            let mut gate = self.gate();
+            if let Some(gate) = gate.as_mut() {
+                return gate.hold_incoming(packet, len, &self.0.ns.config.limits);
+            }
+        }
+        self.deliver(packet);
+        Ok(())
+    }
+
+    /// Handles an event, ack or DISCONNECT from the client (a CONNECT is the dispatcher's).
+    fn deliver(&self, packet: Packet) {
+        match packet.data {
+            PacketData::Event { event, args } => {
+                tracing::trace!(target: "volley::socketio", sid = %self.id(), event, "event received");
+                self.0
+                    .ns
+                    .manager
+                    .local()
+                    .observers()
+                    .each(|o| o.event_received(self, &event, &args));
+                match self.0.ns.resolve(event, args) {
+                    Some((handler, args)) => {
+                        let ack = packet.id.map(|id| AckSender::new(self.clone(), id));
+                        handler.call(self.clone(), args, ack);
+                    }
+                    None => {
+                        tracing::debug!(target: "volley::socketio", sid = %self.id(), "no handler for event")
+                    }
+                }
+            }
+            PacketData::Ack(args) => {
+                if let Some(id) = packet.id {
+                    self.on_ack(id, args);
+                }
+            }
+            PacketData::Disconnect => {
+                if let Ok(mut state) = self.0.engine.data.state.lock() {
+                    state.sockets.remove_socket(self.id());
+                }
+                self.on_disconnect(DisconnectReason::ClientDisconnect);
+            }
+            PacketData::Connect(_) | PacketData::ConnectError(_) => {}
+        }
+    }
+
+    /// Runs an async handler's work within the connection's and the node's handler budgets.
+    pub(crate) fn spawn_handler(
+        &self,
+        job: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        super::budget::spawn(&self.0.engine, &self.0.ns.config.limits, Box::pin(job));
+    }
+
+    /// Whether the CONNECT acknowledgement was sent.
+    pub(crate) fn is_confirmed(&self) -> bool {
+        self.0.connected.load(Ordering::Acquire)
     }
 
     pub(crate) fn send_ack(&self, id: u64, args: &[Value]) {

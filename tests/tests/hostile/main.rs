@@ -10,3 +10,4 @@ mod connect_gate;
 mod official_cases;
 mod outgoing_bytes;
 mod slow_http;
+mod support;

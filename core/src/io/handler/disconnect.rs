@@ -40,7 +40,8 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     fn call(&self, socket: Socket, reason: DisconnectReason) {
-        tokio::spawn(self(socket, reason));
+        let fut = self(socket.clone(), reason);
+        socket.spawn_handler(fut);
     }
 }
 

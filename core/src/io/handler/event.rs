@@ -50,6 +50,14 @@ impl AckSender {
 /// (deserialized into `T`, see [`volley_protocol::args::from_args`]) and returns the value
 /// acknowledged to the client when it asked for an ack.
 ///
+/// Arguments that do not deserialize into `T` do not run the handler: the mismatch is logged at
+/// debug level, and a client that asked for an ack gets one argument,
+/// `{"error": "invalid arguments", "message": "<what did not fit>"}`.
+///
+/// An async handler runs in a task of its own, within the connection's and the node's handler
+/// budgets ([`crate::ServerBuilder::max_handlers_per_connection`]): past them the connection's
+/// reads pause until a handler finishes.
+///
 /// ```
 /// # let io = volley::Server::builder().build();
 /// use volley::{Socket, Value};
@@ -69,11 +77,32 @@ pub trait EventHandler<M>: Send + Sync + 'static {
     fn call(&self, socket: Socket, args: Vec<Value>, ack: Option<AckSender>);
 }
 
-fn decode<A: DeserializeOwned + 'static>(socket: &Socket, args: Vec<Value>) -> Option<A> {
+/// The ack a client gets when its event's arguments do not fit the handler's types.
+#[derive(Serialize)]
+struct InvalidArguments {
+    error: &'static str,
+    message: String,
+}
+
+/// The event's arguments as the handler's type. When they do not fit, the mismatch is logged at
+/// debug level and a client that asked for an ack gets one carrying
+/// `{"error": "invalid arguments", "message": "<what did not fit>"}` instead of waiting for its
+/// ack timeout.
+fn decode<A: DeserializeOwned + 'static>(
+    socket: &Socket,
+    args: Vec<Value>,
+    ack: &mut Option<AckSender>,
+) -> Option<A> {
     match take_list(args) {
         Ok(a) => Some(a),
         Err(e) => {
-            tracing::warn!(target: "volley::socketio", sid = %socket.id(), error = %e, "event arguments do not fit the handler");
+            tracing::debug!(target: "volley::socketio", sid = %socket.id(), error = %e, "event arguments do not fit the handler");
+            if let Some(ack) = ack.take() {
+                ack.send(&InvalidArguments {
+                    error: "invalid arguments",
+                    message: e.to_string(),
+                });
+            }
             None
         }
     }
@@ -85,8 +114,8 @@ where
     A: DeserializeOwned + Send + 'static,
     R: Serialize + Send + 'static,
 {
-    fn call(&self, socket: Socket, args: Vec<Value>, ack: Option<AckSender>) {
-        let Some(a) = decode(&socket, args) else {
+    fn call(&self, socket: Socket, args: Vec<Value>, mut ack: Option<AckSender>) {
+        let Some(a) = decode(&socket, args, &mut ack) else {
             return;
         };
         let r = self(socket, a);
@@ -103,12 +132,12 @@ where
     Fut: Future<Output = R> + Send + 'static,
     R: Serialize + Send + 'static,
 {
-    fn call(&self, socket: Socket, args: Vec<Value>, ack: Option<AckSender>) {
-        let Some(a) = decode(&socket, args) else {
+    fn call(&self, socket: Socket, args: Vec<Value>, mut ack: Option<AckSender>) {
+        let Some(a) = decode(&socket, args, &mut ack) else {
             return;
         };
-        let fut = self(socket, a);
-        tokio::spawn(async move {
+        let fut = self(socket.clone(), a);
+        socket.spawn_handler(async move {
             let r = fut.await;
             if let Some(ack) = ack {
                 ack.send_result(&r);
