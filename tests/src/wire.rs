@@ -295,7 +295,13 @@ impl Ws {
     /// Opens a fresh Engine.IO WebSocket session at `server` + `path` and reads its open packet.
     pub async fn open(server: &TestServer, path: &str) -> TestResult<(Ws, Handshake)> {
         let url = format!("{}{}?EIO=4&transport=websocket", server.ws_url(), path);
-        let mut ws = Self::connect_ok(&url).await?;
+        Self::open_url(&url).await
+    }
+
+    /// Opens a fresh Engine.IO WebSocket session at the full URL `url` (with its
+    /// `EIO=4&transport=websocket` query) and reads its open packet.
+    pub async fn open_url(url: &str) -> TestResult<(Ws, Handshake)> {
+        let mut ws = Self::connect_ok(url).await?;
         let handshake = match ws.next_frame().await? {
             Frame::Text(text) => Handshake::parse(&text)?,
             other => bail!("WebSocket handshake: expected an open packet, got {other:?}"),

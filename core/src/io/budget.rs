@@ -78,6 +78,16 @@ impl Budget {
             .is_ok()
     }
 
+    /// Drops the handlers still waiting (their client is being disconnected for stalling) and
+    /// wakes the drainer and the reader, so neither waits for slots that may never free.
+    pub(crate) fn abandon(&self) {
+        if let Some(backlog) = self.backlog().take() {
+            tracing::debug!(target: "volley::socketio", dropped = backlog.jobs.len(), "handlers of a stalled connection dropped");
+            backlog.slot_freed.notify_one();
+            backlog.drained.notify_one();
+        }
+    }
+
     /// When the connection has handlers waiting for a slot: what wakes once none wait.
     pub(crate) fn congested(&self) -> Option<Arc<Notify>> {
         self.backlog().as_ref().map(|b| b.drained.clone())
@@ -132,7 +142,14 @@ async fn drain(session: Session, limits: Limits) {
         };
         // `notify_one` keeps a wake-up for a drainer that is not waiting yet: none is lost
         // between the look and the wait.
-        while !budget.try_take(limits.handlers_per_connection) {
+        loop {
+            if budget.backlog().is_none() {
+                // abandoned: the connection was dropped for stalling
+                return;
+            }
+            if budget.try_take(limits.handlers_per_connection) {
+                break;
+            }
             slot_freed.notified().await;
         }
         let permit = match limits.node_handlers.clone().acquire_owned().await {

@@ -274,8 +274,17 @@ pub(crate) fn exceeded(session: &Session, limit: Limit) {
     }
     let remote = session.request().remote_addr;
     tracing::warn!(target: "volley::socketio", sid = %session.sid(), ?remote, %limit, "client went past a limit, disconnecting");
+    if limit == Limit::Handlers {
+        session.data.budget.abandon();
+    }
     disconnect_all(session, reason);
     session.close_gracefully();
+}
+
+/// Whether the session is closed or being closed by the server: its disconnect handlers then
+/// run outside the handler budget (they are the last of it, and its slots may never free).
+pub(crate) fn closing(session: &Session) -> bool {
+    session.is_closed() || session.data.reason.get().is_some()
 }
 
 /// Disconnects every socket of a session from its namespace, telling the client: a DISCONNECT,

@@ -41,7 +41,12 @@ where
 {
     fn call(&self, socket: Socket, reason: DisconnectReason) {
         let fut = self(socket.clone(), reason);
-        socket.spawn_handler(fut);
+        if super::super::client::closing(&socket.0.engine) {
+            // bounded: one per namespace of a connection that is going away
+            tokio::spawn(fut);
+        } else {
+            socket.spawn_handler(fut);
+        }
     }
 }
 
