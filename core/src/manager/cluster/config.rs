@@ -28,6 +28,11 @@ pub struct ClusterConfig {
     pub batch_bytes: usize,
     /// Messages waiting to be published, at most (default 4096); further emits wait for room.
     pub publish_buffer: usize,
+    /// Answers to other nodes' requests (replies, server-side handlers, acks of remote
+    /// broadcasts) in progress at once, at most (default 1024). A request that arrives past it
+    /// is not answered and logged at warn level: its sender sees this node as missing once its
+    /// own request timeout passes, as for a node that is down.
+    pub answers_in_flight: usize,
 }
 
 impl Default for ClusterConfig {
@@ -41,6 +46,7 @@ impl Default for ClusterConfig {
             receive_buffer: 4096,
             batch_bytes: 64 * 1024,
             publish_buffer: 4096,
+            answers_in_flight: 1024,
         }
     }
 }
@@ -62,6 +68,18 @@ impl ClusterConfig {
     /// Sets the timeout of requests to other nodes.
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
+        self
+    }
+
+    /// Sets how many answers to other nodes' requests may be in progress at once.
+    ///
+    /// ```
+    /// use volley::manager::cluster::ClusterConfig;
+    /// let config = ClusterConfig::default().answers_in_flight(256);
+    /// assert_eq!(config.answers_in_flight, 256);
+    /// ```
+    pub fn answers_in_flight(mut self, answers: usize) -> Self {
+        self.answers_in_flight = answers;
         self
     }
 

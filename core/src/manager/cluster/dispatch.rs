@@ -60,10 +60,33 @@ impl<B: PubSub> Node<B> {
         }
     }
 
-    /// Publishes from a task (the dispatch loop never waits on the bus).
+    /// Runs the answer to another node's request in a task of its own (the dispatch loop never
+    /// waits on the bus or on handlers), within [`ClusterConfig::answers_in_flight`]: past it the
+    /// request goes unanswered, and its sender counts this node as missing.
+    ///
+    /// [`ClusterConfig::answers_in_flight`]: super::ClusterConfig::answers_in_flight
+    fn answer(
+        &self,
+        what: &'static str,
+        work: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        match self.answers.clone().try_acquire_owned() {
+            Ok(permit) => {
+                tokio::spawn(async move {
+                    work.await;
+                    drop(permit);
+                });
+            }
+            Err(_) => {
+                tracing::warn!(target: "volley::cluster", what, limit = self.config.answers_in_flight, "too many answers to other nodes in progress, request left unanswered");
+            }
+        }
+    }
+
+    /// Publishes a reply from a task (see [`Node::answer`]).
     fn reply(self: &Arc<Self>, to: Option<String>, nsp: String, body: Body) {
         let node = self.clone();
-        tokio::spawn(async move {
+        self.answer("reply", async move {
             if let Err(e) = node.publish(to.as_deref(), &nsp, body).await {
                 tracing::warn!(target: "volley::cluster", error = %e, "cannot publish a reply");
             }
@@ -138,7 +161,7 @@ impl<B: PubSub> Node<B> {
                     }
                 };
                 let node = self.clone();
-                tokio::spawn(async move {
+                self.answer("broadcast acks", async move {
                     let sids = pending
                         .sids()
                         .iter()
@@ -223,7 +246,7 @@ impl<B: PubSub> Node<B> {
         let hooks = self.hooks.get().and_then(Weak::upgrade);
         let answer = hooks.and_then(|h| h.server_event(&nsp, &event, args));
         let node = self.clone();
-        tokio::spawn(async move {
+        self.answer("server-side emit", async move {
             let args = match answer {
                 Some(fut) => fut.await,
                 None => Vec::new(),

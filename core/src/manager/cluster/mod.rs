@@ -75,6 +75,8 @@ pub(crate) struct Node<B> {
     /// Other nodes, with when they were last heard from.
     nodes: Mutex<HashMap<String, Instant>>,
     requests: Requests,
+    /// Answers to other nodes' requests in progress (see [`ClusterConfig::answers_in_flight`]).
+    answers: Arc<tokio::sync::Semaphore>,
     /// Publishes queue here; one task sends them, batching what piles up.
     outbox: outbox::Outbox,
     /// The outbox's receiving end until [`Node::start`] hands it to that task.
@@ -133,6 +135,7 @@ impl<B: PubSub> ClusterManager<B> {
         let (ready, _) = watch::channel(false);
         let uid = random_uid();
         let (outbox, outbox_rx) = outbox::Outbox::new(config.publish_buffer);
+        let answers = Arc::new(tokio::sync::Semaphore::new(config.answers_in_flight));
         ClusterManager {
             node: Arc::new(Node {
                 bus: Arc::new(bus),
@@ -143,6 +146,7 @@ impl<B: PubSub> ClusterManager<B> {
                 hooks: OnceLock::new(),
                 nodes: Mutex::new(HashMap::new()),
                 requests: Requests::default(),
+                answers,
                 outbox,
                 outbox_rx: Mutex::new(Some(outbox_rx)),
                 last_publish: Mutex::new(Instant::now()),
