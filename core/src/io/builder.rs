@@ -143,6 +143,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Time a client has to finish an upgrade to WebSocket after its probe (default 10 s); past
+    /// it the upgrade is abandoned and the session stays on polling.
+    pub fn upgrade_timeout(mut self, timeout: Duration) -> Self {
+        self.engine.upgrade_timeout = timeout;
+        self
+    }
+
     /// Time a client has to connect to a namespace after its handshake (default 45 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
