@@ -12,7 +12,8 @@ pub mod conformance;
 pub mod engineio_echo;
 
 /// Serves `app` on `addr` until the process ends, on Volley's listener (see `volley::serve`),
-/// with the client's address available to handlers.
+/// with the client's address available to handlers. The listener's default bounds apply: request
+/// headers within 30 s, 60 s of silence outside a session, 10,000 connections at once.
 pub async fn serve(app: axum::Router, addr: &str) -> std::io::Result<()> {
     use volley::serve::{Listener, PeerAddr};
 

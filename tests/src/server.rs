@@ -26,7 +26,12 @@ impl TestServer {
     /// Serves `app` on `127.0.0.1:<free port>` in a background task, on Volley's listener (the
     /// one the docs recommend), with the client's address as connect info.
     pub async fn spawn(app: axum::Router) -> TestResult<Self> {
-        let listener = Listener::bind("127.0.0.1:0").await?;
+        Self::spawn_on(Listener::bind("127.0.0.1:0").await?, app)
+    }
+
+    /// Serves `app` as [`spawn`](Self::spawn) does, on a listener the test has set up (bound to
+    /// a loopback address, with the bounds the test wants).
+    pub fn spawn_on(listener: Listener, app: axum::Router) -> TestResult<Self> {
         let addr = listener.local_addr()?;
         let app = app.into_make_service_with_connect_info::<PeerAddr>();
         let serve = axum::serve(listener, app).into_future();

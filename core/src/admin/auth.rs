@@ -1,11 +1,13 @@
 //! Logging the Admin UI in: its credentials, or a session id it was given by an earlier login.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use volley_protocol::Value;
 
+use super::throttle::{Origin, Throttle};
 use super::{AdminAuth, AdminError};
 use crate::ConnectError;
 
@@ -98,10 +100,48 @@ pub(crate) enum Login {
 /// purpose, so a flood of logins must not take every core.
 pub(crate) const CONCURRENT_VERIFICATIONS: usize = 2;
 
+/// Where a login attempt comes from and what it sends.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Attempt<'a> {
+    /// The client's address, as the handshake saw it.
+    pub(crate) peer: Option<SocketAddr>,
+    /// The UI's `auth` payload.
+    pub(crate) auth: Option<&'a Value>,
+}
+
+/// Decides a login attempt, unless failed logins from its address hold it back (`throttle`):
+/// see [`check`].
+pub(crate) async fn login(
+    expected: &AdminAuth,
+    sessions: &Sessions,
+    permits: &tokio::sync::Semaphore,
+    throttle: &Throttle,
+    attempt: Attempt<'_>,
+) -> Result<Login, ConnectError> {
+    let admitted = throttle
+        .admit(Origin::of(attempt.peer))
+        .map_err(held_back)?;
+    let login = check(expected, sessions, permits, attempt.auth).await;
+    match login {
+        Ok(_) => admitted.succeeded(),
+        Err(_) => admitted.failed(),
+    }
+    login
+}
+
+/// The refusal of an attempt held back for `wait`.
+fn held_back(wait: Duration) -> ConnectError {
+    let secs = wait
+        .as_secs()
+        .saturating_add(u64::from(wait.subsec_nanos() > 0))
+        .max(1);
+    ConnectError::new(format!("too many failed logins, retry in {secs} s"))
+}
+
 /// Decides a login from the UI's `auth` payload: a valid `sessionId`, else `username` and
 /// `password`. A bcrypt comparison runs on the blocking pool, at most
 /// [`CONCURRENT_VERIFICATIONS`] at a time (`permits`).
-pub(crate) async fn login(
+async fn check(
     expected: &AdminAuth,
     sessions: &Sessions,
     permits: &tokio::sync::Semaphore,
@@ -159,7 +199,7 @@ mod tests {
             check_config(&expected).expect("valid");
             let good = auth(&[("username", "admin"), ("password", "changeit")]);
             assert_eq!(
-                login(&expected, &sessions, &permits(), Some(&good)).await,
+                check(&expected, &sessions, &permits(), Some(&good)).await,
                 Ok(Login::Credentials)
             );
             for bad in [
@@ -167,13 +207,49 @@ mod tests {
                 auth(&[("username", "root"), ("password", "changeit")]),
                 auth(&[("username", "admin")]),
             ] {
-                let err = login(&expected, &sessions, &permits(), Some(&bad))
+                let err = check(&expected, &sessions, &permits(), Some(&bad))
                     .await
                     .expect_err("refused");
                 assert_eq!(err.message(), INVALID_CREDENTIALS);
             }
-            assert!(login(&expected, &sessions, &permits(), None).await.is_err());
+            assert!(check(&expected, &sessions, &permits(), None).await.is_err());
         }
+    }
+
+    #[tokio::test]
+    async fn failed_logins_hold_back_the_next_from_their_address() {
+        let expected = AdminAuth::new("admin", "changeit");
+        let sessions = Sessions::default();
+        let throttle = Throttle::new(crate::admin::LoginThrottle {
+            free_failures: 2,
+            ..Default::default()
+        });
+        let (bad, good) = (
+            auth(&[("username", "admin"), ("password", "nope")]),
+            auth(&[("username", "admin"), ("password", "changeit")]),
+        );
+        let from = |auth| Attempt {
+            peer: Some(SocketAddr::from(([192, 0, 2, 1], 1000))),
+            auth: Some(auth),
+        };
+        for _ in 0..2 {
+            let err = login(&expected, &sessions, &permits(), &throttle, from(&bad)).await;
+            assert_eq!(
+                err.map_err(|e| e.message().to_owned()),
+                Err(INVALID_CREDENTIALS.into())
+            );
+        }
+        let err = login(&expected, &sessions, &permits(), &throttle, from(&good)).await;
+        assert_eq!(
+            err.map_err(|e| e.message().to_owned()),
+            Err("too many failed logins, retry in 1 s".into())
+        );
+        let elsewhere = Attempt {
+            peer: Some(SocketAddr::from(([192, 0, 2, 2], 1000))),
+            auth: Some(&good),
+        };
+        let ok = login(&expected, &sessions, &permits(), &throttle, elsewhere).await;
+        assert_eq!(ok, Ok(Login::Credentials));
     }
 
     #[test]
@@ -190,11 +266,11 @@ mod tests {
         assert_eq!(id.len(), 16);
         let resume = auth(&[("sessionId", &id)]);
         assert_eq!(
-            login(&expected, &sessions, &permits(), Some(&resume)).await,
+            check(&expected, &sessions, &permits(), Some(&resume)).await,
             Ok(Login::Resumed)
         );
         let forged = auth(&[("sessionId", "0123456789abcdef")]);
-        assert!(login(&expected, &sessions, &permits(), Some(&forged))
+        assert!(check(&expected, &sessions, &permits(), Some(&forged))
             .await
             .is_err());
         for _ in 0..MAX_SESSIONS + 10 {

@@ -37,6 +37,8 @@ pub(crate) struct Admin {
     pub(crate) sessions: Sessions,
     /// Bounds the bcrypt comparisons running at once.
     pub(crate) verifications: tokio::sync::Semaphore,
+    /// Failed logins per address, holding back the next ones.
+    pub(crate) throttle: super::throttle::Throttle,
     pub(crate) identity: Identity,
     pub(crate) traffic: Traffic,
     jobs: mpsc::Sender<Job>,
@@ -62,6 +64,7 @@ impl Admin {
             auth: options.auth,
             sessions: Sessions::default(),
             verifications: tokio::sync::Semaphore::new(super::auth::CONCURRENT_VERIFICATIONS),
+            throttle: super::throttle::Throttle::new(options.login_throttle),
             identity: Identity::new(options.server_id),
             traffic: Traffic::default(),
             jobs,

@@ -44,6 +44,14 @@
 //! namespace API, so they reach the sockets of every node. In a cluster, instrument every node:
 //! each reports its own sockets and statistics.
 //!
+//! # Failed logins
+//! Each failed login counts against the client's address: after 5 in a row, the address is
+//! locked out for 1 s, doubled with each further failure up to 60 s, and every attempt during a
+//! lockout (even with the right password) is refused unchecked with the connect error
+//! `"too many failed logins, retry in N s"` and logged at warn level with the address. Bcrypt
+//! comparisons run on the blocking pool, two at a time. See [`LoginThrottle`] for the settings,
+//! and for how addresses are told apart.
+//!
 //! # Cost
 //! Nothing happens unless `instrument` is called. Once it is, this node counts its traffic
 //! (a few atomic additions per packet) and, in [`AdminMode::Development`], serializes each
@@ -73,11 +81,12 @@ mod events;
 mod options;
 mod serialize;
 mod stats;
+mod throttle;
 mod time;
 
 use std::sync::Arc;
 
-pub use options::{AdminAuth, AdminError, AdminMode, AdminOptions};
+pub use options::{AdminAuth, AdminError, AdminMode, AdminOptions, LoginThrottle};
 
 use crate::{Namespace, Server, Socket, Value};
 
@@ -187,8 +196,12 @@ impl Server {
                 let Some(expected) = &admin.auth else {
                     return Ok(());
                 };
-                if auth::login(expected, &admin.sessions, &admin.verifications, auth.as_ref())
-                    .await?
+                let attempt = auth::Attempt {
+                    peer: socket.request().remote_addr,
+                    auth: auth.as_ref(),
+                };
+                let (sessions, permits) = (&admin.sessions, &admin.verifications);
+                if auth::login(expected, sessions, permits, &admin.throttle, attempt).await?
                     == auth::Login::Credentials
                 {
                     // held until the connection is confirmed, then sent first

@@ -1,5 +1,7 @@
 //! What [`crate::Server::instrument`] is told, and what can go wrong.
 
+use std::time::Duration;
+
 /// How the Admin UI's users log in: one username and password.
 ///
 /// The password is either plain text or a bcrypt hash (`$2a$…`, `$2b$…`, `$2y$…`, as the Admin
@@ -85,6 +87,8 @@ pub struct AdminOptions {
     pub server_id: Option<String>,
     /// How much the UI is told (default [`AdminMode::Development`]).
     pub mode: AdminMode,
+    /// How failed logins slow down further ones from the same address (see [`LoginThrottle`]).
+    pub login_throttle: LoginThrottle,
 }
 
 impl Default for AdminOptions {
@@ -95,6 +99,68 @@ impl Default for AdminOptions {
             read_only: false,
             server_id: None,
             mode: AdminMode::Development,
+            login_throttle: LoginThrottle::default(),
+        }
+    }
+}
+
+/// How failed Admin UI logins slow down further attempts from the same client address.
+///
+/// ```
+/// use std::time::Duration;
+/// use volley::admin::{AdminOptions, LoginThrottle};
+/// let options = AdminOptions {
+///     login_throttle: LoginThrottle {
+///         free_failures: 3,
+///         max_lockout: Duration::from_secs(300),
+///         ..LoginThrottle::default()
+///     },
+///     ..AdminOptions::default()
+/// };
+/// assert_eq!(options.login_throttle.first_lockout, Duration::from_secs(1));
+/// ```
+///
+/// After [`free_failures`](Self::free_failures) failed logins in a row, the address is locked out
+/// for [`first_lockout`](Self::first_lockout), and each further failure doubles that, up to
+/// [`max_lockout`](Self::max_lockout). A login attempt during a lockout is refused without being
+/// checked, even with the right password, with the connect error
+/// `"too many failed logins, retry in N s"`, and logged at warn level with the address (never
+/// the password). A successful login forgets the address's failures; so does
+/// [`forget_after`](Self::forget_after) without a failure. A session id the UI sends back
+/// instead of the password is an attempt like any other.
+///
+/// The address is the peer's IP address as the handshake saw it (serve with connect info, such
+/// as [`PeerAddr`](crate::serve::PeerAddr)): IPv6 addresses count by their /64 prefix, which one
+/// client usually owns whole; forwarding headers are not trusted, so behind a proxy every
+/// client shares the proxy's address. Without connect info every client shares one record.
+///
+/// At most [`max_addresses`](Self::max_addresses) addresses are tracked: past that, a stale
+/// record is dropped, else the one least recently used, so the table stays bounded whatever the
+/// number of addresses an attacker has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginThrottle {
+    /// Failed logins in a row an address may make before it is locked out (default 5).
+    pub free_failures: u32,
+    /// The first lockout (default 1 s); each further failure doubles it.
+    pub first_lockout: Duration,
+    /// The longest lockout (default 60 s): past the free failures, an address may try about
+    /// once per this long.
+    pub max_lockout: Duration,
+    /// How long after its last failed login an address's failures are forgotten (default
+    /// 15 min).
+    pub forget_after: Duration,
+    /// How many addresses are tracked at once, at most (default 1024: some 100 KB).
+    pub max_addresses: usize,
+}
+
+impl Default for LoginThrottle {
+    fn default() -> Self {
+        LoginThrottle {
+            free_failures: 5,
+            first_lockout: Duration::from_secs(1),
+            max_lockout: Duration::from_secs(60),
+            forget_after: Duration::from_secs(15 * 60),
+            max_addresses: 1024,
         }
     }
 }

@@ -1,5 +1,6 @@
-//! A connection that sends a new WebSocket session's `101 Switching Protocols` together with the
-//! session's first frame.
+//! A connection accepted by [`Listener`](super::Listener): bounded in time by where its HTTP
+//! exchange stands (see `exchange.rs`), and sending a new WebSocket session's
+//! `101 Switching Protocols` together with the session's first frame.
 //!
 //! hyper writes and flushes the `101` before it hands the connection to the WebSocket, and the
 //! server writes the Engine.IO open packet right after: two TCP segments, and two wake-ups of
@@ -10,7 +11,11 @@
 //!
 //! Every other request passes through untouched: the upgrade of a polling session (the client
 //! speaks first, `2probe`), another route's WebSocket, plain HTTP.
+//!
+//! A read or write that waits past the exchange's deadline fails with a `TimedOut` error instead,
+//! and hyper, which serves the connection, closes it.
 
+use std::future::Future;
 use std::io::{self, IoSlice};
 use std::ops::Deref;
 use std::pin::Pin;
@@ -18,36 +23,39 @@ use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::{Instant, Sleep};
 
-use crate::engine::{QueryParams, Transport};
-
-/// What a `101` response starts with, as hyper writes it.
-const SWITCHING: &[u8] = b"HTTP/1.1 101 ";
-
-/// The longest first request line looked at; a longer one passes through.
-const MAX_LINE: usize = 8 << 10;
-
-/// Room kept for the first request line when it arrives in pieces: an Engine.IO request line
-/// with a few query parameters fits.
-const LINE_GUESS: usize = 256;
+use super::exchange::{Exchange, SWITCHING};
+use super::limits::Timeouts;
+use super::request_line::Target;
 
 /// A TCP connection accepted by [`Listener`](super::Listener).
 ///
-/// It reads and writes as the `TcpStream` it wraps, except that a `101 Switching Protocols`
-/// answering a connection's first request, when that request opens an Engine.IO session over
-/// WebSocket, is kept until the next write or read and then sent with the write (see the
-/// [module docs](super)).
+/// It reads and writes as the `TcpStream` it wraps, except that:
+///
+/// - a `101 Switching Protocols` answering a connection's first request, when that request opens
+///   an Engine.IO session over WebSocket, is kept until the next write or read and then sent with
+///   the write (see the [module docs](super));
+/// - past the listener's [header timeout](super::Listener::header_timeout) or
+///   [idle timeout](super::Listener::idle_timeout), a read or write fails with
+///   [`io::ErrorKind::TimedOut`], and the server closes the connection.
 #[derive(Debug)]
 pub struct Connection {
     tcp: TcpStream,
     state: State,
+    exchange: Exchange,
+    timeouts: Timeouts,
+    /// Armed while a read or write waits and a deadline applies.
+    timer: Option<Pin<Box<Sleep>>>,
+    /// This connection's place under the listener's cap, given back when it is dropped.
+    _slot: Option<OwnedSemaphorePermit>,
 }
 
 #[derive(Debug)]
 enum State {
-    /// The first request's line is still arriving: what came of it so far (axum's server reads
-    /// 24 bytes first, to tell HTTP/2 from HTTP/1).
-    Fresh(Vec<u8>),
+    /// The first request's headers are still arriving.
+    Fresh,
     /// The first request opens a session over WebSocket: a `101` written now is kept.
     Opening,
     /// A kept `101`, of which the first `sent` bytes have gone out.
@@ -63,17 +71,79 @@ struct Held {
 }
 
 impl Connection {
-    /// Wraps an accepted connection.
+    /// Wraps an accepted connection, bound by the default timeouts
+    /// ([`DEFAULT_HEADER_TIMEOUT`](super::DEFAULT_HEADER_TIMEOUT),
+    /// [`DEFAULT_IDLE_TIMEOUT`](super::DEFAULT_IDLE_TIMEOUT)) and counted under no cap.
     pub fn new(tcp: TcpStream) -> Self {
+        Connection::accepted(tcp, Timeouts::default(), None)
+    }
+
+    /// Wraps a connection accepted under `timeouts`, holding `slot` of its listener's cap.
+    pub(super) fn accepted(
+        tcp: TcpStream,
+        timeouts: Timeouts,
+        slot: Option<OwnedSemaphorePermit>,
+    ) -> Self {
         Connection {
             tcp,
-            state: State::Fresh(Vec::new()),
+            state: State::Fresh,
+            exchange: Exchange::new(Instant::now()),
+            timeouts,
+            timer: None,
+            _slot: slot,
         }
     }
 
     /// The TCP connection, to read its addresses or options.
     pub fn get_ref(&self) -> &TcpStream {
         &self.tcp
+    }
+
+    /// Ready with the error to fail with once the deadline of the exchange has passed; pending
+    /// (and woken then) before.
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        let Some(deadline) = self.exchange.deadline(&self.timeouts) else {
+            self.timer = None;
+            return Poll::Pending;
+        };
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if timer.deadline() != deadline {
+            timer.as_mut().reset(deadline);
+        }
+        ready!(timer.as_mut().poll(cx));
+        let why = if self.exchange.reading_head() {
+            "the request headers did not arrive within the header timeout"
+        } else {
+            "the connection stayed idle past the idle timeout"
+        };
+        tracing::debug!(target: "volley::engine", peer = ?self.tcp.peer_addr().ok(), "closing a connection: {why}");
+        Poll::Ready(io::Error::new(io::ErrorKind::TimedOut, why))
+    }
+
+    /// Follows what a write that went out (or was kept) started with.
+    fn wrote(&mut self, first: &[u8]) {
+        self.exchange.wrote(first, Instant::now());
+    }
+
+    /// What a write came to, once it is followed or, pending, bounded by the deadline.
+    fn written(
+        &mut self,
+        cx: &mut Context<'_>,
+        first: &[u8],
+        polled: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        match polled {
+            Poll::Ready(Ok(n)) => {
+                if n > 0 {
+                    self.wrote(first);
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Pending => self.poll_expired(cx).map(Err),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+        }
     }
 
     /// Sends what is kept, if anything.
@@ -134,57 +204,6 @@ impl Connection {
     }
 }
 
-/// What the connection's first request decides, once its line has arrived: `seen` is what came
-/// of it before, `read` what just came. `None` while the line is still incomplete.
-fn first_line(seen: &mut Vec<u8>, read: &[u8]) -> Option<State> {
-    let Some(end) = read.iter().position(|&b| b == b'\n') else {
-        if seen.len() + read.len() > MAX_LINE {
-            return Some(State::Plain);
-        }
-        if seen.is_empty() {
-            // room for a usual request line at once
-            seen.reserve(LINE_GUESS.max(read.len()));
-        }
-        seen.extend_from_slice(read);
-        return None;
-    };
-    let line = if seen.is_empty() {
-        &read[..end]
-    } else {
-        seen.extend_from_slice(&read[..end]);
-        &seen[..]
-    };
-    Some(if opens_websocket_session(line) {
-        State::Opening
-    } else {
-        State::Plain
-    })
-}
-
-/// Whether a request line is one opening an Engine.IO session over WebSocket:
-/// `GET <path>?…EIO=…&transport=websocket… HTTP/1.1`, without a `sid`.
-fn opens_websocket_session(line: &[u8]) -> bool {
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let Some(target) = line
-        .strip_prefix(b"GET ")
-        .and_then(|rest| rest.strip_suffix(b" HTTP/1.1"))
-    else {
-        return false;
-    };
-    let Some(query) = target
-        .iter()
-        .position(|&b| b == b'?')
-        .map(|q| &target[q + 1..])
-    else {
-        return false;
-    };
-    // read as the engine reads them; the engine then checks the version
-    let params = QueryParams::read(query);
-    params.eio.is_some()
-        && params.sid.is_none()
-        && params.transport.as_deref().and_then(Transport::parse) == Some(Transport::Websocket)
-}
-
 impl AsyncRead for Connection {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -194,12 +213,18 @@ impl AsyncRead for Connection {
         let this = self.get_mut();
         ready!(this.poll_release(cx))?;
         let before = buf.filled().len();
-        ready!(Pin::new(&mut this.tcp).poll_read(cx, buf))?;
-        if let State::Fresh(seen) = &mut this.state {
-            let read = &buf.filled()[before..];
-            if let Some(state) = first_line(seen, read) {
-                this.state = state;
-            }
+        match Pin::new(&mut this.tcp).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Pending => return this.poll_expired(cx).map(Err),
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+        }
+        let read = &buf.filled()[before..];
+        let target = this.exchange.read(read, Instant::now());
+        if let (State::Fresh, Some(target)) = (&this.state, target) {
+            this.state = match target {
+                Target::NewWebSocketSession => State::Opening,
+                _ => State::Plain,
+            };
         }
         Poll::Ready(Ok(()))
     }
@@ -212,10 +237,12 @@ impl AsyncWrite for Connection {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.keeps(&[buf]) {
-            return Poll::Ready(Ok(buf.len()));
-        }
-        this.poll_write_behind(cx, buf)
+        let polled = if this.keeps(&[buf]) {
+            Poll::Ready(Ok(buf.len()))
+        } else {
+            this.poll_write_behind(cx, buf)
+        };
+        this.written(cx, buf, polled)
     }
 
     fn poll_write_vectored(
@@ -224,19 +251,15 @@ impl AsyncWrite for Connection {
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match this.state {
-            State::Opening => {
-                if this.keeps(bufs) {
-                    return Poll::Ready(Ok(bufs.iter().map(|b| b.len()).sum()));
-                }
-                Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs)
-            }
-            State::Holding(_) => {
-                let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| b);
-                this.poll_write_behind(cx, first)
-            }
-            State::Fresh(_) | State::Plain => Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs),
-        }
+        let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| b);
+        let polled = if this.keeps(bufs) {
+            Poll::Ready(Ok(bufs.iter().map(|b| b.len()).sum()))
+        } else if let State::Holding(_) = this.state {
+            this.poll_write_behind(cx, first)
+        } else {
+            Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs)
+        };
+        this.written(cx, first, polled)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -296,45 +319,6 @@ mod tests {
         server.read_exact(start).await?;
         server.read_exact(rest).await?;
         Ok(())
-    }
-
-    #[test]
-    fn only_a_new_websocket_session_is_recognised() {
-        let line = OPEN.split(|&b| b == b'\r').next().unwrap_or_default();
-        assert!(opens_websocket_session(line));
-        assert!(opens_websocket_session(
-            b"GET /chat/?transport=websocket&EIO=4&token=a%26b HTTP/1.1\r"
-        ));
-        for other in [
-            &b"GET /socket.io/?EIO=4&transport=websocket&sid=abc HTTP/1.1\r\n"[..],
-            b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\n",
-            b"GET /socket.io/?transport=websocket HTTP/1.1\r\n",
-            b"GET /ws HTTP/1.1\r\n",
-            b"POST /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n",
-            b"GET /socket.io/?EIO=4&transport=websock",
-            b"",
-        ] {
-            let line = other.strip_suffix(b"\r\n").unwrap_or(other);
-            assert!(
-                !opens_websocket_session(line),
-                "{}",
-                String::from_utf8_lossy(other)
-            );
-        }
-    }
-
-    #[test]
-    fn the_first_line_may_arrive_in_pieces() {
-        let mut seen = Vec::new();
-        assert!(first_line(&mut seen, &OPEN[..24]).is_none());
-        assert!(first_line(&mut seen, &OPEN[24..40]).is_none());
-        assert!(matches!(
-            first_line(&mut seen, &OPEN[40..]),
-            Some(State::Opening)
-        ));
-        let mut seen = Vec::new();
-        let long = [b"GET /".as_slice(), &[b'a'; MAX_LINE]].concat();
-        assert!(matches!(first_line(&mut seen, &long), Some(State::Plain)));
     }
 
     #[tokio::test]

@@ -22,7 +22,14 @@
 //! Volley reads the client's address from it as it does from `SocketAddr` on axum's listener.
 
 mod connection;
+mod exchange;
+mod limits;
 mod listener;
+mod refusal;
+mod request_line;
 
 pub use connection::Connection;
+pub use limits::{
+    DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_RETRY_AFTER,
+};
 pub use listener::{Listener, PeerAddr};
