@@ -91,8 +91,18 @@ fn run_new<H: EngineHandler>(
         // The handler hears of the end before the close frame goes out: a client that stopped
         // reading cannot hold it back.
         engine.finish_session(&socket);
-        let _ = ws.send(Message::Close(None)).await;
+        close(&mut ws).await;
     }
+}
+
+/// How long the WebSocket close frame may wait for a client that does not read.
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Sends the WebSocket close frame, giving up (and dropping the connection) after
+/// [`CLOSE_GRACE`]: a client that stopped reading cannot keep its connection, and what is
+/// buffered for it, alive.
+async fn close(ws: &mut WebSocket) {
+    let _ = tokio::time::timeout(CLOSE_GRACE, ws.send(Message::Close(None))).await;
 }
 
 /// What an upgrading client sent next.
@@ -141,7 +151,7 @@ fn run_upgrade<H: EngineHandler>(
     async move {
         // only a session opened over polling gets here (see `accept`)
         let Some(polling) = socket.polling().filter(|_| socket.begin_upgrade()) else {
-            let _ = ws.send(Message::Close(None)).await;
+            close(&mut ws).await;
             return;
         };
         let upgraded = tokio::select! {
@@ -151,7 +161,7 @@ fn run_upgrade<H: EngineHandler>(
         if !upgraded {
             tracing::debug!(target: "volley::engine", sid = %socket.sid(), "upgrade failed");
             socket.abort_upgrade();
-            let _ = ws.send(Message::Close(None)).await;
+            close(&mut ws).await;
             return;
         }
         // Held while the drive loop runs: the polling transport no longer takes frames.
@@ -161,7 +171,7 @@ fn run_upgrade<H: EngineHandler>(
         engine.handler.on_upgrade(&socket);
         drive(&engine, &mut ws, &socket, outbox.held.take()).await;
         // the polling session's own task finishes it
-        let _ = ws.send(Message::Close(None)).await;
+        close(&mut ws).await;
     }
 }
 
@@ -301,8 +311,16 @@ fn drive<'a, H: EngineHandler>(
         let mut paused: Option<Pause> = None;
         while !socket.is_closed() {
             if let Some(frame) = next.take() {
-                if let Some(reason) = write_batch(ws, frame, &socket.queue).await {
-                    socket.close(reason);
+                // A client that stopped reading holds the write: the session's close (a full
+                // queue, a ping timeout) must still end it.
+                tokio::select! {
+                    biased;
+                    () = std::future::poll_fn(|cx| socket.poll_closed(cx)) => break,
+                    written = write_batch(ws, frame, &socket.queue) => {
+                        if let Some(reason) = written {
+                            socket.close(reason);
+                        }
+                    }
                 }
                 continue;
             }

@@ -5,9 +5,9 @@
 //! one task per packet, and the node's memory grows with the client's send rate. Here each
 //! connection may run [`Limits::handlers_per_connection`] handlers at once, and the node
 //! [`Limits::node_handlers`] across all connections. A handler that finds no free slot waits in
-//! the connection's backlog, started in arrival order as slots free up, and while a backlog
-//! exists the connection's transport stops reading ([`Budget::congested`]): TCP's own flow control
-//! then holds the client back. A connection paused longer than the stall timeout is dropped
+//! the connection's backlog, started in arrival order as slots free up, and once
+//! [`Limits::backlog`] handlers wait the connection's transport stops reading
+//! ([`Budget::congested`]): TCP's own flow control then holds the client back. A connection paused longer than the stall timeout is dropped
 //! (see `Dispatcher::pause`).
 //!
 //! The backlog is allocated only while a connection is congested: an idle connection pays one
@@ -88,9 +88,14 @@ impl Budget {
         }
     }
 
-    /// When the connection has handlers waiting for a slot: what wakes once none wait.
-    pub(crate) fn congested(&self) -> Option<Arc<Notify>> {
-        self.backlog().as_ref().map(|b| b.drained.clone())
+    /// When `backlog` or more of the connection's handlers wait for a slot: what wakes each time
+    /// one of them starts. Packets that start no handler (acks from the client, above all, which
+    /// running handlers may be waiting for) still get through while fewer wait.
+    pub(crate) fn congested(&self, backlog: usize) -> Option<Arc<Notify>> {
+        self.backlog()
+            .as_ref()
+            .filter(|b| b.jobs.len() >= backlog)
+            .map(|b| b.drained.clone())
     }
 }
 
@@ -163,11 +168,10 @@ async fn drain(session: Session, limits: Limits) {
             return;
         };
         let job = waiting.jobs.pop_front();
+        waiting.drained.notify_one();
         let last = waiting.jobs.is_empty();
         if last {
-            if let Some(done) = backlog.take() {
-                done.drained.notify_one();
-            }
+            backlog.take();
         }
         drop(backlog);
         match job {

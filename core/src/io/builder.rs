@@ -209,8 +209,10 @@ impl ServerBuilder {
     }
 
     /// Async handlers (event, connect, disconnect) one connection may run at once (default 64).
-    /// Past it the connection's reads pause until one finishes, so the client's writes wait in
-    /// TCP; see [`ServerBuilder::handler_stall_timeout`].
+    /// Past it further handlers wait their turn in arrival order; once 16 wait, the connection's
+    /// reads pause until one starts, so the client's writes wait in TCP; see
+    /// [`ServerBuilder::handler_stall_timeout`]. A handler awaiting the client's own ack counts
+    /// against the bound while it waits.
     ///
     /// ```
     /// use std::time::Duration;

@@ -409,12 +409,13 @@ impl EngineHandler for Dispatcher {
     /// While the connection's handlers are backlogged: reads wait until they drain, and a
     /// connection that stays backlogged past the stall timeout is disconnected.
     fn pause(&self, session: &Session) -> Option<Pause> {
-        session.data.budget.congested()?;
+        let backlog = self.shared.config.limits.backlog;
+        session.data.budget.congested(backlog)?;
         let session = session.clone();
         let stall = self.shared.config.limits.handler_stall;
         Some(Box::pin(async move {
             let wait = async {
-                while let Some(drained) = session.data.budget.congested() {
+                while let Some(drained) = session.data.budget.congested(backlog) {
                     drained.notified().await;
                 }
             };

@@ -10,6 +10,8 @@ use tokio::sync::Semaphore;
 pub(crate) const PENDING_PACKETS: usize = 16;
 /// Async handlers one connection may run at once.
 pub(crate) const HANDLERS_PER_CONNECTION: usize = 64;
+/// Handlers of one connection that may wait for a slot before its reads pause.
+pub(crate) const BACKLOG: usize = 16;
 /// Async handlers the whole node may run at once.
 pub(crate) const HANDLERS_PER_NODE: usize = 16_384;
 /// How long a connection's reads may stay paused behind its running handlers. Shorter than the
@@ -30,6 +32,8 @@ pub(crate) struct Limits {
     pub(crate) pending_bytes: usize,
     /// Async handlers one connection may run at once.
     pub(crate) handlers_per_connection: usize,
+    /// Handlers of one connection waiting for a slot before its reads pause.
+    pub(crate) backlog: usize,
     /// How long reads may stay paused behind a connection's handlers before it is dropped.
     pub(crate) handler_stall: Duration,
     /// The node's handler budget, shared by every connection.
@@ -50,6 +54,7 @@ impl Limits {
             pending_packets: PENDING_PACKETS,
             pending_bytes: payload,
             handlers_per_connection: HANDLERS_PER_CONNECTION,
+            backlog: BACKLOG,
             handler_stall: HANDLER_STALL,
             node_handlers: Arc::new(Semaphore::new(HANDLERS_PER_NODE)),
             attachment_bytes: payload,

@@ -88,7 +88,8 @@ async fn a_client_stalled_past_the_bound_is_disconnected_with_a_reason() -> Test
     let server = TestServer::spawn(io.router()).await?;
     let (mut ws, _) = Ws::open(&server, PATH).await?;
     ws.send_text("40").await?;
-    for n in 0..10 {
+    // two run, sixteen wait, and the reads pause behind them
+    for n in 0..30 {
         ws.send_text(&format!(r#"42["hang",{n}]"#)).await?;
     }
     let frames = frames_during(&mut ws, Duration::from_secs(3)).await?;
@@ -323,4 +324,43 @@ async fn a_flooding_client_moves_a_redis_cluster_node_by_a_bounded_amount() -> T
     let stalled = flood(&node, port, Duration::from_secs(6)).await;
     redis.signal("CONT")?;
     check_growth("redis stopped, 2 nodes", &stalled?, 0)
+}
+
+/// Takes (shared, until this test binary exits) the lock with which the broker restart tests
+/// of the workspace wait for every user of the machine's shared broker: `name` is the lock
+/// file's name in the temporary directory, as those tests spell it.
+fn hold_broker_lock(name: &str) -> TestResult {
+    static HELD: Mutex<Vec<std::fs::File>> = Mutex::new(Vec::new());
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(std::env::temp_dir().join(name))?;
+    tokio::task::block_in_place(|| fs4::FileExt::lock_shared(&file))?;
+    HELD.lock()
+        .map_err(|_| Failure::msg("poisoned"))?
+        .push(file);
+    Ok(())
+}
+
+/// On the machine's shared brokers (started by `scripts/services.sh`; never stopped here).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flooding_client_moves_an_amqp_cluster_node_by_a_bounded_amount() -> TestResult {
+    hold_broker_lock("volley-rabbitmq.lock")?;
+    let url = "amqp://guest:guest@127.0.0.1:5672/%2f";
+    let (node, port) = chat_node(url).await?;
+    let (_peer, _) = chat_node(url).await?;
+    let flooded = flood(&node, port, Duration::from_secs(6)).await?;
+    check_growth("amqp, 2 nodes", &flooded, 100)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flooding_client_moves_a_kafka_cluster_node_by_a_bounded_amount() -> TestResult {
+    hold_broker_lock("volley-kafka-tests.lock")?;
+    let url = "kafka://127.0.0.1:9092";
+    let (node, port) = chat_node(url).await?;
+    let (_peer, _) = chat_node(url).await?;
+    let flooded = flood(&node, port, Duration::from_secs(6)).await?;
+    check_growth("kafka, 2 nodes", &flooded, 100)
 }
