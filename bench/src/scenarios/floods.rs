@@ -438,6 +438,12 @@ fn count(n: u64) -> String {
     }
 }
 
+/// `n` and `noun`, plural unless `n` is 1.
+fn counted(n: u64, noun: &str) -> String {
+    let s = if n == 1 { "" } else { "s" };
+    format!("{} {noun}{s}", count(n))
+}
+
 /// ", N connects failed" when some did.
 fn failed_connects(failed: u64) -> String {
     if failed > 0 {
@@ -534,9 +540,9 @@ async fn behind_connect(port: u16, length: Duration) -> io::Result<String> {
         accepted += seen.accepted.get();
     }
     Ok(format!(
-        "{} sessions, {} events written behind their CONNECTs; {} refused with a \
+        "{}, {} events written behind their CONNECTs; {} refused with a \
          CONNECT_ERROR, {} accepted{}",
-        count(sessions),
+        counted(sessions, "session"),
         count(written),
         count(refused),
         count(accepted),
@@ -617,9 +623,9 @@ async fn partial_binary(port: u16, length: Duration) -> io::Result<String> {
     let sessions = totals.sessions.get();
     let attachments = totals.attachments.get();
     Ok(format!(
-        "{} sessions, {} attachments of 1 MB written ({:.1} per session); {} disconnected with \
+        "{}, {} attachments of 1 MB written ({:.1} per session); {} disconnected with \
          a DISCONNECT, {} closed without one, {} still open at the end",
-        count(sessions),
+        counted(sessions, "session"),
         count(attachments),
         attachments as f64 / sessions.max(1) as f64,
         count(totals.disconnected.get()),
@@ -665,9 +671,9 @@ async fn slow_reader(port: u16, length: Duration) -> io::Result<String> {
         String::new()
     };
     Ok(format!(
-        "{} sessions, each asking for {} × 100 KB and reading none; {} dropped by the \
+        "{}, each asking for {} × 100 KB and reading none; {} dropped by the \
          node{when}{}",
-        count(sessions),
+        counted(sessions, "session"),
         count(BURST),
         count(drops as u64),
         failed_connects(failed)
