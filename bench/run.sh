@@ -3,10 +3,10 @@
 # builds the harness in release, runs every scenario against Volley and the baselines, and writes
 # BENCHMARKS.md at the repository root.
 #
-#   bench/run.sh            # the full run: 3 runs per figure, 10k connections (about 15 minutes)
-#   bench/run.sh --quick    # one run per figure, smaller sizes (about 5 minutes)
+#   bench/run.sh            # the full run: 3 runs per figure, 10k connections (about 18 minutes)
+#   bench/run.sh --quick    # one run per figure, smaller sizes (about 6 minutes)
 #
-# Extra arguments go to `volley-bench run` (--only idle,storm,echo,fanout,rooms,cross,emitter,
+# Extra arguments go to `volley-bench run` (--only idle,storm,echo,fanout,rooms,cross,emitter,floods,
 # --servers volley,node,python, --out FILE, --no-pin). Needs Rust, Node.js >= 18 with npm,
 # Python 3 with venv, `taskset` (util-linux) and a Redis server on 127.0.0.1:6379 for the
 # cross-node and emitter scenarios. Run it on an otherwise idle machine: the report says when it

@@ -1,9 +1,10 @@
 //! `volley-bench`: runs Volley's benchmarks and writes `BENCHMARKS.md`.
 //!
 //! ```text
-//! volley-bench run [--quick] [--only idle,storm,echo,fanout,rooms,cross,emitter]
+//! volley-bench run [--quick] [--only idle,storm,echo,fanout,rooms,cross,emitter,floods]
 //!                  [--servers volley,node,python] [--out FILE] [--no-pin]
 //! volley-bench smoke
+//! volley-bench floods [--adapter URL[,URL…]] [--seconds N] [--only handlers,connect,binary,reader,http]
 //! volley-bench storm PORT N CONCURRENCY    # one connect storm against a running server
 //! volley-bench hold PORT N SECONDS         # N idle connections to a running server
 //! volley-bench echo PORT N SECONDS [PID]   # N clients' ack echo against a running server
@@ -12,7 +13,9 @@
 //!
 //! `run` expects the baselines installed (bench/run.sh does it) and `volley_bench_server` built
 //! next to this binary. `smoke` runs a one-second ack echo against Volley alone and prints one
-//! line: nothing is asserted on the numbers.
+//! line: nothing is asserted on the numbers. `floods` starts its own Volley nodes too (one per
+//! flood and adapter, `memory` unless told) and prints the RSS growth one abusive client causes
+//! (see `scenarios::floods`); `run --only floods` puts the same table in the report.
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -20,13 +23,16 @@ use std::time::Duration;
 
 use volley_bench::loadgen::{self, sio::Target, Rate};
 use volley_bench::report::num;
+use volley_bench::scenarios::floods::{self, Flood};
 use volley_bench::scenarios::{Bench, Config};
 use volley_bench::servers::{self, Env, Kind};
 
 const USAGE: &str =
-    "usage: volley-bench run [--quick] [--only idle,storm,echo,fanout,rooms,cross,emitter] \
+    "usage: volley-bench run [--quick] [--only idle,storm,echo,fanout,rooms,cross,emitter,floods] \
                      [--servers volley,node,python] [--out FILE] [--no-pin]\n       \
                      volley-bench smoke\n       \
+                     volley-bench floods [--adapter URL[,URL...]] [--seconds N] \
+                     [--only handlers,connect,binary,reader,http]\n       \
                      volley-bench storm PORT N CONCURRENCY\n       \
                      volley-bench hold PORT N SECONDS\n       \
                      volley-bench echo PORT N SECONDS [PID]\n       \
@@ -74,18 +80,7 @@ fn run(args: &[String]) -> Result<(), String> {
             "--no-pin" => pin = false,
             "--out" => out = PathBuf::from(value()?),
             "--only" => cfg.only = Some(value()?.split(',').map(str::to_owned).collect()),
-            "--servers" => {
-                let wanted = value()?;
-                cfg.servers = wanted
-                    .split(',')
-                    .map(|w| {
-                        Kind::ALL
-                            .into_iter()
-                            .find(|k| k.key() == w)
-                            .ok_or(format!("unknown server {w}"))
-                    })
-                    .collect::<Result<_, _>>()?;
-            }
+            "--servers" => cfg.servers = pick(value()?, &Kind::ALL, Kind::key, "server")?,
             other => return Err(format!("unknown flag {other}\n{USAGE}")),
         }
     }
@@ -114,6 +109,24 @@ fn run(args: &[String]) -> Result<(), String> {
     println!("{report}");
     eprintln!("[bench] wrote {}", out.display());
     Ok(())
+}
+
+/// The items of `all` named (by `key`) in the comma-separated `list`, in its order; `what`
+/// names an item in the error.
+fn pick<T: Copy>(
+    list: &str,
+    all: &[T],
+    key: fn(T) -> &'static str,
+    what: &str,
+) -> Result<Vec<T>, String> {
+    list.split(',')
+        .map(|w| {
+            all.iter()
+                .copied()
+                .find(|t| key(*t) == w)
+                .ok_or(format!("unknown {what} {w}"))
+        })
+        .collect()
 }
 
 /// The niceness every measured process runs at: the highest priority that ordinary time
@@ -164,6 +177,37 @@ fn smoke() -> Result<(), String> {
     if r.count == 0 {
         return Err("no ack came back".to_owned());
     }
+    Ok(())
+}
+
+/// `volley-bench floods [--adapter URL[,URL…]] [--seconds N] [--only FLOOD,…]`: each flood of
+/// `scenarios::floods` against a fresh Volley node per adapter (default `memory`), N seconds
+/// each (default 10); prints the machine and the table.
+fn floods_cmd(args: &[String]) -> Result<(), String> {
+    const USAGE: &str = "usage: volley-bench floods [--adapter URL[,URL...]] [--seconds N] \
+                         [--only handlers,connect,binary,reader,http]";
+    let mut adapters = vec!["memory".to_owned()];
+    let mut seconds = 10u64;
+    let mut wanted: Vec<Flood> = Flood::ALL.to_vec();
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or(format!("{flag} needs a value\n{USAGE}"))?;
+        match flag.as_str() {
+            "--adapter" => adapters = value.split(',').map(str::to_owned).collect(),
+            "--seconds" => seconds = value.parse().map_err(|_| USAGE.to_owned())?,
+            "--only" => wanted = pick(value, &Flood::ALL, Flood::key, "flood")?,
+            other => return Err(format!("unknown flag {other}\n{USAGE}")),
+        }
+    }
+    let env = env(None, None, None);
+    if let Some(why) = env.missing(Kind::Volley) {
+        return Err(why);
+    }
+    let length = Duration::from_secs(seconds);
+    let prefix = format!("volley-bench-{}", std::process::id());
+    let runs = block_on_local(floods::run_all(&env, &adapters, &wanted, length, &prefix))?;
+    println!("Machine: {}.\n", volley_bench::procfs::machine());
+    println!("{}", floods::table(&runs));
     Ok(())
 }
 
@@ -277,6 +321,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("run") => run(&args[1..]),
         Some("smoke") => smoke(),
+        Some("floods") => floods_cmd(&args[1..]),
         Some("storm") => storm(&args[1..]),
         Some("hold") => hold(&args[1..]),
         Some("echo") => echo(&args[1..]),

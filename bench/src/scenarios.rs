@@ -4,6 +4,9 @@
 //! several runs, and keeps the medians. Throughput is counted per CPU-second of the server
 //! (read from `/proc/<pid>/stat`), so that a load generator slower than the server cannot flatter
 //! or hide it; the wall-clock rate and both CPU shares are shown beside it.
+//!
+//! The floods ([`floods`]) are the exception: Volley alone, one abusive client per flood, and
+//! the node's RSS growth rather than a rate.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -15,6 +18,7 @@ use crate::servers::{self, Env, Kind};
 use crate::steal::{self, StealGate};
 
 mod emitter;
+pub mod floods;
 
 /// One broker of the cross-node scenario and the targets its issue set.
 #[derive(Debug, Clone, Copy)]
@@ -112,7 +116,8 @@ pub struct Config {
     pub duration: Duration,
     /// The servers compared.
     pub servers: Vec<Kind>,
-    /// Scenarios to run (all when `None`): idle, storm, echo, fanout, rooms, cross, emitter.
+    /// Scenarios to run (all when `None`): idle, storm, echo, fanout, rooms, cross, emitter,
+    /// floods.
     pub only: Option<Vec<String>>,
     /// Idle connections held, one scenario per size (a size the open-file limit does not
     /// allow is reported as not measured).
@@ -323,6 +328,9 @@ impl Bench {
         }
         if self.cfg.wants("emitter") {
             self.emitter().await;
+        }
+        if self.cfg.wants("floods") {
+            self.floods().await;
         }
         let took = started.elapsed();
         // what the rest of the machine did meanwhile: all busy time but the harness's own

@@ -27,6 +27,11 @@
 //! | `join` | a room name | enters the room | `true` |
 //! | `fanout` | `{room, seq, payload}` | emits `msg` with `(seq, payload)` to the room | `true` |
 //! | `burst` | `{room, from, count, payload}` | emits `msg` with `(from + i, payload)` to the room, `count` times, up to 64 emits in flight | the count emitted |
+//! | `slow` | anything | sleeps 10 ms (an async handler, which the per-connection handler bound counts) | the same arguments |
+//!
+//! Namespace `/gated` (the floods of `volley-bench floods`): its connect handler sleeps 1 s
+//! before accepting, so that packets sent right behind the CONNECT wait at the gate; `echo` as
+//! above. The baselines have neither (only the floods use them, against Volley alone).
 //!
 //! `--adapter` is the URL given to `volley_examples::adapter::manager`: `memory` for one node,
 //! `redis://…` for a cluster; every adapter that function learns is usable here unchanged.
@@ -35,6 +40,8 @@
 //! `@socket.io/redis-emitter` (or `volley-emitter`) publishes with that key (the key may be the
 //! prefix itself); without it, emitter channels are not listened to.
 
+use std::time::Duration;
+
 use futures_util::stream::{self, StreamExt};
 use serde::Deserialize;
 use volley::manager::cluster::ClusterConfig;
@@ -42,6 +49,10 @@ use volley::{Args, Server, Socket, Value};
 
 /// Emits of one `burst` that may wait for the bus at once.
 const BURST_IN_FLIGHT: usize = 64;
+/// How long `slow` takes.
+const SLOW: Duration = Duration::from_millis(10);
+/// How long `/gated` takes to accept a connect.
+const GATE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Deserialize)]
 struct Fanout {
@@ -140,6 +151,15 @@ fn server(opts: &Options) -> Result<Server, String> {
             .fold(0u64, |n, ok| async move { n + u64::from(ok) })
             .await
     });
+    ns.on("slow", |_s: Socket, args: Args| async move {
+        tokio::time::sleep(SLOW).await;
+        args
+    });
+    io.of("/gated")
+        .on_connect(|_s: Socket, _auth: Option<Value>| async move {
+            tokio::time::sleep(GATE).await;
+        })
+        .on("echo", |_s: Socket, args: Args| args);
     Ok(io)
 }
 

@@ -115,38 +115,14 @@ impl Ws {
     /// the buffer (see [`Ws::payload`]). Pings are answered (queued, see [`Ws::flush`]).
     pub fn next_frame(&mut self) -> io::Result<Option<(Opcode, std::ops::Range<usize>)>> {
         let data = &self.rbuf[self.start..];
-        if data.len() < 2 {
+        let Some(FrameHeader {
+            first: b0,
+            header,
+            len,
+        }) = frame_header(data)?
+        else {
             return Ok(None);
-        }
-        let (b0, b1) = (data[0], data[1]);
-        if b0 & 0x80 == 0 || b0 & 0x0f == 0 {
-            return Err(invalid("fragmented frames are not supported"));
-        }
-        if b1 & 0x80 != 0 {
-            return Err(invalid("masked frame from the server"));
-        }
-        let (len, header) = match b1 & 0x7f {
-            126 => {
-                if data.len() < 4 {
-                    return Ok(None);
-                }
-                (usize::from(u16::from_be_bytes([data[2], data[3]])), 4)
-            }
-            127 => {
-                if data.len() < 10 {
-                    return Ok(None);
-                }
-                let mut b = [0u8; 8];
-                b.copy_from_slice(&data[2..10]);
-                let len = usize::try_from(u64::from_be_bytes(b))
-                    .map_err(|_| invalid("frame too large"))?;
-                (len, 10)
-            }
-            n => (usize::from(n), 2),
         };
-        if len > MAX_FRAME {
-            return Err(invalid("frame too large"));
-        }
         if data.len() < header + len {
             let want = self.start + header + len;
             if self.rbuf.capacity() < want {
@@ -175,19 +151,7 @@ impl Ws {
     }
 
     fn queue_frame(&mut self, first: u8, payload: &[u8]) {
-        self.wbuf.push(first);
-        let len = payload.len();
-        if len < 126 {
-            self.wbuf.push(0x80 | len as u8);
-        } else if let Ok(short) = u16::try_from(len) {
-            self.wbuf.push(0x80 | 126);
-            self.wbuf.extend_from_slice(&short.to_be_bytes());
-        } else {
-            self.wbuf.push(0x80 | 127);
-            self.wbuf.extend_from_slice(&(len as u64).to_be_bytes());
-        }
-        self.wbuf.extend_from_slice(&[0, 0, 0, 0]);
-        self.wbuf.extend_from_slice(payload);
+        encode_frame(&mut self.wbuf, first, payload);
     }
 
     /// Queues a text frame; [`Ws::flush`] sends it.
@@ -212,12 +176,86 @@ impl Ws {
         Ok(())
     }
 
+    /// The connection and the bytes read past the last frame handed over, for a caller that
+    /// reads and writes it from two tasks (the floods).
+    pub fn into_parts(self) -> (TcpStream, Vec<u8>) {
+        let unread = self.rbuf[self.start..].to_vec();
+        (self.stream, unread)
+    }
+
     /// Sends a close frame and shuts the connection down.
     pub async fn close(mut self) {
         self.queue_frame(0x88, &1000u16.to_be_bytes());
         let _ = self.flush().await;
         let _ = self.stream.shutdown().await;
     }
+}
+
+/// First byte (FIN and opcode), header length and payload length of a server frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameHeader {
+    /// The first byte: FIN and the opcode (`first & 0x0f`).
+    pub first: u8,
+    /// Bytes before the payload.
+    pub header: usize,
+    /// Bytes of payload.
+    pub len: usize,
+}
+
+/// The header of the server frame at the start of `data`, once it is all there (the payload
+/// may still be missing).
+pub fn frame_header(data: &[u8]) -> io::Result<Option<FrameHeader>> {
+    if data.len() < 2 {
+        return Ok(None);
+    }
+    let (first, b1) = (data[0], data[1]);
+    if first & 0x80 == 0 || first & 0x0f == 0 {
+        return Err(invalid("fragmented frames are not supported"));
+    }
+    if b1 & 0x80 != 0 {
+        return Err(invalid("masked frame from the server"));
+    }
+    let (len, header) = match b1 & 0x7f {
+        126 => {
+            if data.len() < 4 {
+                return Ok(None);
+            }
+            (usize::from(u16::from_be_bytes([data[2], data[3]])), 4)
+        }
+        127 => {
+            if data.len() < 10 {
+                return Ok(None);
+            }
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&data[2..10]);
+            let len =
+                usize::try_from(u64::from_be_bytes(b)).map_err(|_| invalid("frame too large"))?;
+            (len, 10)
+        }
+        n => (usize::from(n), 2),
+    };
+    if len > MAX_FRAME {
+        return Err(invalid("frame too large"));
+    }
+    Ok(Some(FrameHeader { first, header, len }))
+}
+
+/// Appends a client frame to `out`: `first` is its first byte (`0x81` text, `0x82` binary),
+/// the payload is masked with the all-zero key.
+pub fn encode_frame(out: &mut Vec<u8>, first: u8, payload: &[u8]) {
+    out.push(first);
+    let len = payload.len();
+    if len < 126 {
+        out.push(0x80 | len as u8);
+    } else if let Ok(short) = u16::try_from(len) {
+        out.push(0x80 | 126);
+        out.extend_from_slice(&short.to_be_bytes());
+    } else {
+        out.push(0x80 | 127);
+        out.extend_from_slice(&(len as u64).to_be_bytes());
+    }
+    out.extend_from_slice(&[0, 0, 0, 0]);
+    out.extend_from_slice(payload);
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
