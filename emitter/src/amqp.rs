@@ -24,7 +24,6 @@ use lapin::uri::AMQPUri;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
-use volley_protocol::classic;
 
 use crate::{EmitterError, Outgoing, SendFuture, Transport};
 
@@ -312,13 +311,7 @@ async fn reconnect(shared: Arc<Shared>) {
 
 impl Transport for AmqpTransport {
     fn send(&self, key: &str, message: Outgoing<'_>) -> SendFuture<'_> {
-        let encoded = match message {
-            Outgoing::Broadcast(broadcast) => {
-                classic::encode_broadcast(&broadcast).map(|bytes| (broadcast.channel(key), bytes))
-            }
-            Outgoing::Request { nsp, request } => classic::encode_request(request)
-                .map(|bytes| (classic::request_channel(key, nsp), bytes)),
-        };
+        let encoded = message.encode(key);
         Box::pin(async move {
             let (channel, payload) = encoded?;
             self.publish(channel, &payload).await
@@ -360,7 +353,7 @@ impl Drop for AmqpTransport {
     }
 }
 
-fn check_exchange(exchange: &str) -> Result<(), EmitterError> {
+pub(crate) fn check_exchange(exchange: &str) -> Result<(), EmitterError> {
     if exchange.len() > MAX_NAME_LEN {
         return Err(EmitterError::Connect(format!(
             "the exchange name is longer than {MAX_NAME_LEN} bytes"
@@ -376,7 +369,7 @@ fn check_exchange(exchange: &str) -> Result<(), EmitterError> {
 
 /// Parses `amqp://[user[:password]@]host[:port][/vhost][?query]` into lapin's form. Error
 /// messages never repeat the URL, which may hold a password.
-fn parse_url(url: &str) -> Result<(AMQPUri, String), EmitterError> {
+pub(crate) fn parse_url(url: &str) -> Result<(AMQPUri, String), EmitterError> {
     let invalid = |reason: String| EmitterError::Connect(format!("invalid AMQP URL: {reason}"));
     let Some((scheme, _)) = url.split_once("://") else {
         return Err(invalid("expected amqp://host[:port][/vhost]".into()));

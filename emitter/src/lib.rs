@@ -81,6 +81,11 @@ use volley_protocol::{EncodeError, Value};
 
 #[cfg(feature = "amqp")]
 mod amqp;
+#[cfg(any(feature = "kafka", feature = "fuzzing"))]
+mod brokers;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(feature = "kafka")]
 mod kafka;
 #[cfg(feature = "redis")]
@@ -130,6 +135,21 @@ pub(crate) enum Outgoing<'a> {
         /// The request.
         request: &'a Request,
     },
+}
+
+impl Outgoing<'_> {
+    /// The channel (under the prefix `key`) and the payload, in the classic format every
+    /// transport publishes.
+    pub(crate) fn encode(&self, key: &str) -> Result<(String, bytes::Bytes), EncodeError> {
+        use volley_protocol::classic;
+        match self {
+            Outgoing::Broadcast(broadcast) => {
+                classic::encode_broadcast(broadcast).map(|bytes| (broadcast.channel(key), bytes))
+            }
+            Outgoing::Request { nsp, request } => classic::encode_request(request)
+                .map(|bytes| (classic::request_channel(key, nsp), bytes)),
+        }
+    }
 }
 
 /// A message bus an emitter publishes on: Redis, RabbitMQ or Kafka, each in its own module.
@@ -564,48 +584,17 @@ impl<S: AsRef<str>> IntoRooms for &[S] {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use std::sync::Mutex;
-
     use volley_protocol::classic::{decode_broadcast, decode_request, Broadcast};
 
     use super::*;
 
-    /// Records what would be published (channel, payload) in the Redis dialect.
-    #[derive(Debug, Default)]
-    struct Recorder(Mutex<Vec<(String, Vec<u8>)>>);
-
-    impl Transport for Recorder {
-        fn send(&self, key: &str, message: Outgoing<'_>) -> SendFuture<'_> {
-            let (channel, bytes) = match message {
-                Outgoing::Broadcast(b) => (
-                    b.channel(key),
-                    volley_protocol::classic::encode_broadcast(&b).map(|b| b.to_vec()),
-                ),
-                Outgoing::Request { nsp, request } => (
-                    volley_protocol::classic::request_channel(key, nsp),
-                    volley_protocol::classic::encode_request(request).map(|b| b.to_vec()),
-                ),
-            };
-            let result = bytes.map_err(EmitterError::from).map(|bytes| {
-                if let Ok(mut sent) = self.0.lock() {
-                    sent.push((channel, bytes));
-                }
-            });
-            Box::pin(async move { result })
-        }
-
-        fn close(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
-            Box::pin(async {})
-        }
+    fn emitter() -> (Emitter, Arc<fuzzing::Recorder>) {
+        fuzzing::recording()
     }
 
-    fn emitter() -> (Emitter, Arc<Recorder>) {
-        let recorder = Arc::new(Recorder::default());
-        (Emitter::with_transport(recorder.clone()), recorder)
-    }
-
-    fn last(recorder: &Recorder) -> (String, Vec<u8>) {
-        recorder.0.lock().unwrap().last().cloned().unwrap()
+    fn last(recorder: &fuzzing::Recorder) -> (String, Vec<u8>) {
+        let (channel, bytes) = recorder.sent().last().cloned().unwrap();
+        (channel, bytes.to_vec())
     }
 
     fn block_on<F: Future>(future: F) -> F::Output {
@@ -717,7 +706,7 @@ mod tests {
                 emitter.emit("deep", &deep).await,
                 Err(EmitterError::Encode(_))
             ));
-            assert!(recorder.0.lock().unwrap().is_empty());
+            assert!(recorder.sent().is_empty());
         });
     }
 }

@@ -11,7 +11,6 @@ use fred::clients::Client;
 use fred::interfaces::{ClientLike, PubsubInterface};
 use fred::types::config::{Config, Options, ReconnectPolicy};
 use fred::types::{Builder, ConnectHandle};
-use volley_protocol::classic;
 
 use crate::{EmitterError, Outgoing, SendFuture, Transport};
 
@@ -85,13 +84,7 @@ impl RedisTransport {
 
 impl Transport for RedisTransport {
     fn send(&self, key: &str, message: Outgoing<'_>) -> SendFuture<'_> {
-        let encoded = match message {
-            Outgoing::Broadcast(broadcast) => {
-                classic::encode_broadcast(&broadcast).map(|bytes| (broadcast.channel(key), bytes))
-            }
-            Outgoing::Request { nsp, request } => classic::encode_request(request)
-                .map(|bytes| (classic::request_channel(key, nsp), bytes)),
-        };
+        let encoded = message.encode(key);
         Box::pin(async move {
             let (channel, payload) = encoded?;
             self.publish(channel, payload).await

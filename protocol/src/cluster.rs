@@ -424,6 +424,14 @@ impl Message {
         }
     }
 
+    /// [`decode`](Message::decode) without its fast path for broadcasts: for the fuzz target
+    /// that checks both read the same. Not part of the API.
+    #[cfg(feature = "fuzzing")]
+    #[doc(hidden)]
+    pub fn decode_without_fast_path(bytes: &[u8]) -> Result<Message, DecodeError> {
+        Message::decode_generic(bytes)
+    }
+
     /// Any layout of any type, through a value tree.
     fn decode_generic(bytes: &[u8]) -> Result<Message, DecodeError> {
         let Value::Map(entries) = read_value(bytes)? else {

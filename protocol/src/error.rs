@@ -88,6 +88,10 @@ pub enum EncodeError {
     /// Only EVENT and ACK packets may carry an acknowledgement id.
     #[error("this packet type cannot carry an acknowledgement id")]
     UnexpectedAckId,
+    /// CONNECT_ERROR data must be an object or a string, as socket.io clients require (a
+    /// number right after the packet type would also read as an acknowledgement id).
+    #[error("CONNECT_ERROR data must be an object or a string")]
+    InvalidConnectError,
 }
 
 impl serde::ser::Error for EncodeError {

@@ -164,19 +164,26 @@ fn compact_limit(open: usize) -> usize {
         .saturating_add(COMPACT_SLACK)
 }
 
+/// The timer's resolution: it wakes up to this much after the instant asked. The task asks to
+/// be woken this much before the earliest deadline and handles every entry due by then, so
+/// that a deadline is kept to within this much early rather than up to twice this much late.
+const TIMER_RESOLUTION_MS: u64 = 1;
+
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX / 4)
 }
 
-/// Schedules the first ping of a new session, `pingInterval` from now (never earlier: the ping
-/// is due one millisecond late at most), and the handler's open check if it wants one; starts
-/// the endpoint's heartbeat task if it is not running yet.
+/// Schedules the first ping of a new session, `pingInterval` from now (the clock is read rounded
+/// down: the ping is due up to one millisecond early, never late, so that a client that does
+/// not answer is gone by pingInterval + pingTimeout after its handshake, as the reference
+/// server has it), and the handler's open check if it wants one; starts the endpoint's
+/// heartbeat task if it is not running yet.
 pub(crate) fn start<H: EngineHandler>(engine: &Arc<Engine<H>>, sid: Sid) {
     let schedule = &engine.heartbeats;
     if !schedule.started.swap(true, AtomicOrdering::AcqRel) {
         tokio::spawn(run(Arc::downgrade(engine), schedule.clone()));
     }
-    let now = schedule.now_ms() + 1;
+    let now = schedule.now_ms();
     schedule.push(Entry {
         at: now + millis(engine.config.ping_interval),
         due: Due::Ping,
@@ -205,7 +212,7 @@ async fn run<H: EngineHandler>(engine: Weak<Engine<H>>, schedule: Arc<Schedule>)
                 return;
             };
             let now = schedule.now_ms();
-            let next = schedule.take_due(now, &mut due);
+            let next = schedule.take_due(now + TIMER_RESOLUTION_MS, &mut due);
             for entry in due.drain(..) {
                 beat(&engine, &schedule, entry, now);
             }
@@ -214,6 +221,7 @@ async fn run<H: EngineHandler>(engine: Weak<Engine<H>>, schedule: Arc<Schedule>)
         };
         match next {
             Some(at) => {
+                let at = at.saturating_sub(TIMER_RESOLUTION_MS);
                 let deadline = schedule.epoch + Duration::from_millis(at);
                 tokio::select! {
                     () = tokio::time::sleep_until(deadline) => {}
@@ -236,8 +244,11 @@ fn beat<H: EngineHandler>(engine: &Engine<H>, schedule: &Schedule, entry: Entry,
     match entry.due {
         Due::Ping => {
             if socket.send(Frame::Ping).is_ok() {
+                // pingTimeout after the ping was due rather than sent, so that a late wake-up
+                // does not push the close further; still half of it at least after the send
+                let timeout = millis(config.ping_timeout);
                 schedule.push(Entry {
-                    at: now + 1 + millis(config.ping_timeout),
+                    at: (entry.at + timeout).max(now + timeout / 2),
                     due: Due::Pong(now),
                     sid: entry.sid,
                 });

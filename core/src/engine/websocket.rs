@@ -23,16 +23,15 @@ use super::{
 const WRITE_BATCH: usize = 64;
 
 /// Accepts a WebSocket: a new session, or the upgrade of `existing`.
+///
+/// A WebSocket naming a session that is already on WebSocket, or already upgrading, is
+/// accepted and then closed at once, as the reference server does ([`run_upgrade`] finds it
+/// cannot begin an upgrade); the session's own transport is left alone.
 pub(crate) async fn accept<H: EngineHandler>(
     engine: Arc<Engine<H>>,
     req: Request<Body>,
     existing: Option<Arc<EngineSocket<H::Data>>>,
 ) -> Result<Response, RequestError> {
-    if let Some(socket) = &existing {
-        if socket.transport() != Transport::Polling || socket.is_upgrading() {
-            return Err(RequestError::BadRequest);
-        }
-    }
     // What the connection's task keeps until the upgrade completes, behind one pointer: the
     // task keeps room for it beside the session's own state for the connection's whole life.
     let target = match existing {
@@ -149,7 +148,8 @@ fn run_upgrade<H: EngineHandler>(
     socket: Arc<EngineSocket<H::Data>>,
 ) -> impl std::future::Future<Output = ()> + Send {
     async move {
-        // only a session opened over polling gets here (see `accept`)
+        // A session opened over WebSocket, already upgraded or upgrading cannot begin an
+        // upgrade: this second WebSocket is closed, the session goes on (see `accept`).
         let Some(polling) = socket.polling().filter(|_| socket.begin_upgrade()) else {
             close(&mut ws).await;
             return;

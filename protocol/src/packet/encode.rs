@@ -18,7 +18,9 @@ use crate::EncodeError;
 /// becomes BINARY_EVENT/BINARY_ACK with the `N-` prefix. Values map to JSON as
 /// `JSON.stringify` would: nil is `null`, non-finite floats are `null`, strings that are not
 /// valid UTF-8 are converted lossily, and integer, boolean and nil map keys are stringified.
-/// Other map keys and MessagePack extensions are errors.
+/// Other map keys and MessagePack extensions are errors, and so is CONNECT_ERROR data that is
+/// neither a map nor a string (clients refuse it, and `4` followed by a number would read back
+/// as an acknowledgement id).
 ///
 /// `out` may already hold a prefix (such as the Engine.IO `4`); it is kept, and left
 /// unchanged when an error is returned.
@@ -64,6 +66,9 @@ pub fn encode(packet: &PacketRef<'_>, out: &mut String) -> Result<Vec<Bytes>, En
         }
         DataRef::ConnectError(value) => {
             no_id(packet.id)?;
+            if !matches!(value, Value::Map(_) | Value::String(_)) {
+                return Err(EncodeError::InvalidConnectError);
+            }
             collect_binaries(value, &mut attachments)?;
             if !attachments.is_empty() {
                 return Err(EncodeError::UnexpectedBinary);

@@ -90,7 +90,7 @@ fn encode_errors() {
         Err(EncodeError::MissingAckId)
     ));
 
-    let binary = bin(&[1]);
+    let binary = Value::Map(vec![(Value::from("data"), bin(&[1]))]);
     let mut out = String::from("4");
     let bad: [PacketRef<'_>; 6] = [
         PacketRef {
@@ -143,6 +143,43 @@ fn encode_errors() {
         ),
         Err(EncodeError::InvalidNamespace(_))
     ));
+}
+
+#[test]
+fn connect_error_data_is_an_object_or_a_string() {
+    // found by fuzzing: `4` then `44` read back as an acknowledgement id
+    let mut out = String::new();
+    for value in [
+        Value::from(44),
+        Value::from(-1),
+        Value::Nil,
+        Value::Array(vec![]),
+    ] {
+        let packet = PacketRef {
+            ns: "/",
+            id: None,
+            data: DataRef::ConnectError(&value),
+        };
+        assert!(
+            matches!(
+                encode(&packet, &mut out),
+                Err(EncodeError::InvalidConnectError)
+            ),
+            "{value}"
+        );
+        assert_eq!(out, "");
+    }
+    for (value, text) in [(Value::from("no"), r#"4"no""#), (Value::Map(vec![]), "4{}")] {
+        let packet = PacketRef {
+            ns: "/",
+            id: None,
+            data: DataRef::ConnectError(&value),
+        };
+        encode(&packet, &mut out).unwrap();
+        assert_eq!(out, text);
+        assert!(matches!(decode(&out, 0), Ok(Decoded::Complete(_))));
+        out.clear();
+    }
 }
 
 #[test]
