@@ -1,4 +1,4 @@
-//! The Engine.IO v4 conformance scenarios (see `shared/specs/protocol-conformance.md`).
+//! The Engine.IO v4 conformance scenarios (see `docs/protocol-conformance.md`).
 //!
 //! Both suites run them: the bare Engine.IO echo server at `/engine.io/` and the Socket.IO
 //! conformance server, which repeats the Engine.IO handshake, heartbeat, close and upgrade cases
