@@ -344,6 +344,74 @@ fn hold_broker_lock(name: &str) -> TestResult {
     Ok(())
 }
 
+/// A TCP relay to `upstream` that can stall: while stalled it moves no byte in either direction
+/// and keeps every connection open, as a broker that hangs does. Its task ends with the test.
+async fn stalling_relay(upstream: &str) -> TestResult<(u16, tokio::sync::watch::Sender<bool>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let (stall, stalled) = tokio::sync::watch::channel(false);
+    let upstream = upstream.to_owned();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                continue;
+            };
+            let (client_read, client_write) = client.into_split();
+            let (server_read, server_write) = server.into_split();
+            tokio::spawn(relay(client_read, server_write, stalled.clone()));
+            tokio::spawn(relay(server_read, client_write, stalled.clone()));
+        }
+    });
+    Ok((port, stall))
+}
+
+/// Copies `from` to `to`, holding off while `stalled` says so.
+async fn relay(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut stalled: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        if stalled.wait_for(|s| !s).await.is_err() {
+            return;
+        }
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if stalled.wait_for(|s| !s).await.is_err() || to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A Kafka-protocol broker (tansu, as `scripts/kafka.sh` installs it) of this test's own on a
+/// free port, so that it can be stopped: Kafka clients reconnect to the advertised address, so
+/// a relay in front of the shared broker would be bypassed.
+async fn private_kafka() -> TestResult<(Process, String)> {
+    let port = free_port()?;
+    let home = std::env::var("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|_| std::env::var("HOME").map(|h| std::path::Path::new(&h).join(".cargo")))
+        .map_err(|_| Failure::msg("neither CARGO_HOME nor HOME is set"))?;
+    let tansu = home.join("bin/tansu");
+    let address = format!("tcp://127.0.0.1:{port}");
+    let child = Command::new(&tansu)
+        .args(["broker", "--listener-url", &address])
+        .args(["--advertised-listener-url", &address])
+        .args(["--storage-engine", "memory://tansu/"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| Failure::msg(format!("{}: {e} (run scripts/kafka.sh)", tansu.display())))?;
+    let process = Process(child);
+    wait_listening(port).await?;
+    Ok((process, format!("kafka://127.0.0.1:{port}")))
+}
+
 /// On the machine's shared brokers (started by `scripts/services.sh`; never stopped here).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_flooding_client_moves_an_amqp_cluster_node_by_a_bounded_amount() -> TestResult {
@@ -355,6 +423,24 @@ async fn a_flooding_client_moves_an_amqp_cluster_node_by_a_bounded_amount() -> T
     check_growth("amqp, 2 nodes", &flooded, 100)
 }
 
+/// RabbitMQ stalled for the whole flood: the two nodes reach the shared broker through a relay
+/// that stops moving bytes (the broker itself is never touched).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flooding_client_moves_an_amqp_node_by_a_bounded_amount_while_the_broker_stalls(
+) -> TestResult {
+    hold_broker_lock("volley-rabbitmq.lock")?;
+    let (relay, stall) = stalling_relay("127.0.0.1:5672").await?;
+    let url = format!("amqp://guest:guest@127.0.0.1:{relay}/%2f");
+    let (node, port) = chat_node(&url).await?;
+    let (_peer, _) = chat_node(&url).await?;
+    // both nodes on the bus before it stalls
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stall.send_replace(true);
+    let stalled = flood(&node, port, Duration::from_secs(6)).await;
+    stall.send_replace(false);
+    check_growth("amqp stalled, 2 nodes", &stalled?, 0)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_flooding_client_moves_a_kafka_cluster_node_by_a_bounded_amount() -> TestResult {
     hold_broker_lock("volley-kafka-tests.lock")?;
@@ -363,4 +449,18 @@ async fn a_flooding_client_moves_a_kafka_cluster_node_by_a_bounded_amount() -> T
     let (_peer, _) = chat_node(url).await?;
     let flooded = flood(&node, port, Duration::from_secs(6)).await?;
     check_growth("kafka, 2 nodes", &flooded, 100)
+}
+
+/// A broker of the test's own, stopped (SIGSTOP) for the whole flood.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flooding_client_moves_a_kafka_node_by_a_bounded_amount_while_the_broker_stalls(
+) -> TestResult {
+    let (broker, url) = private_kafka().await?;
+    let (node, port) = chat_node(&url).await?;
+    let (_peer, _) = chat_node(&url).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    broker.signal("STOP")?;
+    let stalled = flood(&node, port, Duration::from_secs(6)).await;
+    broker.signal("CONT")?;
+    check_growth("kafka stopped, 2 nodes", &stalled?, 0)
 }
