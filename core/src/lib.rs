@@ -68,7 +68,7 @@ pub use io::{
     EmitError, IntoRooms, Limit, Namespace, Observer, Parser, Server, ServerBuilder, SessionGuard,
     Socket,
 };
-pub use manager::{ClientManager, MemoryManager, SocketInfo};
+pub use manager::{ClientManager, ConnectionStateRecovery, MemoryManager, SocketInfo};
 pub use service::StaticFiles;
 pub use service::{CorsOrigins, NotFound, VolleyLayer, VolleyService};
 pub use volley_protocol::Value;

@@ -14,6 +14,7 @@
 //!         opts: BroadcastOpts { rooms: vec!["lobby".into()], ..Default::default() },
 //!         event: "news".into(),
 //!         args: vec![Value::from("hi"), Value::Binary(vec![1, 2])],
+//!         offset: None,
 //!         ack: None,
 //!     },
 //! };
@@ -126,6 +127,9 @@ pub enum Body {
         event: String,
         /// Event arguments.
         args: Vec<Value>,
+        /// The offset clients receive as the event's last argument, when the cluster recovers
+        /// connection state (see [`BroadcastRef::offset`]).
+        offset: Option<String>,
         /// Set when the requester collects acks.
         ack: Option<AckRequest>,
     },
@@ -207,6 +211,8 @@ struct BroadcastData {
     event: String,
     #[serde(default)]
     args: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    offset: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     ack: Option<AckRequest>,
 }
@@ -314,6 +320,7 @@ impl Message {
                 opts,
                 event,
                 args,
+                offset,
                 ack,
             } => {
                 let broadcast = BroadcastRef {
@@ -322,6 +329,7 @@ impl Message {
                     opts,
                     event,
                     args,
+                    offset: offset.as_deref(),
                     ack: *ack,
                 };
                 return broadcast.encode();
@@ -458,6 +466,7 @@ impl Message {
                     opts: d.opts,
                     event: d.event,
                     args: d.args,
+                    offset: d.offset,
                     ack: d.ack,
                 }
             }

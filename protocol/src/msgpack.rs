@@ -70,11 +70,15 @@ pub fn encode(packet: &PacketRef<'_>) -> Result<Bytes, EncodeError> {
     w.str("type")?;
     w.uint(type_number(ty));
     match packet.data {
-        DataRef::Connect { sid } => {
+        DataRef::Connect { sid, pid } => {
             w.str("data")?;
-            w.map_len(1)?;
+            w.map_len(if pid.is_some() { 2 } else { 1 })?;
             w.str("sid")?;
             w.str(sid)?;
+            if let Some(pid) = pid {
+                w.str("pid")?;
+                w.str(pid)?;
+            }
         }
         DataRef::Disconnect => {}
         DataRef::Event { event, args } => {

@@ -115,10 +115,13 @@ pub struct PacketRef<'a> {
 /// The data of a packet to send.
 #[derive(Debug, Clone, Copy)]
 pub enum DataRef<'a> {
-    /// The server's CONNECT acknowledgement: data exactly `{"sid":"..."}`.
+    /// The server's CONNECT acknowledgement: data exactly `{"sid":"..."}`, or
+    /// `{"sid":"...","pid":"..."}` when the server recovers connection state.
     Connect {
         /// The Socket.IO session id of the connected socket.
         sid: &'a str,
+        /// The private session id a client presents to recover its state after a reconnect.
+        pid: Option<&'a str>,
     },
     /// DISCONNECT.
     Disconnect,

@@ -35,6 +35,7 @@ pub mod cluster_suite;
 pub mod engineio_cases;
 pub mod interop_cases;
 pub mod interop_server;
+pub mod proxy;
 pub mod puppet;
 pub mod server;
 pub mod wire;

@@ -305,6 +305,46 @@ impl Puppet {
         }
     }
 
+    /// Closes the client's transport as a network failure would; with `reconnection` on (in the
+    /// extra `Manager` options) the client reconnects by itself.
+    pub async fn drop_transport(&mut self) -> TestResult {
+        self.command(json!({ "cmd": "drop" })).await.map(|_| ())
+    }
+
+    /// Waits for the next (re)connect to `nsp` within `within`; returns the socket id and whether
+    /// the server recovered the socket (connection state recovery).
+    pub async fn next_connected(
+        &mut self,
+        nsp: &str,
+        within: Duration,
+    ) -> TestResult<(String, bool)> {
+        let pred = |v: &Value| v["ev"] == "connected" && v["nsp"] == nsp;
+        match self.wait_for("connected", within, &pred).await? {
+            Some(v) => Ok((
+                v["sid"].as_str().unwrap_or_default().to_owned(),
+                v["recovered"].as_bool().unwrap_or(false),
+            )),
+            None => Err(self.fail(format!("no connect to {nsp} within {within:?}"))),
+        }
+    }
+
+    /// Every event `event` on `nsp` received so far (without waiting), oldest first, as their
+    /// argument arrays; they are taken out of what [`Puppet::next_event`] would return.
+    pub async fn drain_events(&mut self, nsp: &str, event: &str) -> Vec<Value> {
+        while let Ok(v) = self.lines.try_recv() {
+            self.backlog.push_back(v);
+        }
+        let mut out = Vec::new();
+        self.backlog.retain(|v| {
+            let matches = v["ev"] == "event" && v["nsp"] == nsp && v["event"] == event;
+            if matches {
+                out.push(v["args"].clone());
+            }
+            !matches
+        });
+        out
+    }
+
     /// Stops the client.
     pub async fn close(mut self) {
         let _ = self.child.start_kill();

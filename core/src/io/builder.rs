@@ -7,7 +7,7 @@ use super::client::Dispatcher;
 use super::limits::{self, Limits};
 use super::server::{Shared, SocketIoConfig};
 use crate::engine::{Engine, EngineConfig, Transport};
-use crate::manager::{ClientManager, MemoryManager};
+use crate::manager::{ClientManager, ConnectionStateRecovery, MemoryManager};
 use crate::service::{Cors, CorsOrigins, StaticFiles};
 use crate::{Parser, Server};
 
@@ -77,6 +77,7 @@ pub struct ServerBuilder {
     cors: CorsOrigins,
     manager: Option<Arc<dyn ClientManager>>,
     static_files: Option<StaticFiles>,
+    recovery: Option<ConnectionStateRecovery>,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -101,6 +102,7 @@ impl Default for ServerBuilder {
             cors: CorsOrigins::SameOrigin,
             manager: None,
             static_files: None,
+            recovery: None,
         }
     }
 }
@@ -296,6 +298,28 @@ impl ServerBuilder {
         self
     }
 
+    /// Turns on connection state recovery (off by default): a client whose connection drops
+    /// and that reconnects within [`ConnectionStateRecovery::max_disconnection_duration`] gets
+    /// the same socket back (id, rooms, session) and every broadcast it missed, in order, before
+    /// new ones; [`crate::Socket::recovered`] says so. Broadcasts then carry an offset as their
+    /// last argument: the official clients (4.6 and later) keep the last one they received, and
+    /// client handlers see it as one more argument, as with Node's server. Volatile
+    /// emits, emits that ask for acks and a socket's own emits ([`crate::Socket::emit`]) are
+    /// not recovered. In a cluster, a client that reconnects to another node is recovered
+    /// there too when the cluster manager supports it (see the manager's docs).
+    ///
+    /// ```
+    /// use volley::{ConnectionStateRecovery, Server};
+    /// let io = Server::builder()
+    ///     .connection_state_recovery(ConnectionStateRecovery::default())
+    ///     .build();
+    /// # let _ = io;
+    /// ```
+    pub fn connection_state_recovery(mut self, recovery: ConnectionStateRecovery) -> Self {
+        self.recovery = Some(recovery);
+        self
+    }
+
     /// Builds the server.
     pub fn build(self) -> Server {
         let manager = self
@@ -309,6 +333,9 @@ impl ServerBuilder {
             limits: self.bounds.limits(self.engine.max_payload),
         };
         manager.local().use_parser(self.parser);
+        if let Some(recovery) = self.recovery {
+            manager.local().use_recovery(recovery);
+        }
         let shared = Arc::new(Shared::new(config, manager.clone()));
         let hooks: Arc<dyn crate::manager::ServerHooks> = shared.clone();
         manager.bind(Arc::downgrade(&hooks));

@@ -161,12 +161,24 @@ impl Dispatcher {
                 drop(state);
                 return exceeded(session, Limit::Namespaces);
             }
-            let socket = Socket::new(nsp.clone(), session.clone(), auth.clone());
+            let socket = recover(&nsp, session, auth.as_ref())
+                .unwrap_or_else(|| Socket::new(nsp.clone(), session.clone(), auth.clone()));
             state.sockets.insert(socket.clone());
             socket
         };
-        nsp.manager.add_socket(&socket);
-        match nsp.connect_handler() {
+        let skip_handler = socket.recovered()
+            && nsp
+                .manager
+                .local()
+                .recovery()
+                .is_some_and(|r| r.config.skip_connect_handler);
+        if socket.recovered() {
+            // registered by the recovery already; a cluster manager starts on its first socket
+            nsp.manager.add_recovered_socket(&socket);
+        } else {
+            nsp.manager.add_socket(&socket);
+        }
+        match nsp.connect_handler().filter(|_| !skip_handler) {
             None => finish_connect(session, socket, Ok(())),
             Some(handler) => match handler.call(socket.clone(), auth) {
                 Ok(outcome) => finish_connect(session, socket, outcome),
@@ -230,6 +242,52 @@ impl Dispatcher {
         if !state.attachment_timer {
             state.attachment_timer = true;
             tokio::spawn(watch_attachments(Arc::downgrade(session)));
+        }
+    }
+}
+
+/// The socket a reconnecting client asks back (connection state recovery): its `auth` carries
+/// the private id it was given (`pid`) and the offset of the last broadcast it received
+/// (`offset`). `None` when recovery is off, or the socket cannot be recovered (unknown or
+/// expired id, offset no longer in the log, too much missed): the client then connects as a new
+/// socket, and sees it (`recovered` is false).
+fn recover(
+    nsp: &Arc<super::namespace::NamespaceInner>,
+    session: &Session,
+    auth: Option<&Value>,
+) -> Option<Socket> {
+    let local = nsp.manager.local();
+    let recovery = local.recovery()?;
+    let field = |name: &str| match auth? {
+        Value::Map(entries) => entries
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(name))
+            .and_then(|(_, v)| v.as_str()),
+        _ => None,
+    };
+    let pid = field("pid")?;
+    let offset = field("offset");
+    let mut persisted = recovery.take(&nsp.name, pid)?;
+    let socket = Socket::resume(nsp.clone(), session.clone(), auth.cloned(), &mut persisted);
+    // what it missed waits behind the CONNECT acknowledgement, within half its queue: the rest
+    // is left for what comes next
+    let max_frames = session.queue.capacity() / 2;
+    let max_bytes = session.queue.max_bytes() / 2;
+    match local.restore(
+        &socket,
+        &persisted.rooms,
+        offset,
+        persisted.base,
+        max_frames,
+        max_bytes,
+    ) {
+        Ok(missed) => {
+            tracing::debug!(target: "volley::socketio", sid = %socket.id(), ns = %nsp.name, missed, "connection state recovered");
+            Some(socket)
+        }
+        Err(why) => {
+            tracing::debug!(target: "volley::socketio", ns = %nsp.name, ?why, "connection state not recovered");
+            None
         }
     }
 }

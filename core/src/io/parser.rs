@@ -58,11 +58,16 @@ impl Parser {
         })
     }
 
-    pub(crate) fn connect(self, ns: &str, sid: &str) -> Result<Frame, EncodeError> {
+    pub(crate) fn connect(
+        self,
+        ns: &str,
+        sid: &str,
+        pid: Option<&str>,
+    ) -> Result<Frame, EncodeError> {
         self.frame(&PacketRef {
             ns,
             id: None,
-            data: DataRef::Connect { sid },
+            data: DataRef::Connect { sid, pid },
         })
     }
 

@@ -27,6 +27,22 @@ impl SessionSlot {
         slot.as_ref()?.downcast_ref::<T>().cloned()
     }
 
+    /// Takes the value out, for a socket that may be recovered.
+    pub(crate) fn take(&self) -> Option<Box<dyn Any + Send + Sync>> {
+        match self.0.lock() {
+            Ok(mut s) => s.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        }
+    }
+
+    /// Puts back a recovered socket's value.
+    pub(crate) fn put(&self, value: Option<Box<dyn Any + Send + Sync>>) {
+        match self.0.lock() {
+            Ok(mut s) => *s = value,
+            Err(poisoned) => *poisoned.into_inner() = value,
+        }
+    }
+
     pub(crate) fn clear(&self) {
         if let Ok(mut slot) = self.0.lock() {
             *slot = None;

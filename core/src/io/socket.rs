@@ -18,6 +18,7 @@ use super::namespace::NamespaceInner;
 use super::parser::Parser;
 use super::session::{SessionGuard, SessionSlot};
 use crate::engine::{CloseReason, EngineSocket, Frame, RequestInfo, SendError, Sid, Transport};
+use crate::manager::recovery_parts::{Persisted, Recoverer};
 use crate::{AckError, DisconnectReason, EmitError, Limit};
 
 /// One client connected to one namespace. Cheap to clone; every clone is the same socket.
@@ -45,6 +46,13 @@ pub(crate) struct SocketInner {
     gate: Mutex<Option<Box<Gate>>>,
     acks: Mutex<HashMap<u64, oneshot::Sender<Vec<Value>>>>,
     session: SessionSlot,
+    /// The private id a client presents to recover this socket (with recovery on).
+    pid: Option<Arc<str>>,
+    /// This socket was recovered after a disconnection.
+    recovered: bool,
+    /// The namespace log's position when the socket was registered: with recovery on, what it
+    /// can have missed starts there.
+    log_base: std::sync::OnceLock<u64>,
 }
 
 impl std::fmt::Debug for Socket {
@@ -62,8 +70,39 @@ impl Socket {
         engine: Arc<EngineSocket<Client>>,
         auth: Option<Value>,
     ) -> Self {
+        let pid = ns.manager.local().recovery().map(|_| Recoverer::new_pid());
+        Self::with_ids(ns, engine, auth, Sid::new(), pid, false)
+    }
+
+    /// A recovered socket: the id, private id and session it had before.
+    pub(crate) fn resume(
+        ns: Arc<NamespaceInner>,
+        engine: Arc<EngineSocket<Client>>,
+        auth: Option<Value>,
+        persisted: &mut Persisted,
+    ) -> Self {
+        let socket = Self::with_ids(
+            ns,
+            engine,
+            auth,
+            persisted.sid,
+            Some(persisted.pid.clone()),
+            true,
+        );
+        socket.0.session.put(persisted.session.take());
+        socket
+    }
+
+    fn with_ids(
+        ns: Arc<NamespaceInner>,
+        engine: Arc<EngineSocket<Client>>,
+        auth: Option<Value>,
+        id: Sid,
+        pid: Option<Arc<str>>,
+        recovered: bool,
+    ) -> Self {
         Socket(Arc::new(SocketInner {
-            id: Sid::new(),
+            id,
             ns,
             engine,
             auth,
@@ -73,7 +112,30 @@ impl Socket {
             gate: Mutex::new(Some(Box::default())),
             acks: Mutex::new(HashMap::new()),
             session: SessionSlot::default(),
+            pid,
+            recovered,
+            log_base: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Whether this socket was recovered after a disconnection (connection state recovery, see
+    /// [`crate::ServerBuilder::connection_state_recovery`]): same id, rooms and session as
+    /// before, and the broadcasts it missed were sent to it first.
+    ///
+    /// ```
+    /// # let io = volley::Server::builder().build();
+    /// io.of("/").on_connect(|socket: volley::Socket, _auth: Option<volley::Value>| {
+    ///     if !socket.recovered() {
+    ///         socket.enter_room("lobby"); // a first connection: set it up
+    ///     }
+    /// });
+    /// ```
+    pub fn recovered(&self) -> bool {
+        self.0.recovered
+    }
+
+    pub(crate) fn set_log_base(&self, base: u64) {
+        let _ = self.0.log_base.set(base);
     }
 
     /// The socket id (also the name of the room only this socket is in).
@@ -108,12 +170,27 @@ impl Socket {
 
     /// Sends an event to this client. `data` becomes the event's arguments: `()` none, a tuple one
     /// per element, anything else one; bytes travel as binary attachments.
+    ///
+    /// The packet goes to this client only, straight to its queue: unlike an emit to its id as a
+    /// room (`socket.namespace().to(socket.id())`), it carries no offset and is not recovered
+    /// after a reconnect (connection state recovery), as in Node.
     pub async fn emit<T: Serialize + ?Sized>(
         &self,
         event: &str,
         data: &T,
     ) -> Result<(), EmitError> {
-        self.namespace().to(self.id()).emit(event, data).await
+        let args = volley_protocol::args::to_args(data)?;
+        let frame = self.parser().event(self.ns(), event, &args, None)?;
+        let observers = self.0.ns.manager.local().observers();
+        match self.send_frame(frame, false) {
+            Ok(()) => {
+                observers.each(|o| o.event_sent(self.ns(), self.id(), event, &args));
+                observers.each(|o| o.broadcast(self.ns(), 1));
+            }
+            Err(SendError::QueueFull) => observers.each(|o| o.queue_full(self.id(), false)),
+            Err(_) => {}
+        }
+        Ok(())
     }
 
     /// Sends an event and waits for the client's acknowledgement, for at most the server's ack
@@ -305,7 +382,7 @@ impl Socket {
     pub(crate) fn confirm_connect(&self) -> Result<(), SendError> {
         let frame = self
             .parser()
-            .connect(self.ns(), self.id().as_str())
+            .connect(self.ns(), self.id().as_str(), self.0.pid.as_deref())
             .map_err(|_| SendError::Closed)?;
         let mut gate = self.gate();
         let gate = gate.as_mut().ok_or(SendError::Closed)?;
@@ -437,6 +514,39 @@ impl Socket {
         }
     }
 
+    /// Keeps a connected socket that left for a reason the client may come back from (its
+    /// transport closed or broke, ping timeout, shutdown), for connection state recovery.
+    fn persist(&self, reason: DisconnectReason, connected: bool) {
+        let local = self.0.ns.manager.local();
+        let (Some(recovery), Some(pid)) = (local.recovery(), self.0.pid.as_ref()) else {
+            return;
+        };
+        let recoverable = matches!(
+            reason,
+            DisconnectReason::TransportClose
+                | DisconnectReason::TransportError
+                | DisconnectReason::PingTimeout
+                | DisconnectReason::ServerShutdown
+        );
+        if !(connected && recoverable) {
+            return;
+        }
+        let own = self.id();
+        let rooms = local
+            .rooms(self.ns(), own)
+            .into_iter()
+            .filter(|r| r != own.as_str())
+            .collect();
+        recovery.persist(Persisted::new(
+            own,
+            pid.clone(),
+            self.ns().to_owned(),
+            rooms,
+            self.0.session.take(),
+            self.0.log_base.get().copied().unwrap_or(0),
+        ));
+    }
+
     /// Leaves the namespace: forgets the socket everywhere and runs the disconnect handler, once.
     pub(crate) fn on_disconnect(&self, reason: DisconnectReason) {
         if self.0.gone.swap(true, Ordering::AcqRel) {
@@ -446,8 +556,9 @@ impl Socket {
         if let Ok(mut acks) = self.0.acks.lock() {
             acks.clear();
         }
-        self.0.session.clear();
         let connected = self.0.connected.load(Ordering::Acquire);
+        self.persist(reason, connected);
+        self.0.session.clear();
         if connected {
             // Observers see a socket leave (before its rooms) only if they saw it join.
             self.0

@@ -9,8 +9,9 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use volley_protocol::{EncodeError, Value};
 
+use super::recovery::{ConnectionStateRecovery, OffsetSource, Recoverer, Unrecoverable};
 use super::BroadcastOptions;
-use crate::engine::{SendError, Sid};
+use crate::engine::{Frame, SendError, Sid};
 use crate::io::{Observers, Parser};
 use crate::{AckError, AckResponse, Socket};
 
@@ -45,6 +46,15 @@ pub struct LocalAdapter {
     nsps: RwLock<HashMap<String, Arc<NsIndex>>>,
     parser: OnceLock<Parser>,
     observers: Observers,
+    /// This node's name in the offsets it makes (a cluster node's uid; random otherwise).
+    node_id: OnceLock<Arc<str>>,
+    /// Connection state recovery, when the server turned it on.
+    recovery: OnceLock<Arc<Recoverer>>,
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // nothing panics while holding the log's lock; a poisoned log is still a valid one
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl std::fmt::Debug for LocalAdapter {
@@ -105,6 +115,33 @@ impl LocalAdapter {
         let _ = self.parser.set(parser);
     }
 
+    /// Turns connection state recovery on; the server does this once when it is built with
+    /// [`crate::ServerBuilder::connection_state_recovery`].
+    pub fn use_recovery(&self, config: ConnectionStateRecovery) {
+        let node = self
+            .node_id
+            .get_or_init(|| {
+                let raw: [u8; 8] = rand::random();
+                raw.iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+                    .into()
+            })
+            .clone();
+        let _ = self.recovery.set(Arc::new(Recoverer::new(config, node)));
+    }
+
+    /// Names this node in the offsets it makes; a cluster manager gives its uid, before the
+    /// server is built.
+    pub(crate) fn set_node_id(&self, id: &str) {
+        let _ = self.node_id.set(id.into());
+    }
+
+    /// Connection state recovery, when on.
+    pub(crate) fn recovery(&self) -> Option<&Arc<Recoverer>> {
+        self.recovery.get()
+    }
+
     /// What watches this node (the server's observers).
     pub(crate) fn observers(&self) -> &Observers {
         &self.observers
@@ -121,6 +158,53 @@ impl LocalAdapter {
 
     /// Registers a connected socket.
     pub fn add_socket(&self, socket: &Socket) {
+        match self.recovery.get() {
+            Some(recovery) => {
+                // registered under the log's lock, so that the position it starts after is
+                // exactly what it cannot have received
+                let log = recovery.log(socket.ns());
+                let log = lock(&log);
+                socket.set_log_base(log.head());
+                self.register(socket);
+            }
+            None => self.register(socket),
+        }
+    }
+
+    /// Brings back a recovered socket: registers it in its rooms and queues what it missed
+    /// (behind its CONNECT acknowledgement), both under the log's lock so that every broadcast
+    /// is either in what it is sent now or delivered to it later, never both.
+    pub(crate) fn restore(
+        &self,
+        socket: &Socket,
+        rooms: &[String],
+        offset: Option<&str>,
+        base: u64,
+        max_frames: usize,
+        max_bytes: usize,
+    ) -> Result<usize, Unrecoverable> {
+        let Some(recovery) = self.recovery.get() else {
+            return Err(Unrecoverable::UnknownOffset);
+        };
+        let log = recovery.log(socket.ns());
+        let mut log = lock(&log);
+        let mut all = Vec::with_capacity(rooms.len() + 1);
+        all.push(socket.id().as_str().to_owned());
+        all.extend(rooms.iter().cloned());
+        let missed = recovery.missed(&mut log, offset, base, &all, max_frames, max_bytes)?;
+        socket.set_log_base(log.head());
+        self.register(socket);
+        for room in rooms {
+            self.enter_room(socket.ns(), socket.id(), room);
+        }
+        let count = missed.len();
+        for frame in missed {
+            let _ = socket.send_frame(frame, false);
+        }
+        Ok(count)
+    }
+
+    fn register(&self, socket: &Socket) {
         // The map stays read-locked while the socket is inserted, so that `remove_socket` cannot
         // drop the namespace's index in between.
         loop {
@@ -303,12 +387,52 @@ impl LocalAdapter {
         args: &[Value],
         opts: &BroadcastOptions,
     ) -> Result<usize, EncodeError> {
-        let frame = self.parser().event(ns, event, args, None)?;
+        self.deliver(ns, event, args, opts, OffsetSource::Here)
+            .map(|(sent, _)| sent)
+    }
+
+    /// Delivers an event as [`LocalAdapter::broadcast`] does and, with connection state recovery
+    /// on, logs it under an offset (made here, or the one another node made) that the clients
+    /// receive as its last argument; returns how many sockets it was queued for and the offset.
+    /// Volatile broadcasts are neither logged nor given an offset.
+    pub fn deliver(
+        &self,
+        ns: &str,
+        event: &str,
+        args: &[Value],
+        opts: &BroadcastOptions,
+        source: OffsetSource<'_>,
+    ) -> Result<(usize, Option<Arc<str>>), EncodeError> {
+        let Some(recovery) = self.recovery.get().filter(|_| !opts.volatile) else {
+            let frame = self.parser().event(ns, event, args, None)?;
+            return Ok((self.deliver_frame(ns, event, args, opts, &frame), None));
+        };
+        let log = recovery.log(ns);
+        let mut log = lock(&log);
+        let offset = recovery.offset(source);
+        let mut with_offset = Vec::with_capacity(args.len() + 1);
+        with_offset.extend_from_slice(args);
+        with_offset.push(Value::from(&*offset));
+        let frame = self.parser().event(ns, event, &with_offset, None)?;
+        let sent = self.deliver_frame(ns, event, args, opts, &frame);
+        recovery.append(&mut log, offset.clone(), opts, frame);
+        Ok((sent, Some(offset)))
+    }
+
+    /// Queues an encoded event for the local sockets `opts` selects.
+    fn deliver_frame(
+        &self,
+        ns: &str,
+        event: &str,
+        args: &[Value],
+        opts: &BroadcastOptions,
+        frame: &Frame,
+    ) -> usize {
         let Some(nsi) = self.ns(ns) else {
-            return Ok(0);
+            return 0;
         };
         let Ok(index) = nsi.index.read() else {
-            return Ok(0);
+            return 0;
         };
         let mut sent = 0;
         let watched = self.observers.active();
@@ -326,7 +450,7 @@ impl LocalAdapter {
             }
         });
         self.observers.each(|o| o.broadcast(ns, sent));
-        Ok(sent)
+        sent
     }
 
     /// Delivers an event that asks for acks to the local sockets `opts` selects, encoding it once.

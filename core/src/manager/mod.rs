@@ -6,10 +6,16 @@ pub mod cluster;
 mod local;
 mod memory;
 mod options;
+mod recovery;
 
 pub use local::{LocalAdapter, PendingAcks};
+/// What the socket layer uses of recovery.
+pub(crate) mod recovery_parts {
+    pub(crate) use super::recovery::{Persisted, Recoverer};
+}
 pub use memory::MemoryManager;
 pub use options::{BroadcastOptions, SocketInfo};
+pub use recovery::{ConnectionStateRecovery, OffsetSource};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -83,6 +89,12 @@ pub trait ClientManager: Send + Sync + 'static {
     /// A socket joined its namespace on this node.
     fn add_socket(&self, socket: &Socket) {
         self.local().add_socket(socket)
+    }
+
+    /// A recovered socket is back on this node (connection state recovery): it is registered in
+    /// its rooms already; a manager only starts here if it starts on its first socket.
+    fn add_recovered_socket(&self, socket: &Socket) {
+        let _ = socket;
     }
 
     /// A socket left its namespace on this node.

@@ -29,6 +29,7 @@ use crate::{EncodeError, Value};
 ///     opts: &opts,
 ///     event: "news",
 ///     args: &args,
+///     offset: None,
 ///     ack: None,
 /// };
 /// let bytes = broadcast.encode().unwrap();
@@ -47,6 +48,9 @@ pub struct BroadcastRef<'a> {
     pub event: &'a str,
     /// Event arguments.
     pub args: &'a [Value],
+    /// The offset clients receive as the event's last argument, when the cluster recovers
+    /// connection state: the same on every node.
+    pub offset: Option<&'a str>,
     /// Set when the requester collects acks.
     pub ack: Option<AckRequest>,
 }
@@ -66,12 +70,13 @@ impl BroadcastRef<'_> {
             + self.uid.len()
             + self.nsp.len()
             + self.event.len()
+            + self.offset.map_or(0, |o| o.len() + 12)
             + rooms
             + self.args.iter().map(Writer::size_hint).sum::<usize>()
     }
 
     /// Writes the broadcast as `{uid, nsp, type, data: {opts: {rooms, except, volatile},
-    /// event, args, ack?}}`, what [`Message::encode`] writes for one.
+    /// event, args, offset?, ack?}}`, what [`Message::encode`] writes for one.
     pub fn encode(&self) -> Result<Bytes, EncodeError> {
         let BroadcastRef {
             uid,
@@ -79,6 +84,7 @@ impl BroadcastRef<'_> {
             opts,
             event,
             args,
+            offset,
             ack,
         } = *self;
         let mut w = Writer(Vec::with_capacity(self.size_bound()));
@@ -90,7 +96,7 @@ impl BroadcastRef<'_> {
         w.str("type")?;
         w.uint(u64::from(BROADCAST_TYPE));
         w.str("data")?;
-        w.map_len(if ack.is_some() { 4 } else { 3 })?;
+        w.map_len(3 + usize::from(offset.is_some()) + usize::from(ack.is_some()))?;
         w.str("opts")?;
         w.map_len(3)?;
         for (key, rooms) in [("rooms", &opts.rooms), ("except", &opts.except)] {
@@ -105,6 +111,10 @@ impl BroadcastRef<'_> {
         w.str("args")?;
         w.array_len(args.len())?;
         args.iter().try_for_each(|arg| w.value(arg))?;
+        if let Some(offset) = offset {
+            w.str("offset")?;
+            w.str(offset)?;
+        }
         if let Some(ack) = ack {
             w.str("ack")?;
             w.map_len(2)?;
@@ -129,9 +139,13 @@ pub(super) fn decode(bytes: &[u8]) -> Option<Message> {
     r.literal(b"\xa4type")?;
     r.literal(&[BROADCAST_TYPE])?;
     r.literal(b"\xa4data")?;
-    let with_ack = match r.literal(b"\x84") {
-        Some(()) => true,
-        None => r.literal(b"\x83").map(|()| false)?,
+    // 3 fields, then the optional offset and ack
+    let mut optional = if r.literal(b"\x83").is_some() {
+        0
+    } else if r.literal(b"\x84").is_some() {
+        1
+    } else {
+        r.literal(b"\x85").map(|()| 2)?
     };
     r.literal(b"\xa4opts\x83\xa5rooms")?;
     let rooms = strings(&mut r)?;
@@ -152,14 +166,24 @@ pub(super) fn decode(bytes: &[u8]) -> Option<Message> {
         // reader's depth there is 3
         args.push(r.next_item(3)?);
     }
-    let ack = if with_ack {
+    let offset = match r.literal(b"\xa6offset") {
+        Some(()) if optional > 0 => {
+            optional -= 1;
+            Some(r.next_str()?.to_owned())
+        }
+        Some(()) => return None,
+        None => None,
+    };
+    let ack = if optional == 1 {
         r.literal(b"\xa3ack\x82\xa2id")?;
         let id = r.next_uint()?;
         r.literal(b"\xa9timeoutMs")?;
         let timeout_ms = r.next_uint()?;
         Some(AckRequest { id, timeout_ms })
-    } else {
+    } else if optional == 0 {
         None
+    } else {
+        return None;
     };
     r.is_at_end().then_some(())?;
     Some(Message {
@@ -174,6 +198,7 @@ pub(super) fn decode(bytes: &[u8]) -> Option<Message> {
             },
             event,
             args,
+            offset,
             ack,
         },
     })

@@ -24,12 +24,31 @@ fn every_body() -> Vec<Body> {
             opts: opts(),
             event: "ev".into(),
             args: args.clone(),
+            offset: None,
+            ack: None,
+        },
+        Body::Broadcast {
+            opts: opts(),
+            event: "ev".into(),
+            args: args.clone(),
+            offset: Some("a1b2-3f".into()),
+            ack: Some(AckRequest {
+                id: 7,
+                timeout_ms: 100,
+            }),
+        },
+        Body::Broadcast {
+            opts: opts(),
+            event: "ev".into(),
+            args: vec![],
+            offset: Some("a1b2-40".into()),
             ack: None,
         },
         Body::Broadcast {
             opts: BroadcastOpts::default(),
             event: "ev".into(),
             args: vec![],
+            offset: None,
             ack: Some(AckRequest {
                 id: u64::MAX,
                 timeout_ms: 5000,
@@ -117,7 +136,7 @@ fn type_numbers_follow_node() {
         .collect();
     assert_eq!(
         numbers,
-        vec![1, 2, 3, 3, 4, 5, 6, 7, 8, 9, 9, 10, 11, 12, 13]
+        vec![1, 2, 3, 3, 3, 3, 4, 5, 6, 7, 8, 9, 9, 10, 11, 12, 13]
     );
 }
 
@@ -207,6 +226,7 @@ fn broadcast_data(body: &Body) -> Option<Value> {
         opts,
         event,
         args,
+        offset,
         ack,
     } = body.clone()
     else {
@@ -216,6 +236,7 @@ fn broadcast_data(body: &Body) -> Option<Value> {
         opts,
         event,
         args,
+        offset,
         ack,
     };
     Some(to_value(&data).expect("to_value"))
@@ -311,6 +332,7 @@ fn broadcast_variety() -> Vec<Message> {
                     1 => args.clone(),
                     _ => args.iter().skip(i).step_by(3).cloned().collect(),
                 },
+                offset: (i % 4 == 2).then(|| format!("a1b2c3d4e5f60718-{i:x}")),
                 ack: ack.map(|(id, timeout_ms)| AckRequest { id, timeout_ms }),
             },
         });
@@ -417,6 +439,7 @@ fn other_layouts_of_a_broadcast_still_decode() {
             opts: BroadcastOpts::default(),
             event: "évent".into(),
             args: vec![],
+            offset: None,
             ack: None,
         },
         ..msg
@@ -446,6 +469,7 @@ fn the_fast_path_keeps_the_nesting_limit() {
             opts: BroadcastOpts::default(),
             event: "e".into(),
             args: vec![arg],
+            offset: None,
             ack: None,
         },
     };
@@ -468,6 +492,7 @@ fn a_broadcast_is_written_into_one_allocation() {
             opts,
             event,
             args,
+            offset,
             ack,
         } = &msg.body
         else {
@@ -479,6 +504,7 @@ fn a_broadcast_is_written_into_one_allocation() {
             opts,
             event,
             args,
+            offset: offset.as_deref(),
             ack: *ack,
         };
         let bytes = broadcast.encode().expect("encode");
@@ -492,6 +518,7 @@ fn a_broadcast_is_written_into_one_allocation() {
         opts: &empty,
         event: "",
         args: &[],
+        offset: None,
         ack: Some(AckRequest {
             id: u64::MAX,
             timeout_ms: u64::MAX,

@@ -48,9 +48,10 @@ pub(super) fn to_ref(packet: &Packet) -> Option<PacketRef<'_>> {
         PacketData::Disconnect => DataRef::Disconnect,
         PacketData::ConnectError(value) => DataRef::ConnectError(value),
         PacketData::Connect(Some(Value::Map(entries))) => match entries.as_slice() {
-            [(key, Value::String(sid))] if key.as_str() == Some("sid") => {
-                DataRef::Connect { sid: sid.as_str()? }
-            }
+            [(key, Value::String(sid))] if key.as_str() == Some("sid") => DataRef::Connect {
+                sid: sid.as_str()?,
+                pid: None,
+            },
             _ => return None,
         },
         PacketData::Connect(_) => return None,
@@ -343,7 +344,10 @@ fn encode_refuses_what_cannot_be_sent() {
     let refused = |ns: &str, id: Option<u64>, data: DataRef<'_>| {
         encode(&PacketRef { ns, id, data }).unwrap_err()
     };
-    let sid = DataRef::Connect { sid: "x" };
+    let sid = DataRef::Connect {
+        sid: "x",
+        pid: None,
+    };
     let error = Value::from("e");
     assert!(matches!(
         refused("custom", None, DataRef::Disconnect),
@@ -363,4 +367,25 @@ fn encode_refuses_what_cannot_be_sent() {
             EncodeError::UnexpectedAckId
         ));
     }
+}
+
+#[test]
+fn connect_ack_carries_the_private_id_when_given() {
+    let bytes = encode(&PacketRef {
+        ns: "/",
+        id: None,
+        data: DataRef::Connect {
+            sid: "x",
+            pid: Some("y"),
+        },
+    })
+    .unwrap();
+    let packet = decode(&bytes).unwrap();
+    assert_eq!(
+        packet.data,
+        PacketData::Connect(Some(Value::Map(vec![
+            (Value::from("sid"), Value::from("x")),
+            (Value::from("pid"), Value::from("y")),
+        ])))
+    );
 }

@@ -92,9 +92,13 @@ pub fn encode(packet: &PacketRef<'_>, out: &mut String) -> Result<Vec<Bytes>, En
         out.push_str(digits.format(id));
     }
     let written = match packet.data {
-        DataRef::Connect { sid } => {
+        DataRef::Connect { sid, pid } => {
             out.push_str("{\"sid\":");
             push_json_str(out, sid);
+            if let Some(pid) = pid {
+                out.push_str(",\"pid\":");
+                push_json_str(out, pid);
+            }
             out.push('}');
             Ok(())
         }

@@ -90,8 +90,13 @@ const commands = {
       }
     });
     socket.on("disconnect", (reason, details) => out({ ev: "disconnect", nsp, reason }));
+    // every connect, the first and each reconnect (with connection state recovery, whether the
+    // server recovered the socket)
+    socket.on("connect", () =>
+      out({ ev: "connected", nsp, sid: socket.id, recovered: socket.recovered }),
+    );
     return await new Promise((resolve) => {
-      socket.once("connect", () => resolve({ sid: socket.id }));
+      socket.once("connect", () => resolve({ sid: socket.id, recovered: socket.recovered }));
       socket.once("connect_error", (err) => {
         sockets.delete(nsp);
         resolve({ connect_error: { message: err.message, data: toJson(err.data) } });
@@ -149,6 +154,12 @@ const commands = {
     });
   },
   async close() {
+    manager.engine?.close();
+    return {};
+  },
+  async drop() {
+    // the transport closes as a network failure would: with `reconnection` on, the client
+    // reconnects by itself
     manager.engine?.close();
     return {};
   },

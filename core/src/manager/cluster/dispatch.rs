@@ -11,6 +11,7 @@ use volley_protocol::classic::{self, Request};
 use volley_protocol::cluster::{batch, Body, Message, EMITTER_UID};
 
 use super::{BusMessage, Node, PubSub};
+use crate::manager::OffsetSource;
 use crate::{AckResponse, Socket, SocketInfo};
 
 /// Receives until the bus closes or the node is dropped.
@@ -141,9 +142,11 @@ impl<B: PubSub> Node<B> {
                 opts,
                 event,
                 args,
+                offset,
                 ack: None,
             } => {
-                if let Err(e) = self.local.broadcast(&nsp, &event, &args, &opts) {
+                let offset = OffsetSource::Remote(offset.as_deref());
+                if let Err(e) = self.local.deliver(&nsp, &event, &args, &opts, offset) {
                     tracing::warn!(target: "volley::cluster", error = %e, "cannot encode a remote broadcast");
                 }
             }
@@ -152,6 +155,7 @@ impl<B: PubSub> Node<B> {
                 event,
                 args,
                 ack: Some(request),
+                ..
             } => {
                 let pending = match self.local.broadcast_with_ack(&nsp, &event, &args, &opts) {
                     Ok(p) => p,

@@ -35,7 +35,7 @@ use volley_protocol::cluster::{AckRequest, Body, BroadcastRef, Message};
 use volley_protocol::Value;
 
 use self::requests::{Collected, Requests};
-use super::{BroadcastOptions, ClientManager, LocalAdapter, ServerHooks, SocketInfo};
+use super::{BroadcastOptions, ClientManager, LocalAdapter, OffsetSource, ServerHooks, SocketInfo};
 use crate::engine::Sid;
 use crate::{AckResponse, EmitError};
 
@@ -136,13 +136,16 @@ impl<B: PubSub> ClusterManager<B> {
         let uid = random_uid();
         let (outbox, outbox_rx) = outbox::Outbox::new(config.publish_buffer);
         let answers = Arc::new(tokio::sync::Semaphore::new(config.answers_in_flight));
+        let local = LocalAdapter::default();
+        // offsets made here name this node, so that every node logs a broadcast under the same
+        local.set_node_id(&uid);
         ClusterManager {
             node: Arc::new(Node {
                 bus: Arc::new(bus),
                 channels: Channels::new(&config, &uid),
                 uid,
                 config,
-                local: LocalAdapter::default(),
+                local,
                 hooks: OnceLock::new(),
                 nodes: Mutex::new(HashMap::new()),
                 requests: Requests::default(),
@@ -208,6 +211,7 @@ impl<B: PubSub> Node<B> {
         event: &str,
         args: &[Value],
         opts: &BroadcastOptions,
+        offset: Option<&str>,
         ack: Option<AckRequest>,
     ) -> Result<(), EmitError> {
         self.check_running()?;
@@ -217,6 +221,7 @@ impl<B: PubSub> Node<B> {
             opts,
             event,
             args,
+            offset,
             ack,
         };
         self.publish_encoded(None, broadcast.encode()?).await
@@ -339,6 +344,10 @@ impl<B: PubSub> ClientManager for ClusterManager<B> {
         self.node.local.add_socket(socket)
     }
 
+    fn add_recovered_socket(&self, _socket: &crate::Socket) {
+        self.node.start();
+    }
+
     fn server_count(&self) -> usize {
         1 + self.node.alive().len()
     }
@@ -447,12 +456,15 @@ impl<B: PubSub> ClientManager for ClusterManager<B> {
         args: &[Value],
         opts: &BroadcastOptions,
     ) -> Result<(), EmitError> {
-        self.node.local.broadcast(ns, event, args, opts)?;
+        let (_, offset) = self
+            .node
+            .local
+            .deliver(ns, event, args, opts, OffsetSource::Here)?;
         if self.node.only_local(ns, opts) {
             return Ok(());
         }
         self.node
-            .publish_broadcast(ns, event, args, opts, None)
+            .publish_broadcast(ns, event, args, opts, offset.as_deref(), None)
             .await
     }
 
@@ -477,7 +489,7 @@ impl<B: PubSub> ClientManager for ClusterManager<B> {
         };
         let published = self
             .node
-            .publish_broadcast(ns, event, args, opts, Some(ack))
+            .publish_broadcast(ns, event, args, opts, None, Some(ack))
             .await;
         if let Err(e) = published {
             self.node.requests.wait(id, Instant::now()).await;

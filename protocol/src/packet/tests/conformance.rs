@@ -136,16 +136,32 @@ fn conformance_connect_ack() {
     let (text, attachments) = encode_str(PacketRef {
         ns: "/",
         id: None,
-        data: DataRef::Connect { sid: "x" },
+        data: DataRef::Connect {
+            sid: "x",
+            pid: None,
+        },
     });
     assert_eq!(text, r#"0{"sid":"x"}"#);
     assert!(attachments.is_empty());
     let (text, _) = encode_str(PacketRef {
         ns: "/custom",
         id: None,
-        data: DataRef::Connect { sid: "a\"b" },
+        data: DataRef::Connect {
+            sid: "a\"b",
+            pid: None,
+        },
     });
     assert_eq!(text, r#"0/custom,{"sid":"a\"b"}"#);
+    // with connection state recovery, the private session id follows the sid
+    let (text, _) = encode_str(PacketRef {
+        ns: "/",
+        id: None,
+        data: DataRef::Connect {
+            sid: "x",
+            pid: Some("p\"q"),
+        },
+    });
+    assert_eq!(text, r#"0{"sid":"x","pid":"p\"q"}"#);
 }
 
 #[test]

@@ -101,7 +101,10 @@ fn encode_errors() {
         PacketRef {
             ns: "/",
             id: Some(1),
-            data: DataRef::Connect { sid: "x" },
+            data: DataRef::Connect {
+                sid: "x",
+                pid: None,
+            },
         },
         PacketRef {
             ns: "/",

@@ -113,7 +113,10 @@ fn round_trips_every_type_in_both_namespaces() {
         let (text, _) = encode_str(PacketRef {
             ns,
             id: None,
-            data: DataRef::Connect { sid: "abc" },
+            data: DataRef::Connect {
+                sid: "abc",
+                pid: None,
+            },
         });
         let connect = complete(&text);
         assert_eq!(connect.ns, ns);

@@ -1,0 +1,554 @@
+//! Connection state recovery: a client whose connection drops comes back as the same socket, in
+//! the same rooms, with its session, and receives every broadcast it missed, in order, before
+//! new ones (Socket.IO's `connectionStateRecovery`).
+//!
+//! How it works, on one node:
+//! - every socket gets a private id (`pid`) beside its public one; the CONNECT acknowledgement
+//!   carries both, and the client sends the `pid` back when it reconnects;
+//! - every broadcast that can be recovered (not volatile, not asking for acks) gets an offset,
+//!   a string the client receives as the event's last argument; the official clients keep the
+//!   last one and send it with the `pid`;
+//! - the node keeps a log of those broadcasts per namespace (their encoded frames, shared with
+//!   the deliveries, so the log costs no second copy) for `max_disconnection_duration`, and a
+//!   socket that leaves for a recoverable reason (the transport closed or broke, a ping
+//!   timeout, a shutdown) leaves its id, rooms and session behind for as long;
+//! - a reconnect that presents a known `pid` and an offset still in the log gets them back, and
+//!   the frames logged after that offset for its rooms are queued behind the CONNECT
+//!   acknowledgement. Appending to the log and delivering happen under one lock per namespace,
+//!   so a broadcast is either in what a returning socket is sent from the log or delivered to
+//!   it live, never both and never neither.
+//!
+//! In a cluster, offsets are made by the node that emits (`{node}-{sequence}`) and travel with
+//! the broadcast, so every node logs the same offset for the same packet.
+
+use std::any::Any;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::engine::{Frame, Sid};
+
+/// Connection state recovery settings, given to
+/// [`ServerBuilder::connection_state_recovery`](crate::ServerBuilder::connection_state_recovery).
+/// Off unless that is called.
+///
+/// ```
+/// use std::time::Duration;
+/// use volley::{ConnectionStateRecovery, Server};
+/// let io = Server::builder()
+///     .connection_state_recovery(
+///         ConnectionStateRecovery::default().max_disconnection_duration(Duration::from_secs(60)),
+///     )
+///     .build();
+/// # let _ = io;
+/// ```
+#[derive(Debug, Clone)]
+pub struct ConnectionStateRecovery {
+    pub(crate) max_disconnection: Duration,
+    pub(crate) skip_connect_handler: bool,
+    pub(crate) max_packets: usize,
+    pub(crate) max_bytes: usize,
+    pub(crate) max_sessions: usize,
+}
+
+impl Default for ConnectionStateRecovery {
+    fn default() -> Self {
+        ConnectionStateRecovery {
+            max_disconnection: Duration::from_secs(120),
+            skip_connect_handler: true,
+            max_packets: 10_000,
+            max_bytes: 64 * 1024 * 1024,
+            max_sessions: 100_000,
+        }
+    }
+}
+
+impl ConnectionStateRecovery {
+    /// How long a disconnected socket can be recovered (default 2 minutes): its session is kept
+    /// that long, and so is every broadcast it might have missed.
+    pub fn max_disconnection_duration(mut self, duration: Duration) -> Self {
+        self.max_disconnection = duration;
+        self
+    }
+
+    /// Whether a recovered socket skips the namespace's connect handler (default `true`, as
+    /// Node's `skipMiddlewares`): it was accepted once. With `false`, the handler runs again
+    /// and may refuse; [`Socket::recovered`](crate::Socket::recovered) tells it apart.
+    pub fn skip_connect_handler(mut self, skip: bool) -> Self {
+        self.skip_connect_handler = skip;
+        self
+    }
+
+    /// The most broadcasts one namespace's log keeps (default 10,000); older ones are dropped
+    /// sooner than `max_disconnection_duration` when more arrive, and a client whose offset was
+    /// dropped reconnects as a new socket.
+    pub fn max_packets(mut self, packets: usize) -> Self {
+        self.max_packets = packets.max(1);
+        self
+    }
+
+    /// The most bytes of encoded broadcasts one namespace's log keeps (default 64 MiB).
+    pub fn max_bytes(mut self, bytes: usize) -> Self {
+        self.max_bytes = bytes.max(1);
+        self
+    }
+
+    /// The most disconnected sockets kept for recovery at once, on this node (default 100,000);
+    /// past it the oldest is forgotten.
+    pub fn max_sessions(mut self, sessions: usize) -> Self {
+        self.max_sessions = sessions.max(1);
+        self
+    }
+}
+
+/// Offsets longer than this, from the bus, are not trusted: the packet gets one of this node's.
+const MAX_OFFSET_LEN: usize = 80;
+
+/// A broadcast in a namespace's log.
+struct Entry {
+    /// Its place in this node's log of the namespace (consecutive).
+    pos: u64,
+    offset: Arc<str>,
+    at: Instant,
+    rooms: Vec<String>,
+    except: Vec<String>,
+    frame: Frame,
+    bytes: usize,
+}
+
+impl Entry {
+    /// Whether a socket in `rooms` (its own id among them) was a target.
+    fn reaches(&self, rooms: &[String]) -> bool {
+        let included = self.rooms.is_empty() || rooms.iter().any(|r| self.rooms.contains(r));
+        included && !rooms.iter().any(|r| self.except.contains(r))
+    }
+}
+
+/// One namespace's recent broadcasts.
+#[derive(Default)]
+pub(crate) struct Log {
+    entries: VecDeque<Entry>,
+    bytes: usize,
+    /// The position the next entry takes.
+    next: u64,
+}
+
+impl Log {
+    /// The position a socket registered now starts after.
+    pub(crate) fn head(&self) -> u64 {
+        self.next
+    }
+
+    fn prune(&mut self, config: &ConnectionStateRecovery, now: Instant) {
+        while let Some(first) = self.entries.front() {
+            let old = first.at + config.max_disconnection < now;
+            if !(old || self.entries.len() > config.max_packets || self.bytes > config.max_bytes) {
+                break;
+            }
+            self.bytes -= first.bytes;
+            self.entries.pop_front();
+        }
+    }
+
+    /// The position of the entry with this offset, searched from the newest.
+    fn position(&self, offset: &str) -> Option<u64> {
+        self.entries
+            .iter()
+            .rev()
+            .find(|e| &*e.offset == offset)
+            .map(|e| e.pos)
+    }
+
+    /// The frames after position `after` that reached a socket in `rooms`; `None` when some of
+    /// them were already dropped from the log.
+    fn since(&self, after: u64, rooms: &[String]) -> Option<Vec<(Frame, usize)>> {
+        match self.entries.front() {
+            Some(first) if first.pos > after + 1 => return None,
+            None if self.next > after + 1 => return None,
+            _ => {}
+        }
+        Some(
+            self.entries
+                .iter()
+                .filter(|e| e.pos > after && e.reaches(rooms))
+                .map(|e| (e.frame.clone(), e.bytes))
+                .collect(),
+        )
+    }
+}
+
+/// A socket that left for a recoverable reason, kept until it returns or expires.
+pub(crate) struct Persisted {
+    pub(crate) sid: Sid,
+    pub(crate) pid: Arc<str>,
+    pub(crate) ns: String,
+    /// Its rooms, its own id not included.
+    pub(crate) rooms: Vec<String>,
+    pub(crate) session: Option<Box<dyn Any + Send + Sync>>,
+    /// The log position it was registered after: what it could not have received.
+    pub(crate) base: u64,
+    at: Instant,
+}
+
+impl Persisted {
+    pub(crate) fn new(
+        sid: Sid,
+        pid: Arc<str>,
+        ns: String,
+        rooms: Vec<String>,
+        session: Option<Box<dyn Any + Send + Sync>>,
+        base: u64,
+    ) -> Self {
+        Persisted {
+            sid,
+            pid,
+            ns,
+            rooms,
+            session,
+            base,
+            at: Instant::now(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Sessions {
+    by_pid: HashMap<Arc<str>, Persisted>,
+    /// Persisted sessions, oldest first (an entry whose session was taken is skipped).
+    order: VecDeque<(Arc<str>, Instant)>,
+}
+
+/// A recovery that cannot be made: the client connects as a new socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unrecoverable {
+    /// The offset is not in the log (too old, or never sent by this cluster).
+    UnknownOffset,
+    /// Broadcasts it missed were dropped from the log already.
+    Gone,
+    /// What it missed is more than its outgoing queue takes.
+    TooMuch,
+}
+
+/// This node's recovery state: the logs and the disconnected sockets.
+pub(crate) struct Recoverer {
+    pub(crate) config: ConnectionStateRecovery,
+    /// The name offsets made on this node start with.
+    node: Arc<str>,
+    next_seq: std::sync::atomic::AtomicU64,
+    logs: Mutex<HashMap<String, Arc<Mutex<Log>>>>,
+    sessions: Mutex<Sessions>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // nothing panics while holding these locks; a poisoned one still holds valid data
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// What a broadcast's offset is.
+#[derive(Debug, Clone, Copy)]
+pub enum OffsetSource<'a> {
+    /// Emitted on this node: make one.
+    Here,
+    /// Received from another node, with the offset it made (`None` when the sender made none,
+    /// as an emitter: this node makes one).
+    Remote(Option<&'a str>),
+}
+
+impl Recoverer {
+    pub(crate) fn new(config: ConnectionStateRecovery, node: Arc<str>) -> Self {
+        Recoverer {
+            config,
+            node,
+            next_seq: std::sync::atomic::AtomicU64::new(1),
+            logs: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(Sessions::default()),
+        }
+    }
+
+    /// A fresh private id.
+    pub(crate) fn new_pid() -> Arc<str> {
+        let raw: [u8; 15] = rand::random();
+        raw.iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+            .into()
+    }
+
+    /// The namespace's log, made on first use.
+    pub(crate) fn log(&self, ns: &str) -> Arc<Mutex<Log>> {
+        let mut logs = lock(&self.logs);
+        if let Some(log) = logs.get(ns) {
+            return log.clone();
+        }
+        // namespaces come and go: drop the logs that hold nothing before adding one
+        if logs.len() >= 64 {
+            logs.retain(|_, log| Arc::strong_count(log) > 1 || !lock(log).entries.is_empty());
+        }
+        logs.entry(ns.to_owned()).or_default().clone()
+    }
+
+    /// The offset a broadcast carries.
+    pub(crate) fn offset(&self, source: OffsetSource<'_>) -> Arc<str> {
+        match source {
+            OffsetSource::Remote(Some(offset)) if valid_offset(offset) => offset.into(),
+            _ => {
+                let seq = self
+                    .next_seq
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                format!("{}-{seq:x}", self.node).into()
+            }
+        }
+    }
+
+    /// Appends a delivered broadcast to its namespace's log (the caller holds the log's lock
+    /// across the delivery).
+    pub(crate) fn append(
+        &self,
+        log: &mut Log,
+        offset: Arc<str>,
+        opts: &crate::manager::BroadcastOptions,
+        frame: Frame,
+    ) {
+        let now = Instant::now();
+        let bytes = frame.wire_len() + offset.len() + 64;
+        log.bytes += bytes;
+        log.entries.push_back(Entry {
+            pos: log.next,
+            offset,
+            at: now,
+            rooms: opts.rooms.clone(),
+            except: opts.except.clone(),
+            frame,
+            bytes,
+        });
+        log.next += 1;
+        log.prune(&self.config, now);
+    }
+
+    /// What a returning socket missed, from the log it holds the lock of: the frames after
+    /// `offset` (or, without one, after the position it was registered at) for its rooms, within
+    /// `max_frames` and `max_bytes`.
+    pub(crate) fn missed(
+        &self,
+        log: &mut Log,
+        offset: Option<&str>,
+        base: u64,
+        rooms: &[String],
+        max_frames: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Frame>, Unrecoverable> {
+        log.prune(&self.config, Instant::now());
+        let after = match offset {
+            Some(offset) => log.position(offset).ok_or(Unrecoverable::UnknownOffset)?,
+            // nothing received since it connected
+            None => base.checked_sub(1).unwrap_or(u64::MAX),
+        };
+        let missed = if after == u64::MAX {
+            // registered before anything was logged: everything logged since is missed
+            match log.entries.front() {
+                Some(first) if first.pos > 0 => return Err(Unrecoverable::Gone),
+                _ => log
+                    .entries
+                    .iter()
+                    .filter(|e| e.reaches(rooms))
+                    .map(|e| (e.frame.clone(), e.bytes))
+                    .collect(),
+            }
+        } else {
+            log.since(after, rooms).ok_or(Unrecoverable::Gone)?
+        };
+        let bytes: usize = missed.iter().map(|(_, b)| b).sum();
+        if missed.len() > max_frames || bytes > max_bytes {
+            return Err(Unrecoverable::TooMuch);
+        }
+        Ok(missed.into_iter().map(|(frame, _)| frame).collect())
+    }
+
+    /// Keeps a departed socket for recovery.
+    pub(crate) fn persist(&self, session: Persisted) {
+        let now = Instant::now();
+        let mut sessions = lock(&self.sessions);
+        let s = &mut *sessions;
+        while let Some((pid, at)) = s.order.front() {
+            let expired = *at + self.config.max_disconnection < now;
+            if !expired && s.by_pid.len() < self.config.max_sessions {
+                break;
+            }
+            if s.by_pid.get(pid).is_some_and(|p| p.at == *at) {
+                s.by_pid.remove(pid);
+            }
+            s.order.pop_front();
+        }
+        s.order.push_back((session.pid.clone(), session.at));
+        s.by_pid.insert(session.pid.clone(), session);
+    }
+
+    /// Takes back a departed socket of namespace `ns` by its private id, if it has not expired.
+    pub(crate) fn take(&self, ns: &str, pid: &str) -> Option<Persisted> {
+        let mut sessions = lock(&self.sessions);
+        let found = sessions.by_pid.get(pid)?;
+        if found.ns != ns {
+            return None;
+        }
+        let session = sessions.by_pid.remove(pid)?;
+        (session.at + self.config.max_disconnection >= Instant::now()).then_some(session)
+    }
+
+    /// How many departed sockets are kept.
+    #[cfg(test)]
+    fn kept(&self) -> usize {
+        lock(&self.sessions).by_pid.len()
+    }
+}
+
+/// Whether an offset from another node can be used as it is.
+fn valid_offset(offset: &str) -> bool {
+    !offset.is_empty()
+        && offset.len() <= MAX_OFFSET_LEN
+        && offset
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::manager::BroadcastOptions;
+
+    fn recoverer(config: ConnectionStateRecovery) -> Recoverer {
+        Recoverer::new(config, "n1".into())
+    }
+
+    fn to(rooms: &[&str]) -> BroadcastOptions {
+        BroadcastOptions {
+            rooms: rooms.iter().map(|r| r.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn text(frames: &[Frame]) -> Vec<String> {
+        frames
+            .iter()
+            .map(|f| match f {
+                Frame::Text(t) => t.as_str().to_owned(),
+                _ => String::new(),
+            })
+            .collect()
+    }
+
+    fn append(r: &Recoverer, log: &mut Log, rooms: &[&str], body: &str) -> Arc<str> {
+        let offset = r.offset(OffsetSource::Here);
+        r.append(log, offset.clone(), &to(rooms), Frame::message(body));
+        offset
+    }
+
+    #[test]
+    fn missed_is_what_followed_the_offset_in_the_socket_rooms() {
+        let r = recoverer(ConnectionStateRecovery::default());
+        let mut log = Log::default();
+        let first = append(&r, &mut log, &["a"], "1");
+        append(&r, &mut log, &["b"], "2");
+        append(&r, &mut log, &[], "3");
+        append(&r, &mut log, &["a"], "4");
+        let rooms = vec!["sid".to_owned(), "a".to_owned()];
+        let missed = r
+            .missed(&mut log, Some(&first), 0, &rooms, 100, usize::MAX)
+            .unwrap();
+        assert_eq!(text(&missed), ["43", "44"]);
+        assert_eq!(
+            r.missed(&mut log, Some("n1-ff"), 0, &rooms, 100, usize::MAX)
+                .unwrap_err(),
+            Unrecoverable::UnknownOffset
+        );
+        // without an offset: everything since it was registered
+        let missed = r
+            .missed(&mut log, None, 2, &rooms, 100, usize::MAX)
+            .unwrap();
+        assert_eq!(text(&missed), ["43", "44"]);
+        assert_eq!(
+            r.missed(&mut log, Some(&first), 0, &rooms, 1, usize::MAX)
+                .unwrap_err(),
+            Unrecoverable::TooMuch
+        );
+    }
+
+    #[test]
+    fn excluded_rooms_are_left_out() {
+        let r = recoverer(ConnectionStateRecovery::default());
+        let mut log = Log::default();
+        let first = append(&r, &mut log, &[], "1");
+        let offset = r.offset(OffsetSource::Here);
+        let opts = BroadcastOptions {
+            except: vec!["sid".into()],
+            ..Default::default()
+        };
+        r.append(&mut log, offset, &opts, Frame::message("2"));
+        let rooms = vec!["sid".to_owned()];
+        let missed = r
+            .missed(&mut log, Some(&first), 0, &rooms, 100, usize::MAX)
+            .unwrap();
+        assert!(missed.is_empty());
+    }
+
+    #[test]
+    fn the_log_is_bounded_and_a_dropped_offset_cannot_recover() {
+        let r = recoverer(ConnectionStateRecovery::default().max_packets(3));
+        let mut log = Log::default();
+        let first = append(&r, &mut log, &[], "1");
+        let second = append(&r, &mut log, &[], "2");
+        for i in 3..10 {
+            append(&r, &mut log, &[], &i.to_string());
+        }
+        assert_eq!(log.entries.len(), 3);
+        let rooms = vec!["sid".to_owned()];
+        assert!(r
+            .missed(&mut log, Some(&first), 0, &rooms, 100, usize::MAX)
+            .is_err());
+        assert!(r
+            .missed(&mut log, Some(&second), 0, &rooms, 100, usize::MAX)
+            .is_err());
+        // registered at position 1: entries 1 and 2 were dropped
+        assert_eq!(
+            r.missed(&mut log, None, 1, &rooms, 100, usize::MAX)
+                .unwrap_err(),
+            Unrecoverable::Gone
+        );
+    }
+
+    #[test]
+    fn offsets_from_the_bus_are_kept_only_when_sane() {
+        let r = recoverer(ConnectionStateRecovery::default());
+        assert_eq!(&*r.offset(OffsetSource::Remote(Some("ab12-3f"))), "ab12-3f");
+        assert!(r
+            .offset(OffsetSource::Remote(Some("\"; injected")))
+            .starts_with("n1-"));
+        let long = "a".repeat(MAX_OFFSET_LEN + 1);
+        assert!(r
+            .offset(OffsetSource::Remote(Some(&long)))
+            .starts_with("n1-"));
+        assert!(r.offset(OffsetSource::Remote(None)).starts_with("n1-"));
+    }
+
+    #[test]
+    fn sessions_expire_and_are_bounded() {
+        let r = recoverer(ConnectionStateRecovery::default().max_sessions(2));
+        for pid in ["p1", "p2", "p3"] {
+            r.persist(Persisted::new(
+                Sid::new(),
+                pid.into(),
+                "/".into(),
+                vec![],
+                None,
+                0,
+            ));
+        }
+        assert_eq!(r.kept(), 2);
+        assert!(r.take("/", "p1").is_none(), "the oldest was forgotten");
+        assert!(r.take("/other", "p3").is_none(), "another namespace's");
+        assert!(r.take("/", "p3").is_some());
+        assert!(r.take("/", "p3").is_none(), "taken once");
+    }
+}
