@@ -202,6 +202,51 @@ pub enum Body {
     },
     /// 13: a node is leaving the cluster.
     AdapterClose,
+    /// 100 (Volley's own, not a type of Node's protocol): which node holds the disconnected
+    /// socket with this private id? Connection state recovery asks when a client reconnects to
+    /// a node that does not hold it; the holder answers with the socket, every other node with
+    /// nothing.
+    RestoreSession {
+        /// Request id.
+        request_id: u64,
+        /// The socket's private id, as the client presented it.
+        pid: String,
+        /// The offset of the last broadcast the client received, if it received one.
+        offset: Option<String>,
+    },
+    /// 101: the answer to [`Body::RestoreSession`].
+    RestoreSessionResponse {
+        /// Request id.
+        request_id: u64,
+        /// The socket, from the node that held it.
+        session: Option<RecoveredSession>,
+    },
+}
+
+/// A disconnected socket handed to the node its client reconnected to (connection state
+/// recovery).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecoveredSession {
+    /// Its socket id.
+    pub sid: String,
+    /// Its rooms, its own id not included.
+    #[serde(default)]
+    pub rooms: Vec<String>,
+    /// Its session data, when it can travel (`Nil` otherwise).
+    #[serde(default = "nil")]
+    pub data: Value,
+    /// What it missed, as encoded for it, oldest first: a text packet as a string, a binary
+    /// message as binary, a text packet with its attachments as an array of both.
+    #[serde(default)]
+    pub missed: Vec<Value>,
+    /// For each node that made offsets, the last of its broadcasts the holder had logged: what
+    /// came later from it is not in `missed`.
+    #[serde(default)]
+    pub marks: std::collections::BTreeMap<String, u64>,
+}
+
+fn nil() -> Value {
+    Value::Nil
 }
 
 #[derive(Serialize, Deserialize)]
@@ -276,6 +321,23 @@ struct CountData {
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+struct RestoreData {
+    request_id: u64,
+    pid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    offset: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RestoreResponseData {
+    request_id: u64,
+    #[serde(default)]
+    session: Option<RecoveredSession>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct AckData {
     request_id: u64,
     sid: String,
@@ -308,6 +370,8 @@ impl Message {
             Body::BroadcastClientCount { .. } => 11,
             Body::BroadcastAck { .. } => 12,
             Body::AdapterClose => 13,
+            Body::RestoreSession { .. } => 100,
+            Body::RestoreSessionResponse { .. } => 101,
         }
     }
 
@@ -382,6 +446,22 @@ impl Message {
                 request_id: *request_id,
                 sid: sid.clone(),
                 args: args.clone(),
+            })?),
+            Body::RestoreSession {
+                request_id,
+                pid,
+                offset,
+            } => Some(to_value(&RestoreData {
+                request_id: *request_id,
+                pid: pid.clone(),
+                offset: offset.clone(),
+            })?),
+            Body::RestoreSessionResponse {
+                request_id,
+                session,
+            } => Some(to_value(&RestoreResponseData {
+                request_id: *request_id,
+                session: session.clone(),
             })?),
         };
         let mut map = vec![
@@ -536,6 +616,21 @@ impl Message {
                 }
             }
             13 => Body::AdapterClose,
+            100 => {
+                let d: RestoreData = data(payload)?;
+                Body::RestoreSession {
+                    request_id: d.request_id,
+                    pid: d.pid,
+                    offset: d.offset,
+                }
+            }
+            101 => {
+                let d: RestoreResponseData = data(payload)?;
+                Body::RestoreSessionResponse {
+                    request_id: d.request_id,
+                    session: d.session,
+                }
+            }
             other => return Err(invalid(&format!("unknown type {other}"))),
         };
         Ok(Message { uid, nsp, body })

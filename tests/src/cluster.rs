@@ -119,9 +119,26 @@ pub async fn start_with_prefix(backend: &Backend, n: usize, prefix: &str) -> Tes
         let name = format!("node{i}");
         nodes.push(start_node(backend, prefix, &name).await?);
     }
-    // every node has heard of every other one
+    wait_until_all_count(&nodes).await?;
+    Ok(nodes)
+}
+
+/// Starts `n` nodes on `backend` with connection state recovery on, as [`start`] does.
+pub async fn start_recoverable(backend: &Backend, n: usize) -> TestResult<Vec<Node>> {
+    let prefix = unique_prefix();
+    let mut nodes = Vec::with_capacity(n);
+    for i in 0..n {
+        nodes.push(start_node_with(backend, &prefix, &format!("node{i}"), true).await?);
+    }
+    wait_until_all_count(&nodes).await?;
+    Ok(nodes)
+}
+
+/// Waits until every node has heard of every other one.
+async fn wait_until_all_count(nodes: &[Node]) -> TestResult {
+    let n = nodes.len();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    for node in &nodes {
+    for node in nodes {
         loop {
             let count = server_count(&node.url).await?;
             if count == n {
@@ -136,17 +153,27 @@ pub async fn start_with_prefix(backend: &Backend, n: usize, prefix: &str) -> Tes
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-    Ok(nodes)
+    Ok(())
 }
 
 /// Starts one more node on `backend` (with the same prefix as `like`'s cluster, taken from
 /// `prefix`).
 pub async fn start_node(backend: &Backend, prefix: &str, name: &str) -> TestResult<Node> {
+    start_node_with(backend, prefix, name, false).await
+}
+
+/// [`start_node`], with connection state recovery on when `recovery` is true.
+pub async fn start_node_with(
+    backend: &Backend,
+    prefix: &str,
+    name: &str,
+    recovery: bool,
+) -> TestResult<Node> {
     match backend {
         Backend::Memory(bus) => {
             let manager = Arc::new(ClusterManager::new(bus.clone(), test_config(prefix)));
             let shared: Arc<dyn ClientManager> = manager.clone();
-            let io = crate::cluster_app::server(name, shared);
+            let io = crate::cluster_app::server_with(name, shared, recovery);
             let server = TestServer::spawn(crate::cluster_app::router(&io)).await?;
             Ok(Node {
                 url: server.url().to_owned(),
@@ -159,8 +186,12 @@ pub async fn start_node(backend: &Backend, prefix: &str, name: &str) -> TestResu
             })
         }
         Backend::Url { url, node_bin } => {
-            let mut child = Command::new(node_bin)
-                .args(["--adapter", url, "--prefix", prefix, "--name", name])
+            let mut command = Command::new(node_bin);
+            command.args(["--adapter", url, "--prefix", prefix, "--name", name]);
+            if recovery {
+                command.arg("--recovery");
+            }
+            let mut child = command
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())
                 .kill_on_drop(true)

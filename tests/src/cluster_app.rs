@@ -33,15 +33,24 @@ pub fn router(io: &Server) -> axum::Router {
 
 /// Builds a node named `name` on `manager`.
 pub fn server(name: &str, manager: Arc<dyn ClientManager>) -> Server {
-    let io = Server::builder()
+    server_with(name, manager, false)
+}
+
+/// [`server`], with connection state recovery on when `recovery` is true.
+pub fn server_with(name: &str, manager: Arc<dyn ClientManager>, recovery: bool) -> Server {
+    let mut builder = Server::builder()
         .client_manager_arc(manager)
-        .ack_timeout(Duration::from_secs(3))
-        .build();
+        .ack_timeout(Duration::from_secs(3));
+    if recovery {
+        builder = builder.connection_state_recovery(volley::ConnectionStateRecovery::default());
+    }
+    let io = builder.build();
     for ns in ["/", "/other"] {
         let nsp = io.of(ns);
         let node = name.to_owned();
         nsp.on("node", move |_s: Socket, ()| node.clone());
         nsp.on("join", |s: Socket, room: String| s.enter_room(&room));
+        nsp.on("rooms", |s: Socket, ()| s.rooms());
         // (event, rooms, skipped, args): emit from this node to the cluster
         nsp.on(
             "broadcast",
@@ -70,6 +79,27 @@ pub fn server(name: &str, manager: Arc<dyn ClientManager>) -> Server {
                     .collect::<Result<Vec<()>, _>>()
                     .map(|sent| sent.len())
                     .map_err(|e| e.to_string())
+            },
+        );
+        // (event, room, count, every_ms): `count` emits of `[i]` to `room`, one every `every_ms`,
+        // in the background; each emit's outcome is counted, and `ticks-done` reports
+        // `[event, ok, failed]` to the asking socket at the end
+        nsp.on(
+            "ticks",
+            |s: Socket, (event, room, count, every_ms): (String, String, u32, u64)| {
+                tokio::spawn(async move {
+                    let ns = s.namespace();
+                    let mut interval = tokio::time::interval(Duration::from_millis(every_ms));
+                    let (mut ok, mut failed) = (0u32, 0u32);
+                    for i in 0..count {
+                        interval.tick().await;
+                        match ns.to(room.as_str()).emit(&event, &(i,)).await {
+                            Ok(()) => ok += 1,
+                            Err(_) => failed += 1,
+                        }
+                    }
+                    let _ = s.emit("ticks-done", &(event, ok, failed)).await;
+                });
             },
         );
         nsp.on("fetch", |s: Socket, rooms: Vec<String>| async move {

@@ -373,6 +373,19 @@ pub async fn emitter_input(backend: Backend) -> TestResult {
     Ok(())
 }
 
+/// Connection state recovery in a cluster: a client cut off mid-stream comes back to the same
+/// node recovered, with every broadcast of both nodes once, in order.
+pub async fn recovery_on_the_same_node(backend: Backend) -> TestResult {
+    crate::recovery::recover_in_cluster(backend, false).await
+}
+
+/// Connection state recovery across nodes: a client cut off mid-stream reconnects (through a
+/// proxy that switched backend) to the other node, which takes its socket from the first, and
+/// gets every broadcast of both nodes once, in order.
+pub async fn recovery_on_another_node(backend: Backend) -> TestResult {
+    crate::recovery::recover_in_cluster(backend, true).await
+}
+
 /// Instantiates the scenarios of the suite as `#[tokio::test]`s for one backend expression:
 /// `cluster_suite!(backend)` every scenario that needs no broker (any backend, the in-process
 /// bus included), `cluster_suite!(broker: backend)` those and the ones that need the backend's
@@ -396,6 +409,8 @@ macro_rules! cluster_suite {
             remote_join_leave_disconnect
             server_side_emit_between_nodes
             dead_nodes_stop_counting
+            recovery_on_the_same_node
+            recovery_on_another_node
         );
     };
     (@tests $backend:expr; $($name:ident)*) => {

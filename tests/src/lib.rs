@@ -37,6 +37,7 @@ pub mod interop_cases;
 pub mod interop_server;
 pub mod proxy;
 pub mod puppet;
+pub mod recovery;
 pub mod server;
 pub mod wire;
 

@@ -6,29 +6,14 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use volley::{ConnectionStateRecovery, Server, Socket};
 use volley_tests::puppet::Puppet;
+use volley_tests::recovery::{
+    connect, exactly_once_in_order, numbers, numbers_until, reconnecting_client as client,
+};
 use volley_tests::server::TestServer;
 use volley_tests::{bail, TestResult};
-
-/// The official client, reconnecting by itself soon after a drop.
-async fn client(url: &str) -> TestResult<Puppet> {
-    Puppet::spawn_full(
-        url,
-        "websocket",
-        "json",
-        json!({ "reconnection": true, "reconnectionDelay": 50, "reconnectionDelayMax": 100 }),
-    )
-    .await
-}
-
-/// Connects to `/`, and takes the first `connected` report, so that the next one is a reconnect.
-async fn connect(client: &mut Puppet) -> TestResult<String> {
-    let sid = client.connect("/", None).await?;
-    client.next_connected("/", Duration::from_secs(5)).await?;
-    Ok(sid)
-}
 
 /// A server whose `join` puts the socket in a room and saves a session, and whose `whoami`
 /// answers with the socket's rooms and session.
@@ -54,8 +39,7 @@ fn app(recovery: Option<ConnectionStateRecovery>) -> Server {
     io
 }
 
-/// Emits `tick` with 0, 1, 2, … to `room` every `every` until `count`; a direct emit to `to`
-/// (a socket id) goes along with every tenth.
+/// Emits `tick` with 0, 1, 2, … to `room` every `every` until `count`.
 fn ticker(
     io: &Server,
     room: &'static str,
@@ -70,66 +54,6 @@ fn ticker(
             let _ = ns.to(room).emit("tick", &n).await;
         }
     })
-}
-
-/// The tick numbers received, checking each carries an offset (a string) as its last argument
-/// when `offsets` is true.
-fn numbers(events: &[Value], offsets: bool) -> TestResult<Vec<u64>> {
-    let mut out = Vec::new();
-    for args in events {
-        let args = args.as_array().cloned().unwrap_or_default();
-        let expected_len = if offsets { 2 } else { 1 };
-        if args.len() != expected_len {
-            bail!("tick with arguments {args:?}, expected {expected_len}");
-        }
-        if offsets && !args[1].is_string() {
-            bail!("the last argument of {args:?} is not an offset");
-        }
-        match args[0].as_u64() {
-            Some(n) => out.push(n),
-            None => bail!("tick without a number: {args:?}"),
-        }
-    }
-    Ok(out)
-}
-
-/// Waits until tick `last` arrived; returns every tick received.
-async fn ticks_until(client: &mut Puppet, last: u64, offsets: bool) -> TestResult<Vec<u64>> {
-    let mut all = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let got = numbers(&client.drain_events("/", "tick").await, offsets)?;
-        all.extend(got);
-        if all.last() == Some(&last) {
-            return Ok(all);
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!(
-                "tick {last} never came; received {} ticks, last {:?}",
-                all.len(),
-                all.last()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn assert_exactly_once_in_order(ticks: &[u64], count: u64) -> TestResult {
-    let expected: Vec<u64> = (0..count).collect();
-    if ticks != expected.as_slice() {
-        let missing: Vec<u64> = expected
-            .iter()
-            .copied()
-            .filter(|n| !ticks.contains(n))
-            .collect();
-        bail!(
-            "expected ticks 0..{count} once each in order; got {} ticks, missing {missing:?}, \
-             first out of place at {:?}",
-            ticks.len(),
-            ticks.iter().zip(&expected).position(|(a, b)| a != b)
-        );
-    }
-    Ok(())
 }
 
 #[tokio::test]
@@ -153,8 +77,8 @@ async fn a_dropped_client_is_recovered_with_every_missed_broadcast_in_order() ->
     ticker
         .await
         .map_err(|e| volley_tests::Failure::msg(e.to_string()))?;
-    let ticks = ticks_until(&mut client, count - 1, true).await?;
-    assert_exactly_once_in_order(&ticks, count)?;
+    let ticks = numbers_until(&mut client, "tick", count - 1, true).await?;
+    exactly_once_in_order("tick", &ticks, count)?;
     let me = client.emit_ack("/", "whoami", json!([])).await?;
     let mut rooms = vec![sid.clone(), "room".to_owned()];
     rooms.sort();

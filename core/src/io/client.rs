@@ -12,9 +12,11 @@ use volley_protocol::packet::{decode, Decoded, Packet, PacketData, PartialPacket
 use volley_protocol::Value;
 
 use super::budget::Budget;
+use super::gate::Gate;
 use super::parser::Parser;
 use super::server::Shared;
 use crate::engine::{CloseReason, EngineHandler, EngineSocket, Pause};
+use crate::manager::recovery_parts::Persisted;
 use crate::{ConnectError, DisconnectReason, Limit, Socket};
 
 /// The Socket.IO state of one Engine.IO session.
@@ -44,6 +46,18 @@ pub(crate) struct ClientState {
     partial: Option<Box<Partial>>,
     /// A task watches the attachment deadline of this session's partial packets.
     attachment_timer: bool,
+    /// Namespaces whose socket another node is being asked for (connection state recovery),
+    /// with the packets the client sent them meanwhile.
+    restoring: Vec<(String, Gate)>,
+}
+
+impl ClientState {
+    fn restoring(&mut self, ns: &str) -> Option<&mut Gate> {
+        self.restoring
+            .iter_mut()
+            .find(|(n, _)| n == ns)
+            .map(|(_, gate)| gate)
+    }
 }
 
 /// A binary packet waiting for its attachments, with what it has buffered and until when.
@@ -133,7 +147,20 @@ impl Dispatcher {
             _ => {}
         }
         let Some(socket) = Self::socket(session, &packet.ns) else {
-            tracing::debug!(target: "volley::socketio", ns = packet.ns, "packet for a namespace not joined");
+            let held = session.data.state.lock().ok().and_then(|mut state| {
+                let limits = &self.shared.config.limits;
+                let ns = packet.ns.clone();
+                state
+                    .restoring(&ns)
+                    .map(|gate| gate.hold_incoming(packet, len, limits))
+            });
+            match held {
+                Some(Ok(())) => {}
+                Some(Err(limit)) => exceeded(session, limit),
+                None => {
+                    tracing::debug!(target: "volley::socketio", "packet for a namespace not joined")
+                }
+            }
             return;
         };
         if let Err(limit) = socket.receive(packet, len) {
@@ -153,47 +180,75 @@ impl Dispatcher {
             let Ok(mut state) = session.data.state.lock() else {
                 return;
             };
-            if state.sockets.get(&ns).is_some() {
+            if state.sockets.get(&ns).is_some() || state.restoring(&ns).is_some() {
                 tracing::debug!(target: "volley::socketio", ns, "already connected to namespace");
                 return;
             }
-            if state.sockets.len() >= self.shared.config.limits.namespaces {
+            if state.sockets.len() + state.restoring.len() >= self.shared.config.limits.namespaces {
                 drop(state);
                 return exceeded(session, Limit::Namespaces);
             }
-            let socket = recover(&nsp, session, auth.as_ref())
-                .unwrap_or_else(|| Socket::new(nsp.clone(), session.clone(), auth.clone()));
+            let socket = match recover(&nsp, session, auth.as_ref()) {
+                Recovery::Here(socket) => socket,
+                Recovery::Ask { pid, offset } => {
+                    state.restoring.push((ns, Gate::default()));
+                    drop(state);
+                    let session_ = session.clone();
+                    let job = Box::pin(async move {
+                        let found = nsp
+                            .manager
+                            .restore_session(&nsp.name, &pid, offset.as_deref())
+                            .await;
+                        resume_remote(&session_, nsp, auth, &pid, found);
+                    });
+                    return super::budget::spawn(session, &self.shared.config.limits, job);
+                }
+                Recovery::No => Socket::new(nsp.clone(), session.clone(), auth.clone()),
+            };
             state.sockets.insert(socket.clone());
             socket
         };
-        let skip_handler = socket.recovered()
-            && nsp
-                .manager
-                .local()
-                .recovery()
-                .is_some_and(|r| r.config.skip_connect_handler);
-        if socket.recovered() {
-            // registered by the recovery already; a cluster manager starts on its first socket
-            nsp.manager.add_recovered_socket(&socket);
-        } else {
-            nsp.manager.add_socket(&socket);
-        }
-        match nsp.connect_handler().filter(|_| !skip_handler) {
-            None => finish_connect(session, socket, Ok(())),
-            Some(handler) => match handler.call(socket.clone(), auth) {
-                Ok(outcome) => finish_connect(session, socket, outcome),
-                Err(pending) => {
-                    let session_ = session.clone();
-                    let job = Box::pin(async move {
-                        let outcome = pending.await;
-                        finish_connect(&session_, socket, outcome);
-                    });
-                    super::budget::spawn(session, &self.shared.config.limits, job);
-                }
-            },
-        }
+        admit(session, &nsp, socket, auth);
     }
+}
 
+/// Runs the namespace's connect handler for a new socket (skipped for a recovered one unless
+/// configured otherwise), then confirms or refuses it.
+fn admit(
+    session: &Session,
+    nsp: &Arc<super::namespace::NamespaceInner>,
+    socket: Socket,
+    auth: Option<Value>,
+) {
+    let skip_handler = socket.recovered()
+        && nsp
+            .manager
+            .local()
+            .recovery()
+            .is_some_and(|r| r.config.skip_connect_handler);
+    if socket.recovered() {
+        // registered by the recovery already; a cluster manager starts on its first socket
+        nsp.manager.add_recovered_socket(&socket);
+    } else {
+        nsp.manager.add_socket(&socket);
+    }
+    match nsp.connect_handler().filter(|_| !skip_handler) {
+        None => finish_connect(session, socket, Ok(())),
+        Some(handler) => match handler.call(socket.clone(), auth) {
+            Ok(outcome) => finish_connect(session, socket, outcome),
+            Err(pending) => {
+                let session_ = session.clone();
+                let job = Box::pin(async move {
+                    let outcome = pending.await;
+                    finish_connect(&session_, socket, outcome);
+                });
+                super::budget::spawn(session, &nsp.config.limits, job);
+            }
+        },
+    }
+}
+
+impl Dispatcher {
     /// Takes a binary message as the next attachment of the packet waiting for them.
     fn attachment(&self, session: &Session, data: Bytes) {
         let limits = &self.shared.config.limits;
@@ -246,18 +301,30 @@ impl Dispatcher {
     }
 }
 
+/// What becomes of a CONNECT, as far as connection state recovery goes.
+enum Recovery {
+    /// The socket this node held, recovered.
+    Here(Socket),
+    /// The client presents a private id this node does not hold: ask the other nodes.
+    Ask { pid: String, offset: Option<String> },
+    /// A new socket.
+    No,
+}
+
 /// The socket a reconnecting client asks back (connection state recovery): its `auth` carries
 /// the private id it was given (`pid`) and the offset of the last broadcast it received
-/// (`offset`). `None` when recovery is off, or the socket cannot be recovered (unknown or
-/// expired id, offset no longer in the log, too much missed): the client then connects as a new
-/// socket, and sees it (`recovered` is false).
+/// (`offset`). A new socket when recovery is off, or the socket cannot be recovered (unknown or
+/// expired id, offset no longer in the log, too much missed): the client then sees `recovered`
+/// false.
 fn recover(
     nsp: &Arc<super::namespace::NamespaceInner>,
     session: &Session,
     auth: Option<&Value>,
-) -> Option<Socket> {
+) -> Recovery {
     let local = nsp.manager.local();
-    let recovery = local.recovery()?;
+    let Some(recovery) = local.recovery() else {
+        return Recovery::No;
+    };
     let field = |name: &str| match auth? {
         Value::Map(entries) => entries
             .iter()
@@ -265,9 +332,19 @@ fn recover(
             .and_then(|(_, v)| v.as_str()),
         _ => None,
     };
-    let pid = field("pid")?;
+    let Some(pid) = field("pid") else {
+        return Recovery::No;
+    };
     let offset = field("offset");
-    let mut persisted = recovery.take(&nsp.name, pid)?;
+    let Some(mut persisted) = recovery.take(&nsp.name, pid) else {
+        if nsp.manager.server_count() > 1 {
+            return Recovery::Ask {
+                pid: pid.to_owned(),
+                offset: offset.map(str::to_owned),
+            };
+        }
+        return Recovery::No;
+    };
     let socket = Socket::resume(nsp.clone(), session.clone(), auth.cloned(), &mut persisted);
     // what it missed waits behind the CONNECT acknowledgement, within half its queue: the rest
     // is left for what comes next
@@ -283,13 +360,71 @@ fn recover(
     ) {
         Ok(missed) => {
             tracing::debug!(target: "volley::socketio", sid = %socket.id(), ns = %nsp.name, missed, "connection state recovered");
-            Some(socket)
+            Recovery::Here(socket)
         }
         Err(why) => {
             tracing::debug!(target: "volley::socketio", ns = %nsp.name, ?why, "connection state not recovered");
-            None
+            Recovery::No
         }
     }
+}
+
+/// Ends a CONNECT that waited for another node's answer: the socket it handed over (or a new one
+/// when none did, or it cannot be taken here), then the packets held meanwhile, then the connect
+/// handler as for any socket.
+fn resume_remote(
+    session: &Session,
+    nsp: Arc<super::namespace::NamespaceInner>,
+    auth: Option<Value>,
+    pid: &str,
+    found: Option<volley_protocol::cluster::RecoveredSession>,
+) {
+    if closing(session) {
+        return;
+    }
+    let local = nsp.manager.local();
+    let recovered = found.and_then(|found| {
+        let sid = crate::Sid::parse(&found.sid)?;
+        let mut persisted = Persisted::new(
+            sid,
+            pid.into(),
+            nsp.name.clone(),
+            found.rooms.clone(),
+            super::session::from_transfer(found.data.clone()),
+            0,
+        );
+        let socket = Socket::resume(nsp.clone(), session.clone(), auth.clone(), &mut persisted);
+        match local.restore_remote(&socket, &found, session.queue.capacity() / 2) {
+            Ok(missed) => {
+                tracing::debug!(target: "volley::socketio", sid = %socket.id(), ns = %nsp.name, missed, "connection state recovered from another node");
+                Some(socket)
+            }
+            Err(why) => {
+                tracing::debug!(target: "volley::socketio", ns = %nsp.name, ?why, "connection state from another node not recovered");
+                None
+            }
+        }
+    });
+    let socket =
+        recovered.unwrap_or_else(|| Socket::new(nsp.clone(), session.clone(), auth.clone()));
+    let held = {
+        let Ok(mut state) = session.data.state.lock() else {
+            return;
+        };
+        let at = state.restoring.iter().position(|(n, _)| *n == nsp.name);
+        let gate = at.map(|i| state.restoring.remove(i).1);
+        state.sockets.insert(socket.clone());
+        gate
+    };
+    if let Some(mut gate) = held {
+        while let Some(packet) = gate.next_incoming() {
+            // already counted against the pending bounds
+            if let Err(limit) = socket.receive(packet, 0) {
+                return exceeded(session, limit);
+            }
+        }
+    }
+    admit(session, &nsp, socket, auth);
 }
 
 /// Closes a session whose partial packet outlived its deadline. One task per session at most,
@@ -424,7 +559,7 @@ impl EngineHandler for Dispatcher {
             .data
             .state
             .lock()
-            .map(|s| s.sockets.is_empty())
+            .map(|s| s.sockets.is_empty() && s.restoring.is_empty())
             .unwrap_or(true);
         if idle {
             tracing::debug!(target: "volley::socketio", sid = %session.sid(), "no namespace joined in time, closing");

@@ -31,5 +31,6 @@ pub use parser::Parser;
 pub use reason::{DisconnectReason, Limit};
 pub use rooms::IntoRooms;
 pub use server::Server;
+pub(crate) use session::to_transfer as session_transfer;
 pub use session::SessionGuard;
 pub use socket::Socket;

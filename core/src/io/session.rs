@@ -50,6 +50,36 @@ impl SessionSlot {
     }
 }
 
+/// A session as it travels to another node with a recovered socket: `[kind, value]`, for the
+/// session types that can travel (a [`volley_protocol::Value`] or a `String`); `Nil` otherwise.
+pub(crate) fn to_transfer(session: Option<Box<dyn Any + Send + Sync>>) -> volley_protocol::Value {
+    use volley_protocol::Value;
+    let Some(session) = session else {
+        return Value::Nil;
+    };
+    match session.downcast::<Value>() {
+        Ok(v) => Value::Array(vec![Value::from("value"), *v]),
+        Err(s) => match s.downcast::<String>() {
+            Ok(s) => Value::Array(vec![Value::from("string"), Value::from(*s)]),
+            Err(_) => Value::Nil,
+        },
+    }
+}
+
+/// A session received with a socket recovered from another node (see [`to_transfer`]).
+pub(crate) fn from_transfer(value: volley_protocol::Value) -> Option<Box<dyn Any + Send + Sync>> {
+    use volley_protocol::Value;
+    let Value::Array(mut parts) = value else {
+        return None;
+    };
+    let value = parts.pop()?;
+    match (parts.pop()?.as_str()?, value) {
+        ("value", v) => Some(Box::new(v)),
+        ("string", Value::String(s)) => Some(Box::new(s.into_str()?)),
+        _ => None,
+    }
+}
+
 /// A copy of a socket's session that is saved back when the guard is dropped.
 ///
 /// ```

@@ -14,6 +14,7 @@ use super::BroadcastOptions;
 use crate::engine::{Frame, SendError, Sid};
 use crate::io::{Observers, Parser};
 use crate::{AckError, AckResponse, Socket};
+use volley_protocol::cluster::RecoveredSession;
 
 /// Sets and maps keyed by socket id. A delivery looks its socket up by id, so these hash with
 /// foldhash rather than SipHash (about a tenth of the work for a 20-byte id); the ids are
@@ -199,6 +200,44 @@ impl LocalAdapter {
         }
         let count = missed.len();
         for frame in missed {
+            let _ = socket.send_frame(frame, false);
+        }
+        Ok(count)
+    }
+
+    /// Brings back a socket recovered from another node: queues what that node says it missed,
+    /// then what this node logged that the other node's marks do not cover, and registers it
+    /// in its rooms, all under the log's lock (see [`LocalAdapter::restore`]).
+    pub(crate) fn restore_remote(
+        &self,
+        socket: &Socket,
+        session: &RecoveredSession,
+        max_frames: usize,
+    ) -> Result<usize, Unrecoverable> {
+        let Some(recovery) = self.recovery.get() else {
+            return Err(Unrecoverable::UnknownOffset);
+        };
+        let missed: Vec<Frame> = session
+            .missed
+            .iter()
+            .filter_map(|v| super::recovery::frame_from_value(v.clone()))
+            .collect();
+        let log = recovery.log(socket.ns());
+        let log = lock(&log);
+        let mut all = Vec::with_capacity(session.rooms.len() + 1);
+        all.push(socket.id().as_str().to_owned());
+        all.extend(session.rooms.iter().cloned());
+        let beyond = recovery.beyond(&log, &session.marks, &all);
+        if missed.len() + beyond.len() > max_frames {
+            return Err(Unrecoverable::TooMuch);
+        }
+        socket.set_log_base(log.head());
+        self.register(socket);
+        for room in &session.rooms {
+            self.enter_room(socket.ns(), socket.id(), room);
+        }
+        let count = missed.len() + beyond.len();
+        for frame in missed.into_iter().chain(beyond) {
             let _ = socket.send_frame(frame, false);
         }
         Ok(count)
@@ -409,13 +448,13 @@ impl LocalAdapter {
         };
         let log = recovery.log(ns);
         let mut log = lock(&log);
-        let offset = recovery.offset(source);
+        let (offset, shared) = recovery.offset(source);
         let mut with_offset = Vec::with_capacity(args.len() + 1);
         with_offset.extend_from_slice(args);
         with_offset.push(Value::from(&*offset));
         let frame = self.parser().event(ns, event, &with_offset, None)?;
         let sent = self.deliver_frame(ns, event, args, opts, &frame);
-        recovery.append(&mut log, offset.clone(), opts, frame);
+        recovery.append(&mut log, (offset.clone(), shared), opts, frame);
         Ok((sent, Some(offset)))
     }
 

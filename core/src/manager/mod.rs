@@ -97,6 +97,19 @@ pub trait ClientManager: Send + Sync + 'static {
         let _ = socket;
     }
 
+    /// Asks the other nodes for the disconnected socket a client presents the private id `pid`
+    /// of (connection state recovery, when this node does not hold it): the node that holds it
+    /// hands it over, with what the client missed since `offset`. `None` when no node does.
+    async fn restore_session(
+        &self,
+        ns: &str,
+        pid: &str,
+        offset: Option<&str>,
+    ) -> Option<volley_protocol::cluster::RecoveredSession> {
+        let _ = (ns, pid, offset);
+        None
+    }
+
     /// A socket left its namespace on this node.
     fn remove_socket(&self, ns: &str, sid: Sid) {
         self.local().remove_socket(ns, sid)

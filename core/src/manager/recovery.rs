@@ -29,6 +29,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::engine::{Frame, Sid};
+use volley_protocol::cluster::RecoveredSession;
+use volley_protocol::Value;
 
 /// Connection state recovery settings, given to
 /// [`ServerBuilder::connection_state_recovery`](crate::ServerBuilder::connection_state_recovery).
@@ -103,6 +105,12 @@ impl ConnectionStateRecovery {
     }
 }
 
+/// The most missed frames a node hands to another with a recovered socket (half of the default
+/// outgoing queue: the socket's new node checks against its own queue again).
+pub(crate) const TRANSFER_FRAMES: usize = 512;
+/// The most bytes of missed frames a node hands to another with a recovered socket.
+pub(crate) const TRANSFER_BYTES: usize = 4 * 1024 * 1024;
+
 /// Offsets longer than this, from the bus, are not trusted: the packet gets one of this node's.
 const MAX_OFFSET_LEN: usize = 80;
 
@@ -111,6 +119,10 @@ struct Entry {
     /// Its place in this node's log of the namespace (consecutive).
     pos: u64,
     offset: Arc<str>,
+    /// The node that made the offset and its sequence number there; `None` for an offset this
+    /// node made for a packet that came without one (from an emitter): other nodes log that
+    /// packet under offsets of their own.
+    origin: Option<(Arc<str>, u64)>,
     at: Instant,
     rooms: Vec<String>,
     except: Vec<String>,
@@ -159,6 +171,34 @@ impl Log {
             .rev()
             .find(|e| &*e.offset == offset)
             .map(|e| e.pos)
+    }
+
+    /// For each node that made offsets, the highest sequence number logged here.
+    pub(crate) fn marks(&self) -> std::collections::BTreeMap<String, u64> {
+        let mut marks = std::collections::BTreeMap::new();
+        for (node, seq) in self.entries.iter().filter_map(|e| e.origin.as_ref()) {
+            let mark = marks.entry(node.to_string()).or_insert(0);
+            *mark = (*mark).max(*seq);
+        }
+        marks
+    }
+
+    /// The frames logged here for a socket in `rooms` that another node's `marks` do not cover:
+    /// broadcasts that reached this node before the other one, or never reached it.
+    fn beyond(
+        &self,
+        marks: &std::collections::BTreeMap<String, u64>,
+        rooms: &[String],
+    ) -> Vec<Frame> {
+        self.entries
+            .iter()
+            .filter(|e| match &e.origin {
+                Some((node, seq)) => marks.get(&**node).is_none_or(|mark| seq > mark),
+                None => false,
+            })
+            .filter(|e| e.reaches(rooms))
+            .map(|e| e.frame.clone())
+            .collect()
     }
 
     /// The frames after position `after` that reached a socket in `rooms`; `None` when some of
@@ -289,17 +329,21 @@ impl Recoverer {
         logs.entry(ns.to_owned()).or_default().clone()
     }
 
-    /// The offset a broadcast carries.
-    pub(crate) fn offset(&self, source: OffsetSource<'_>) -> Arc<str> {
+    /// The offset a broadcast carries, and whether it is shared by every node (made by the
+    /// node that emitted) rather than made here for a packet that came without one.
+    pub(crate) fn offset(&self, source: OffsetSource<'_>) -> (Arc<str>, bool) {
         match source {
-            OffsetSource::Remote(Some(offset)) if valid_offset(offset) => offset.into(),
-            _ => {
-                let seq = self
-                    .next_seq
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                format!("{}-{seq:x}", self.node).into()
-            }
+            OffsetSource::Remote(Some(offset)) if valid_offset(offset) => (offset.into(), true),
+            OffsetSource::Here => (self.make_offset(), true),
+            OffsetSource::Remote(_) => (self.make_offset(), false),
         }
+    }
+
+    fn make_offset(&self) -> Arc<str> {
+        let seq = self
+            .next_seq
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("{}-{seq:x}", self.node).into()
     }
 
     /// Appends a delivered broadcast to its namespace's log (the caller holds the log's lock
@@ -307,16 +351,18 @@ impl Recoverer {
     pub(crate) fn append(
         &self,
         log: &mut Log,
-        offset: Arc<str>,
+        (offset, shared): (Arc<str>, bool),
         opts: &crate::manager::BroadcastOptions,
         frame: Frame,
     ) {
         let now = Instant::now();
         let bytes = frame.wire_len() + offset.len() + 64;
         log.bytes += bytes;
+        let origin = shared.then(|| parse_offset(&offset)).flatten();
         log.entries.push_back(Entry {
             pos: log.next,
             offset,
+            origin,
             at: now,
             rooms: opts.rooms.clone(),
             except: opts.except.clone(),
@@ -366,6 +412,53 @@ impl Recoverer {
         Ok(missed.into_iter().map(|(frame, _)| frame).collect())
     }
 
+    /// Hands a departed socket of this node to the node its client reconnected to: its id,
+    /// rooms, session (when it is a [`Value`] or a `String`), what it missed here (within
+    /// [`TRANSFER_FRAMES`] and [`TRANSFER_BYTES`]) and how far this node's log goes for each
+    /// node that made offsets. `None` when this node does not hold it or it cannot be recovered.
+    pub(crate) fn export(
+        &self,
+        ns: &str,
+        pid: &str,
+        offset: Option<&str>,
+    ) -> Option<RecoveredSession> {
+        let mut persisted = self.take(ns, pid)?;
+        let log = self.log(ns);
+        let mut log = lock(&log);
+        let mut rooms = Vec::with_capacity(persisted.rooms.len() + 1);
+        rooms.push(persisted.sid.as_str().to_owned());
+        rooms.extend(persisted.rooms.iter().cloned());
+        let missed = self
+            .missed(
+                &mut log,
+                offset,
+                persisted.base,
+                &rooms,
+                TRANSFER_FRAMES,
+                TRANSFER_BYTES,
+            )
+            .ok()?;
+        let data = crate::io::session_transfer(persisted.session.take());
+        Some(RecoveredSession {
+            sid: persisted.sid.as_str().to_owned(),
+            rooms: persisted.rooms,
+            data,
+            missed: missed.iter().map(frame_to_value).collect(),
+            marks: log.marks(),
+        })
+    }
+
+    /// What this node logged for a socket recovered from another node that the other node's
+    /// `marks` do not cover (the caller holds the log's lock).
+    pub(crate) fn beyond(
+        &self,
+        log: &Log,
+        marks: &std::collections::BTreeMap<String, u64>,
+        rooms: &[String],
+    ) -> Vec<Frame> {
+        log.beyond(marks, rooms)
+    }
+
     /// Keeps a departed socket for recovery.
     pub(crate) fn persist(&self, session: Persisted) {
         let now = Instant::now();
@@ -400,6 +493,48 @@ impl Recoverer {
     #[cfg(test)]
     fn kept(&self) -> usize {
         lock(&self.sessions).by_pid.len()
+    }
+}
+
+/// The node and sequence number of an offset made as `{node}-{sequence in hex}`.
+fn parse_offset(offset: &str) -> Option<(Arc<str>, u64)> {
+    let (node, seq) = offset.rsplit_once('-')?;
+    Some((node.into(), u64::from_str_radix(seq, 16).ok()?))
+}
+
+/// A frame as it travels to another node in a [`RecoveredSession`].
+pub(crate) fn frame_to_value(frame: &Frame) -> Value {
+    match frame {
+        Frame::Text(text) => Value::from(text.as_str()),
+        Frame::Binary(bytes) => Value::Binary(bytes.to_vec()),
+        Frame::Group(group) => {
+            let mut parts = vec![Value::from(group.text.as_str())];
+            parts.extend(group.attachments.iter().map(|b| Value::Binary(b.to_vec())));
+            Value::Array(parts)
+        }
+        Frame::Ping | Frame::Close => Value::Nil,
+    }
+}
+
+/// A frame from another node: only messages (a text packet starting with `4`, a binary
+/// message, or a text packet with its attachments) are taken.
+pub(crate) fn frame_from_value(value: Value) -> Option<Frame> {
+    let text = |v: &Value| v.as_str().filter(|t| t.starts_with('4')).map(str::to_owned);
+    match value {
+        Value::String(_) => Some(Frame::Text(text(&value)?.into())),
+        Value::Binary(bytes) => Some(Frame::Binary(bytes.into())),
+        Value::Array(parts) => {
+            let (first, rest) = parts.split_first()?;
+            let attachments = rest
+                .iter()
+                .map(|p| match p {
+                    Value::Binary(b) => Some(bytes::Bytes::from(b.clone())),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()?;
+            Some(Frame::group(text(first)?, attachments))
+        }
+        _ => None,
     }
 }
 
@@ -442,7 +577,7 @@ mod tests {
     fn append(r: &Recoverer, log: &mut Log, rooms: &[&str], body: &str) -> Arc<str> {
         let offset = r.offset(OffsetSource::Here);
         r.append(log, offset.clone(), &to(rooms), Frame::message(body));
-        offset
+        offset.0
     }
 
     #[test]
@@ -521,15 +656,76 @@ mod tests {
     #[test]
     fn offsets_from_the_bus_are_kept_only_when_sane() {
         let r = recoverer(ConnectionStateRecovery::default());
-        assert_eq!(&*r.offset(OffsetSource::Remote(Some("ab12-3f"))), "ab12-3f");
-        assert!(r
-            .offset(OffsetSource::Remote(Some("\"; injected")))
-            .starts_with("n1-"));
+        let (kept, shared) = r.offset(OffsetSource::Remote(Some("ab12-3f")));
+        assert_eq!((&*kept, shared), ("ab12-3f", true));
+        let (made, shared) = r.offset(OffsetSource::Remote(Some("\"; injected")));
+        assert!(made.starts_with("n1-") && !shared);
         let long = "a".repeat(MAX_OFFSET_LEN + 1);
         assert!(r
             .offset(OffsetSource::Remote(Some(&long)))
+            .0
             .starts_with("n1-"));
-        assert!(r.offset(OffsetSource::Remote(None)).starts_with("n1-"));
+        let (made, shared) = r.offset(OffsetSource::Remote(None));
+        assert!(made.starts_with("n1-") && !shared);
+    }
+
+    #[test]
+    fn another_node_gets_what_its_marks_do_not_cover() {
+        let r = recoverer(ConnectionStateRecovery::default());
+        let mut log = Log::default();
+        for (offset, body) in [("a-1", "1"), ("b-1", "2"), ("a-2", "3"), ("b-2", "4")] {
+            r.append(
+                &mut log,
+                (offset.into(), true),
+                &to(&[]),
+                Frame::message(body),
+            );
+        }
+        // an emitter's packet, under an offset of this node: never handed on
+        r.append(
+            &mut log,
+            r.offset(OffsetSource::Remote(None)),
+            &to(&[]),
+            Frame::message("5"),
+        );
+        assert_eq!(
+            log.marks(),
+            [("a".to_owned(), 2), ("b".to_owned(), 2)]
+                .into_iter()
+                .collect()
+        );
+        let marks = [("a".to_owned(), 1), ("b".to_owned(), 2)]
+            .into_iter()
+            .collect();
+        let rooms = vec!["sid".to_owned()];
+        assert_eq!(text(&r.beyond(&log, &marks, &rooms)), ["43"]);
+        let none = Default::default();
+        assert_eq!(
+            text(&r.beyond(&log, &none, &rooms)),
+            ["41", "42", "43", "44"]
+        );
+    }
+
+    #[test]
+    fn frames_travel_between_nodes_and_only_messages_are_taken() {
+        let frames = [
+            Frame::message("2[\"e\"]"),
+            Frame::Binary(vec![1u8, 2].into()),
+            Frame::group(
+                "451-[\"e\",{\"_placeholder\":true,\"num\":0}]",
+                vec![vec![3u8].into()],
+            ),
+        ];
+        for frame in frames {
+            let back = frame_from_value(frame_to_value(&frame)).unwrap();
+            assert_eq!(format!("{back:?}"), format!("{frame:?}"));
+        }
+        assert!(
+            frame_from_value(Value::from("1")).is_none(),
+            "a close is not a message"
+        );
+        assert!(frame_from_value(Value::Array(vec![Value::from("4x"), Value::from(1)])).is_none());
+        assert!(frame_from_value(Value::Nil).is_none());
     }
 
     #[test]

@@ -105,6 +105,34 @@ fn every_body() -> Vec<Body> {
             args,
         },
         Body::AdapterClose,
+        Body::RestoreSession {
+            request_id: 9,
+            pid: "p".into(),
+            offset: Some("a1-2".into()),
+        },
+        Body::RestoreSession {
+            request_id: 10,
+            pid: "p".into(),
+            offset: None,
+        },
+        Body::RestoreSessionResponse {
+            request_id: 9,
+            session: None,
+        },
+        Body::RestoreSessionResponse {
+            request_id: 9,
+            session: Some(RecoveredSession {
+                sid: "s".into(),
+                rooms: vec!["r".into()],
+                data: Value::from("d"),
+                missed: vec![
+                    Value::from("42[\"e\"]"),
+                    Value::Binary(vec![1]),
+                    Value::Array(vec![Value::from("451-[]"), Value::Binary(vec![2])]),
+                ],
+                marks: [("a1".to_owned(), 2u64)].into_iter().collect(),
+            }),
+        },
     ]
 }
 
@@ -136,7 +164,7 @@ fn type_numbers_follow_node() {
         .collect();
     assert_eq!(
         numbers,
-        vec![1, 2, 3, 3, 3, 3, 4, 5, 6, 7, 8, 9, 9, 10, 11, 12, 13]
+        vec![1, 2, 3, 3, 3, 3, 4, 5, 6, 7, 8, 9, 9, 10, 11, 12, 13, 100, 100, 101, 101]
     );
 }
 

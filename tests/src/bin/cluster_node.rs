@@ -1,6 +1,7 @@
 //! One node of a test cluster: `cluster_node --adapter URL --prefix P --name N` serves the test
 //! node app (`volley_tests::cluster_app`) on a free loopback port and prints
-//! `listening http://127.0.0.1:PORT` once its bus subscription is in place.
+//! `listening http://127.0.0.1:PORT` once its bus subscription is in place; `--recovery` turns
+//! connection state recovery on.
 
 use std::time::Duration;
 
@@ -28,7 +29,8 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let io = volley_tests::cluster_app::server(&name, manager);
+    let recovery = std::env::args().any(|a| a == "--recovery");
+    let io = volley_tests::cluster_app::server_with(&name, manager, recovery);
     let listener = match volley::serve::Listener::bind("127.0.0.1:0").await {
         Ok(l) => l,
         Err(e) => {

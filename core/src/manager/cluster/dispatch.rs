@@ -231,6 +231,28 @@ impl<B: PubSub> Node<B> {
                 sid,
                 args,
             } => self.requests.ack(request_id, sid, args),
+            Body::RestoreSession {
+                request_id,
+                pid,
+                offset,
+            } => {
+                let session = self
+                    .local
+                    .recovery()
+                    .and_then(|r| r.export(&nsp, &pid, offset.as_deref()));
+                if session.is_some() {
+                    tracing::debug!(target: "volley::cluster", node = %from, "handing a disconnected socket to the node its client reconnected to");
+                }
+                let body = Body::RestoreSessionResponse {
+                    request_id,
+                    session,
+                };
+                self.reply(Some(from), nsp, body);
+            }
+            Body::RestoreSessionResponse {
+                request_id,
+                session,
+            } => self.requests.session(request_id, &from, session),
             _ => {
                 tracing::debug!(target: "volley::cluster", "message of an unhandled type, ignored");
             }

@@ -510,6 +510,41 @@ impl<B: PubSub> ClientManager for ClusterManager<B> {
         Ok(responses)
     }
 
+    async fn restore_session(
+        &self,
+        ns: &str,
+        pid: &str,
+        offset: Option<&str>,
+    ) -> Option<volley_protocol::cluster::RecoveredSession> {
+        let others = self.node.alive();
+        if others.is_empty() {
+            return None;
+        }
+        let deadline = Instant::now() + self.node.config.request_timeout;
+        let id = self.node.requests.open(others, Collected::Session(None));
+        let body = Body::RestoreSession {
+            request_id: id,
+            pid: pid.to_owned(),
+            offset: offset.map(str::to_owned),
+        };
+        if let Err(e) = self.node.publish(None, ns, body).await {
+            tracing::debug!(target: "volley::cluster", error = %e, "cannot ask the other nodes for a session");
+            self.node.requests.wait(id, Instant::now()).await;
+            return None;
+        }
+        let outcome = self.node.requests.wait(id, deadline).await;
+        record(
+            "restore_session",
+            deadline,
+            self.node.config.request_timeout,
+            &outcome,
+        );
+        match outcome.collected {
+            Collected::Session(found) => found,
+            _ => None,
+        }
+    }
+
     async fn server_side_emit(
         &self,
         ns: &str,

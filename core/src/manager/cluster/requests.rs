@@ -20,6 +20,7 @@ pub(crate) enum Collected {
     Sockets(Vec<SocketInfo>),
     Answers(Vec<Vec<Value>>),
     Acks(Vec<AckResponse>),
+    Session(Option<volley_protocol::cluster::RecoveredSession>),
 }
 
 struct Pending {
@@ -137,6 +138,24 @@ impl Requests {
             if p.nodes.remove(from) {
                 if let Collected::Answers(all) = &mut p.collected {
                     all.push(args);
+                }
+            }
+        });
+    }
+
+    /// A node's answer to a session restore: the first that holds it completes the request.
+    pub(crate) fn session(
+        &self,
+        id: u64,
+        from: &str,
+        session: Option<volley_protocol::cluster::RecoveredSession>,
+    ) {
+        self.update(id, |p| {
+            if p.nodes.remove(from) {
+                if let (Collected::Session(slot @ None), Some(found)) = (&mut p.collected, session)
+                {
+                    *slot = Some(found);
+                    p.nodes.clear();
                 }
             }
         });
