@@ -27,7 +27,7 @@ use serde::Deserialize;
 use serde_json::{json, Value as Json};
 use volley::admin::{AdminAuth, AdminOptions};
 use volley::manager::cluster::ClusterConfig;
-use volley::{DisconnectReason, Server, Sid, Socket, StaticFiles, Value};
+use volley::{ConnectionStateRecovery, DisconnectReason, Server, Sid, Socket, StaticFiles, Value};
 
 /// Longest nickname, in characters.
 pub const MAX_NICK: usize = 32;
@@ -59,6 +59,9 @@ pub struct ChatOptions {
     pub admin: Option<(String, String)>,
     /// Serve Prometheus metrics at `/metrics` (`--metrics`). Off by default.
     pub metrics: bool,
+    /// Connection state recovery (on by default; `--no-recovery` turns it off): a page whose
+    /// connection drops for a moment gets its nickname, rooms and every message it missed back.
+    pub recovery: bool,
 }
 
 /// The origin of the hosted Socket.IO Admin UI, allowed to connect when `--admin` is given.
@@ -73,6 +76,7 @@ impl Default for ChatOptions {
             public_dir: default_dir(),
             admin: None,
             metrics: false,
+            recovery: true,
         }
     }
 }
@@ -152,6 +156,12 @@ pub fn server(opts: &ChatOptions) -> Result<Server, ChatError> {
         }
         builder = builder.cors_allowed_origins(origins);
     }
+    if opts.recovery {
+        // the connect handler runs for a recovered socket too: it puts the member back
+        builder = builder.connection_state_recovery(
+            ConnectionStateRecovery::default().skip_connect_handler(false),
+        );
+    }
     let io = builder.build();
     register(&io);
     if let Some((username, password)) = &opts.admin {
@@ -197,6 +207,23 @@ impl Members {
     fn add(&self, sid: Sid, nick: String) {
         let rooms = BTreeSet::new();
         self.lock().insert(sid, Member { nick, rooms });
+    }
+
+    /// Puts back a member recovered after a dropped connection, as its session kept it.
+    fn restore(&self, sid: Sid, member: Member) {
+        self.lock().insert(sid, member);
+    }
+
+    /// Keeps the member's nickname and rooms in the socket's session (a JSON string, which
+    /// follows a recovered socket to another node too).
+    fn save(&self, socket: &Socket) {
+        let saved = self
+            .lock()
+            .get(&socket.id())
+            .map(|m| json!({ "nick": m.nick, "rooms": m.rooms }).to_string());
+        if let Some(saved) = saved {
+            socket.save_session(saved);
+        }
     }
 
     fn remove(&self, sid: Sid) -> Option<Member> {
@@ -314,6 +341,20 @@ async fn announce(socket: &Socket, room: &str, nick: &str, joined: bool, skip: O
     }
 }
 
+/// The member a recovered socket's session kept (see [`Members::save`]).
+fn saved_member(socket: &Socket) -> Option<Member> {
+    #[derive(Deserialize)]
+    struct Saved {
+        nick: String,
+        rooms: BTreeSet<String>,
+    }
+    let saved: Saved = serde_json::from_str(&socket.get_session::<String>()?).ok()?;
+    Some(Member {
+        nick: saved.nick,
+        rooms: saved.rooms,
+    })
+}
+
 /// Registers the chat's handlers on the namespace `/` of `io`.
 fn register(io: &Server) {
     let members = Arc::new(Members::default());
@@ -323,8 +364,19 @@ fn register(io: &Server) {
     nsp.on_connect(move |socket: Socket, _auth: Option<Value>| {
         let members = m.clone();
         async move {
+            if let Some(member) = socket.recovered().then(|| saved_member(&socket)).flatten() {
+                // back after a dropped connection: same socket, rooms and missed messages
+                let rooms: Vec<String> = member.rooms.iter().cloned().collect();
+                let nick = member.nick.clone();
+                members.restore(socket.id(), member);
+                for room in rooms {
+                    announce(&socket, &room, &nick, true, Some(socket.id())).await;
+                }
+                return;
+            }
             let nick = format!("guest-{}", &socket.id().as_str()[..4]);
             members.add(socket.id(), nick.clone());
+            members.save(&socket);
             if let Err(e) = socket.emit("welcome", &json!({ "nick": nick })).await {
                 tracing::debug!(error = %e, "cannot greet a client");
             }
@@ -335,7 +387,10 @@ fn register(io: &Server) {
     nsp.on(
         "nick",
         move |socket: Socket, nick: String| match valid_nick(&nick) {
-            Ok(nick) if m.set_nick(socket.id(), &nick) => json!({ "nick": nick }),
+            Ok(nick) if m.set_nick(socket.id(), &nick) => {
+                m.save(&socket);
+                json!({ "nick": nick })
+            }
             Ok(_) => error("not connected"),
             Err(e) => error(e),
         },
@@ -353,6 +408,7 @@ fn register(io: &Server) {
                 return error(e);
             }
             socket.enter_room(&room_key(&room));
+            members.save(&socket);
             let nick = members.nick(socket.id()).unwrap_or_default();
             announce(&socket, &room, &nick, true, Some(socket.id())).await;
             let count = member_count(&socket, &room).await;
@@ -372,6 +428,7 @@ fn register(io: &Server) {
                 return error(format!("not in room {room:?}"));
             }
             socket.leave_room(&room_key(&room));
+            members.save(&socket);
             let nick = members.nick(socket.id()).unwrap_or_default();
             announce(&socket, &room, &nick, false, None).await;
             json!({ "room": room, "members": member_count(&socket, &room).await })

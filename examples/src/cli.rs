@@ -8,7 +8,7 @@ use crate::chat::{self, ChatOptions};
 
 /// The flags, as `--help` prints them.
 pub const USAGE: &str = "usage: chat [--host ADDR] [--port N] [--adapter URL] [--public DIR]
-            [--admin USER:PASSWORD] [--metrics]
+            [--admin USER:PASSWORD] [--metrics] [--no-recovery]
 
   --host ADDR    address to listen on (default 127.0.0.1; 0.0.0.0 in a container)
   --port N       TCP port (default 3000)
@@ -18,7 +18,9 @@ pub const USAGE: &str = "usage: chat [--host ADDR] [--port N] [--adapter URL] [-
   --admin USER:PASSWORD
                  serve the Socket.IO Admin UI's namespace /admin; the hosted UI
                  (https://admin.socket.io) may connect; the password may be a bcrypt hash
-  --metrics      serve Prometheus metrics at /metrics";
+  --metrics      serve Prometheus metrics at /metrics
+  --no-recovery  turn connection state recovery off (on by default: a page whose connection
+                 drops for a moment gets its rooms and every message it missed back)";
 
 /// Reads the flags (`--flag value` or `--flag=value`); `Err` carries the message to print.
 ///
@@ -42,6 +44,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<ChatOptions, Stri
         }
         if flag == "--metrics" && inline.is_none() {
             opts.metrics = true;
+            continue;
+        }
+        if flag == "--no-recovery" && inline.is_none() {
+            opts.recovery = false;
             continue;
         }
         let mut value = || {
@@ -136,6 +142,8 @@ mod tests {
         assert!(parse(args("--port nope")).is_err());
         assert!(parse(args("--what")).is_err());
         assert!(parse(args("--help")).is_err());
+        assert!(parse(args("--port 1")).expect("flags").recovery);
+        assert!(!parse(args("--no-recovery")).expect("flags").recovery);
         let opts = parse(args("--admin admin:$2b$10$x:y --metrics")).expect("flags");
         assert_eq!(
             opts.admin,

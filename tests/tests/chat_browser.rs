@@ -275,6 +275,23 @@ async fn two_pages_chat_in_a_room() -> TestResult {
         "C (room r2) should not get r1's message",
     )?;
 
+    // a blink: B's connection dropped while A wrote, B came back recovered and shows the
+    // message it missed exactly once
+    let away = "written while bob was away";
+    run.one(
+        "recovered",
+        json!({ "page": "B", "status": "reconnected, nothing lost" }),
+    )?;
+    let b = run.messages("B", "blink")?;
+    run.check(
+        count(&b, "other", away) == 1,
+        "B should show the message written while it was away exactly once",
+    )?;
+    run.check(
+        mentions(&b, "Reconnected: nothing was lost while you were away.") == 1,
+        "B's page should say that its reconnect lost nothing",
+    )?;
+
     // after leaving, B gets nothing more from r1
     let b = run.messages("B", "second")?;
     run.check(

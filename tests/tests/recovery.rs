@@ -172,3 +172,42 @@ async fn only_broadcasts_carry_offsets_and_are_recovered() -> TestResult {
     client.close().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_thousand_missed_broadcasts_are_recovered() -> TestResult {
+    let io = app(Some(ConnectionStateRecovery::default()));
+    let server = TestServer::spawn(io.router()).await?;
+    // the client stays away half a second, while 1,000 broadcasts go to its room
+    let mut client = Puppet::spawn_full(
+        server.url(),
+        "websocket",
+        "json",
+        json!({ "reconnection": true, "reconnectionDelay": 500, "reconnectionDelayMax": 500, "randomizationFactor": 0 }),
+    )
+    .await?;
+    let sid = connect(&mut client).await?;
+    client.emit_ack("/", "join", json!(["room"])).await?;
+    io.of("/").to("room").emit("tick", &0).await?;
+    client.next_event("/", "tick").await?;
+    client.drop_transport().await?;
+    // the server has seen the close once the socket is gone
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while io.of("/").sockets().iter().any(|s| s.id().as_str() == sid) {
+        if tokio::time::Instant::now() > deadline {
+            bail!("the server never saw the client go");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for n in 1..=1000u64 {
+        io.of("/").to("room").emit("tick", &n).await?;
+    }
+    let (back, recovered) = client.next_connected("/", Duration::from_secs(10)).await?;
+    if !recovered || back != sid {
+        bail!("reconnected as {back} (recovered: {recovered}), expected {sid} recovered");
+    }
+    let mut ticks = vec![0];
+    ticks.extend(numbers_until(&mut client, "tick", 1000, true).await?);
+    exactly_once_in_order("tick", &ticks, 1001)?;
+    client.close().await;
+    Ok(())
+}

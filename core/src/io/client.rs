@@ -346,10 +346,7 @@ fn recover(
         return Recovery::No;
     };
     let socket = Socket::resume(nsp.clone(), session.clone(), auth.cloned(), &mut persisted);
-    // what it missed waits behind the CONNECT acknowledgement, within half its queue: the rest
-    // is left for what comes next
-    let max_frames = session.queue.capacity() / 2;
-    let max_bytes = session.queue.max_bytes() / 2;
+    let (max_frames, max_bytes) = missed_bounds(session);
     match local.restore(
         &socket,
         &persisted.rooms,
@@ -367,6 +364,15 @@ fn recover(
             Recovery::No
         }
     }
+}
+
+/// How much missed traffic a recovered socket may be sent before anything new: it waits behind
+/// the CONNECT acknowledgement, so it must fit the outgoing queue with room to spare for what
+/// comes next (24 frames and a quarter of the bytes).
+fn missed_bounds(session: &Session) -> (usize, usize) {
+    let frames = session.queue.capacity().saturating_sub(24);
+    let bytes = session.queue.max_bytes() / 4 * 3;
+    (frames, bytes)
 }
 
 /// Ends a CONNECT that waited for another node's answer: the socket it handed over (or a new one
@@ -394,7 +400,7 @@ fn resume_remote(
             0,
         );
         let socket = Socket::resume(nsp.clone(), session.clone(), auth.clone(), &mut persisted);
-        match local.restore_remote(&socket, &found, session.queue.capacity() / 2) {
+        match local.restore_remote(&socket, &found, missed_bounds(session).0) {
             Ok(missed) => {
                 tracing::debug!(target: "volley::socketio", sid = %socket.id(), ns = %nsp.name, missed, "connection state recovered from another node");
                 Some(socket)

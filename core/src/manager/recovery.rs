@@ -105,11 +105,12 @@ impl ConnectionStateRecovery {
     }
 }
 
-/// The most missed frames a node hands to another with a recovered socket (half of the default
-/// outgoing queue: the socket's new node checks against its own queue again).
-pub(crate) const TRANSFER_FRAMES: usize = 512;
-/// The most bytes of missed frames a node hands to another with a recovered socket.
-pub(crate) const TRANSFER_BYTES: usize = 4 * 1024 * 1024;
+/// The most missed frames a node hands to another with a recovered socket (the default outgoing
+/// queue holds 1,024; the socket's new node checks against its own queue again).
+pub(crate) const TRANSFER_FRAMES: usize = 1000;
+/// The most bytes of missed frames a node hands to another with a recovered socket (three
+/// quarters of the default outgoing queue's bytes).
+pub(crate) const TRANSFER_BYTES: usize = 6 * 1024 * 1024;
 
 /// Offsets longer than this, from the bus, are not trusted: the packet gets one of this node's.
 const MAX_OFFSET_LEN: usize = 80;

@@ -154,9 +154,21 @@
     if (ack.error) notify(ack.error, true);
   });
 
+  let connectedOnce = false;
   socket.on('connect', async () => {
+    if (socket.recovered) {
+      // connection state recovery: same socket, nickname and rooms, and the server sent every
+      // message this page missed while it was away (they are shown above, in order)
+      setStatus('connected', 'reconnected, nothing lost');
+      addLine('system', currentRoom, 'Reconnected: nothing was lost while you were away.');
+      return;
+    }
     setStatus('connected', 'connected');
-    // A reconnect is a new session on the server: restore the nickname and the room.
+    if (connectedOnce) {
+      addLine('system', currentRoom, 'Reconnected as a new session: messages sent meanwhile were missed.');
+    }
+    connectedOnce = true;
+    // A reconnect without recovery is a new session on the server: restore the nickname and room.
     if (nick) await request('nick', nick);
     if (currentRoom !== null) {
       const room = currentRoom;

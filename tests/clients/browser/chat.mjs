@@ -3,7 +3,8 @@
 //   node chat.mjs <server url> <first message> <second message>
 //
 // Three pages in separate browser contexts: A (alice) and B (bob) in room r1, C (carol) in r2.
-// A sends the first message; B leaves; A sends the second. The script reports what each page
+// A sends the first message; B's connection drops while A sends another, and B gets it back
+// when it reconnects; B leaves; A sends the second. The script reports what each page
 // shows as JSON lines ({"ev": ...}) and leaves the judging to the Rust test. Every wait is
 // bounded; on a failure it prints {"ev":"error",...}, saves screenshots and exits 1.
 // Chromium is started by ../chromium.mjs.
@@ -16,6 +17,7 @@ import path from 'node:path';
 
 const WAIT_MS = 10_000;
 const [url, first, second] = process.argv.slice(2);
+const away = 'written while bob was away';
 if (!url || !first || !second) {
   console.error('usage: node chat.mjs <server url> <first message> <second message>');
   process.exit(2);
@@ -143,6 +145,20 @@ try {
   await settle('A');
   await settle('C');
   for (const name of ['A', 'B', 'C']) await report(name, 'first');
+
+  // B's connection drops (as a network blink would); A writes meanwhile; B reconnects by
+  // itself and, with connection state recovery, shows the message it missed, once
+  step = 'blink';
+  await pages.B.evaluate(() => window.chat.socket.io.engine.close());
+  await send('A', away);
+  await pages.B.waitForSelector('#status[data-state="connected"]');
+  await pages.B.waitForFunction(
+    (t) => [...document.querySelectorAll('#messages li.other .text')].some((e) => e.textContent === t),
+    away,
+  );
+  out('recovered', { page: 'B', status: await pages.B.textContent('#status') });
+  await settle('B');
+  await report('B', 'blink');
 
   step = 'leave';
   await pages.B.click('#leave');
