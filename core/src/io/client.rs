@@ -16,7 +16,7 @@ use super::gate::Gate;
 use super::parser::Parser;
 use super::server::Shared;
 use crate::engine::{CloseReason, EngineHandler, EngineSocket, Pause};
-use crate::manager::recovery_parts::Persisted;
+use crate::manager::recovery_parts::{Persisted, Recoverer};
 use crate::{ConnectError, DisconnectReason, Limit, Socket};
 
 /// The Socket.IO state of one Engine.IO session.
@@ -332,7 +332,8 @@ fn recover(
             .and_then(|(_, v)| v.as_str()),
         _ => None,
     };
-    let Some(pid) = field("pid") else {
+    // only an id this server could have made: anything else would cost the cluster a request
+    let Some(pid) = field("pid").filter(|pid| Recoverer::is_pid(pid)) else {
         return Recovery::No;
     };
     let offset = field("offset");

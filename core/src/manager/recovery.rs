@@ -112,6 +112,9 @@ pub(crate) const TRANSFER_FRAMES: usize = 1000;
 /// quarters of the default outgoing queue's bytes).
 pub(crate) const TRANSFER_BYTES: usize = 6 * 1024 * 1024;
 
+/// Random bytes in a private id (written as hex).
+const PID_BYTES: usize = 15;
+
 /// Offsets longer than this, from the bus, are not trusted: the packet gets one of this node's.
 const MAX_OFFSET_LEN: usize = 80;
 
@@ -308,9 +311,14 @@ impl Recoverer {
         }
     }
 
+    /// Whether `pid` has the shape of an id [`Recoverer::new_pid`] makes.
+    pub(crate) fn is_pid(pid: &str) -> bool {
+        pid.len() == 2 * PID_BYTES && pid.bytes().all(|b| b.is_ascii_hexdigit())
+    }
+
     /// A fresh private id.
     pub(crate) fn new_pid() -> Arc<str> {
-        let raw: [u8; 15] = rand::random();
+        let raw: [u8; PID_BYTES] = rand::random();
         raw.iter()
             .map(|b| format!("{b:02x}"))
             .collect::<String>()
@@ -727,6 +735,14 @@ mod tests {
         );
         assert!(frame_from_value(Value::Array(vec![Value::from("4x"), Value::from(1)])).is_none());
         assert!(frame_from_value(Value::Nil).is_none());
+    }
+
+    #[test]
+    fn private_ids_have_one_shape() {
+        let pid = Recoverer::new_pid();
+        assert!(Recoverer::is_pid(&pid));
+        assert!(!Recoverer::is_pid("p1"));
+        assert!(!Recoverer::is_pid(&"z".repeat(30)));
     }
 
     #[test]
