@@ -1,7 +1,11 @@
-//! Redis transport of the Volley cluster manager.
+//! Redis transports of the Volley cluster manager, on the [`fred`] client:
 //!
-//! [`RedisBus`] implements [`PubSub`] with Redis `PUBLISH` / `SUBSCRIBE` / `PSUBSCRIBE`, on the
-//! [`fred`] client. It keeps two connections to one Redis server: one that publishes (fred
+//! - [`RedisBus`]: Redis pub/sub. Fast, stores nothing: an emit fails when a node was not
+//!   subscribed to receive it (see [What an `Ok` emit means](RedisBus#what-an-ok-emit-means)).
+//! - [`StreamsBus`]: one Redis stream. Messages stay in Redis, and a node that reconnects reads
+//!   on from where it stopped: no loss across connection losses and (persistent) Redis restarts.
+//!
+//! [`RedisBus`] implements [`PubSub`] with Redis `PUBLISH` / `SUBSCRIBE` / `PSUBSCRIBE`. It keeps two connections to one Redis server: one that publishes (fred
 //! pipelines concurrent publishes on it) and one that subscribes. Both reconnect with
 //! exponential backoff, forever; the subscriptions are restored after every reconnection.
 //! While the server is unreachable, a publish fails quickly with [`BusError::Unavailable`]
@@ -29,6 +33,7 @@
 
 mod config;
 mod error;
+mod streams;
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -44,7 +49,10 @@ use volley::manager::cluster::{BusError, BusMessage, PubSub, Subscription};
 
 pub use config::{RedisBusBuilder, DEFAULT_MAX_MESSAGE_SIZE};
 pub use error::RedisError;
-
+pub use streams::{
+    StreamsBus, StreamsBusBuilder, StreamsManager, CHANNEL_FIELD, DATA_FIELD, DEFAULT_MAX_LEN,
+    DEFAULT_READ_COUNT, DEFAULT_STREAM,
+};
 
 /// The cluster manager over Redis: give it to [`volley::ServerBuilder::client_manager`] and any
 /// number of Volley nodes behave as one server.
@@ -99,7 +107,7 @@ const LOG_TARGET: &str = "volley::cluster";
 /// takes from milliseconds to the reconnection backoff) is lost for that node. So the bus does
 /// not claim what it cannot know: [`publish_counted`](PubSub::publish_counted) reports the
 /// number of subscribers `PUBLISH` says it reached, and the cluster manager fails the emit with
-/// [`BusError::Undelivered`](volley::manager::cluster::BusError::Undelivered) when that is fewer
+/// [`BusError::Undelivered`] when that is fewer
 /// than the nodes that should have it (this node and every node it believes alive; a node
 /// whose own bus failed keeps believing in the others until they have had the heartbeat timeout
 /// to be heard again). An emit that returned `Ok` was handed by Redis to every node's
@@ -112,7 +120,7 @@ const LOG_TARGET: &str = "volley::cluster";
 /// counts like nodes and which can so hide a missing one. After a node crashes, emits fail
 /// until the others drop it (the heartbeat timeout, 10 s by default, plus at most 1 s): a
 /// node that stopped listening cannot be told apart from one re-subscribing. For delivery that
-/// survives restarts, use Redis Streams;
+/// survives restarts, use [`StreamsBus`];
 /// [`count_receivers(false)`](RedisBusBuilder::count_receivers) restores fire-and-forget.
 ///
 /// # Subscribing
