@@ -113,8 +113,9 @@ const LOG_TARGET: &str = "volley::cluster";
 /// to be heard again). An emit that returned `Ok` was handed by Redis to every node's
 /// connection; an error means some node may have missed it (it may also have been delivered).
 ///
-/// What this does not cover: a Redis crash in the instant between handing a message to a
-/// subscriber's connection buffer and writing it out; a node's own subscriber lagging behind by
+/// What this does not cover: a Redis crash in the instant after it counted a subscriber and
+/// answered the publisher, before that subscriber read the message (what a connection had not
+/// read yet is gone with it); a node's own subscriber lagging behind by
 /// more than [`message_buffer`](RedisBusBuilder::message_buffer) messages (logged); and extra
 /// subscribers to the cluster's channels (a `PSUBSCRIBE *` debugging session), which Redis
 /// counts like nodes and which can so hide a missing one. After a node crashes, emits fail
