@@ -335,7 +335,11 @@ impl<B: PubSub> outbox::Audience for Audience<B> {
             return 0;
         };
         if channel == &*node.channels.main {
-            match node.alive().len() {
+            let others = match node.nodes.lock() {
+                Ok(n) => n.len(),
+                Err(p) => p.into_inner().len(),
+            };
+            match others {
                 0 => 0,
                 others => others + 1,
             }
