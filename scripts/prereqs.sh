@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs, with Debian's packages, what building and testing Volley needs beyond Rust, Node.js
 # and Python: a C/C++ toolchain and make (the bundled librdkafka of the Kafka adapter), Chromium
-# (the browser tests) and nginx (the deployment test). Each only when missing; needs root.
+# (the browser tests), nginx (the deployment test) and redis-server (the shared Redis, and the
+# private servers the restart and fault tests kill). Each only when missing; needs root.
 set -euo pipefail
 
 missing=()
 command -v make >/dev/null && command -v g++ >/dev/null || missing+=(build-essential)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v redis-server >/dev/null || missing+=(redis-server)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then

@@ -38,6 +38,7 @@ pub struct RedisBusBuilder {
     reconnect_max: Duration,
     message_buffer: usize,
     max_pending_commands: usize,
+    count_receivers: bool,
 }
 
 impl std::fmt::Debug for RedisBusBuilder {
@@ -51,6 +52,7 @@ impl std::fmt::Debug for RedisBusBuilder {
             .field("reconnect_max", &self.reconnect_max)
             .field("message_buffer", &self.message_buffer)
             .field("max_pending_commands", &self.max_pending_commands)
+            .field("count_receivers", &self.count_receivers)
             .finish_non_exhaustive()
     }
 }
@@ -66,6 +68,7 @@ impl RedisBusBuilder {
             reconnect_max: Duration::from_secs(5),
             message_buffer: 16 * 1024,
             max_pending_commands: 64 * 1024,
+            count_receivers: true,
         }
     }
 
@@ -132,6 +135,27 @@ impl RedisBusBuilder {
         self
     }
 
+    /// Whether publishes report how many subscribers Redis handed them to (see
+    /// [`PubSub::publish_counted`](volley::manager::cluster::PubSub::publish_counted)), so that
+    /// the cluster manager fails an emit some node was not subscribed to receive. `false` makes
+    /// every publish Redis accepted count as done, as in Node's Redis adapter.
+    ///
+    /// Default: `true`.
+    ///
+    /// ```
+    /// use volley_redis::RedisBus;
+    ///
+    /// let bus = RedisBus::builder("redis://127.0.0.1:6379")
+    ///     .count_receivers(false)
+    ///     .build()
+    ///     .expect("a valid URL");
+    /// # drop(bus);
+    /// ```
+    pub fn count_receivers(mut self, count: bool) -> Self {
+        self.count_receivers = count;
+        self
+    }
+
     /// Checks the URL and builds the bus. Nothing is connected yet: see [`RedisBus::connect`].
     ///
     /// The URL is `redis://[[user]:password@]host[:port][/db]` (or `valkey://`), port 6379 by
@@ -142,7 +166,7 @@ impl RedisBusBuilder {
         Ok(RedisBus::from_settings(fred))
     }
 
-    fn fred_settings(&self) -> Result<FredSettings, RedisError> {
+    pub(crate) fn fred_settings(&self) -> Result<FredSettings, RedisError> {
         let config = parse_url(&self.url)?;
         let address = match &config.server {
             ServerConfig::Centralized { server } => match config.database {
@@ -214,6 +238,7 @@ impl RedisBusBuilder {
             publish_options,
             max_message_size: self.max_message_size,
             command_timeout: self.command_timeout,
+            count_receivers: self.count_receivers,
         })
     }
 }
@@ -229,6 +254,7 @@ pub(crate) struct FredSettings {
     pub(crate) publish_options: Options,
     pub(crate) max_message_size: usize,
     pub(crate) command_timeout: Duration,
+    pub(crate) count_receivers: bool,
 }
 
 fn millis(d: Duration) -> u32 {

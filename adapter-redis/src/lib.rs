@@ -1,7 +1,11 @@
-//! Redis transport of the Volley cluster manager.
+//! Redis transports of the Volley cluster manager, on the [`fred`] client:
 //!
-//! [`RedisBus`] implements [`PubSub`] with Redis `PUBLISH` / `SUBSCRIBE` / `PSUBSCRIBE`, on the
-//! [`fred`] client. It keeps two connections to one Redis server: one that publishes (fred
+//! - [`RedisBus`]: Redis pub/sub. Fast, stores nothing: an emit fails when a node was not
+//!   subscribed to receive it (see [What an `Ok` emit means](RedisBus#what-an-ok-emit-means)).
+//! - [`StreamsBus`]: one Redis stream. Messages stay in Redis, and a node that reconnects reads
+//!   on from where it stopped: no loss across connection losses and (persistent) Redis restarts.
+//!
+//! [`RedisBus`] implements [`PubSub`] with Redis `PUBLISH` / `SUBSCRIBE` / `PSUBSCRIBE`. It keeps two connections to one Redis server: one that publishes (fred
 //! pipelines concurrent publishes on it) and one that subscribes. Both reconnect with
 //! exponential backoff, forever; the subscriptions are restored after every reconnection.
 //! While the server is unreachable, a publish fails quickly with [`BusError::Unavailable`]
@@ -29,6 +33,7 @@
 
 mod config;
 mod error;
+mod streams;
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -44,6 +49,10 @@ use volley::manager::cluster::{BusError, BusMessage, PubSub, Subscription};
 
 pub use config::{RedisBusBuilder, DEFAULT_MAX_MESSAGE_SIZE};
 pub use error::RedisError;
+pub use streams::{
+    StreamsBus, StreamsBusBuilder, StreamsManager, CHANNEL_FIELD, DATA_FIELD, DEFAULT_MAX_LEN,
+    DEFAULT_READ_COUNT, DEFAULT_STREAM,
+};
 
 /// The cluster manager over Redis: give it to [`volley::ServerBuilder::client_manager`] and any
 /// number of Volley nodes behave as one server.
@@ -91,6 +100,30 @@ const LOG_TARGET: &str = "volley::cluster";
 /// with [`BusError::Unavailable`] at once while the connection is down, or after
 /// [`command_timeout`](RedisBusBuilder::command_timeout) without an answer.
 ///
+/// # What an `Ok` emit means
+///
+/// Redis pub/sub keeps nothing: a message published while a node is not subscribed (its
+/// subscriber connection is re-established and subscribing again after a Redis restart, which
+/// takes from milliseconds to the reconnection backoff) is lost for that node. So the bus does
+/// not claim what it cannot know: [`publish_counted`](PubSub::publish_counted) reports the
+/// number of subscribers `PUBLISH` says it reached, and the cluster manager fails the emit with
+/// [`BusError::Undelivered`] when that is fewer
+/// than the nodes that should have it (this node and every node it believes alive; a node
+/// whose own bus failed keeps believing in the others until they have had the heartbeat timeout
+/// to be heard again). An emit that returned `Ok` was handed by Redis to every node's
+/// connection; an error means some node may have missed it (it may also have been delivered).
+///
+/// What this does not cover: a Redis crash in the instant after it counted a subscriber and
+/// answered the publisher, before that subscriber read the message (what a connection had not
+/// read yet is gone with it); a node's own subscriber lagging behind by
+/// more than [`message_buffer`](RedisBusBuilder::message_buffer) messages (logged); and extra
+/// subscribers to the cluster's channels (a `PSUBSCRIBE *` debugging session), which Redis
+/// counts like nodes and which can so hide a missing one. After a node crashes, emits fail
+/// until the others drop it (the heartbeat timeout, 10 s by default, plus at most 1 s): a
+/// node that stopped listening cannot be told apart from one re-subscribing. For delivery that
+/// survives restarts, use [`StreamsBus`];
+/// [`count_receivers(false)`](RedisBusBuilder::count_receivers) restores fire-and-forget.
+///
 /// # Subscribing
 ///
 /// [`Subscription::Channel`] becomes `SUBSCRIBE`, [`Subscription::Prefix`] a `PSUBSCRIBE` of the
@@ -127,6 +160,7 @@ struct Inner {
     publish_options: Options,
     max_message_size: usize,
     command_timeout: Duration,
+    count_receivers: bool,
     address: String,
     /// Set once both connections are up; never reset (fred reconnects by itself afterwards).
     connected: OnceCell<()>,
@@ -185,6 +219,7 @@ impl RedisBus {
                 publish_options: settings.publish_options,
                 max_message_size: settings.max_message_size,
                 command_timeout: settings.command_timeout,
+                count_receivers: settings.count_receivers,
                 address: settings.address,
                 connected: OnceCell::new(),
                 tasks: Mutex::new(Vec::new()),
@@ -229,6 +264,23 @@ impl RedisBus {
     /// Whether both connections are up right now.
     pub fn is_connected(&self) -> bool {
         self.inner.publisher.is_connected() && self.inner.subscriber.is_connected()
+    }
+
+    /// `PUBLISH`es `payload` and returns how many subscriptions Redis handed it to.
+    async fn publish_to(&self, channel: &str, payload: Bytes) -> Result<usize, BusError> {
+        if payload.len() > self.inner.max_message_size {
+            return Err(BusError::TooLarge(payload.len()));
+        }
+        self.ensure_connected().await?;
+        let publisher = self
+            .inner
+            .publisher
+            .with_options(&self.inner.publish_options);
+        let receivers: i64 = publisher
+            .publish(channel, Value::Bytes(payload))
+            .await
+            .map_err(|e| error::bus_error(e, &self.inner.address))?;
+        Ok(usize::try_from(receivers).unwrap_or(0))
     }
 
     async fn ensure_connected(&self) -> Result<(), BusError> {
@@ -296,19 +348,16 @@ impl PubSub for RedisBus {
     }
 
     async fn publish(&self, channel: &str, payload: Bytes) -> Result<(), BusError> {
-        if payload.len() > self.inner.max_message_size {
-            return Err(BusError::TooLarge(payload.len()));
-        }
-        self.ensure_connected().await?;
-        let publisher = self
-            .inner
-            .publisher
-            .with_options(&self.inner.publish_options);
-        let _receivers: i64 = publisher
-            .publish(channel, Value::Bytes(payload))
-            .await
-            .map_err(|e| error::bus_error(e, &self.inner.address))?;
-        Ok(())
+        self.publish_to(channel, payload).await.map(|_| ())
+    }
+
+    async fn publish_counted(
+        &self,
+        channel: &str,
+        payload: Bytes,
+    ) -> Result<Option<usize>, BusError> {
+        let receivers = self.publish_to(channel, payload).await?;
+        Ok(self.inner.count_receivers.then_some(receivers))
     }
 
     async fn subscribe(

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! volley-bench run [--quick] [--only idle,storm,echo,fanout,rooms,cross,emitter,floods]
-//!                  [--servers volley,node,python] [--out FILE] [--no-pin]
+//!                  [--servers volley,node,python] [--brokers redis,redis-streams,rabbitmq,kafka]
+//!                  [--out FILE] [--no-pin]
 //! volley-bench smoke
 //! volley-bench floods [--adapter URL[,URL…]] [--seconds N] [--only handlers,connect,binary,reader,http]
 //! volley-bench storm PORT N CONCURRENCY    # one connect storm against a running server
@@ -24,12 +25,13 @@ use std::time::Duration;
 use volley_bench::loadgen::{self, sio::Target, Rate};
 use volley_bench::report::num;
 use volley_bench::scenarios::floods::{self, Flood};
-use volley_bench::scenarios::{Bench, Config};
+use volley_bench::scenarios::{self, Bench, Config};
 use volley_bench::servers::{self, Env, Kind};
 
 const USAGE: &str =
     "usage: volley-bench run [--quick] [--only idle,storm,echo,fanout,rooms,cross,emitter,floods] \
-                     [--servers volley,node,python] [--out FILE] [--no-pin]\n       \
+                     [--servers volley,node,python] \
+                     [--brokers redis,redis-streams,rabbitmq,kafka] [--out FILE] [--no-pin]\n       \
                      volley-bench smoke\n       \
                      volley-bench floods [--adapter URL[,URL...]] [--seconds N] \
                      [--only handlers,connect,binary,reader,http]\n       \
@@ -81,6 +83,20 @@ fn run(args: &[String]) -> Result<(), String> {
             "--out" => out = PathBuf::from(value()?),
             "--only" => cfg.only = Some(value()?.split(',').map(str::to_owned).collect()),
             "--servers" => cfg.servers = pick(value()?, &Kind::ALL, Kind::key, "server")?,
+            "--brokers" => {
+                let known: Vec<String> = scenarios::BROKERS
+                    .iter()
+                    .map(|b| scenarios::broker_key(b.name))
+                    .collect();
+                let keys: Vec<String> = value()?.split(',').map(str::to_owned).collect();
+                if let Some(unknown) = keys.iter().find(|k| !known.contains(k)) {
+                    return Err(format!(
+                        "unknown broker {unknown}: one of {}",
+                        known.join(", ")
+                    ));
+                }
+                cfg.brokers = Some(keys);
+            }
             other => return Err(format!("unknown flag {other}\n{USAGE}")),
         }
     }

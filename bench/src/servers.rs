@@ -46,6 +46,7 @@ impl Kind {
     pub fn cluster_name(self, adapter: &str) -> String {
         let broker = adapter.split("://").next().unwrap_or(adapter);
         match (self, broker) {
+            (Kind::Volley, b) if adapter.contains("bus=streams") => format!("Volley + {b} streams"),
             (Kind::Volley, b) => format!("Volley + {b}"),
             (Kind::Node, "redis") => "Node + @socket.io/redis-adapter".to_owned(),
             (Kind::Node, b) => format!("Node + {b} adapter"),

@@ -296,6 +296,37 @@ impl Puppet {
         }
     }
 
+    /// Takes every `event` on `nsp` received so far and those arriving until none has come for
+    /// `quiet` (or `limit` passed): their arguments (arrays), in order of arrival.
+    pub async fn drain_events(
+        &mut self,
+        nsp: &str,
+        event: &str,
+        quiet: Duration,
+        limit: Duration,
+    ) -> TestResult<Vec<Value>> {
+        let matches = |v: &Value| v["ev"] == "event" && v["nsp"] == nsp && v["event"] == event;
+        let mut out = Vec::new();
+        let mut kept = VecDeque::new();
+        for v in self.backlog.drain(..) {
+            if matches(&v) {
+                out.push(v["args"].clone());
+            } else {
+                kept.push_back(v);
+            }
+        }
+        self.backlog = kept;
+        let end = tokio::time::Instant::now() + limit;
+        loop {
+            let until = (tokio::time::Instant::now() + quiet).min(end);
+            match self.next_line(until).await? {
+                Some(v) if matches(&v) => out.push(v["args"].clone()),
+                Some(v) => self.backlog.push_back(v),
+                None => return Ok(out),
+            }
+        }
+    }
+
     /// Waits for the client to be disconnected from `nsp`; returns the reason it saw.
     pub async fn next_disconnect(&mut self, nsp: &str) -> TestResult<String> {
         let pred = |v: &Value| v["ev"] == "disconnect" && v["nsp"] == nsp;
@@ -326,23 +357,6 @@ impl Puppet {
             )),
             None => Err(self.fail(format!("no connect to {nsp} within {within:?}"))),
         }
-    }
-
-    /// Every event `event` on `nsp` received so far (without waiting), oldest first, as their
-    /// argument arrays; they are taken out of what [`Puppet::next_event`] would return.
-    pub async fn drain_events(&mut self, nsp: &str, event: &str) -> Vec<Value> {
-        while let Ok(v) = self.lines.try_recv() {
-            self.backlog.push_back(v);
-        }
-        let mut out = Vec::new();
-        self.backlog.retain(|v| {
-            let matches = v["ev"] == "event" && v["nsp"] == nsp && v["event"] == event;
-            if matches {
-                out.push(v["args"].clone());
-            }
-            !matches
-        });
-        out
     }
 
     /// Stops the client.

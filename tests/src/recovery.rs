@@ -63,7 +63,10 @@ pub async fn numbers_until(
     let mut all = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        all.extend(numbers(&client.drain_events("/", event).await, offsets)?);
+        let arrived = client
+            .drain_events("/", event, Duration::ZERO, Duration::ZERO)
+            .await?;
+        all.extend(numbers(&arrived, offsets)?);
         if all.contains(&last) {
             return Ok(all);
         }

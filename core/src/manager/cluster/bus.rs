@@ -47,6 +47,15 @@ pub enum BusError {
     /// Anything else the broker said.
     #[error("the message bus failed: {0}")]
     Other(String),
+    /// The broker took the message but handed it to fewer subscribers than the nodes that should
+    /// have received it (see [`PubSub::publish_counted`]): some node may have missed it.
+    #[error("the message reached {reached} of the {expected} nodes expected to receive it")]
+    Undelivered {
+        /// How many subscribers the broker handed it to.
+        reached: usize,
+        /// How many nodes should have received it.
+        expected: usize,
+    },
 }
 
 /// A publish/subscribe transport. Implementations:
@@ -83,6 +92,25 @@ pub enum BusError {
 pub trait PubSub: Send + Sync + 'static {
     /// Publishes `payload` on `channel`.
     async fn publish(&self, channel: &str, payload: Bytes) -> Result<(), BusError>;
+
+    /// Publishes like [`publish`](PubSub::publish) and, when the transport can tell, says how
+    /// many subscribers the broker handed the message to: `Ok(Some(n))`. `Ok(None)` means the
+    /// transport cannot tell (the default, which calls `publish`).
+    ///
+    /// The cluster manager publishes through this method. When it answers `Some(n)` with `n`
+    /// below the number of nodes that should have received the message (on the channel of every
+    /// node: this node and each other node it believes alive, once any other is; on a node's own
+    /// channel: that node), the publish fails with [`BusError::Undelivered`]. A transport that
+    /// stores nothing for absent subscribers (Redis pub/sub) reports it, so that an emit never
+    /// claims a delivery to a node that was not listening, as one re-subscribing after a broker
+    /// restart. Each node must count once per message, whichever of its subscriptions matched.
+    async fn publish_counted(
+        &self,
+        channel: &str,
+        payload: Bytes,
+    ) -> Result<Option<usize>, BusError> {
+        self.publish(channel, payload).await.map(|()| None)
+    }
 
     /// The largest payload [`publish`](PubSub::publish) takes: the cluster manager never batches
     /// messages beyond it. Unlimited unless the transport says otherwise.

@@ -1,5 +1,8 @@
 //! Heartbeats: a node that has published nothing for `heartbeat_interval` says it is alive, and
-//! nodes silent for `heartbeat_timeout` are dropped from what requests wait for.
+//! nodes silent for `heartbeat_timeout` are dropped from what requests wait for. Silence while
+//! this node's own bus fails says nothing of the others: their clock starts again at the last
+//! failed publish, so a broker outage does not make a node forget the others (and so count on
+//! fewer nodes receiving its messages) until they have had `heartbeat_timeout` to be heard again.
 
 use std::sync::Weak;
 use std::time::Duration;
@@ -31,11 +34,15 @@ pub(crate) async fn run<B: PubSub>(node: Weak<Node<B>>) {
             }
         }
         let now = Instant::now();
+        let bus_failed = node.bus_failed.lock().ok().and_then(|f| *f);
         let dead: Vec<String> = match node.nodes.lock() {
             Ok(mut nodes) => {
                 let dead: Vec<String> = nodes
                     .iter()
-                    .filter(|(_, seen)| now.duration_since(**seen) > node.config.heartbeat_timeout)
+                    .filter(|(_, seen)| {
+                        let since = bus_failed.map_or(**seen, |failed| failed.max(**seen));
+                        now.duration_since(since) > node.config.heartbeat_timeout
+                    })
                     .map(|(uid, _)| uid.clone())
                     .collect();
                 for uid in &dead {

@@ -82,6 +82,9 @@ pub(crate) struct Node<B> {
     /// The outbox's receiving end until [`Node::start`] hands it to that task.
     outbox_rx: Mutex<Option<mpsc::Receiver<outbox::Pending>>>,
     last_publish: Mutex<Instant>,
+    /// When the bus last refused a publish (broker unreachable): other nodes' silence before
+    /// then does not count against them (see [`liveness`]).
+    bus_failed: Mutex<Option<Instant>>,
     started: OnceLock<()>,
     /// Becomes true once the bus subscription is in place.
     ready: watch::Sender<bool>,
@@ -153,6 +156,7 @@ impl<B: PubSub> ClusterManager<B> {
                 outbox,
                 outbox_rx: Mutex::new(Some(outbox_rx)),
                 last_publish: Mutex::new(Instant::now()),
+                bus_failed: Mutex::new(None),
                 started: OnceLock::new(),
                 ready,
                 stop: CancellationToken::new(),
@@ -297,9 +301,10 @@ impl<B: PubSub> Node<B> {
             let stop = self.stop.clone();
             let bus = Arc::downgrade(&self.bus);
             let max_bytes = self.config.batch_bytes.min(self.bus.max_message_size());
+            let audience = Audience(Arc::downgrade(self));
             tokio::spawn(async move {
                 tokio::select! {
-                    _ = outbox::run(bus, outbox, max_bytes) => {}
+                    _ = outbox::run(bus, outbox, max_bytes, audience) => {}
                     _ = stop.cancelled() => {}
                 }
             });
@@ -321,6 +326,39 @@ impl<B: PubSub> Node<B> {
             }
         });
         tracing::info!(target: "volley::cluster", uid = %self.uid, "cluster node starting");
+    }
+}
+
+/// What a node's outbox checks publishes against: the channel of every node must reach this
+/// node and every other node it believes alive (nothing when it knows of none), a node's own
+/// channel that node.
+struct Audience<B>(Weak<Node<B>>);
+
+impl<B: PubSub> outbox::Audience for Audience<B> {
+    fn expected(&self, channel: &str) -> usize {
+        let Some(node) = self.0.upgrade() else {
+            return 0;
+        };
+        if channel == &*node.channels.main {
+            let others = match node.nodes.lock() {
+                Ok(n) => n.len(),
+                Err(p) => p.into_inner().len(),
+            };
+            match others {
+                0 => 0,
+                others => others + 1,
+            }
+        } else {
+            1
+        }
+    }
+
+    fn bus_failed(&self) {
+        if let Some(node) = self.0.upgrade() {
+            if let Ok(mut failed) = node.bus_failed.lock() {
+                *failed = Some(Instant::now());
+            }
+        }
     }
 }
 

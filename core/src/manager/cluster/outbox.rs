@@ -54,12 +54,51 @@ fn stopped() -> BusError {
     BusError::Unavailable("the cluster node stopped publishing".into())
 }
 
+/// What the outbox needs to know of its node.
+pub(crate) trait Audience: Send + Sync + 'static {
+    /// How many subscribers a message on `channel` must reach (see
+    /// [`PubSub::publish_counted`]); `0` when none must.
+    fn expected(&self, channel: &str) -> usize;
+    /// The bus refused a publish: the broker is unreachable or failed (not called when a
+    /// message reached too few subscribers).
+    fn bus_failed(&self);
+}
+
+/// No expectations: every publish the bus takes counts as done.
+impl Audience for () {
+    fn expected(&self, _channel: &str) -> usize {
+        0
+    }
+    fn bus_failed(&self) {}
+}
+
+/// Publishes `payload` and checks that it reached as many subscribers as `audience` expects,
+/// when the bus can tell.
+async fn publish_checked<B: PubSub>(
+    bus: &B,
+    audience: &impl Audience,
+    channel: &str,
+    payload: Bytes,
+) -> Result<(), BusError> {
+    // counted before publishing: a node heard of meanwhile may not have been subscribed yet
+    let expected = audience.expected(channel);
+    match bus.publish_counted(channel, payload).await {
+        Ok(Some(reached)) if reached < expected => Err(BusError::Undelivered { reached, expected }),
+        Ok(_) => Ok(()),
+        Err(e) => {
+            audience.bus_failed();
+            Err(e)
+        }
+    }
+}
+
 /// Publishes what the outbox receives until it closes or the bus is dropped (with its node). A
 /// batch holds at most `max_bytes` bytes (a larger message goes out alone).
 pub(crate) async fn run<B: PubSub>(
     bus: Weak<B>,
     mut rx: mpsc::Receiver<Pending>,
     max_bytes: usize,
+    audience: impl Audience,
 ) {
     let mut batch = Batch::new();
     let mut waiting: Vec<oneshot::Sender<Result<(), BusError>>> = Vec::new();
@@ -99,7 +138,7 @@ pub(crate) async fn run<B: PubSub>(
             payload = batch.finish();
         }
         let count = waiting.len();
-        let outcome = live.publish(&channel, payload).await;
+        let outcome = publish_checked(&*live, &audience, &channel, payload).await;
         crate::metrics::bus_published(count as u64, outcome.is_ok());
         for done in waiting.drain(..) {
             let _ = done.send(outcome.clone());
@@ -178,7 +217,7 @@ mod tests {
         let bus = Arc::new(bus);
         let (outbox, rx) = Outbox::new(1024);
         let outbox = Arc::new(outbox);
-        let task = tokio::spawn(run(Arc::downgrade(&bus), rx, max_bytes));
+        let task = tokio::spawn(run(Arc::downgrade(&bus), rx, max_bytes, ()));
         let mut handles = Vec::new();
         for (channel, payload) in messages {
             let outbox = outbox.clone();
@@ -265,11 +304,97 @@ mod tests {
             .all(|r| matches!(r, Err(BusError::Unavailable(_)))));
     }
 
+    /// A bus that says every publish reached `reached` subscribers, or fails.
+    struct Counting {
+        reached: Option<usize>,
+    }
+
+    #[async_trait]
+    impl PubSub for Counting {
+        async fn publish(&self, _: &str, _: Bytes) -> Result<(), BusError> {
+            Ok(())
+        }
+        async fn publish_counted(&self, _: &str, _: Bytes) -> Result<Option<usize>, BusError> {
+            self.reached
+                .map(Some)
+                .ok_or_else(|| BusError::Unavailable("down".into()))
+        }
+        async fn subscribe(
+            &self,
+            _: &[Subscription],
+            _: mpsc::Sender<BusMessage>,
+        ) -> Result<(), BusError> {
+            Ok(())
+        }
+    }
+
+    /// Expects `expected` subscribers on every channel and counts the bus failures.
+    #[derive(Default)]
+    struct Expecting {
+        expected: usize,
+        failures: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Audience for Arc<Expecting> {
+        fn expected(&self, _: &str) -> usize {
+            self.expected
+        }
+        fn bus_failed(&self) {
+            self.failures
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    async fn publish_once(bus: Counting, audience: &Arc<Expecting>) -> Result<(), BusError> {
+        let bus = Arc::new(bus);
+        let (outbox, rx) = Outbox::new(4);
+        let task = tokio::spawn(run(Arc::downgrade(&bus), rx, 1024, audience.clone()));
+        let outcome = outbox.publish("main#".into(), "x".into()).await;
+        task.abort();
+        outcome
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_publish_reaching_too_few_subscribers_fails() {
+        let audience = Arc::new(Expecting {
+            expected: 3,
+            ..Expecting::default()
+        });
+        let short = publish_once(Counting { reached: Some(2) }, &audience).await;
+        assert_eq!(
+            short,
+            Err(BusError::Undelivered {
+                reached: 2,
+                expected: 3
+            })
+        );
+        // too few subscribers is not a broker failure
+        assert_eq!(
+            audience.failures.load(std::sync::atomic::Ordering::Relaxed),
+            0
+        );
+        assert_eq!(
+            publish_once(Counting { reached: Some(3) }, &audience).await,
+            Ok(())
+        );
+        assert_eq!(
+            publish_once(Counting { reached: Some(4) }, &audience).await,
+            Ok(())
+        );
+        assert!(publish_once(Counting { reached: None }, &audience)
+            .await
+            .is_err());
+        assert_eq!(
+            audience.failures.load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn publishing_after_the_bus_is_gone_fails() {
         let (outbox, rx) = Outbox::new(4);
         let bus = Arc::new(Recorder::default());
-        let task = tokio::spawn(run(Arc::downgrade(&bus), rx, 1024));
+        let task = tokio::spawn(run(Arc::downgrade(&bus), rx, 1024, ()));
         drop(bus);
         assert!(outbox.publish("main#".into(), "x".into()).await.is_err());
         task.await.unwrap();
