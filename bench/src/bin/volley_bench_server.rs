@@ -4,7 +4,7 @@
 //! ```text
 //! volley_bench_server --port 3100 [--adapter memory|redis://127.0.0.1:6379] [--prefix P]
 //!                     [--emitter-key KEY] [--threads N] [--nagle] [--queue-capacity FRAMES]
-//!                     [--tokio-listener]
+//!                     [--tokio-listener] [--recovery]
 //! ```
 //!
 //! The server runs on `volley::serve::Listener`, which sends a new WebSocket session's `101` in
@@ -18,6 +18,11 @@
 //! (`--backlog`; Node listens with 511, uvicorn with 2048, while `tokio::net::TcpListener::bind`
 //! gives 128, which a storm of a few hundred simultaneous connects overflows).
 //! `--queue-capacity` sets the outgoing queue per client (the library's default otherwise).
+//! `--recovery` turns connection state recovery on with its default settings
+//! (`ConnectionStateRecovery::default()`): every broadcast below then carries an offset as its
+//! last argument and is kept in the namespace's log, and a client that reconnects with
+//! `{pid, offset}` as its CONNECT auth gets its socket back with what it missed
+//! (`volley-bench recovery` measures that; `volley-bench fanout` what the log costs).
 //!
 //! Handlers (namespace `/`), every one acks when asked:
 //!
@@ -45,7 +50,7 @@ use std::time::Duration;
 use futures_util::stream::{self, StreamExt};
 use serde::Deserialize;
 use volley::manager::cluster::ClusterConfig;
-use volley::{Args, Server, Socket, Value};
+use volley::{Args, ConnectionStateRecovery, Server, Socket, Value};
 
 /// Emits of one `burst` that may wait for the bus at once.
 const BURST_IN_FLIGHT: usize = 64;
@@ -79,6 +84,7 @@ struct Options {
     tokio_listener: bool,
     backlog: u32,
     queue_capacity: Option<usize>,
+    recovery: bool,
 }
 
 fn options() -> Result<Options, String> {
@@ -92,6 +98,7 @@ fn options() -> Result<Options, String> {
         tokio_listener: false,
         backlog: 1024,
         queue_capacity: None,
+        recovery: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -101,6 +108,7 @@ fn options() -> Result<Options, String> {
             "--adapter" => o.adapter = value()?,
             "--nagle" => o.nagle = true,
             "--tokio-listener" => o.tokio_listener = true,
+            "--recovery" => o.recovery = true,
             "--backlog" => o.backlog = value()?.parse().map_err(|e| format!("--backlog: {e}"))?,
             "--prefix" => o.prefix = value()?,
             "--emitter-key" => o.emitter_key = Some(value()?),
@@ -124,6 +132,9 @@ fn server(opts: &Options) -> Result<Server, String> {
     let mut builder = Server::builder().client_manager_arc(manager);
     if let Some(frames) = opts.queue_capacity {
         builder = builder.queue_capacity(frames);
+    }
+    if opts.recovery {
+        builder = builder.connection_state_recovery(ConnectionStateRecovery::default());
     }
     let io = builder.build();
     let ns = io.of("/");
