@@ -4,7 +4,7 @@
 //! ```text
 //! volley_bench_server --port 3100 [--adapter memory|redis://127.0.0.1:6379] [--prefix P]
 //!                     [--emitter-key KEY] [--threads N] [--nagle] [--queue-capacity FRAMES]
-//!                     [--tokio-listener] [--recovery]
+//!                     [--tokio-listener] [--recovery] [--max-connections N]
 //! ```
 //!
 //! The server runs on `volley::serve::Listener`, which sends a new WebSocket session's `101` in
@@ -17,6 +17,9 @@
 //! connection than setting it on each. The listen backlog is 1024
 //! (`--backlog`; Node listens with 511, uvicorn with 2048, while `tokio::net::TcpListener::bind`
 //! gives 128, which a storm of a few hundred simultaneous connects overflows).
+//! `volley::serve::Listener` caps the connections open at once (10,000 by default, answering
+//! `503` past it): the benchmarks open more (10,000 room members and a sender; 50,000 idle
+//! connections), so the server raises the cap to 100,000 (`--max-connections`).
 //! `--queue-capacity` sets the outgoing queue per client (the library's default otherwise).
 //! `--recovery` turns connection state recovery on with its default settings
 //! (`ConnectionStateRecovery::default()`): every broadcast below then carries an offset as its
@@ -58,6 +61,8 @@ const BURST_IN_FLIGHT: usize = 64;
 const SLOW: Duration = Duration::from_millis(10);
 /// How long `/gated` takes to accept a connect.
 const GATE: Duration = Duration::from_secs(1);
+/// The listener's cap on connections open at once, unless `--max-connections` says otherwise.
+const MAX_CONNECTIONS: usize = 100_000;
 
 #[derive(Debug, Deserialize)]
 struct Fanout {
@@ -85,6 +90,7 @@ struct Options {
     backlog: u32,
     queue_capacity: Option<usize>,
     recovery: bool,
+    max_connections: usize,
 }
 
 fn options() -> Result<Options, String> {
@@ -99,6 +105,7 @@ fn options() -> Result<Options, String> {
         backlog: 1024,
         queue_capacity: None,
         recovery: false,
+        max_connections: MAX_CONNECTIONS,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -109,6 +116,10 @@ fn options() -> Result<Options, String> {
             "--nagle" => o.nagle = true,
             "--tokio-listener" => o.tokio_listener = true,
             "--recovery" => o.recovery = true,
+            "--max-connections" => {
+                let n = value()?.parse();
+                o.max_connections = n.map_err(|e| format!("--max-connections: {e}"))?;
+            }
             "--backlog" => o.backlog = value()?.parse().map_err(|e| format!("--backlog: {e}"))?,
             "--prefix" => o.prefix = value()?,
             "--emitter-key" => o.emitter_key = Some(value()?),
@@ -216,7 +227,9 @@ fn main() {
         let served = if opts.tokio_listener {
             axum::serve(listener, io.service()).await
         } else {
-            axum::serve(volley::serve::Listener::from_tcp(listener), io.service()).await
+            let listener =
+                volley::serve::Listener::from_tcp(listener).max_connections(opts.max_connections);
+            axum::serve(listener, io.service()).await
         };
         served.map_err(|e| e.to_string())
     });
