@@ -9,7 +9,8 @@
 //! volley-bench storm PORT N CONCURRENCY    # one connect storm against a running server
 //! volley-bench hold PORT N SECONDS         # N idle connections to a running server
 //! volley-bench echo PORT N SECONDS [PID]   # N clients' ack echo against a running server
-//! volley-bench fanout PORT MEMBERS ROOMS WINDOW SECONDS  # room fan-out against a running server
+//! volley-bench fanout PORT MEMBERS ROOMS WINDOW SECONDS [PID]  # room fan-out against a running server
+//! volley-bench recovery PORT MISSED ROUNDS  # connection state recovery against a running server
 //! ```
 //!
 //! `run` expects the baselines installed (bench/run.sh does it) and `volley_bench_server` built
@@ -38,7 +39,8 @@ const USAGE: &str =
                      volley-bench storm PORT N CONCURRENCY\n       \
                      volley-bench hold PORT N SECONDS\n       \
                      volley-bench echo PORT N SECONDS [PID]\n       \
-                     volley-bench fanout PORT MEMBERS ROOMS WINDOW SECONDS";
+                     volley-bench fanout PORT MEMBERS ROOMS WINDOW SECONDS [PID]\n       \
+                     volley-bench recovery PORT MISSED ROUNDS";
 
 fn env(server_core: Option<usize>, loadgen_core: Option<usize>, niceness: Option<i32>) -> Env {
     let bin_dir = std::env::current_exe()
@@ -294,18 +296,20 @@ fn echo(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// `volley-bench fanout PORT MEMBERS ROOMS WINDOW SECONDS`: MEMBERS clients spread over ROOMS
-/// rooms of a server already running on 127.0.0.1:PORT, one more sending `fanout` events to
-/// the rooms in turn with at most WINDOW messages not yet delivered, for SECONDS after a
-/// two-second warm-up; prints the deliveries (for looking into a server under callgrind).
+/// `volley-bench fanout PORT MEMBERS ROOMS WINDOW SECONDS [PID]`: MEMBERS clients spread over
+/// ROOMS rooms of a server already running on 127.0.0.1:PORT, one more sending `fanout` events
+/// to the rooms in turn with at most WINDOW messages not yet delivered, for SECONDS after a
+/// two-second warm-up; prints the deliveries (with the server's CPU time when its PID is given),
+/// for looking into a server by hand (under callgrind, or with and without `--recovery`).
 fn fanout(args: &[String]) -> Result<(), String> {
-    const USAGE: &str = "usage: volley-bench fanout PORT MEMBERS ROOMS WINDOW SECONDS";
+    const USAGE: &str = "usage: volley-bench fanout PORT MEMBERS ROOMS WINDOW SECONDS [PID]";
     let port: u16 = nth(args, 0, USAGE)?;
     let (members, rooms) = (nth(args, 1, USAGE)?, nth(args, 2, USAGE)?);
     let (window, secs) = (nth(args, 3, USAGE)?, nth(args, 4, USAGE)?);
+    let pid: Option<u32> = args.get(5).map(|_| nth(args, 5, USAGE)).transpose()?;
     let runs = block_on_local(loadgen::fanout(
         &Target::local(port),
-        0,
+        pid.unwrap_or(0),
         members,
         rooms,
         window,
@@ -315,9 +319,65 @@ fn fanout(args: &[String]) -> Result<(), String> {
     ))?
     .map_err(|e| e.to_string())?;
     for run in runs {
-        print_rate("fanout", "deliveries", &run.rate, "", "lost connections");
+        let r = &run.rate;
+        let cpu = match pid {
+            Some(_) => format!(
+                ", {} per server CPU-second (server CPU {:.0} %, {:.0} % of it in the kernel)",
+                num(r.per_cpu_sec()),
+                r.server_share() * 100.0,
+                r.kernel_share() * 100.0
+            ),
+            None => String::new(),
+        };
+        print_rate("fanout", "deliveries", r, &cpu, "lost connections");
     }
     Ok(())
+}
+
+/// `volley-bench recovery PORT MISSED ROUNDS`: connection state recovery against a server
+/// already running on 127.0.0.1:PORT with `--recovery` (see `loadgen::recovery`): ROUNDS times,
+/// a client's connection is reset, MISSED broadcasts to its room follow, and the time from its
+/// reconnect to the last missed broadcast read is measured; prints the smallest, median and
+/// largest. Fails unless every round recovered the socket with exactly the missed broadcasts,
+/// in order.
+fn recovery(args: &[String]) -> Result<(), String> {
+    const USAGE: &str = "usage: volley-bench recovery PORT MISSED ROUNDS";
+    /// How long the server gets to notice a reset connection.
+    const NOTICE: Duration = Duration::from_millis(200);
+    let port: u16 = nth(args, 0, USAGE)?;
+    let (missed, rounds) = (nth(args, 1, USAGE)?, nth(args, 2, USAGE)?);
+    let runs = block_on_local(loadgen::recovery::recovery(
+        &Target::local(port),
+        missed,
+        rounds,
+        NOTICE,
+    ))?
+    .map_err(|e| e.to_string())?;
+    let stats = |pick: fn(&loadgen::recovery::Round) -> Duration| {
+        let samples: Vec<Duration> = runs.iter().map(pick).collect();
+        match loadgen::recovery::min_median_max(&samples) {
+            Some((min, median, max)) => format!(
+                "min {} / median {} / max {} ms",
+                ms(min),
+                ms(median),
+                ms(max)
+            ),
+            None => "no rounds".to_owned(),
+        }
+    };
+    println!(
+        "recovery: {} rounds of {missed} missed broadcasts, every one recovered in order; \
+         reconnect to the last missed broadcast: {}; reconnect to the CONNECT ack: {}",
+        runs.len(),
+        stats(|r| r.caught_up),
+        stats(|r| r.connected)
+    );
+    Ok(())
+}
+
+/// Milliseconds with three decimals.
+fn ms(d: Duration) -> String {
+    format!("{:.3}", d.as_secs_f64() * 1000.0)
 }
 
 /// Prints the one line of a hand-run subcommand: the count of `unit`s, the wall time,
@@ -342,6 +402,7 @@ fn main() -> ExitCode {
         Some("hold") => hold(&args[1..]),
         Some("echo") => echo(&args[1..]),
         Some("fanout") => fanout(&args[1..]),
+        Some("recovery") => recovery(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);

@@ -4,7 +4,7 @@
 //! ```text
 //! volley_bench_server --port 3100 [--adapter memory|redis://127.0.0.1:6379] [--prefix P]
 //!                     [--emitter-key KEY] [--threads N] [--nagle] [--queue-capacity FRAMES]
-//!                     [--tokio-listener]
+//!                     [--tokio-listener] [--recovery] [--max-connections N]
 //! ```
 //!
 //! The server runs on `volley::serve::Listener`, which sends a new WebSocket session's `101` in
@@ -17,7 +17,15 @@
 //! connection than setting it on each. The listen backlog is 1024
 //! (`--backlog`; Node listens with 511, uvicorn with 2048, while `tokio::net::TcpListener::bind`
 //! gives 128, which a storm of a few hundred simultaneous connects overflows).
+//! `volley::serve::Listener` caps the connections open at once (10,000 by default, answering
+//! `503` past it): the benchmarks open more (10,000 room members and a sender; 50,000 idle
+//! connections), so the server raises the cap to 100,000 (`--max-connections`).
 //! `--queue-capacity` sets the outgoing queue per client (the library's default otherwise).
+//! `--recovery` turns connection state recovery on with its default settings
+//! (`ConnectionStateRecovery::default()`): every broadcast below then carries an offset as its
+//! last argument and is kept in the namespace's log, and a client that reconnects with
+//! `{pid, offset}` as its CONNECT auth gets its socket back with what it missed
+//! (`volley-bench recovery` measures that; `volley-bench fanout` what the log costs).
 //!
 //! Handlers (namespace `/`), every one acks when asked:
 //!
@@ -45,7 +53,7 @@ use std::time::Duration;
 use futures_util::stream::{self, StreamExt};
 use serde::Deserialize;
 use volley::manager::cluster::ClusterConfig;
-use volley::{Args, Server, Socket, Value};
+use volley::{Args, ConnectionStateRecovery, Server, Socket, Value};
 
 /// Emits of one `burst` that may wait for the bus at once.
 const BURST_IN_FLIGHT: usize = 64;
@@ -53,6 +61,8 @@ const BURST_IN_FLIGHT: usize = 64;
 const SLOW: Duration = Duration::from_millis(10);
 /// How long `/gated` takes to accept a connect.
 const GATE: Duration = Duration::from_secs(1);
+/// The listener's cap on connections open at once, unless `--max-connections` says otherwise.
+const MAX_CONNECTIONS: usize = 100_000;
 
 #[derive(Debug, Deserialize)]
 struct Fanout {
@@ -79,6 +89,8 @@ struct Options {
     tokio_listener: bool,
     backlog: u32,
     queue_capacity: Option<usize>,
+    recovery: bool,
+    max_connections: usize,
 }
 
 fn options() -> Result<Options, String> {
@@ -92,6 +104,8 @@ fn options() -> Result<Options, String> {
         tokio_listener: false,
         backlog: 1024,
         queue_capacity: None,
+        recovery: false,
+        max_connections: MAX_CONNECTIONS,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -101,6 +115,11 @@ fn options() -> Result<Options, String> {
             "--adapter" => o.adapter = value()?,
             "--nagle" => o.nagle = true,
             "--tokio-listener" => o.tokio_listener = true,
+            "--recovery" => o.recovery = true,
+            "--max-connections" => {
+                let n = value()?.parse();
+                o.max_connections = n.map_err(|e| format!("--max-connections: {e}"))?;
+            }
             "--backlog" => o.backlog = value()?.parse().map_err(|e| format!("--backlog: {e}"))?,
             "--prefix" => o.prefix = value()?,
             "--emitter-key" => o.emitter_key = Some(value()?),
@@ -124,6 +143,9 @@ fn server(opts: &Options) -> Result<Server, String> {
     let mut builder = Server::builder().client_manager_arc(manager);
     if let Some(frames) = opts.queue_capacity {
         builder = builder.queue_capacity(frames);
+    }
+    if opts.recovery {
+        builder = builder.connection_state_recovery(ConnectionStateRecovery::default());
     }
     let io = builder.build();
     let ns = io.of("/");
@@ -205,7 +227,9 @@ fn main() {
         let served = if opts.tokio_listener {
             axum::serve(listener, io.service()).await
         } else {
-            axum::serve(volley::serve::Listener::from_tcp(listener), io.service()).await
+            let listener =
+                volley::serve::Listener::from_tcp(listener).max_connections(opts.max_connections);
+            axum::serve(listener, io.service()).await
         };
         served.map_err(|e| e.to_string())
     });

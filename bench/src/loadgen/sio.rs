@@ -78,6 +78,17 @@ impl Client {
     /// Connects client number `n` (which picks its source address) and waits until the server
     /// has accepted it in the main namespace.
     pub async fn connect(target: &Target, n: usize) -> io::Result<Client> {
+        Ok(Client::connect_with_auth(target, n, None).await?.0)
+    }
+
+    /// Connects client number `n` as [`Client::connect`] does, sending `auth` (a JSON object)
+    /// with its CONNECT; returns the client and the payload of the server's CONNECT
+    /// acknowledgement (`{"sid":…}`, with `"pid"` when connection state recovery is on).
+    pub async fn connect_with_auth(
+        target: &Target,
+        n: usize,
+        auth: Option<&[u8]>,
+    ) -> io::Result<(Client, Vec<u8>)> {
         let ws = Ws::connect(
             target.addr,
             target.source(n),
@@ -90,12 +101,15 @@ impl Client {
         if !open.starts_with(b"0") {
             return Err(invalid("no Engine.IO open packet"));
         }
-        c.ws.queue_text(b"40");
+        let mut connect = b"40".to_vec();
+        connect.extend_from_slice(auth.unwrap_or_default());
+        c.ws.queue_text(&connect);
         c.ws.flush().await?;
         loop {
-            let p = c.next_raw().await?;
+            let mut p = c.next_raw().await?;
             if p.starts_with(b"40") {
-                return Ok(c);
+                p.drain(..2);
+                return Ok((c, p));
             }
             if p.starts_with(b"44") {
                 return Err(invalid(String::from_utf8_lossy(&p).into_owned()));
@@ -211,9 +225,31 @@ impl Client {
         }
     }
 
+    /// Waits for the next event (answering pings meanwhile, dropping other packets) and
+    /// returns its JSON array.
+    pub async fn next_event(&mut self) -> io::Result<Vec<u8>> {
+        loop {
+            while let Some(p) = self.next_packet()? {
+                if let Packet::Event(range) = p {
+                    return Ok(self.bytes(range).to_vec());
+                }
+            }
+            self.flush().await?;
+            if !self.fill().await? {
+                return Err(invalid("connection closed"));
+            }
+        }
+    }
+
     /// Closes the connection (a WebSocket close, then a TCP shutdown).
     pub async fn close(self) {
         self.ws.close().await
+    }
+
+    /// Drops the connection as a network failure would: no WebSocket close, no Socket.IO
+    /// disconnect, and a TCP reset rather than an orderly shutdown.
+    pub fn abort(self) {
+        self.ws.abort()
     }
 }
 
@@ -241,6 +277,30 @@ pub fn msg_seq(event: &[u8]) -> Option<u64> {
     parse_u64(&rest[..digits])
 }
 
+/// The private id (`pid`) in a CONNECT acknowledgement's payload (`{"sid":…,"pid":…}`): what a
+/// client sends back to recover its socket. `None` without one (recovery is off).
+pub fn ack_pid(payload: &[u8]) -> Option<String> {
+    let ack: serde_json::Value = serde_json::from_slice(payload).ok()?;
+    Some(ack.get("pid")?.as_str()?.to_owned())
+}
+
+/// The last argument of an event (`["name",…,"offset"]`) when it is a string: the offset a
+/// recoverable broadcast carries.
+pub fn last_string_arg(event: &[u8]) -> Option<String> {
+    let array: Vec<serde_json::Value> = serde_json::from_slice(event).ok()?;
+    if array.len() < 2 {
+        return None;
+    }
+    Some(array.last()?.as_str()?.to_owned())
+}
+
+/// The CONNECT auth of a client that recovers its socket: `{"pid":…,"offset":…}`.
+pub fn recovery_auth(pid: &str, offset: &str) -> Vec<u8> {
+    serde_json::json!({ "pid": pid, "offset": offset })
+        .to_string()
+        .into_bytes()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,6 +311,29 @@ mod tests {
         assert_eq!(msg_seq(b"[\"msg\", 7, \"x\"]"), Some(7));
         assert_eq!(msg_seq(b"[\"other\",7]"), None);
         assert_eq!(parse_u64(b""), None);
+    }
+
+    #[test]
+    fn a_recoverable_broadcast_keeps_its_sequence_number_and_gives_its_offset() {
+        let event = b"[\"msg\",42,\"payload\",\"a1b2-2a\"]";
+        assert_eq!(msg_seq(event), Some(42));
+        assert_eq!(last_string_arg(event).as_deref(), Some("a1b2-2a"));
+        // without recovery the last argument is the payload: no offset to tell it apart, but
+        // nothing that is not a string is taken for one
+        assert_eq!(last_string_arg(b"[\"msg\",42]"), None);
+        assert_eq!(last_string_arg(b"[\"msg\"]"), None);
+        assert_eq!(last_string_arg(b"[\"msg\",4"), None);
+    }
+
+    #[test]
+    fn the_connect_ack_gives_the_private_id_and_the_auth_sends_it_back() {
+        let ack = b"{\"sid\":\"s1\",\"pid\":\"p1\"}";
+        assert_eq!(ack_pid(ack).as_deref(), Some("p1"));
+        assert_eq!(ack_pid(b"{\"sid\":\"s1\"}"), None);
+        assert_eq!(ack_pid(b""), None);
+        let auth: serde_json::Value =
+            serde_json::from_slice(&recovery_auth("p1", "n-\"1")).unwrap_or_default();
+        assert_eq!(auth, serde_json::json!({"pid": "p1", "offset": "n-\"1"}));
     }
 
     #[test]

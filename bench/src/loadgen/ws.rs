@@ -189,6 +189,12 @@ impl Ws {
         let _ = self.flush().await;
         let _ = self.stream.shutdown().await;
     }
+
+    /// Drops the connection with a TCP reset (`SO_LINGER` 0), as a broken network path ends
+    /// one for the server: nothing more is sent, not even a close frame.
+    pub fn abort(self) {
+        let _ = self.stream.set_zero_linger();
+    }
 }
 
 /// First byte (FIN and opcode), header length and payload length of a server frame.
