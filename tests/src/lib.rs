@@ -28,6 +28,7 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
+pub mod brokers;
 pub mod clients;
 pub mod cluster;
 pub mod cluster_app;
