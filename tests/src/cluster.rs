@@ -81,6 +81,14 @@ pub struct Node {
 }
 
 impl Node {
+    /// The process id of a node that is a process (`None` for an in-process node).
+    pub fn pid(&self) -> Option<u32> {
+        match &self.running {
+            Running::Process(child) => child.id(),
+            Running::InProcess { .. } => None,
+        }
+    }
+
     /// Kills the node at once (SIGKILL for a process; for an in-process node, its connections
     /// are dropped without a goodbye).
     pub async fn kill(self) {
@@ -188,6 +196,14 @@ pub async fn start_node(backend: &Backend, prefix: &str, name: &str) -> TestResu
             })
         }
     }
+}
+
+/// The number of tokio tasks alive in a node, asked over HTTP.
+pub async fn task_count(url: &str) -> TestResult<usize> {
+    let body = reqwest::get(format!("{url}/tasks")).await?.text().await?;
+    body.trim()
+        .parse()
+        .map_err(|_| Failure::msg(format!("bad task count {body:?}")))
 }
 
 /// The number of nodes a node counts, asked over HTTP (no Socket.IO client needed).

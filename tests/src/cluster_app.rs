@@ -18,17 +18,40 @@ fn sorted_ids(sockets: Vec<SocketInfo>) -> Vec<String> {
     ids
 }
 
-/// The node's app: Socket.IO, plus `GET /count` answering the number of nodes it sees.
+/// The node's app: Socket.IO, plus `GET /count` answering the number of nodes it sees and
+/// `GET /tasks` the number of tokio tasks alive in the node's runtime.
 pub fn router(io: &Server) -> axum::Router {
     let counted = io.clone();
-    let count = axum::Router::new().route(
-        "/count",
-        axum::routing::get(move || {
-            let io = counted.clone();
-            async move { io.server_count().to_string() }
-        }),
-    );
+    let count = axum::Router::new()
+        .route(
+            "/count",
+            axum::routing::get(move || {
+                let io = counted.clone();
+                async move { io.server_count().to_string() }
+            }),
+        )
+        .route(
+            "/tasks",
+            axum::routing::get(|| async {
+                tokio::runtime::Handle::current()
+                    .metrics()
+                    .num_alive_tasks()
+                    .to_string()
+            }),
+        );
     io.wrap(count)
+}
+
+/// What the `pump` handler answers: the sequence numbers whose emit returned `Ok`, those whose
+/// emit returned an error, and the first error message.
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Pumped {
+    /// Sequence numbers whose emit returned `Ok`.
+    pub ok: Vec<u64>,
+    /// Sequence numbers whose emit returned an error.
+    pub err: Vec<u64>,
+    /// The first error, if any.
+    pub error: Option<String>,
 }
 
 /// Builds a node named `name` on `manager`.
@@ -70,6 +93,51 @@ pub fn server(name: &str, manager: Arc<dyn ClientManager>) -> Server {
                     .collect::<Result<Vec<()>, _>>()
                     .map(|sent| sent.len())
                     .map_err(|e| e.to_string())
+            },
+        );
+        // (event, room, origin, first, count, per_second): `count` emits of `[origin, seq]` to
+        // `room`, seq from `first` on, started at a steady `per_second` pace (64 in flight at
+        // most); acks with a [`Pumped`]: which emits returned Ok and which an error.
+        nsp.on(
+            "pump",
+            |s: Socket,
+             (event, room, origin, first, count, per_second): (
+                String,
+                String,
+                String,
+                u64,
+                u32,
+                u32,
+            )| async move {
+                let ns = s.namespace();
+                let start = tokio::time::Instant::now();
+                let gap = Duration::from_secs(1) / per_second.max(1);
+                let emits = stream::iter(0..count)
+                    .then(move |i| async move {
+                        tokio::time::sleep_until(start + gap * i).await;
+                        first + u64::from(i)
+                    })
+                    .map(|seq| {
+                        let op = ns.to(room.clone());
+                        let event = event.clone();
+                        let origin = origin.clone();
+                        async move { (seq, op.emit(&event, &(origin, seq)).await) }
+                    })
+                    .buffer_unordered(64);
+                let results: Vec<_> = emits.collect().await;
+                let mut pumped = Pumped::default();
+                for (seq, result) in results {
+                    match result {
+                        Ok(()) => pumped.ok.push(seq),
+                        Err(e) => {
+                            pumped.err.push(seq);
+                            pumped.error.get_or_insert_with(|| e.to_string());
+                        }
+                    }
+                }
+                pumped.ok.sort_unstable();
+                pumped.err.sort_unstable();
+                serde_json::to_value(pumped).unwrap_or_default()
             },
         );
         nsp.on("fetch", |s: Socket, rooms: Vec<String>| async move {

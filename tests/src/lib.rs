@@ -9,7 +9,9 @@
 //!   and the Socket.IO suite (which repeats them on `/socket.io/`);
 //! - [`clients`]: runners for the official Node and Python client scripts under `tests/clients/`;
 //! - [`interop_server`] and [`interop_cases`]: the Volley server the official clients talk to and
-//!   the scenarios both clients go through.
+//!   the scenarios both clients go through;
+//! - [`brokers`] and [`fault`]: brokers a test owns (killed and restarted at will) and the fault
+//!   kit that kills them under steady cross-node traffic and checks what was delivered.
 //!
 //! ## Targeting an external server
 //! To check that the tests themselves are right, they can run against another implementation
@@ -34,6 +36,7 @@ pub mod cluster;
 pub mod cluster_app;
 pub mod cluster_suite;
 pub mod engineio_cases;
+pub mod fault;
 pub mod interop_cases;
 pub mod interop_server;
 pub mod puppet;

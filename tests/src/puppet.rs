@@ -296,6 +296,37 @@ impl Puppet {
         }
     }
 
+    /// Takes every `event` on `nsp` received so far and those arriving until none has come for
+    /// `quiet` (or `limit` passed): their arguments (arrays), in order of arrival.
+    pub async fn drain_events(
+        &mut self,
+        nsp: &str,
+        event: &str,
+        quiet: Duration,
+        limit: Duration,
+    ) -> TestResult<Vec<Value>> {
+        let matches = |v: &Value| v["ev"] == "event" && v["nsp"] == nsp && v["event"] == event;
+        let mut out = Vec::new();
+        let mut kept = VecDeque::new();
+        for v in self.backlog.drain(..) {
+            if matches(&v) {
+                out.push(v["args"].clone());
+            } else {
+                kept.push_back(v);
+            }
+        }
+        self.backlog = kept;
+        let end = tokio::time::Instant::now() + limit;
+        loop {
+            let until = (tokio::time::Instant::now() + quiet).min(end);
+            match self.next_line(until).await? {
+                Some(v) if matches(&v) => out.push(v["args"].clone()),
+                Some(v) => self.backlog.push_back(v),
+                None => return Ok(out),
+            }
+        }
+    }
+
     /// Waits for the client to be disconnected from `nsp`; returns the reason it saw.
     pub async fn next_disconnect(&mut self, nsp: &str) -> TestResult<String> {
         let pred = |v: &Value| v["ev"] == "disconnect" && v["nsp"] == nsp;

@@ -1,5 +1,48 @@
 //! Brokers a test owns: started on a free loopback port, killed and restarted by the test,
-//! stopped when dropped.
+//! stopped when dropped. The [fault kit](crate::fault) drives any of them through the
+//! [`Broker`] trait; each kind of broker has a module here.
+//!
+//! - [`redis`]: a private `redis-server`, optionally persistent across kills.
+//! - [`rabbitmq`]: a private RabbitMQ node (its own name, ports and data directory).
+//! - [`tansu`]: a private tansu (Kafka protocol) with SQLite storage, kept across kills.
 
 pub mod rabbitmq;
+pub mod redis;
 pub mod tansu;
+
+use async_trait::async_trait;
+
+use crate::TestResult;
+
+/// A broker a test can take down and bring back on the same address.
+///
+/// Implementations kill the broker abruptly (as a crash would: no goodbye to its clients), wait
+/// until it is gone, and on [`restart`](Broker::restart) start it again on the same address and
+/// wait until it answers. Dropping the broker stops it.
+#[async_trait]
+pub trait Broker: Send {
+    /// A short name for reports (`redis`, `rabbitmq`, …).
+    fn name(&self) -> &str;
+
+    /// Kills the broker at once and waits until it no longer runs.
+    async fn kill(&mut self) -> TestResult;
+
+    /// Starts the broker again on the same address and waits until it takes clients.
+    async fn restart(&mut self) -> TestResult;
+}
+
+/// A TCP port on 127.0.0.1 that was free when asked (another program may take it meanwhile:
+/// unlikely, and a broker that cannot bind says so).
+pub fn free_port() -> TestResult<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// Whether `program` can be found on `PATH` (or is a path to an existing file).
+pub fn installed(program: &str) -> bool {
+    if program.contains('/') {
+        return std::path::Path::new(program).is_file();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}
