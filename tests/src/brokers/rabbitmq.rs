@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
+use crate::brokers::Broker;
 use crate::{Failure, TestResult};
 
 /// The server script that runs a node in the foreground as the calling user (the `/usr/sbin`
@@ -195,6 +196,21 @@ impl RabbitMq {
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl Broker for RabbitMq {
+    fn name(&self) -> &str {
+        "rabbitmq"
+    }
+
+    async fn kill(&mut self) -> TestResult {
+        RabbitMq::kill(self).await
+    }
+
+    async fn restart(&mut self) -> TestResult {
+        RabbitMq::restart(self).await
     }
 }
 

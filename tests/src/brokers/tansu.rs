@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
+use crate::brokers::Broker;
 use crate::{Failure, TestResult};
 
 /// How long a start may take.
@@ -150,6 +151,21 @@ impl Tansu {
             self.kill().await?;
         }
         self.spawn().await
+    }
+}
+
+#[async_trait::async_trait]
+impl Broker for Tansu {
+    fn name(&self) -> &str {
+        "tansu"
+    }
+
+    async fn kill(&mut self) -> TestResult {
+        Tansu::kill(self).await
+    }
+
+    async fn restart(&mut self) -> TestResult {
+        Tansu::restart(self).await
     }
 }
 
