@@ -85,6 +85,7 @@ mod dedup;
 mod error;
 mod link;
 mod supervisor;
+mod tasks;
 pub mod wire;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -14,6 +14,7 @@ use volley::manager::cluster::BusError;
 
 use crate::config::Settings;
 use crate::error::{self, AmqpError};
+use crate::tasks::ConnectionTasks;
 use crate::wire;
 
 /// A connection with its publishing channel, the exchange declared.
@@ -23,6 +24,8 @@ pub(crate) struct Link {
     exchange: String,
     /// `delivery_mode` 2 (persistent) or 1.
     delivery_mode: u8,
+    /// lapin's tasks for this connection: retired when the link closes or is dropped.
+    tasks: ConnectionTasks,
 }
 
 /// The consuming side of a [`Link`]: its channel and the consumer of the node's queue.
@@ -39,14 +42,21 @@ impl Link {
     /// Connects, opens the publishing channel in confirm mode and declares the exchange, within
     /// the connect timeout.
     pub(crate) async fn open(settings: &Settings) -> Result<Link, AmqpError> {
+        let tasks = ConnectionTasks::new();
+        // Whether lapin itself failed the connect: its I/O thread is then done.
+        let mut io_thread_done = false;
         let opening = async {
             let properties = ConnectionProperties::default()
                 .with_connection_name(LongString::from(settings.connection_name.as_str()))
-                .with_executor(tokio_executor_trait::Tokio::current())
-                .with_reactor(tokio_reactor_trait::Tokio::current());
-            let connection = Connection::connect_uri(settings.uri.clone(), properties)
-                .await
-                .map_err(|e| AmqpError::Connect(error::describe(&e)))?;
+                .with_executor(tasks.clone())
+                .with_reactor(tasks.clone());
+            let connection = match Connection::connect_uri(settings.uri.clone(), properties).await {
+                Ok(connection) => connection,
+                Err(e) => {
+                    io_thread_done = true;
+                    return Err(AmqpError::Connect(error::describe(&e)));
+                }
+            };
             let link = async {
                 ensure_exchange(&connection, &settings.exchange).await?;
                 let publisher = connection.create_channel().await?;
@@ -62,6 +72,7 @@ impl Link {
                     publisher,
                     exchange: settings.exchange.clone(),
                     delivery_mode: if settings.durable { 2 } else { 1 },
+                    tasks: tasks.clone(),
                 }),
                 Err(e) => {
                     let _ = connection.close(200, "bye").await;
@@ -69,13 +80,17 @@ impl Link {
                 }
             }
         };
-        match tokio::time::timeout(settings.connect_timeout, opening).await {
+        let result = match tokio::time::timeout(settings.connect_timeout, opening).await {
             Ok(result) => result,
             Err(_) => Err(AmqpError::Connect(format!(
                 "no connection within {:?}",
                 settings.connect_timeout
             ))),
+        };
+        if result.is_err() {
+            tasks.retire(io_thread_done);
         }
+        result
     }
 
     /// Whether the connection and the publishing channel are both open.
@@ -243,6 +258,14 @@ impl Link {
             )
             .await;
         }
+        self.tasks.retire(false);
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        // Dropping the connection closes it (lapin closes a connection nobody holds).
+        self.tasks.retire(false);
     }
 }
 
