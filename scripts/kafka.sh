@@ -27,13 +27,19 @@ listening() {
     (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null
 }
 
+# `dynostore`: the object-store engines, memory:// included (the shared broker); `libsql`: the
+# sqlite:// engine, which keeps topics across a restart (the tests' private brokers,
+# tests/src/brokers/tansu.rs).
+features="dynostore,libsql"
+
 install() {
-    if [ -x "$tansu" ] && cargo install --list 2>/dev/null | grep -q "^tansu v$version:"; then
+    if [ -x "$tansu" ] && cargo install --list 2>/dev/null | grep -q "^tansu v$version:" &&
+        grep -q '"tansu '"$version"' [^"]*":{[^}]*"features":\["dynostore","libsql"\]' \
+            "${CARGO_HOME:-$HOME/.cargo}/.crates2.json" 2>/dev/null; then
         return
     fi
     echo "kafka.sh: installing tansu $version into $cargo_bin (slow, once; log: /tmp/tansu-install.log)"
-    # `dynostore` is the feature of the object-store engines, memory:// included.
-    if ! cargo install tansu --version "$version" --locked --features dynostore \
+    if ! cargo install tansu --version "$version" --locked --features "$features" \
         >/tmp/tansu-install.log 2>&1; then
         tail -n 30 /tmp/tansu-install.log >&2
         echo "kafka.sh: cargo install tansu failed (see /tmp/tansu-install.log)" >&2

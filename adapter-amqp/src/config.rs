@@ -9,6 +9,16 @@ use crate::{wire, AmqpBus, AmqpError};
 /// Default of [`AmqpBusBuilder::max_message_size`]: 16 MiB.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 
+/// Default of [`AmqpBusBuilder::queue_expiry`]: how long a node's queue outlives its last
+/// connection, collecting what the others publish, before the broker deletes it (60 s).
+pub const DEFAULT_QUEUE_EXPIRY: Duration = Duration::from_secs(60);
+
+/// Default of [`AmqpBusBuilder::max_queue_length`]: 100 000 messages.
+pub const DEFAULT_MAX_QUEUE_LENGTH: u32 = 100_000;
+
+/// Default of [`AmqpBusBuilder::max_queue_bytes`]: 64 MiB of message bodies.
+pub const DEFAULT_MAX_QUEUE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// Configures an [`AmqpBus`] before building it. Start from [`AmqpBus::builder`]; every setting
 /// has a default suited to a cluster of Socket.IO nodes on a local network.
 ///
@@ -37,6 +47,9 @@ pub struct AmqpBusBuilder {
     heartbeat: Duration,
     prefetch: u16,
     max_queue_length: Option<u32>,
+    max_queue_bytes: Option<u64>,
+    queue_expiry: Duration,
+    durable: bool,
     connection_name: String,
 }
 
@@ -53,6 +66,9 @@ impl std::fmt::Debug for AmqpBusBuilder {
             .field("heartbeat", &self.heartbeat)
             .field("prefetch", &self.prefetch)
             .field("max_queue_length", &self.max_queue_length)
+            .field("max_queue_bytes", &self.max_queue_bytes)
+            .field("queue_expiry", &self.queue_expiry)
+            .field("durable", &self.durable)
             .field("connection_name", &self.connection_name)
             .finish_non_exhaustive()
     }
@@ -70,7 +86,10 @@ impl AmqpBusBuilder {
             reconnect_max: Duration::from_secs(5),
             heartbeat: Duration::from_secs(10),
             prefetch: 1000,
-            max_queue_length: Some(100_000),
+            max_queue_length: Some(DEFAULT_MAX_QUEUE_LENGTH),
+            max_queue_bytes: Some(DEFAULT_MAX_QUEUE_BYTES),
+            queue_expiry: DEFAULT_QUEUE_EXPIRY,
+            durable: true,
             connection_name: "volley".to_owned(),
         }
     }
@@ -148,14 +167,57 @@ impl AmqpBusBuilder {
         self
     }
 
-    /// How many messages may wait in this node's queue in the broker while the node does not
-    /// read (its sink is full), as the queue's `x-max-length`; beyond it the broker drops the
-    /// oldest. `None` removes the bound (a stuck node then grows the broker's memory until its
-    /// memory alarm blocks every publisher of the broker).
+    /// How many messages may wait in this node's queue in the broker (its `x-max-length`): while
+    /// the node does not read (its sink is full) or is away (within the
+    /// [`queue_expiry`](AmqpBusBuilder::queue_expiry)). Past it the broker drops the **oldest**
+    /// messages of this queue (`x-overflow: drop-head`): this node never receives them, the
+    /// publishers and the other nodes are not affected and not told. `None` removes the bound
+    /// (a stuck node then grows the broker's memory until its memory alarm blocks every
+    /// publisher of the broker).
     ///
-    /// Default: 100 000.
+    /// Default: [`DEFAULT_MAX_QUEUE_LENGTH`] (100 000).
     pub fn max_queue_length(mut self, messages: Option<u32>) -> Self {
         self.max_queue_length = messages;
+        self
+    }
+
+    /// The same bound as [`max_queue_length`](AmqpBusBuilder::max_queue_length), on the bytes
+    /// of the bodies waiting in this node's queue (`x-max-length-bytes`), with the same
+    /// behaviour past it (oldest dropped). `None` removes it.
+    ///
+    /// Default: [`DEFAULT_MAX_QUEUE_BYTES`] (64 MiB).
+    pub fn max_queue_bytes(mut self, bytes: Option<u64>) -> Self {
+        self.max_queue_bytes = bytes;
+        self
+    }
+
+    /// How long this node's queue outlives its connection (`x-expires`): a node that
+    /// reconnects within it finds, in order, everything published while it was away (up to the
+    /// queue bounds), and nothing is lost. A node away for longer finds its queue gone: the
+    /// broker deleted it, and with it everything published since the node left; the node then
+    /// declares it afresh, logs a warning and counts it in
+    /// [`AmqpBus::queue_losses`](crate::AmqpBus::queue_losses). At least 1 ms.
+    ///
+    /// The queue also costs the broker memory for that long after a node dies without closing
+    /// its bus (a node that closes its bus deletes its queue at once).
+    ///
+    /// Default: [`DEFAULT_QUEUE_EXPIRY`] (60 s).
+    pub fn queue_expiry(mut self, expiry: Duration) -> Self {
+        self.queue_expiry = expiry.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Whether this node's queue is durable and the messages this bus publishes are persistent
+    /// (`delivery_mode` 2), so that a broker that restarts, even killed, still holds what it had
+    /// confirmed: the broker then confirms a publish only once the message is on its disk (a few
+    /// milliseconds more per publish; concurrent emits share one wait). With `false`, the queue
+    /// and the messages are transient: reconnections within the
+    /// [`queue_expiry`](AmqpBusBuilder::queue_expiry) still lose nothing, but a broker restart
+    /// loses the node's queue and what it held.
+    ///
+    /// Default: `true`.
+    pub fn durable(mut self, durable: bool) -> Self {
+        self.durable = durable;
         self
     }
 
@@ -213,6 +275,11 @@ impl AmqpBusBuilder {
             reconnect_max: self.reconnect_max,
             prefetch: self.prefetch,
             max_queue_length: self.max_queue_length,
+            max_queue_bytes: self.max_queue_bytes,
+            queue_expiry: self.queue_expiry,
+            durable: self.durable,
+            queue: queue_name(&self.exchange, rand::random()),
+            publisher_id: rand::random(),
             connection_name: self.connection_name.clone(),
         })
     }
@@ -232,7 +299,24 @@ pub(crate) struct Settings {
     pub(crate) reconnect_max: Duration,
     pub(crate) prefetch: u16,
     pub(crate) max_queue_length: Option<u32>,
+    pub(crate) max_queue_bytes: Option<u64>,
+    pub(crate) queue_expiry: Duration,
+    pub(crate) durable: bool,
+    /// This bus's queue: one name per bus, kept across reconnections.
+    pub(crate) queue: String,
+    /// Tells this bus's messages apart from other publishers' (see [`wire::message_id`]).
+    pub(crate) publisher_id: u64,
     pub(crate) connection_name: String,
+}
+
+/// The queue of a bus on `exchange`: `<exchange>.node.<32 hex digits>`, unique to the bus (128
+/// random bits), at most [`wire::MAX_NAME_LEN`] bytes.
+fn queue_name(exchange: &str, unique: u128) -> String {
+    let mut cut = exchange.len().min(wire::MAX_NAME_LEN - 64);
+    while !exchange.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}.node.{unique:032x}", &exchange[..cut])
 }
 
 /// Parses `amqp://[user[:password]@]host[:port][/vhost][?query]`. Error messages never repeat
@@ -371,6 +455,26 @@ mod tests {
             let err = parse_url(url).expect_err(url).to_string();
             assert!(!err.contains("hunter2"), "{err}");
         }
+    }
+
+    #[test]
+    fn queue_names_are_unique_and_short_enough() {
+        assert_eq!(
+            queue_name("volley", 0xab),
+            "volley.node.000000000000000000000000000000ab"
+        );
+        let long = queue_name(&"é".repeat(127), u128::MAX);
+        assert!(long.len() <= wire::MAX_NAME_LEN, "{}", long.len());
+        let a = AmqpBusBuilder::new("amqp://127.0.0.1")
+            .settings()
+            .expect("valid");
+        let b = AmqpBusBuilder::new("amqp://127.0.0.1")
+            .settings()
+            .expect("valid");
+        assert_ne!(a.queue, b.queue);
+        assert_ne!(a.publisher_id, b.publisher_id);
+        assert_eq!(a.queue_expiry, DEFAULT_QUEUE_EXPIRY);
+        assert!(a.durable);
     }
 
     #[test]

@@ -63,6 +63,27 @@ pub(crate) fn is_refusal(err: &lapin::Error) -> bool {
     matches!(err.kind(), ErrorKind::ProtocolError(e) if matches!(e.kind(), AMQPErrorKind::Soft(_)))
 }
 
+/// Whether the broker answered `NOT_FOUND` (404): no such exchange or queue.
+pub(crate) fn is_not_found(err: &lapin::Error) -> bool {
+    matches!(
+        err.kind(),
+        ErrorKind::ProtocolError(e)
+            if matches!(e.kind(), AMQPErrorKind::Soft(lapin::protocol::AMQPSoftError::NOTFOUND))
+    )
+}
+
+/// Whether the broker answered `PRECONDITION_FAILED` (406): declared with other flags.
+pub(crate) fn is_precondition_failed(err: &lapin::Error) -> bool {
+    matches!(
+        err.kind(),
+        ErrorKind::ProtocolError(e)
+            if matches!(
+                e.kind(),
+                AMQPErrorKind::Soft(lapin::protocol::AMQPSoftError::PRECONDITIONFAILED)
+            )
+    )
+}
+
 /// A one-line description of a lapin error.
 pub(crate) fn describe(err: &lapin::Error) -> String {
     err.to_string()

@@ -2,17 +2,47 @@
 //!
 //! [`AmqpBus`] implements [`PubSub`] over one RabbitMQ broker, on the [`lapin`] client running
 //! on the tokio runtime. Every node of a cluster declares the same fanout exchange and binds its
-//! own exclusive queue to it; a publish sends the payload to the exchange with the bus channel as
+//! own named queue to it; a publish sends the payload to the exchange with the bus channel as
 //! routing key, so every node receives every message and keeps those its subscriptions match (the
 //! mapping, for publishers without this crate, is in [`wire`]).
 //!
 //! One connection per bus carries two channels: one that publishes, in confirm mode (a publish
-//! returns once the broker has taken the message, or fails), and one that consumes the node's
-//! queue with a bounded prefetch. When the connection or a channel is lost (broker restart,
-//! network, a channel closed by an error), it is opened again in the background with
-//! exponential backoff, forever; the exchange, the queue, its binding and the consumer are
+//! returns once the broker has put the message in every node's queue, or fails), and one that
+//! consumes the node's queue with a bounded prefetch. When the connection or a channel is lost
+//! (broker restart, network, a channel closed by an error), it is opened again in the background
+//! with exponential backoff, forever; the exchange, the queue, its binding and the consumer are
 //! declared again and delivery goes on into the same sinks. While the connection is down, a
 //! publish fails at once with [`BusError::Unavailable`] rather than waiting or queueing.
+//!
+//! # Nothing lost across a reconnection
+//!
+//! The node's queue is not tied to its connection: it has a name of its own (random, one per
+//! bus, see [`AmqpBus::queue_name`]) and outlives the connection for the
+//! [`queue_expiry`](AmqpBusBuilder::queue_expiry) (60 s by default, the queue's `x-expires`).
+//! What the other nodes publish while this node reconnects waits in it, and the node receives
+//! it, in order, once back. Messages the broker had sent the node but not seen acknowledged
+//! come again after a reconnection: each carries its publisher's id and sequence number
+//! ([`wire::message_id`]), and the node drops those it delivered already.
+//!
+//! By default the queue is durable and the messages persistent ([`durable`](AmqpBusBuilder::durable)),
+//! and the exchange is durable: a broker that restarts, even killed, still holds every queue,
+//! its binding, and every message it confirmed, so a publish that returned `Ok` reaches every
+//! node whose queue existed, also when the broker died before delivering it.
+//!
+//! What is lost, and how a node knows:
+//!
+//! - a node away longer than the queue expiry: the broker deleted its queue and what it held,
+//!   and what was published until the node declared it again never reached it. The node finds
+//!   out on reconnection (its queue is missing), logs a warning and counts it
+//!   ([`AmqpBus::queue_losses`]);
+//! - a node whose queue holds more than [`max_queue_length`](AmqpBusBuilder::max_queue_length)
+//!   messages or [`max_queue_bytes`](AmqpBusBuilder::max_queue_bytes) bytes (it stalls, or is
+//!   away long under heavy traffic): the broker drops the oldest (`x-overflow: drop-head`);
+//!   nobody is told, and the publishers are not held back;
+//! - with `durable(false)`, a broker restart loses every queue and what it held, as above;
+//! - a publish that fails (broker down, not confirmed in time, or returned because no queue at
+//!   all is bound: `mandatory`) reached nobody, or, after a confirm timeout, may have: the
+//!   caller sees the error either way.
 //!
 //! ```no_run
 //! use bytes::Bytes;
@@ -51,12 +81,14 @@
 //! ```
 
 mod config;
+mod dedup;
 mod error;
 mod link;
 mod supervisor;
+mod tasks;
 pub mod wire;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -67,7 +99,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use volley::manager::cluster::{BusError, BusMessage, ClusterManager, PubSub, Subscription};
 
-pub use config::{AmqpBusBuilder, DEFAULT_MAX_MESSAGE_SIZE};
+pub use config::{
+    AmqpBusBuilder, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_QUEUE_BYTES, DEFAULT_MAX_QUEUE_LENGTH,
+    DEFAULT_QUEUE_EXPIRY,
+};
 pub use error::AmqpError;
 
 use config::Settings;
@@ -113,7 +148,10 @@ pub type AmqpManager = ClusterManager<AmqpBus>;
 /// # Publishing
 ///
 /// A publish is one `basic.publish` of the payload to the exchange, with the channel as routing
-/// key, sent at most once; it returns when the broker confirms it. It fails with
+/// key, `mandatory`, sent at most once; it returns when the broker confirms it: the message is
+/// then in the queue of every node (on disk, for a [`durable`](AmqpBusBuilder::durable) bus,
+/// unless already delivered). A message that no queue at all takes is returned by the broker
+/// and the publish fails with [`BusError::Unavailable`]. It fails with
 /// [`BusError::TooLarge`] above [`max_message_size`](AmqpBusBuilder::max_message_size), with
 /// [`BusError::Other`] for a channel name longer than [`wire::MAX_NAME_LEN`] bytes or a
 /// message the broker refuses (`nack`), and with [`BusError::Unavailable`] at once while the
@@ -128,8 +166,9 @@ pub type AmqpManager = ClusterManager<AmqpBus>;
 /// matches one of the call's [`Subscription`]s (exact, or prefix) is handed to that call's sink
 /// once, in order and byte for byte, waiting while the sink is full: the broker then holds
 /// further messages in the queue (up to [`max_queue_length`](AmqpBusBuilder::max_queue_length)).
-/// A sink that is closed is forgotten. Messages published while the connection is down are not
-/// delivered to this node: its queue is re-created on reconnection.
+/// A sink that is closed is forgotten. Messages published while the connection is down wait in
+/// the node's queue and are delivered once it is back, if that is within the
+/// [`queue_expiry`](AmqpBusBuilder::queue_expiry) (see the crate's documentation).
 ///
 /// ```no_run
 /// use bytes::Bytes;
@@ -172,6 +211,14 @@ pub(crate) struct Shared {
     next_id: AtomicU64,
     /// Wakes the supervisor: a subscriber arrived, or a publish found the connection broken.
     pub(crate) wake: Notify,
+    /// The sequence number of the next message this bus publishes (see [`wire::message_id`]).
+    next_seq: AtomicU64,
+    /// Whether this bus has declared its queue (on some connection).
+    pub(crate) queue_declared: AtomicBool,
+    /// How many times the queue was found gone on a reconnection.
+    pub(crate) queue_losses: AtomicU64,
+    /// How many redelivered messages were dropped as already delivered.
+    pub(crate) duplicates: AtomicU64,
 }
 
 /// The sink of one `subscribe` call and what it asked for.
@@ -301,6 +348,10 @@ impl AmqpBus {
                     subscribers: Mutex::new(Arc::new(Vec::new())),
                     next_id: AtomicU64::new(0),
                     wake: Notify::new(),
+                    next_seq: AtomicU64::new(0),
+                    queue_declared: AtomicBool::new(false),
+                    queue_losses: AtomicU64::new(0),
+                    duplicates: AtomicU64::new(0),
                 }),
                 started: OnceCell::new(),
                 stop: CancellationToken::new(),
@@ -355,6 +406,28 @@ impl AmqpBus {
                 tracing::warn!(target: LOG_TARGET, "the AMQP bus did not stop within 3 s");
             }
         }
+    }
+
+    /// The name of this bus's queue on the broker: `<exchange>.node.<32 random hex digits>`,
+    /// chosen when the bus is built and kept across reconnections (see [`wire`]).
+    pub fn queue_name(&self) -> &str {
+        &self.inner.shared.settings.queue
+    }
+
+    /// How many times, on a reconnection, this bus found its queue gone: the connection was
+    /// down longer than the [`queue_expiry`](AmqpBusBuilder::queue_expiry) (or the broker lost
+    /// a non-[`durable`](AmqpBusBuilder::durable) queue in a restart), and what the others
+    /// published between the queue's deletion and its new declaration never reached this node.
+    /// Each time is also logged as a warning.
+    pub fn queue_losses(&self) -> u64 {
+        self.inner.shared.queue_losses.load(Ordering::Relaxed)
+    }
+
+    /// How many messages the broker delivered to this bus a second time (after a reconnection,
+    /// the messages it had sent but not seen acknowledged) that were dropped because they had
+    /// been delivered already.
+    pub fn duplicates_dropped(&self) -> u64 {
+        self.inner.shared.duplicates.load(Ordering::Relaxed)
     }
 
     /// Whether the connection and its channels are up right now.
@@ -444,7 +517,9 @@ impl PubSub for AmqpBus {
             ));
         }
         let timeout = shared.settings.operation_timeout;
-        match tokio::time::timeout(timeout, link.publish(routing_key, &payload)).await {
+        let seq = shared.next_seq.fetch_add(1, Ordering::Relaxed);
+        let id = wire::message_id(shared.settings.publisher_id, seq);
+        match tokio::time::timeout(timeout, link.publish(routing_key, &payload, id)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => {
                 // A broken channel or connection: let the supervisor notice now.

@@ -12,8 +12,11 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio_util::sync::CancellationToken;
 use volley::manager::cluster::BusMessage;
 
+use std::sync::atomic::Ordering;
+
+use crate::dedup::Dedup;
 use crate::link::{Consuming, Link};
-use crate::{Shared, LOG_TARGET};
+use crate::{wire, Shared, LOG_TARGET};
 
 /// How often the health of the connection is checked when nothing else happens.
 const HEALTH_CHECK: Duration = Duration::from_millis(200);
@@ -32,6 +35,8 @@ pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken, first: Arc
     let mut next = Some(first);
     let mut delay = settings.reconnect_min;
     let mut failures = 0u32;
+    // Survives reconnections: that is when the broker redelivers.
+    let mut dedup = Dedup::new(u64::from(settings.prefetch) * 4);
     loop {
         let link = match next.take() {
             Some(link) => link,
@@ -81,9 +86,13 @@ pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken, first: Arc
             }
         };
 
-        let outcome = serve(&shared, &stop, &link).await;
+        let outcome = serve(&shared, &stop, &link, &mut dedup).await;
         shared.consuming.send_replace(false);
         shared.link.send_replace(None);
+        if matches!(outcome, Outcome::Stopped) && shared.queue_declared.load(Ordering::Relaxed) {
+            // Nobody will read it again: do not let it collect messages until it expires.
+            link.delete_queue(&settings.queue).await;
+        }
         link.close().await;
         match outcome {
             Outcome::Stopped => break,
@@ -117,7 +126,12 @@ async fn pause(stop: &CancellationToken, delay: &mut Duration, max: Duration) ->
 
 /// Serves one connection: sets up the queue once someone subscribes, forwards deliveries, and
 /// returns when the connection or a channel is lost, or the bus closes.
-async fn serve(shared: &Shared, stop: &CancellationToken, link: &Link) -> Outcome {
+async fn serve(
+    shared: &Shared,
+    stop: &CancellationToken,
+    link: &Link,
+    dedup: &mut Dedup,
+) -> Outcome {
     let settings = &shared.settings;
     // Acknowledge in batches (`multiple`), half a prefetch window at a time, so the broker always
     // has room to send more.
@@ -128,8 +142,22 @@ async fn serve(shared: &Shared, stop: &CancellationToken, link: &Link) -> Outcom
     health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         if consuming.is_none() && shared.has_subscribers() {
-            match link.consume(settings).await {
+            let declared_before = shared.queue_declared.load(Ordering::Relaxed);
+            match link.consume(settings, declared_before).await {
                 Ok(c) => {
+                    shared.queue_declared.store(true, Ordering::Relaxed);
+                    if c.recreated {
+                        let losses = shared.queue_losses.fetch_add(1, Ordering::Relaxed) + 1;
+                        tracing::warn!(
+                            target: LOG_TARGET,
+                            queue = %c.queue,
+                            expiry = ?settings.queue_expiry,
+                            losses,
+                            "this node's RabbitMQ queue was gone when it reconnected (away longer \
+                             than the queue expiry, or lost by a broker restart): what was \
+                             published meanwhile did not reach this node"
+                        );
+                    }
                     tracing::debug!(target: LOG_TARGET, queue = %c.queue, "consuming");
                     consuming = Some(c);
                     unacked = 0;
@@ -144,7 +172,7 @@ async fn serve(shared: &Shared, stop: &CancellationToken, link: &Link) -> Outcom
             delivery = next_delivery(&mut consuming) => match delivery {
                 Some(Ok(delivery)) => {
                     let acker = delivery.acker.clone();
-                    if !forward(shared, stop, delivery).await {
+                    if !forward(shared, stop, delivery, dedup).await {
                         return Outcome::Stopped;
                     }
                     unacked += 1;
@@ -195,8 +223,25 @@ async fn next_delivery(consuming: &mut Option<Consuming>) -> Option<lapin::Resul
 
 /// Hands one delivery to every sink that wants it, waiting while a sink is full. `false` if the
 /// bus closed meanwhile.
-async fn forward(shared: &Shared, stop: &CancellationToken, delivery: Delivery) -> bool {
+async fn forward(
+    shared: &Shared,
+    stop: &CancellationToken,
+    delivery: Delivery,
+    dedup: &mut Dedup,
+) -> bool {
     let channel = delivery.routing_key.as_str();
+    let id = delivery
+        .properties
+        .message_id()
+        .as_ref()
+        .and_then(|id| wire::parse_message_id(id.as_str()));
+    if let Some((publisher, seq)) = id {
+        if !dedup.first_time(publisher, seq) {
+            shared.duplicates.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(target: LOG_TARGET, channel = %channel, "dropping a message delivered twice");
+            return true;
+        }
+    }
     if delivery.data.len() > shared.settings.max_message_size {
         tracing::warn!(
             target: LOG_TARGET,

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::{amqp_url, delete_exchange, next, nothing_more, shared_lock, unique, Admin};
+use lapin::ExchangeKind;
 use tokio::sync::mpsc;
 use volley::manager::cluster::{BusError, PubSub, Subscription};
 use volley_amqp::{wire, AmqpBus, AmqpError, DEFAULT_MAX_MESSAGE_SIZE};
@@ -184,9 +185,9 @@ async fn wrong_credentials_and_vhost_are_connect_errors() {
 #[tokio::test]
 async fn an_exchange_declared_differently_is_a_declare_error() {
     bounded(async {
-        let exchange = unique("durable");
+        let exchange = unique("topic");
         let admin = Admin::connect().await;
-        admin.declare_durable_fanout(&exchange).await;
+        admin.declare(&exchange, ExchangeKind::Topic, true).await;
 
         let bus = AmqpBus::builder(&amqp_url())
             .exchange(&exchange)
@@ -204,11 +205,41 @@ async fn an_exchange_declared_differently_is_a_declare_error() {
         admin.close().await;
         // Once the conflicting exchange is gone, the next call connects.
         bus.connect().await.expect("connect");
+        let (tx, mut rx) = mpsc::channel(4);
+        bus.subscribe(&[Subscription::Channel("volley#".into())], tx)
+            .await
+            .expect("subscribe");
         bus.publish("volley#", Bytes::from_static(b"x"))
             .await
             .expect("publish");
+        assert_eq!(&next(&mut rx, WAIT).await.payload[..], b"x");
         bus.close().await;
         delete_exchange(&exchange).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_exchange_an_earlier_version_declared_non_durable_is_used_as_it_is() {
+    bounded(async {
+        let exchange = unique("transient");
+        let admin = Admin::connect().await;
+        admin.declare(&exchange, ExchangeKind::Fanout, false).await;
+        let bus = AmqpBus::builder(&amqp_url())
+            .exchange(&exchange)
+            .build()
+            .expect("valid URL");
+        let (tx, mut rx) = mpsc::channel(4);
+        bus.subscribe(&[Subscription::Channel("volley#".into())], tx)
+            .await
+            .expect("subscribe on the non-durable exchange");
+        bus.publish("volley#", Bytes::from_static(b"x"))
+            .await
+            .expect("publish on the non-durable exchange");
+        assert_eq!(&next(&mut rx, WAIT).await.payload[..], b"x");
+        bus.close().await;
+        admin.delete_exchange(&exchange).await;
+        admin.close().await;
     })
     .await;
 }

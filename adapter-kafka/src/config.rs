@@ -22,6 +22,12 @@ pub const TOPIC_PARTITIONS: i32 = 1;
 /// it was created by someone else with more), but only one partition gives a total order.
 pub const PUBLISH_PARTITION: i32 = 0;
 
+/// Default of [`KafkaBusBuilder::max_age`]: records older than 30 s are skipped.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(30);
+
+/// Default of [`KafkaBusBuilder::partition_check`]: the topic's partitions are listed every 5 s.
+pub const DEFAULT_PARTITION_CHECK: Duration = Duration::from_secs(5);
+
 /// The port of a broker address given without one.
 pub const DEFAULT_PORT: u16 = 9092;
 
@@ -64,6 +70,8 @@ pub struct KafkaBusBuilder {
     reconnect_max: Duration,
     replication_factor: i32,
     retention: Duration,
+    max_age: Duration,
+    partition_check: Duration,
     options: Vec<(String, String)>,
 }
 
@@ -86,6 +94,8 @@ impl KafkaBusBuilder {
             reconnect_max: Duration::from_secs(2),
             replication_factor: 1,
             retention: Duration::from_secs(3600),
+            max_age: DEFAULT_MAX_AGE,
+            partition_check: DEFAULT_PARTITION_CHECK,
             options: Vec::new(),
         };
         if let Some(query) = query {
@@ -222,6 +232,29 @@ impl KafkaBusBuilder {
         self
     }
 
+    /// The oldest record a node still delivers, by the record's timestamp (the producer's clock
+    /// when it was sent, or the broker's if the topic says `LogAppendTime`): older ones are
+    /// skipped, counted ([`KafkaBus::stale_skipped`]) and logged. A node reads old records only
+    /// when it resumes after an outage or when its position fell out of the log (then it starts
+    /// from the first record younger than this, not from the start of what the brokers retain):
+    /// a broadcast that old is no longer news, and requests that old have timed out. The nodes'
+    /// clocks must agree to well within this.
+    ///
+    /// Default: [`DEFAULT_MAX_AGE`] (30 s).
+    pub fn max_age(mut self, age: Duration) -> Self {
+        self.max_age = age;
+        self
+    }
+
+    /// How often each consumer lists the topic's partitions, to read those added while it runs
+    /// (from their beginning, skipping records older than [`max_age`](KafkaBusBuilder::max_age)).
+    ///
+    /// Default: [`DEFAULT_PARTITION_CHECK`] (5 s).
+    pub fn partition_check(mut self, every: Duration) -> Self {
+        self.partition_check = every.max(Duration::from_millis(100));
+        self
+    }
+
     /// Sets a librdkafka property (see librdkafka's `CONFIGURATION.md`) on every client of the
     /// bus: producer, consumers and admin client, after the bus's own settings so that it
     /// overrides them. Properties that only one kind of client knows are ignored by the others
@@ -267,6 +300,8 @@ impl KafkaBusBuilder {
             replication_factor: self.replication_factor,
             retention_ms: self.retention.as_millis().to_string(),
             max_message_bytes: self.max_message_bytes(),
+            max_age: self.max_age,
+            partition_check: self.partition_check,
             producer: self.producer_config(),
             consumer: self.consumer_config(),
             admin: self.admin_config(),
@@ -385,6 +420,8 @@ pub(crate) struct Settings {
     pub(crate) replication_factor: i32,
     pub(crate) retention_ms: String,
     pub(crate) max_message_bytes: Option<usize>,
+    pub(crate) max_age: Duration,
+    pub(crate) partition_check: Duration,
     pub(crate) producer: ClientConfig,
     pub(crate) consumer: ClientConfig,
     pub(crate) admin: ClientConfig,

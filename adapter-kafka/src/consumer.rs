@@ -2,6 +2,7 @@
 //! forwards the records whose key matches a subscription to the sink.
 
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -37,12 +38,72 @@ impl Assigned {
         }
     }
 
+    /// Lists the topic's partitions and, if some are new, assigns them too, from their start
+    /// (the others continue at their next offset).
+    async fn add_new_partitions(&mut self, topic: &str) -> Result<(), String> {
+        let consumer = self.consumer.clone();
+        let owned = topic.to_owned();
+        let listed = tokio::task::spawn_blocking(move || {
+            let metadata = consumer
+                .fetch_metadata(Some(&owned), Duration::from_secs(2))
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(
+                metadata
+                    .topics()
+                    .iter()
+                    .find(|t| t.name() == owned && t.error().is_none())
+                    .map(|t| t.partitions().iter().map(|p| p.id()).collect::<Vec<_>>())
+                    .unwrap_or_default(),
+            )
+        });
+        let partitions = tokio::time::timeout(Duration::from_secs(3), listed)
+            .await
+            .map_err(|_| "timed out".to_owned())?
+            .map_err(|e| e.to_string())??;
+        let new: Vec<i32> = partitions
+            .into_iter()
+            .filter(|p| !self.next.iter().any(|(known, _)| known == p))
+            .collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        let mut assignment = TopicPartitionList::new();
+        for (partition, offset) in &self.next {
+            assignment
+                .add_partition_offset(topic, *partition, Offset::Offset(*offset))
+                .map_err(|e| e.to_string())?;
+        }
+        for partition in &new {
+            assignment
+                .add_partition_offset(topic, *partition, Offset::Beginning)
+                .map_err(|e| e.to_string())?;
+        }
+        self.consumer
+            .assign(&assignment)
+            .map_err(|e| e.to_string())?;
+        // Their first record is at 0 or later: until one is read, a replacement consumer
+        // starts them by age (see `resume`).
+        self.next.extend(new.iter().map(|p| (*p, -1)));
+        tracing::info!(target: LOG_TARGET, topic, partitions = ?new, "reading new partitions of the Kafka topic");
+        Ok(())
+    }
+
     /// Stops fetching at once and destroys the consumer off the runtime threads.
     fn retire(self) {
         let _ = self.consumer.unassign();
         let consumer = self.consumer;
         tokio::task::spawn_blocking(move || drop(consumer));
     }
+}
+
+/// Where a consumer starts reading a partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// At this offset.
+    At(i64),
+    /// At the first record whose timestamp is at least this (milliseconds since the epoch), or
+    /// at the end when there is none; at the start of the log if the broker cannot tell.
+    Since(i64),
 }
 
 /// Creates a consumer and assigns it every partition of the topic at its current end offset:
@@ -52,13 +113,17 @@ pub(crate) async fn start(
     context: BusContext,
     deadline: Instant,
 ) -> Result<Assigned, BusError> {
-    assign_from(settings, context, deadline, |_partition, _low, high| high).await
+    assign_from(settings, context, deadline, |_partition, _low, high| {
+        Start::At(high)
+    })
+    .await
 }
 
 /// Creates a consumer that continues where an earlier one stopped (`next`): after an outage,
 /// nothing the brokers kept is lost. Where the log no longer reaches that far (the topic was
 /// created again, or truncated), or for a partition the earlier consumer did not know, it
-/// starts at the beginning of what is there: all of it is newer than what was read.
+/// starts at the first record younger than the max age, not at the start of what the brokers
+/// retain (older records would be skipped anyway).
 pub(crate) async fn resume(
     settings: &Settings,
     context: BusContext,
@@ -66,16 +131,67 @@ pub(crate) async fn resume(
     deadline: Instant,
 ) -> Result<Assigned, BusError> {
     let next = next.to_vec();
+    let since = now_millis().saturating_sub(millis(settings.max_age));
     assign_from(
         settings,
         context,
         deadline,
         move |partition, low, high| match next.iter().find(|(p, _)| *p == partition) {
-            Some((_, offset)) if (low..=high).contains(offset) => *offset,
-            _ => low,
+            Some((_, offset)) if (low..=high).contains(offset) => Start::At(*offset),
+            _ => Start::Since(since),
         },
     )
     .await
+}
+
+/// Milliseconds since the Unix epoch, by this machine's clock.
+pub(crate) fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, millis)
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The offsets at which `wanted` start, on `consumer`'s blocking calls: `Since` is asked of the
+/// brokers (`ListOffsets` by timestamp), falling back to the start of the log.
+fn resolve(
+    consumer: &Kafka,
+    topic: &str,
+    wanted: Vec<(i32, i64, i64, Start)>,
+    timeout: Duration,
+) -> Vec<(i32, i64)> {
+    let mut by_time = TopicPartitionList::new();
+    for (partition, _, _, start) in &wanted {
+        if let Start::Since(ts) = start {
+            let _ = by_time.add_partition_offset(topic, *partition, Offset::Offset(*ts));
+        }
+    }
+    let found = if by_time.count() > 0 {
+        consumer.offsets_for_times(by_time, timeout).ok()
+    } else {
+        None
+    };
+    wanted
+        .into_iter()
+        .map(|(partition, low, high, start)| {
+            let offset = match start {
+                Start::At(offset) => offset,
+                Start::Since(_) => match found
+                    .as_ref()
+                    .and_then(|f| f.find_partition(topic, partition))
+                    .map(|e| (e.error().is_ok(), e.offset()))
+                {
+                    Some((true, Offset::Offset(o))) if (low..=high).contains(&o) => o,
+                    Some((true, Offset::End)) => high,
+                    _ => low,
+                },
+            };
+            (partition, offset)
+        })
+        .collect()
 }
 
 /// Creates a consumer and assigns every partition of the topic at `pick(partition, low, high)`.
@@ -83,7 +199,7 @@ async fn assign_from(
     settings: &Settings,
     context: BusContext,
     deadline: Instant,
-    pick: impl Fn(i32, i64, i64) -> i64 + Send + 'static,
+    pick: impl Fn(i32, i64, i64) -> Start + Send + 'static,
 ) -> Result<Assigned, BusError> {
     let mut config = settings.consumer.clone();
     let uid: [u8; 8] = rand::random();
@@ -99,10 +215,14 @@ async fn assign_from(
     let querying = consumer.clone();
     let offsets = tokio::task::spawn_blocking(move || {
         watermarks(&querying, &topic, deadline).map(|marks| {
-            marks
+            let wanted = marks
                 .into_iter()
-                .map(|(partition, low, high)| (partition, pick(partition, low, high)))
-                .collect::<Vec<_>>()
+                .map(|(partition, low, high)| (partition, low, high, pick(partition, low, high)))
+                .collect::<Vec<_>>();
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(100));
+            resolve(&querying, &topic, wanted, left)
         })
     });
     let left = deadline.saturating_duration_since(Instant::now());
@@ -228,15 +348,29 @@ enum Received {
     Message(BusMessage, i32, i64),
     /// A record no subscription wants.
     Skip(i32, i64),
+    /// A record older than the max age.
+    Stale(i32, i64),
     Error(RdError),
 }
 
-fn receive(filter: &Filter, received: Result<BorrowedMessage<'_>, RdError>) -> Received {
+/// Whether a record with timestamp `timestamp` is older than `max_age` (milliseconds) at `now`.
+fn is_stale(timestamp: Option<i64>, now: i64, max_age: i64) -> bool {
+    timestamp.is_some_and(|ts| now.saturating_sub(ts) > max_age)
+}
+
+fn receive(
+    filter: &Filter,
+    max_age: i64,
+    received: Result<BorrowedMessage<'_>, RdError>,
+) -> Received {
     let message = match received {
         Ok(message) => message,
         Err(e) => return Received::Error(e),
     };
     let (partition, offset) = (message.partition(), message.offset());
+    if is_stale(message.timestamp().to_millis(), now_millis(), max_age) {
+        return Received::Stale(partition, offset);
+    }
     let Some(channel) = message.key().and_then(|k| std::str::from_utf8(k).ok()) else {
         return Received::Skip(partition, offset);
     };
@@ -265,12 +399,29 @@ pub(crate) async fn forward(
     bus: Weak<Inner>,
 ) {
     let mut last_topic_check: Option<Instant> = None;
+    let Some((max_age, check_every, topic)) = bus.upgrade().map(|inner| {
+        let s = &inner.settings;
+        (millis(s.max_age), s.partition_check, s.topic.clone())
+    }) else {
+        assigned.retire();
+        return;
+    };
+    let mut partition_check = tokio::time::interval(check_every);
+    partition_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    partition_check.reset();
+    let mut stale_log: Option<Instant> = None;
     loop {
         let received = tokio::select! {
             biased;
             _ = stop.cancelled() => break,
             _ = sink.closed() => break,
-            received = assigned.consumer.recv() => receive(&filter, received),
+            received = assigned.consumer.recv() => receive(&filter, max_age, received),
+            _ = partition_check.tick() => {
+                if let Err(e) = assigned.add_new_partitions(&topic).await {
+                    tracing::debug!(target: LOG_TARGET, error = %e, "cannot check the Kafka topic's partitions");
+                }
+                continue;
+            }
         };
         match received {
             Received::Message(message, partition, offset) => {
@@ -282,6 +433,23 @@ pub(crate) async fn forward(
                 }
             }
             Received::Skip(partition, offset) => assigned.advance(partition, offset),
+            Received::Stale(partition, offset) => {
+                assigned.advance(partition, offset);
+                let Some(inner) = bus.upgrade() else { break };
+                let total = inner.stale.fetch_add(1, Ordering::Relaxed) + 1;
+                if stale_log.is_none_or(|at| at.elapsed() >= Duration::from_secs(5)) {
+                    stale_log = Some(Instant::now());
+                    tracing::warn!(
+                        target: LOG_TARGET,
+                        topic = %topic,
+                        partition,
+                        offset,
+                        max_age = ?inner.settings.max_age,
+                        total,
+                        "skipping Kafka records older than max_age"
+                    );
+                }
+            }
             Received::Error(e) => {
                 let Some(inner) = bus.upgrade() else { break };
                 inner.context.warn("Kafka consumer error", &e);
@@ -384,5 +552,15 @@ mod tests {
         assert!(!filter.wants("a"));
         assert!(!filter.wants(""));
         assert!(!Filter::new(&[]).wants("a"));
+    }
+
+    #[test]
+    fn staleness_is_by_the_record_timestamp() {
+        assert!(!is_stale(None, 100_000, 30_000));
+        assert!(!is_stale(Some(70_000), 100_000, 30_000));
+        assert!(is_stale(Some(69_999), 100_000, 30_000));
+        // a clock ahead of ours is not stale
+        assert!(!is_stale(Some(200_000), 100_000, 30_000));
+        assert!(!is_stale(Some(i64::MIN), i64::MIN, 0));
     }
 }

@@ -61,7 +61,7 @@ mod consumer;
 mod context;
 mod error;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
@@ -77,8 +77,8 @@ use tokio_util::sync::CancellationToken;
 use volley::manager::cluster::{BusError, BusMessage, ClusterManager, PubSub, Subscription};
 
 pub use config::{
-    KafkaBusBuilder, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_PORT, DEFAULT_TOPIC, PUBLISH_PARTITION,
-    TOPIC_PARTITIONS,
+    KafkaBusBuilder, DEFAULT_MAX_AGE, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_PARTITION_CHECK,
+    DEFAULT_PORT, DEFAULT_TOPIC, PUBLISH_PARTITION, TOPIC_PARTITIONS,
 };
 pub use error::KafkaError;
 
@@ -136,13 +136,34 @@ const GRACE: Duration = Duration::from_secs(1);
 /// UTF-8, are skipped.
 ///
 /// When every broker connection of a consumer is lost, the consumer is replaced, once a broker
-/// answers again, by one that continues at the next offset: nothing the brokers kept is lost.
-/// If the brokers lost the topic meanwhile, it is created again and read from its beginning.
+/// answers again, by one that continues at the next offset it had not read (kept in memory for
+/// the life of the bus): nothing the brokers kept is lost. If the brokers lost the topic
+/// meanwhile, or truncated it past that offset, the new consumer starts at the first record
+/// younger than the [`max_age`](KafkaBusBuilder::max_age) (asked of the brokers by timestamp;
+/// at the start of the log if they cannot tell), never replaying everything they retain.
+///
+/// # Old records
+///
+/// A record older than the [`max_age`](KafkaBusBuilder::max_age) (30 s by default), by its
+/// timestamp, is skipped, not delivered: after an outage longer than that, the broadcasts of
+/// the outage's start are no longer news, and requests that old have timed out. Skipped records
+/// are counted ([`KafkaBus::stale_skipped`]) and logged as a warning (at most every 5 s, with
+/// the running total).
+///
+/// # New partitions
+///
+/// Every [`partition_check`](KafkaBusBuilder::partition_check) (5 s by default) each consumer
+/// lists the topic's partitions and reads those added since, from their beginning (older
+/// records skipped by age). The bus itself publishes to partition [`PUBLISH_PARTITION`] only;
+/// another producer may use the others (their records are ordered per partition only).
+///
+/// This is not tested against a real broker: tansu, the tests' broker, cannot add partitions
+/// to a topic (it has no `CreatePartitions`), and deleting the topic under a running consumer and
+/// creating it again with more partitions made librdkafka crash (a segmentation fault in its
+/// metadata cache) with tansu 0.6.0. Do not delete a topic that nodes are reading.
 ///
 /// # Limits
 ///
-/// - Partitions added to the topic after `subscribe` are not read (the bus publishes to
-///   partition [`PUBLISH_PARTITION`] only).
 /// - Gzip-compressed records (from a foreign producer) cannot be read: librdkafka is built
 ///   without zlib; lz4, snappy and uncompressed records can.
 /// - librdkafka 2.12 can crash the process on a fetch for a topic the broker no longer knows
@@ -187,6 +208,8 @@ struct Inner {
     /// Stops the forwarding tasks.
     stop: CancellationToken,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Records skipped for being older than the max age.
+    pub(crate) stale: AtomicU64,
 }
 
 struct Clients {
@@ -237,6 +260,7 @@ impl KafkaBus {
                 topic_lock: tokio::sync::Mutex::new(()),
                 stop: CancellationToken::new(),
                 tasks: Mutex::new(Vec::new()),
+                stale: AtomicU64::new(0),
             }),
         }
     }
@@ -249,6 +273,13 @@ impl KafkaBus {
     /// The brokers this bus bootstraps from, as `host:port,host:port`.
     pub fn brokers(&self) -> &str {
         &self.inner.settings.brokers
+    }
+
+    /// How many records the consumers of this bus skipped because they were older than the
+    /// [`max_age`](KafkaBusBuilder::max_age) (each skip is also logged, at most every few
+    /// seconds, as a warning with the running total).
+    pub fn stale_skipped(&self) -> u64 {
+        self.inner.stale.load(Ordering::Relaxed)
     }
 
     /// Creates the clients, reaches the brokers and makes sure the topic exists (creating it

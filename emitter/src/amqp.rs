@@ -3,8 +3,9 @@
 //! its `wire` module) carries every bus channel.
 //!
 //! - the exchange (`volley` unless chosen) is declared before use with the flags every node
-//!   declares it with: type `fanout`, not durable, not auto-delete, not internal, no arguments
-//!   (other flags would make the broker close the channel with `PRECONDITION_FAILED`);
+//!   declares it with: type `fanout`, durable, not auto-delete, not internal, no arguments; an
+//!   exchange that exists non-durable (declared by an earlier version) is used as it is; other
+//!   differences make the broker close the channel with `PRECONDITION_FAILED`;
 //! - routing key = the channel (`{key}#{nsp}#`, `{key}#{nsp}#{room}#`, `{key}-request#{nsp}#`),
 //!   at most 255 bytes; body = the payload, byte for byte; no properties, transient, neither
 //!   `mandatory` nor `immediate`;
@@ -32,8 +33,8 @@ use crate::{EmitterError, Outgoing, SendFuture, Transport};
 pub(crate) const DEFAULT_EXCHANGE: &str = "volley";
 /// The exchange type every node declares.
 const EXCHANGE_KIND: ExchangeKind = ExchangeKind::Fanout;
-/// Not durable, not auto-delete: the flags every node declares the exchange with.
-const EXCHANGE_DURABLE: bool = false;
+/// Durable, not auto-delete: the flags every node declares the exchange with.
+const EXCHANGE_DURABLE: bool = true;
 const EXCHANGE_AUTO_DELETE: bool = false;
 /// The longest routing key or exchange name (an AMQP short string).
 const MAX_NAME_LEN: usize = 255;
@@ -50,6 +51,58 @@ const RECONNECT_MIN: Duration = Duration::from_millis(100);
 const RECONNECT_MAX: Duration = Duration::from_secs(5);
 /// How a connection shows in `rabbitmqctl list_connections client_properties`.
 const CONNECTION_NAME: &str = "volley-emitter";
+
+/// Declares the exchange as the nodes do (durable); if it exists non-durable (declared by an
+/// earlier version, which did so), uses it as it is. Any other difference (another type, say)
+/// is the broker's `PRECONDITION_FAILED`. Each attempt on a channel of its own: a refused
+/// declaration closes its channel.
+async fn ensure_exchange(connection: &Connection, exchange: &str) -> lapin::Result<()> {
+    let first = declare_exchange(connection, exchange, EXCHANGE_DURABLE).await;
+    match first {
+        Err(e) if is_precondition_failed(&e) => {
+            declare_exchange(connection, exchange, !EXCHANGE_DURABLE).await
+        }
+        other => other,
+    }
+}
+
+async fn declare_exchange(
+    connection: &Connection,
+    exchange: &str,
+    durable: bool,
+) -> lapin::Result<()> {
+    let channel = connection.create_channel().await?;
+    channel
+        .exchange_declare(
+            exchange,
+            EXCHANGE_KIND,
+            ExchangeDeclareOptions {
+                durable,
+                auto_delete: EXCHANGE_AUTO_DELETE,
+                internal: false,
+                passive: false,
+                nowait: false,
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    let _ = channel.close(200, "declared").await;
+    Ok(())
+}
+
+/// Whether the broker answered `PRECONDITION_FAILED` (406).
+fn is_precondition_failed(err: &lapin::Error) -> bool {
+    matches!(
+        err.kind(),
+        lapin::ErrorKind::ProtocolError(e)
+            if matches!(
+                e.kind(),
+                lapin::protocol::AMQPErrorKind::Soft(
+                    lapin::protocol::AMQPSoftError::PRECONDITIONFAILED
+                )
+            )
+    )
+}
 
 /// One connection and its publishing channel (confirm mode, the exchange declared).
 struct Link {
@@ -68,23 +121,10 @@ impl Link {
                 .await
                 .map_err(|e| e.to_string())?;
             let channel = async {
+                ensure_exchange(&connection, &settings.exchange).await?;
                 let channel = connection.create_channel().await?;
                 channel
                     .confirm_select(ConfirmSelectOptions::default())
-                    .await?;
-                channel
-                    .exchange_declare(
-                        &settings.exchange,
-                        EXCHANGE_KIND,
-                        ExchangeDeclareOptions {
-                            passive: false,
-                            durable: EXCHANGE_DURABLE,
-                            auto_delete: EXCHANGE_AUTO_DELETE,
-                            internal: false,
-                            nowait: false,
-                        },
-                        FieldTable::default(),
-                    )
                     .await?;
                 Ok::<_, lapin::Error>(channel)
             }

@@ -115,6 +115,13 @@ impl FaultPlan {
         self
     }
 
+    /// Sets how many more tokio tasks a node may have after the last cycle than before the
+    /// first outage.
+    pub fn task_growth(mut self, tasks: usize) -> Self {
+        self.task_growth = tasks;
+        self
+    }
+
     /// Sets the emits per second of each node.
     pub fn rate(mut self, per_second: u32) -> Self {
         self.rate = per_second;
@@ -181,6 +188,8 @@ pub struct FaultReport {
     /// Per cycle, per node: from the end of the restart to the end of the first emit batch that
     /// succeeded.
     pub recoveries: Vec<Vec<Duration>>,
+    /// Per cycle: how long the broker's restart took, until it took connections again.
+    pub restarts: Vec<Duration>,
     /// Resources before the first kill and after each cycle.
     pub checkpoints: Vec<Checkpoint>,
     /// The checks that failed.
@@ -238,9 +247,14 @@ impl fmt::Display for FaultReport {
         }
         for (i, r) in self.recoveries.iter().enumerate() {
             let ms: Vec<String> = r.iter().map(|d| format!("{} ms", d.as_millis())).collect();
+            let restart = self
+                .restarts
+                .get(i)
+                .map(|d| format!("restart took {} ms, ", d.as_millis()))
+                .unwrap_or_default();
             writeln!(
                 f,
-                "  cycle {}: emits ok again after {}",
+                "  cycle {}: {restart}emits ok again after {}",
                 i + 1,
                 ms.join(" / ")
             )?;
@@ -392,6 +406,7 @@ pub async fn run(
             let restarting = Instant::now();
             broker.restart().await?;
             let restarted = Instant::now();
+            report.restarts.push(restarted - restarting);
             outages.push(Outage {
                 killing,
                 killed,

@@ -1,95 +1,21 @@
-//! A RabbitMQ restart (`rabbitmqctl stop_app` / `start_app`) under a running cluster of two node
-//! processes: emits during the outage fail visibly (and still reach the emitting node's own
-//! clients), then the nodes reconnect, declare their exchange and queues again, and delivery
-//! between them resumes within a bounded wait; an emitter (`volley_emitter::Emitter::amqp`)
-//! fails during the outage and reaches both nodes again afterwards.
-//!
-//! A binary of its own: it stops the machine's shared RabbitMQ, so it holds the machine-wide
-//! RabbitMQ lock (`/tmp/volley-rabbitmq.lock`) exclusive; every other test that uses RabbitMQ,
-//! in any crate, holds it shared.
+//! A RabbitMQ crash and restart under a running cluster of two node processes, on a private
+//! RabbitMQ node of the test's own ([`RabbitMq`]: killed with `SIGKILL`, started again on the
+//! same port with its data): emits during the outage fail visibly (and still reach the emitting
+//! node's own clients), then the nodes reconnect, find their durable queues and bindings again,
+//! and delivery between them resumes within a bounded wait; an emitter
+//! (`volley_emitter::Emitter::amqp`) fails during the outage and reaches both nodes again
+//! afterwards. The machine's shared RabbitMQ is never touched.
 
-use std::fs::File;
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use volley_tests::brokers::rabbitmq::RabbitMq;
 use volley_tests::cluster::{self, Backend};
 use volley_tests::puppet::Puppet;
 use volley_tests::{Failure, TestResult};
 
-const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 /// How long delivery may take to resume once the broker is back.
 const RECOVERY: Duration = Duration::from_secs(30);
-
-/// Holds the broker lock exclusive until dropped.
-struct ExclusiveLock(#[allow(dead_code)] File);
-
-async fn exclusive_lock() -> TestResult<ExclusiveLock> {
-    tokio::task::spawn_blocking(|| {
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open("/tmp/volley-rabbitmq.lock")?;
-        fs4::FileExt::lock(&file)?;
-        Ok::<_, std::io::Error>(ExclusiveLock(file))
-    })
-    .await
-    .map_err(|e| Failure::msg(format!("the lock task failed: {e}")))?
-    .map_err(|e| Failure::msg(format!("cannot lock /tmp/volley-rabbitmq.lock: {e}")))
-}
-
-fn rabbitmqctl(args: &[&str]) -> TestResult {
-    let output = Command::new("rabbitmqctl")
-        .args(args)
-        .output()
-        .map_err(|e| Failure::msg(format!("cannot run rabbitmqctl: {e}")))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(Failure::msg(format!(
-            "rabbitmqctl {args:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        )))
-    }
-}
-
-/// The broker's application is stopped; started again by [`Outage::end`], or on drop if the test
-/// fails before, so that the machine is never left without RabbitMQ.
-struct Outage {
-    over: bool,
-}
-
-impl Outage {
-    async fn begin() -> TestResult<Outage> {
-        tokio::task::spawn_blocking(|| rabbitmqctl(&["stop_app"]))
-            .await
-            .map_err(|e| Failure::msg(e.to_string()))??;
-        Ok(Outage { over: false })
-    }
-
-    async fn end(mut self) -> TestResult {
-        let started = tokio::task::spawn_blocking(|| {
-            rabbitmqctl(&["start_app"])?;
-            rabbitmqctl(&["await_startup"])
-        })
-        .await
-        .map_err(|e| Failure::msg(e.to_string()))?;
-        // On failure, drop tries once more.
-        self.over = started.is_ok();
-        started
-    }
-}
-
-impl Drop for Outage {
-    fn drop(&mut self) {
-        if !self.over {
-            let _ = Command::new("rabbitmqctl").arg("start_app").status();
-            let _ = Command::new("rabbitmqctl").arg("await_startup").status();
-        }
-    }
-}
 
 fn is_ok(ack: &Value) -> bool {
     ack == &json!([{"Ok": null}])
@@ -97,15 +23,16 @@ fn is_ok(ack: &Value) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delivery_resumes_after_a_rabbitmq_restart() -> TestResult {
-    let _lock = exclusive_lock().await?;
-    tokio::time::timeout(Duration::from_secs(180), scenario())
+    let mut broker = RabbitMq::start().await?;
+    tokio::time::timeout(Duration::from_secs(180), scenario(&mut broker))
         .await
         .map_err(|_| Failure::msg("the restart scenario took more than 180 s"))?
 }
 
-async fn scenario() -> TestResult {
+async fn scenario(broker: &mut RabbitMq) -> TestResult {
+    let amqp_url = broker.url();
     let backend = Backend::Url {
-        url: AMQP_URL.to_owned(),
+        url: amqp_url.clone(),
         node_bin: env!("CARGO_BIN_EXE_cluster_node"),
     };
     let prefix = cluster::unique_prefix();
@@ -114,7 +41,7 @@ async fn scenario() -> TestResult {
     a.connect("/", None).await?;
     let mut b = Puppet::spawn(&nodes[1].url, "websocket").await?;
     b.connect("/", None).await?;
-    let emitter = volley_emitter::Emitter::amqp(AMQP_URL)
+    let emitter = volley_emitter::Emitter::amqp(&amqp_url)
         .await?
         .with_key(cluster::compat_key(&prefix));
 
@@ -126,7 +53,7 @@ async fn scenario() -> TestResult {
     emitter.emit("emitted-before", &()).await?;
     assert_eq!(b.next_event("/", "emitted-before").await?, json!([]));
 
-    let outage = Outage::begin().await?;
+    broker.kill().await?;
     // The emit is still delivered on its own node, and its caller sees the bus error.
     let during = a
         .emit_ack_within(
@@ -153,8 +80,8 @@ async fn scenario() -> TestResult {
     eprintln!("the emitter failed after {:?}", started.elapsed());
 
     let restarted = tokio::time::Instant::now();
-    outage.end().await?;
-    eprintln!("start_app took {:?}", restarted.elapsed());
+    broker.restart().await?;
+    eprintln!("the restart took {:?}", restarted.elapsed());
     let back = tokio::time::Instant::now();
     // Publishing from node 0 recovers...
     let deadline = back + RECOVERY;

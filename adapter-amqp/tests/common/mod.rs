@@ -109,8 +109,7 @@ impl Admin {
         Admin(connection)
     }
 
-    /// Deletes an exchange (the bus's exchanges are not durable, but live until the broker
-    /// restarts: tests remove theirs).
+    /// Deletes an exchange (the bus's exchanges are durable: tests remove theirs).
     pub async fn delete_exchange(&self, exchange: &str) {
         let channel = self.0.create_channel().await.expect("channel");
         channel
@@ -120,15 +119,15 @@ impl Admin {
         let _ = channel.close(200, "done").await;
     }
 
-    /// Declares an exchange with other flags than the bus uses (durable).
-    pub async fn declare_durable_fanout(&self, exchange: &str) {
+    /// Declares an exchange of `kind`, durable or not.
+    pub async fn declare(&self, exchange: &str, kind: ExchangeKind, durable: bool) {
         let channel = self.0.create_channel().await.expect("channel");
         channel
             .exchange_declare(
                 exchange,
-                ExchangeKind::Fanout,
+                kind,
                 ExchangeDeclareOptions {
-                    durable: true,
+                    durable,
                     ..ExchangeDeclareOptions::default()
                 },
                 FieldTable::default(),

@@ -3,8 +3,12 @@
 //! [`Broker`] trait; each kind of broker has a module here.
 //!
 //! - [`redis`]: a private `redis-server`, optionally persistent across kills.
+//! - [`rabbitmq`]: a private RabbitMQ node (its own name, ports and data directory).
+//! - [`tansu`]: a private tansu (Kafka protocol) with SQLite storage, kept across kills.
 
+pub mod rabbitmq;
 pub mod redis;
+pub mod tansu;
 
 use async_trait::async_trait;
 
