@@ -1740,7 +1740,12 @@ fn versions(env: &Env) -> String {
     let node = command_line("node", &["--version"], &node_dir).unwrap_or_default();
     let sio = command_line(
         "node",
-        &["-p", "require('socket.io/package.json').version + ' / redis-adapter ' + require('@socket.io/redis-adapter/package.json').version"],
+        &[
+            "-p",
+            "const v = (p) => require(p + '/package.json').version; \
+             v('socket.io') + ' / redis-adapter ' + v('@socket.io/redis-adapter') + \
+             ' / redis-streams-adapter ' + v('@socket.io/redis-streams-adapter')",
+        ],
         &node_dir,
     );
     if let Some(v) = sio {

@@ -54,6 +54,9 @@ impl Kind {
             }
             (Kind::Node, "redis") => "Node + @socket.io/redis-adapter".to_owned(),
             (Kind::Node, b) => format!("Node + {b} adapter"),
+            (Kind::Python, "redis") if adapter.contains("bus=streams") => {
+                "python-socketio (no Redis Streams manager)".to_owned()
+            }
             (Kind::Python, "redis") => "python-socketio + AsyncRedisManager".to_owned(),
             (Kind::Python, "amqp") => "python-socketio + AsyncAioPikaManager".to_owned(),
             (Kind::Python, "kafka") => "python-socketio + KafkaManager (sync)".to_owned(),
@@ -284,6 +287,10 @@ mod tests {
         assert_eq!(
             Kind::Python.cluster_name(pubsub),
             "python-socketio + AsyncRedisManager"
+        );
+        assert_eq!(
+            Kind::Python.cluster_name(streams),
+            "python-socketio (no Redis Streams manager)"
         );
     }
 }
