@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 pub enum Kind {
     /// Volley, this project.
     Volley,
-    /// Node `socket.io` 4 on `ws` (with `@socket.io/redis-adapter` across nodes).
+    /// Node `socket.io` 4 on `ws` (with `@socket.io/redis-adapter` across nodes, or
+    /// `@socket.io/redis-streams-adapter` through `redis://…?bus=streams`).
     Node,
     /// python-socketio 5 on uvicorn (with `AsyncRedisManager` across nodes).
     Python,
@@ -48,8 +49,14 @@ impl Kind {
         match (self, broker) {
             (Kind::Volley, b) if adapter.contains("bus=streams") => format!("Volley + {b} streams"),
             (Kind::Volley, b) => format!("Volley + {b}"),
+            (Kind::Node, "redis") if adapter.contains("bus=streams") => {
+                "Node + @socket.io/redis-streams-adapter".to_owned()
+            }
             (Kind::Node, "redis") => "Node + @socket.io/redis-adapter".to_owned(),
             (Kind::Node, b) => format!("Node + {b} adapter"),
+            (Kind::Python, "redis") if adapter.contains("bus=streams") => {
+                "python-socketio (no Redis Streams manager)".to_owned()
+            }
             (Kind::Python, "redis") => "python-socketio + AsyncRedisManager".to_owned(),
             (Kind::Python, "amqp") => "python-socketio + AsyncAioPikaManager".to_owned(),
             (Kind::Python, "kafka") => "python-socketio + KafkaManager (sync)".to_owned(),
@@ -257,4 +264,33 @@ impl Server {
 /// The workspace's `bench/` folder, from this source tree.
 pub fn bench_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Kind;
+
+    #[test]
+    fn cluster_names_say_which_adapter() {
+        let pubsub = "redis://127.0.0.1:6379";
+        let streams = "redis://127.0.0.1:6379?bus=streams&stream=volley-bench";
+        assert_eq!(Kind::Volley.cluster_name(pubsub), "Volley + redis");
+        assert_eq!(Kind::Volley.cluster_name(streams), "Volley + redis streams");
+        assert_eq!(
+            Kind::Node.cluster_name(pubsub),
+            "Node + @socket.io/redis-adapter"
+        );
+        assert_eq!(
+            Kind::Node.cluster_name(streams),
+            "Node + @socket.io/redis-streams-adapter"
+        );
+        assert_eq!(
+            Kind::Python.cluster_name(pubsub),
+            "python-socketio + AsyncRedisManager"
+        );
+        assert_eq!(
+            Kind::Python.cluster_name(streams),
+            "python-socketio (no Redis Streams manager)"
+        );
+    }
 }
