@@ -1,4 +1,4 @@
-// Replays the scenario of the Admin UI reference traces (../../../shared/specs/admin-ui, copied
+// Replays the scenario of the Admin UI reference trace (recorded against Node's server and kept
 // here as reference-trace-node.jsonl) against a server, for tests/tests/admin_ui.rs.
 //
 //   node trace.mjs <server url> <username> <password> [full|readonly]
