@@ -1,4 +1,4 @@
-//! Volley's benchmark harness (issue 6): a Socket.IO load generator written for the job, the
+//! Volley's benchmark harness: a Socket.IO load generator written for the job, the
 //! servers under test (Volley's `volley_bench_server`, Node socket.io and python-socketio from
 //! `bench/baselines/`), the scenarios, and the report they write to `BENCHMARKS.md`.
 //!

@@ -106,7 +106,8 @@ pub fn table(out: &mut String, headers: &[&str], rows: &[Vec<String>]) {
     out.push('\n');
 }
 
-/// One target of issue 6 (or 4), checked against a measurement.
+/// One benchmark target (a ratio against a baseline, or an absolute figure), checked against a
+/// measurement.
 #[derive(Debug, Clone)]
 pub struct Check {
     /// The scenario.

@@ -1,4 +1,4 @@
-//! The emitter → client scenario of issue 6: publish-to-receive latency of events published
+//! The emitter → client scenario: publish-to-receive latency of events published
 //! into Redis in the format of Node's `@socket.io/redis-emitter`, read by clients of one server.
 
 use std::fmt::Write as _;
