@@ -46,3 +46,21 @@ pub fn installed(program: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }
+
+/// Waits (up to 10 s) until nothing listens on `port` any more: a killed broker's port is free
+/// before it is started again on it. `what` names the broker in the error.
+pub async fn wait_port_closed(port: u16, what: &str) -> TestResult {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_ok()
+    {
+        if tokio::time::Instant::now() > deadline {
+            return Err(crate::Failure::msg(format!(
+                "{what} still listens after a kill"
+            )));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Ok(())
+}

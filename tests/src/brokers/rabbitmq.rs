@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
-use crate::brokers::Broker;
+use crate::brokers::{wait_port_closed, Broker};
 use crate::{Failure, TestResult};
 
 /// The server script that runs a node in the foreground as the calling user (the `/usr/sbin`
@@ -159,18 +159,7 @@ impl RabbitMq {
             kill_group(&child);
             let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
         }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-            .await
-            .is_ok()
-        {
-            if Instant::now() > deadline {
-                return Err(Failure::msg(
-                    "the private RabbitMQ still listens after a kill",
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_port_closed(self.port, "the private RabbitMQ").await?;
         // epmd forgets the name when the VM's connection to it closes: wait for that, or the
         // new VM cannot register the same name.
         tokio::time::sleep(Duration::from_millis(200)).await;

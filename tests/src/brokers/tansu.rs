@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
-use crate::brokers::Broker;
+use crate::brokers::{wait_port_closed, Broker};
 use crate::{Failure, TestResult};
 
 /// How long a start may take.
@@ -132,17 +132,7 @@ impl Tansu {
             let _ = child.start_kill();
             let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
         }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-            .await
-            .is_ok()
-        {
-            if Instant::now() > deadline {
-                return Err(Failure::msg("the private tansu still listens after a kill"));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Ok(())
+        wait_port_closed(self.port, "the private tansu").await
     }
 
     /// Starts the broker again on the same port with the same data.
