@@ -23,6 +23,24 @@ pub async fn reconnecting_client(url: &str) -> TestResult<Puppet> {
     .await
 }
 
+/// The official client on `url` over WebSocket, reconnecting by itself exactly `delay` after a
+/// drop (no jitter): for clients that must stay away a known time.
+pub async fn client_away_for(url: &str, delay: Duration) -> TestResult<Puppet> {
+    let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+    Puppet::spawn_full(
+        url,
+        "websocket",
+        "json",
+        json!({
+            "reconnection": true,
+            "reconnectionDelay": ms,
+            "reconnectionDelayMax": ms,
+            "randomizationFactor": 0,
+        }),
+    )
+    .await
+}
+
 /// Connects `client` to `/` and takes the first `connected` report, so that the next one is a
 /// reconnect; returns the socket id.
 pub async fn connect(client: &mut Puppet) -> TestResult<String> {

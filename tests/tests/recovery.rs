@@ -10,10 +10,22 @@ use serde_json::json;
 use volley::{ConnectionStateRecovery, Server, Socket};
 use volley_tests::puppet::Puppet;
 use volley_tests::recovery::{
-    connect, exactly_once_in_order, numbers, numbers_until, reconnecting_client as client,
+    client_away_for, connect, exactly_once_in_order, numbers, numbers_until,
+    reconnecting_client as client,
 };
 use volley_tests::server::TestServer;
 use volley_tests::{bail, TestResult};
+
+/// Connects `client`, puts it in `room`, has it receive tick 0 there, then drops its transport;
+/// returns its socket id.
+async fn in_room_then_dropped(io: &Server, client: &mut Puppet) -> TestResult<String> {
+    let sid = connect(client).await?;
+    client.emit_ack("/", "join", json!(["room"])).await?;
+    io.of("/").to("room").emit("tick", &0).await?;
+    client.next_event("/", "tick").await?;
+    client.drop_transport().await?;
+    Ok(sid)
+}
 
 /// A server whose `join` puts the socket in a room and saves a session, and whose `whoami`
 /// answers with the socket's rooms and session.
@@ -124,18 +136,8 @@ async fn a_client_away_longer_than_allowed_is_a_new_socket() -> TestResult {
     let io = app(Some(recovery));
     let server = TestServer::spawn(io.router()).await?;
     // the client waits a second before reconnecting
-    let mut client = Puppet::spawn_full(
-        server.url(),
-        "websocket",
-        "json",
-        json!({ "reconnection": true, "reconnectionDelay": 1000, "reconnectionDelayMax": 1000, "randomizationFactor": 0 }),
-    )
-    .await?;
-    let sid = connect(&mut client).await?;
-    client.emit_ack("/", "join", json!(["room"])).await?;
-    io.of("/").to("room").emit("tick", &0).await?;
-    client.next_event("/", "tick").await?;
-    client.drop_transport().await?;
+    let mut client = client_away_for(server.url(), Duration::from_secs(1)).await?;
+    let sid = in_room_then_dropped(&io, &mut client).await?;
     let (back, recovered) = client.next_connected("/", Duration::from_secs(10)).await?;
     if recovered || back == sid {
         bail!("came back after the session expired as {back} (recovered: {recovered})");
@@ -178,18 +180,8 @@ async fn a_thousand_missed_broadcasts_are_recovered() -> TestResult {
     let io = app(Some(ConnectionStateRecovery::default()));
     let server = TestServer::spawn(io.router()).await?;
     // the client stays away half a second, while 1,000 broadcasts go to its room
-    let mut client = Puppet::spawn_full(
-        server.url(),
-        "websocket",
-        "json",
-        json!({ "reconnection": true, "reconnectionDelay": 500, "reconnectionDelayMax": 500, "randomizationFactor": 0 }),
-    )
-    .await?;
-    let sid = connect(&mut client).await?;
-    client.emit_ack("/", "join", json!(["room"])).await?;
-    io.of("/").to("room").emit("tick", &0).await?;
-    client.next_event("/", "tick").await?;
-    client.drop_transport().await?;
+    let mut client = client_away_for(server.url(), Duration::from_millis(500)).await?;
+    let sid = in_room_then_dropped(&io, &mut client).await?;
     // the server has seen the close once the socket is gone
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while io.of("/").sockets().iter().any(|s| s.id().as_str() == sid) {
