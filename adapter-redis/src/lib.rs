@@ -50,8 +50,8 @@ use volley::manager::cluster::{BusError, BusMessage, PubSub, Subscription};
 pub use config::{RedisBusBuilder, DEFAULT_MAX_MESSAGE_SIZE};
 pub use error::RedisError;
 pub use streams::{
-    StreamsBus, StreamsBusBuilder, StreamsManager, CHANNEL_FIELD, DATA_FIELD, DEFAULT_MAX_LEN,
-    DEFAULT_READ_COUNT, DEFAULT_STREAM,
+    StreamsBus, StreamsBusBuilder, StreamsManager, CHANNEL_FIELD, DATA_FIELD,
+    DEFAULT_CHANNEL_PREFIX, DEFAULT_MAX_LEN, DEFAULT_READ_COUNT, DEFAULT_STREAM,
 };
 
 /// The cluster manager over Redis: give it to [`volley::ServerBuilder::client_manager`] and any

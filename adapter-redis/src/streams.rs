@@ -15,8 +15,10 @@ use crate::config::FredSettings;
 use crate::{error, RedisBus, RedisBusBuilder, RedisError, LOG_TARGET};
 
 mod entry;
+mod node_wire;
 
 pub use entry::{CHANNEL_FIELD, DATA_FIELD};
+pub use node_wire::DEFAULT_CHANNEL_PREFIX;
 
 /// Default of [`StreamsBusBuilder::stream`]: `socket.io`, the stream of Node's
 /// `@socket.io/redis-streams-adapter`.
@@ -110,6 +112,8 @@ pub struct StreamsBus {
 
 struct Inner {
     settings: Settings,
+    /// Set when the bus speaks Node's protocol.
+    node: Option<node_wire::NodeWire>,
     writer: Client,
     /// For [`Subscription::Prefix`]: emitters publish with `PUBLISH`.
     pubsub: RedisBus,
@@ -158,9 +162,30 @@ pub struct StreamsBusBuilder {
     max_len: u64,
     read_count: u64,
     block: Duration,
+    node_protocol: Option<String>,
 }
 
 impl StreamsBusBuilder {
+    /// Speaks the protocol of Node's `@socket.io/redis-streams-adapter` 0.3 instead of
+    /// Volley's own, so that Node nodes using that adapter and Volley nodes form one cluster
+    /// (see [Node's adapter](StreamsBus#nodes-socketioredis-streams-adapter)). `channel_prefix`
+    /// is Node's `channelPrefix` option ([`DEFAULT_CHANNEL_PREFIX`] unless the Node nodes set
+    /// another); the stream is [`stream`](StreamsBusBuilder::stream), Node's `streamName`.
+    ///
+    /// ```
+    /// use volley_redis::{StreamsBus, DEFAULT_CHANNEL_PREFIX};
+    ///
+    /// let bus = StreamsBus::builder("redis://127.0.0.1:6379")
+    ///     .node_protocol(DEFAULT_CHANNEL_PREFIX)
+    ///     .build()
+    ///     .expect("a valid URL");
+    /// assert!(bus.speaks_node());
+    /// ```
+    pub fn node_protocol(mut self, channel_prefix: impl Into<String>) -> Self {
+        self.node_protocol = Some(channel_prefix.into());
+        self
+    }
+
     /// The stream's key (default [`DEFAULT_STREAM`]). Clusters sharing a Redis server need
     /// different prefixes ([`ClusterConfig::prefix`](volley::manager::cluster::ClusterConfig));
     /// with their own streams they also stop reading each other's entries.
@@ -211,6 +236,7 @@ impl StreamsBusBuilder {
         let writer = fred.client(fred.publisher_perf.clone());
         Ok(StreamsBus {
             inner: Arc::new(Inner {
+                node: self.node_protocol.map(node_wire::NodeWire::new),
                 settings: Settings {
                     fred: Arc::new(fred),
                     stream: self.stream,
@@ -249,7 +275,13 @@ impl StreamsBus {
             max_len: DEFAULT_MAX_LEN,
             read_count: DEFAULT_READ_COUNT,
             block: Duration::from_millis(500),
+            node_protocol: None,
         }
+    }
+
+    /// Whether the bus speaks Node's protocol (see [`StreamsBusBuilder::node_protocol`]).
+    pub fn speaks_node(&self) -> bool {
+        self.inner.node.is_some()
     }
 
     /// The stream's key.
@@ -353,6 +385,9 @@ impl PubSub for StreamsBus {
             return Err(BusError::TooLarge(payload.len()));
         }
         self.ensure_connected().await?;
+        if self.inner.node.is_some() {
+            return self.inner.publish_node(channel, &payload).await;
+        }
         let writer = self
             .inner
             .writer
@@ -384,6 +419,14 @@ impl PubSub for StreamsBus {
         sink: mpsc::Sender<BusMessage>,
     ) -> Result<(), BusError> {
         self.ensure_connected().await?;
+        let wire = match self.inner.node {
+            Some(_) => {
+                let deliver_on = self.inner.link_node(subscriptions, sink.clone())?;
+                self.inner.serve_namespace("/").await;
+                Wire::Node { deliver_on }
+            }
+            None => Wire::Volley,
+        };
         let prefixes: Vec<Subscription> = subscriptions
             .iter()
             .filter(|s| matches!(s, Subscription::Prefix(_)))
@@ -409,7 +452,7 @@ impl PubSub for StreamsBus {
         let task = tokio::spawn(read(
             reader.clone(),
             settings,
-            subscriptions.to_vec(),
+            (subscriptions.to_vec(), wire),
             start,
             sink,
         ));
@@ -422,6 +465,27 @@ impl PubSub for StreamsBus {
         tasks.push((task, reader));
         Ok(())
     }
+
+    async fn peers(&self, nsp: &str) -> Option<usize> {
+        if self.inner.node.is_none() || self.ensure_connected().await.is_err() {
+            return None;
+        }
+        self.inner.node_peers(nsp).await
+    }
+
+    async fn serve(&self, nsp: &str) {
+        if self.inner.node.is_some() {
+            self.inner.serve_namespace(nsp).await;
+        }
+    }
+}
+
+/// How the entries of the stream read.
+enum Wire {
+    /// Volley's: `channel` and `data`.
+    Volley,
+    /// Node's: `uid`, `nsp`, `type`, `data`, delivered on the manager's channel for every node.
+    Node { deliver_on: String },
 }
 
 /// The id of the stream's last entry, `0-0` when there is none.
@@ -443,7 +507,7 @@ async fn last_id(reader: &Client, settings: &Settings) -> Result<String, BusErro
 async fn read(
     reader: Client,
     settings: Settings,
-    subscriptions: Vec<Subscription>,
+    (subscriptions, wire): (Vec<Subscription>, Wire),
     mut after: String,
     sink: mpsc::Sender<BusMessage>,
 ) {
@@ -504,7 +568,21 @@ async fn read(
                 // never go back: an id not past the last one read is a server's oddity
                 continue;
             }
-            after = e.id;
+            after.clone_from(&e.id);
+            if let Wire::Node { deliver_on } = &wire {
+                let Some(payload) = node_wire::translate_entry(&e) else {
+                    continue;
+                };
+                let message = BusMessage {
+                    channel: deliver_on.clone(),
+                    payload,
+                };
+                if sink.send(message).await.is_err() {
+                    let _ = reader.quit().await;
+                    return;
+                }
+                continue;
+            }
             let (Some(channel), Some(payload)) = (e.channel, e.data) else {
                 tracing::debug!(target: LOG_TARGET, id = %after, "stream entry without channel or data, skipped");
                 continue;

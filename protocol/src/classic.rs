@@ -361,7 +361,7 @@ pub fn decode_broadcast(data: &[u8]) -> Result<Broadcast, DecodeError> {
 }
 
 /// `{rooms, except, flags}` of a broadcast (the flags are ignored in requests).
-fn decode_opts(opts: Value) -> Result<Opts, DecodeError> {
+pub(crate) fn decode_opts(opts: Value) -> Result<Opts, DecodeError> {
     let Value::Map(entries) = opts else {
         return Err(invalid("broadcast options must be a map"));
     };
@@ -392,7 +392,7 @@ fn decode_opts(opts: Value) -> Result<Opts, DecodeError> {
 }
 
 /// A list of rooms: nil is none, integers are their decimal text (Node's numeric rooms).
-fn rooms(value: Value, what: &str) -> Result<Vec<String>, DecodeError> {
+pub(crate) fn rooms(value: Value, what: &str) -> Result<Vec<String>, DecodeError> {
     match value {
         Value::Nil => Ok(Vec::new()),
         Value::Array(items) => items

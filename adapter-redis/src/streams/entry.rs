@@ -16,6 +16,16 @@ pub(crate) struct Entry {
     pub(crate) id: String,
     pub(crate) channel: Option<String>,
     pub(crate) data: Option<Bytes>,
+    /// The fields of Node's entries besides `data`.
+    pub(crate) node: NodeFields,
+}
+
+/// The fields Node's streams adapter writes besides `data`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct NodeFields {
+    pub(crate) uid: Option<String>,
+    pub(crate) nsp: Option<String>,
+    pub(crate) kind: Option<String>,
 }
 
 fn text(value: &Value) -> Option<String> {
@@ -48,6 +58,7 @@ fn entry(value: &Value) -> Option<Entry> {
         id,
         channel: None,
         data: None,
+        node: NodeFields::default(),
     };
     if let Value::Array(fields) = fields {
         for pair in fields.chunks(2) {
@@ -55,6 +66,9 @@ fn entry(value: &Value) -> Option<Entry> {
             match text(name).as_deref() {
                 Some(CHANNEL_FIELD) => out.channel = text(value),
                 Some(DATA_FIELD) => out.data = bytes(value),
+                Some("uid") => out.node.uid = text(value),
+                Some("nsp") => out.node.nsp = text(value),
+                Some("type") => out.node.kind = text(value),
                 _ => {}
             }
         }

@@ -9,6 +9,11 @@ use base64::Engine as _;
 pub struct Sid([u8; 20]);
 
 impl Sid {
+    /// Stands for a socket whose id is not known: an ack from a client of a Node node, whose
+    /// cluster protocol does not say which socket answered. Twenty `0`s, which [`Sid::new`]
+    /// can make only with a chance of one in 2^120.
+    pub const UNNAMED: Sid = Sid([b'0'; 20]);
+
     /// A new random id.
     pub fn new() -> Self {
         let raw: [u8; 15] = rand::random();

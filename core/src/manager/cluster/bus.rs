@@ -118,6 +118,23 @@ pub trait PubSub: Send + Sync + 'static {
         usize::MAX
     }
 
+    /// How many other nodes serve namespace `nsp`, when the transport counts them itself:
+    /// Node's cluster protocols count the subscribers of a channel, and nodes that never send
+    /// heartbeats (Node's streams adapter) are known only that way. Then requests to other nodes
+    /// wait for that many answers, from whichever nodes send them. `None` (the default): the
+    /// manager counts the nodes it hears heartbeats from.
+    async fn peers(&self, nsp: &str) -> Option<usize> {
+        let _ = nsp;
+        None
+    }
+
+    /// This node has sockets in namespace `nsp` (called once per namespace, on its first
+    /// socket): a transport that listens per namespace starts listening to it. Does nothing by
+    /// default.
+    async fn serve(&self, nsp: &str) {
+        let _ = nsp;
+    }
+
     /// Starts delivering the messages of `subscriptions` to `sink`, for as long as the sink is
     /// open. Called once per node, before the first publish.
     async fn subscribe(

@@ -230,7 +230,7 @@ impl<B: PubSub> Node<B> {
                 request_id,
                 sid,
                 args,
-            } => self.requests.ack(request_id, sid, args),
+            } => self.requests.ack(request_id, &from, sid, args),
             Body::RestoreSession {
                 request_id,
                 pid,

@@ -33,6 +33,10 @@ pub(crate) async fn run<B: PubSub>(node: Weak<Node<B>>) {
                 tracing::debug!(target: "volley::cluster", error = %e, "heartbeat not sent");
             }
         }
+        if let Some(others) = node.bus.peers("/").await {
+            node.counted
+                .store(others + 1, std::sync::atomic::Ordering::Relaxed);
+        }
         let now = Instant::now();
         let bus_failed = node.bus_failed.lock().ok().and_then(|f| *f);
         let dead: Vec<String> = match node.nodes.lock() {

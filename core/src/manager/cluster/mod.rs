@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 use volley_protocol::cluster::{AckRequest, Body, BroadcastRef, Message};
 use volley_protocol::Value;
 
-use self::requests::{Collected, Requests};
+use self::requests::{Collected, Expected, Requests};
 use super::{BroadcastOptions, ClientManager, LocalAdapter, OffsetSource, ServerHooks, SocketInfo};
 use crate::engine::Sid;
 use crate::{AckResponse, EmitError};
@@ -72,6 +72,11 @@ pub(crate) struct Node<B> {
     channels: Channels,
     local: LocalAdapter,
     hooks: OnceLock<Weak<dyn ServerHooks>>,
+    /// Namespaces this node has had sockets in (see [`PubSub::serve`]).
+    served: Mutex<HashSet<String>>,
+    /// How many nodes the bus last counted, this one included (0: the bus does not count them;
+    /// see [`PubSub::peers`]).
+    counted: std::sync::atomic::AtomicUsize,
     /// Other nodes, with when they were last heard from.
     nodes: Mutex<HashMap<String, Instant>>,
     requests: Requests,
@@ -150,6 +155,8 @@ impl<B: PubSub> ClusterManager<B> {
                 config,
                 local,
                 hooks: OnceLock::new(),
+                served: Mutex::new(HashSet::new()),
+                counted: std::sync::atomic::AtomicUsize::new(0),
                 nodes: Mutex::new(HashMap::new()),
                 requests: Requests::default(),
                 answers,
@@ -187,6 +194,15 @@ impl<B: PubSub> ClusterManager<B> {
 impl<B: PubSub> Node<B> {
     fn node_channel(&self, uid: &str) -> Arc<str> {
         format!("{}#{}#", self.config.prefix, uid).into()
+    }
+
+    /// Whom a request about namespace `ns` waits for: as many nodes as the bus counts, when it
+    /// counts them, else the nodes heard from.
+    async fn expected(&self, ns: &str) -> Expected {
+        match self.bus.peers(ns).await {
+            Some(n) => Expected::Count(n),
+            None => Expected::Nodes(self.alive()),
+        }
     }
 
     fn alive(&self) -> HashSet<String> {
@@ -229,6 +245,19 @@ impl<B: PubSub> Node<B> {
             ack,
         };
         self.publish_encoded(None, broadcast.encode()?).await
+    }
+
+    /// Tells the bus about a namespace's first socket here.
+    fn serve(self: &Arc<Self>, ns: &str) {
+        let fresh = match self.served.lock() {
+            Ok(mut served) => !served.contains(ns) && served.insert(ns.to_owned()),
+            Err(_) => false,
+        };
+        if fresh {
+            let bus = self.bus.clone();
+            let ns = ns.to_owned();
+            tokio::spawn(async move { bus.serve(&ns).await });
+        }
     }
 
     fn check_running(&self) -> Result<(), EmitError> {
@@ -379,6 +408,7 @@ impl<B: PubSub> ClientManager for ClusterManager<B> {
 
     fn add_socket(&self, socket: &crate::Socket) {
         self.node.start();
+        self.node.serve(socket.ns());
         self.node.local.add_socket(socket)
     }
 
@@ -387,7 +417,10 @@ impl<B: PubSub> ClientManager for ClusterManager<B> {
     }
 
     fn server_count(&self) -> usize {
-        1 + self.node.alive().len()
+        match self.node.counted.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => 1 + self.node.alive().len(),
+            counted => counted,
+        }
     }
 
     async fn close(&self) {
@@ -458,8 +491,11 @@ impl<B: PubSub> ClientManager for ClusterManager<B> {
             .iter()
             .map(crate::Socket::info)
             .collect();
-        let others = self.node.alive();
-        if others.is_empty() || self.node.only_local(ns, opts) {
+        if self.node.only_local(ns, opts) {
+            return Ok(mine);
+        }
+        let others = self.node.expected(ns).await;
+        if others.is_empty() {
             return Ok(mine);
         }
         let deadline = Instant::now() + self.node.config.request_timeout;
@@ -515,8 +551,11 @@ impl<B: PubSub> ClientManager for ClusterManager<B> {
         timeout: Duration,
     ) -> Result<Vec<AckResponse>, EmitError> {
         let pending = self.node.local.broadcast_with_ack(ns, event, args, opts)?;
-        let others = self.node.alive();
-        if others.is_empty() || self.node.only_local(ns, opts) {
+        if self.node.only_local(ns, opts) {
+            return Ok(pending.collect(timeout).await);
+        }
+        let others = self.node.expected(ns).await;
+        if others.is_empty() {
             return Ok(pending.collect(timeout).await);
         }
         let deadline = Instant::now() + timeout;
@@ -541,7 +580,10 @@ impl<B: PubSub> ClientManager for ClusterManager<B> {
         if let Collected::Acks(remote) = outcome.collected {
             responses.extend(remote);
         }
-        responses.extend(requests::timed_out(outcome.missing_sids));
+        responses.extend(requests::timed_out(
+            outcome.missing_sids,
+            outcome.missing_unnamed,
+        ));
         if outcome.missing_nodes > 0 {
             tracing::warn!(target: "volley::cluster", missing = outcome.missing_nodes, "nodes did not report their recipients in time");
         }
@@ -554,7 +596,7 @@ impl<B: PubSub> ClientManager for ClusterManager<B> {
         pid: &str,
         offset: Option<&str>,
     ) -> Option<volley_protocol::cluster::RecoveredSession> {
-        let others = self.node.alive();
+        let others = self.node.expected(ns).await;
         if others.is_empty() {
             return None;
         }
@@ -604,7 +646,7 @@ impl<B: PubSub> ClientManager for ClusterManager<B> {
         args: &[Value],
         timeout: Duration,
     ) -> Result<Vec<Vec<Value>>, EmitError> {
-        let others = self.node.alive();
+        let others = self.node.expected(ns).await;
         if others.is_empty() {
             return Ok(Vec::new());
         }

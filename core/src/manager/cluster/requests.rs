@@ -23,18 +23,57 @@ pub(crate) enum Collected {
     Session(Option<volley_protocol::cluster::RecoveredSession>),
 }
 
+/// Which nodes a request waits for: the ones this node hears heartbeats from, by uid, or a
+/// number of them that the bus counted (see [`super::PubSub::peers`]), answering under any uid.
+#[derive(Debug)]
+pub(crate) enum Expected {
+    Nodes(HashSet<String>),
+    Count(usize),
+}
+
+impl Expected {
+    pub(crate) fn is_empty(&self) -> bool {
+        match self {
+            Expected::Nodes(n) => n.is_empty(),
+            Expected::Count(n) => *n == 0,
+        }
+    }
+}
+
 struct Pending {
     /// Nodes that have not answered yet (for acks: not sent their recipient list yet).
     nodes: HashSet<String>,
+    /// Answers still awaited from nodes not named in advance, and who answered already (each
+    /// node counts once).
+    anonymous: usize,
+    answered: HashSet<String>,
     /// For acks: the remote sockets whose ack is still awaited, with their node.
     sids: HashMap<String, String>,
+    /// For acks from nodes that do not name their sockets (Node's): how many each still owes.
+    unnamed: HashMap<String, usize>,
     collected: Collected,
     done: Arc<Notify>,
 }
 
 impl Pending {
     fn complete(&self) -> bool {
-        self.nodes.is_empty() && self.sids.is_empty()
+        self.nodes.is_empty()
+            && self.anonymous == 0
+            && self.sids.is_empty()
+            && self.unnamed.is_empty()
+    }
+
+    /// Takes `from`'s answer into account; `false` when it was not awaited.
+    fn answered_by(&mut self, from: &str) -> bool {
+        if self.nodes.remove(from) {
+            return true;
+        }
+        if self.anonymous > 0 && !self.nodes.contains(from) && self.answered.insert(from.to_owned())
+        {
+            self.anonymous -= 1;
+            return true;
+        }
+        false
     }
 }
 
@@ -50,6 +89,8 @@ pub(crate) struct Outcome {
     pub(crate) collected: Collected,
     pub(crate) missing_nodes: usize,
     pub(crate) missing_sids: Vec<String>,
+    /// Acks awaited from sockets whose node did not name them.
+    pub(crate) missing_unnamed: usize,
 }
 
 impl Requests {
@@ -60,14 +101,21 @@ impl Requests {
         }
     }
 
-    /// Opens a request awaiting an answer from each of `nodes`.
-    pub(crate) fn open(&self, nodes: HashSet<String>, collected: Collected) -> u64 {
+    /// Opens a request awaiting an answer from each of the `expected` nodes.
+    pub(crate) fn open(&self, expected: Expected, collected: Collected) -> u64 {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let (nodes, anonymous) = match expected {
+            Expected::Nodes(nodes) => (nodes, 0),
+            Expected::Count(n) => (HashSet::new(), n),
+        };
         self.table().insert(
             id,
             Pending {
                 nodes,
+                anonymous,
+                answered: HashSet::new(),
                 sids: HashMap::new(),
+                unnamed: HashMap::new(),
                 collected,
                 done: Arc::new(Notify::new()),
             },
@@ -99,13 +147,15 @@ impl Requests {
         }
         match self.table().remove(&id) {
             Some(p) => Outcome {
-                missing_nodes: p.nodes.len(),
+                missing_nodes: p.nodes.len() + p.anonymous,
+                missing_unnamed: p.unnamed.values().sum(),
                 missing_sids: p.sids.into_keys().collect(),
                 collected: p.collected,
             },
             None => Outcome {
                 collected: Collected::Answers(Vec::new()),
                 missing_nodes: 0,
+                missing_unnamed: 0,
                 missing_sids: Vec::new(),
             },
         }
@@ -124,7 +174,7 @@ impl Requests {
     /// A node's sockets for a fetch request.
     pub(crate) fn sockets(&self, id: u64, from: &str, sockets: Vec<SocketInfo>) {
         self.update(id, |p| {
-            if p.nodes.remove(from) {
+            if p.answered_by(from) {
                 if let Collected::Sockets(all) = &mut p.collected {
                     all.extend(sockets);
                 }
@@ -135,7 +185,7 @@ impl Requests {
     /// A node's answer to a server-side call.
     pub(crate) fn answer(&self, id: u64, from: &str, args: Vec<Value>) {
         self.update(id, |p| {
-            if p.nodes.remove(from) {
+            if p.answered_by(from) {
                 if let Collected::Answers(all) = &mut p.collected {
                     all.push(args);
                 }
@@ -161,19 +211,44 @@ impl Requests {
         });
     }
 
-    /// A node's list of sockets that will ack a broadcast.
+    /// A node's list of sockets that will ack a broadcast (empty ids: sockets it does not name).
     pub(crate) fn recipients(&self, id: u64, from: &str, sids: Vec<String>) {
         self.update(id, |p| {
-            if p.nodes.remove(from) {
-                p.sids
-                    .extend(sids.into_iter().map(|sid| (sid, from.to_owned())));
+            if p.answered_by(from) {
+                let mut unnamed = 0;
+                for sid in sids {
+                    if sid.is_empty() {
+                        unnamed += 1;
+                    } else {
+                        p.sids.insert(sid, from.to_owned());
+                    }
+                }
+                if unnamed > 0 {
+                    p.unnamed.insert(from.to_owned(), unnamed);
+                }
             }
         });
     }
 
-    /// One remote socket's ack.
-    pub(crate) fn ack(&self, id: u64, sid: String, args: Vec<Value>) {
+    /// One remote socket's ack (an empty `sid`: one of the sockets `from` did not name).
+    pub(crate) fn ack(&self, id: u64, from: &str, sid: String, args: Vec<Value>) {
         self.update(id, |p| {
+            if sid.is_empty() {
+                let Some(owed) = p.unnamed.get_mut(from) else {
+                    return;
+                };
+                *owed -= 1;
+                if *owed == 0 {
+                    p.unnamed.remove(from);
+                }
+                if let Collected::Acks(all) = &mut p.collected {
+                    all.push(AckResponse {
+                        sid: Sid::UNNAMED,
+                        result: Ok(args),
+                    });
+                }
+                return;
+            }
             if p.sids.remove(&sid).is_some() {
                 if let (Collected::Acks(all), Some(sid)) = (&mut p.collected, Sid::parse(&sid)) {
                     all.push(AckResponse {
@@ -190,6 +265,15 @@ impl Requests {
         let mut table = self.table();
         for p in table.values_mut() {
             let mut changed = p.nodes.remove(uid);
+            if let Some(owed) = p.unnamed.remove(uid) {
+                changed = true;
+                if let Collected::Acks(all) = &mut p.collected {
+                    all.extend((0..owed).map(|_| AckResponse {
+                        sid: Sid::UNNAMED,
+                        result: Err(AckError::Disconnected),
+                    }));
+                }
+            }
             let lost: Vec<String> = p
                 .sids
                 .iter()
@@ -213,10 +297,11 @@ impl Requests {
     }
 }
 
-/// Turns the sockets that never acked into timeout responses.
-pub(crate) fn timed_out(sids: Vec<String>) -> impl Iterator<Item = AckResponse> {
+/// Turns the sockets that never acked into timeout responses (`unnamed` of them unnamed).
+pub(crate) fn timed_out(sids: Vec<String>, unnamed: usize) -> impl Iterator<Item = AckResponse> {
     sids.into_iter()
         .filter_map(|s| Sid::parse(&s))
+        .chain(std::iter::repeat_n(Sid::UNNAMED, unnamed))
         .map(|sid| AckResponse {
             sid,
             result: Err(AckError::Timeout),

@@ -1,0 +1,336 @@
+//! The streams bus speaking Node's `@socket.io/redis-streams-adapter` (0.3): what the cluster
+//! manager publishes in Volley's format is written the way a Node node writes it, and what Node
+//! nodes write is handed to the manager in Volley's format (see
+//! [`volley_protocol::cluster::node`] for the shapes).
+//!
+//! Where each message goes, as Node sends it:
+//!
+//! | message | where |
+//! |---|---|
+//! | broadcasts without acks, joins, leaves, disconnects | one stream entry `{uid, nsp, type, data}` |
+//! | broadcasts with acks, fetches, server-side emits, heartbeats | `PUBLISH {key}#{nsp}#` (MessagePack) |
+//! | answers to one node | `PUBLISH {key}#{nsp}#{uid}#` (MessagePack) |
+//!
+//! A node subscribes to `{key}#{nsp}#` and `{key}#{nsp}#{uid}#` for each namespace it serves
+//! (`/` from the start, the others from its first socket or emit there): Node's nodes count the
+//! servers of a namespace with `PUBSUB NUMSUB {key}#{nsp}#`, and so does this bus
+//! ([`PubSub::peers`](volley::manager::cluster::PubSub::peers)).
+
+use std::collections::HashSet;
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+use bytes::Bytes;
+use fred::prelude::{ClientLike, PubsubInterface, StreamsInterface, Value};
+use tokio::sync::mpsc;
+use volley::manager::cluster::PubSub as _;
+use volley::manager::cluster::{BusError, BusMessage, Subscription};
+use volley_protocol::cluster::{batch, node, Body, Message};
+
+use super::entry::Entry;
+use super::Inner;
+use crate::{error, LOG_TARGET};
+
+/// Default of the channel prefix: `socket.io`, as Node's streams adapter.
+pub const DEFAULT_CHANNEL_PREFIX: &str = "socket.io";
+
+/// How many translated pub/sub messages wait for the manager at most (the RedisBus buffers in
+/// front of it are bounded too).
+const TRANSLATE_BUFFER: usize = 1024;
+
+/// The Node side of one bus.
+pub(crate) struct NodeWire {
+    /// The prefix of the pub/sub channels (Node's `channelPrefix`).
+    pub(crate) key: String,
+    /// Set by `subscribe`.
+    link: OnceLock<Link>,
+    /// Namespaces whose channels this node subscribed to.
+    namespaces: Mutex<HashSet<String>>,
+}
+
+/// How this node is reached, learnt from the manager's subscriptions.
+struct Link {
+    /// This node's uid (the requests it sends carry it; Node answers on a channel naming it).
+    uid: String,
+    /// Pub/sub messages from Node's channels, on their way to translation.
+    translate: mpsc::Sender<BusMessage>,
+}
+
+impl NodeWire {
+    pub(crate) fn new(key: String) -> NodeWire {
+        NodeWire {
+            key,
+            link: OnceLock::new(),
+            namespaces: Mutex::new(HashSet::new()),
+        }
+    }
+
+    fn public_channel(&self, nsp: &str) -> String {
+        format!("{}#{}#", self.key, nsp)
+    }
+
+    fn private_channel(&self, nsp: &str, uid: &str) -> String {
+        format!("{}#{}#{}#", self.key, nsp, uid)
+    }
+}
+
+/// The manager's two channels: every node's (delivered on) and this node's own (naming its uid).
+fn manager_channels(subscriptions: &[Subscription]) -> Option<(String, String)> {
+    let channels: Vec<&str> = subscriptions
+        .iter()
+        .filter_map(|s| match s {
+            Subscription::Channel(c) => Some(c.as_str()),
+            Subscription::Prefix(_) => None,
+        })
+        .collect();
+    channels.iter().find_map(|main| {
+        channels.iter().find_map(|own| {
+            let uid = own.strip_prefix(main)?.strip_suffix('#')?;
+            (!uid.is_empty()).then(|| (main.to_string(), uid.to_owned()))
+        })
+    })
+}
+
+/// The uid in a node channel of the manager's, `{prefix}#{uid}#`.
+fn target_uid(channel: &str) -> Option<&str> {
+    let uid = channel.strip_suffix('#')?.rsplit('#').next()?;
+    (!uid.is_empty()).then_some(uid)
+}
+
+fn is_answer(body: &Body) -> bool {
+    matches!(
+        body,
+        Body::FetchSocketsResponse { .. }
+            | Body::ServerSideEmitResponse { .. }
+            | Body::BroadcastClientCount { .. }
+            | Body::BroadcastAck { .. }
+    )
+}
+
+impl Inner {
+    fn wire(&self) -> Result<&NodeWire, BusError> {
+        self.node
+            .as_ref()
+            .ok_or_else(|| BusError::Other("not a Node-protocol bus".into()))
+    }
+
+    /// Publishes what the manager published on `channel` (a message or a batch) Node's way, one
+    /// message at a time, in order.
+    pub(crate) async fn publish_node(&self, channel: &str, payload: &[u8]) -> Result<(), BusError> {
+        if batch::is_batch(payload) {
+            let messages =
+                batch::messages(payload).map_err(|e| BusError::Other(format!("a batch: {e}")))?;
+            for message in messages {
+                self.publish_one(channel, message).await?;
+            }
+            Ok(())
+        } else {
+            self.publish_one(channel, payload).await
+        }
+    }
+
+    async fn publish_one(&self, channel: &str, bytes: &[u8]) -> Result<(), BusError> {
+        let wire = self.wire()?;
+        let msg = Message::decode(bytes).map_err(|e| BusError::Other(e.to_string()))?;
+        if is_answer(&msg.body) {
+            let to = target_uid(channel)
+                .ok_or_else(|| BusError::Other(format!("no node named in {channel}")))?;
+            let payload = node::to_msgpack(&msg).map_err(|e| BusError::Other(e.to_string()))?;
+            return self
+                .pubsub
+                .publish(&wire.private_channel(&msg.nsp, to), payload)
+                .await;
+        }
+        if node::is_ephemeral(&msg.body) {
+            self.serve_namespace(&msg.nsp).await;
+            let payload = node::to_msgpack(&msg).map_err(|e| BusError::Other(e.to_string()))?;
+            return self
+                .pubsub
+                .publish(&wire.public_channel(&msg.nsp), payload)
+                .await;
+        }
+        let entry = node::to_entry(&msg).map_err(|e| BusError::Other(e.to_string()))?;
+        self.xadd(entry.fields()).await.map(|_| ())
+    }
+
+    /// Appends one entry; returns its id.
+    pub(crate) async fn xadd(&self, fields: Vec<(&str, &str)>) -> Result<String, BusError> {
+        let settings = &self.settings;
+        let writer = self.writer.with_options(&settings.fred.publish_options);
+        let id: String = writer
+            .xadd(
+                settings.stream.as_str(),
+                false,
+                (
+                    "MAXLEN",
+                    "~",
+                    i64::try_from(settings.max_len).unwrap_or(i64::MAX),
+                ),
+                "*",
+                fields,
+            )
+            .await
+            .map_err(|e| error::bus_error(e, &settings.fred.address))?;
+        Ok(id)
+    }
+
+    /// Starts translating Node's pub/sub messages for the manager; returns where the stream's
+    /// entries are delivered (the manager's channel for every node).
+    pub(crate) fn link_node(
+        &self,
+        subscriptions: &[Subscription],
+        sink: mpsc::Sender<BusMessage>,
+    ) -> Result<String, BusError> {
+        let wire = self.wire()?;
+        let (deliver_on, uid) = manager_channels(subscriptions).ok_or_else(|| {
+            BusError::Other(
+                "the manager's channels name no node: cannot speak Node's protocol".into(),
+            )
+        })?;
+        let (translate, mut incoming) = mpsc::channel::<BusMessage>(TRANSLATE_BUFFER);
+        if wire.link.set(Link { uid, translate }).is_err() {
+            return Err(BusError::Other(
+                "a Node-protocol bus serves one manager".into(),
+            ));
+        }
+        let channel = deliver_on.clone();
+        tokio::spawn(async move {
+            while let Some(message) = incoming.recv().await {
+                let Some(payload) = translate_pubsub(&message.payload) else {
+                    continue;
+                };
+                let out = BusMessage {
+                    channel: channel.clone(),
+                    payload,
+                };
+                if sink.send(out).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(deliver_on)
+    }
+
+    /// Subscribes to the channels of namespace `nsp`, once.
+    pub(crate) async fn serve_namespace(&self, nsp: &str) {
+        let Ok(wire) = self.wire() else { return };
+        let Some(link) = wire.link.get() else { return };
+        let fresh = wire
+            .namespaces
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(nsp.to_owned());
+        if !fresh {
+            return;
+        }
+        let channels = [
+            Subscription::Channel(wire.public_channel(nsp)),
+            Subscription::Channel(wire.private_channel(nsp, &link.uid)),
+        ];
+        if let Err(e) = self
+            .pubsub
+            .subscribe(&channels, link.translate.clone())
+            .await
+        {
+            tracing::warn!(target: LOG_TARGET, nsp, error = %e, "cannot subscribe to Node's channels of a namespace");
+            wire.namespaces
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(nsp);
+        }
+    }
+
+    /// Node's count of the other servers of `nsp`: the subscribers of its public channel, this
+    /// node excluded.
+    pub(crate) async fn node_peers(&self, nsp: &str) -> Option<usize> {
+        let wire = self.wire().ok()?;
+        self.serve_namespace(nsp).await;
+        let channel = wire.public_channel(nsp);
+        let reply: Value = self
+            .writer
+            .with_options(&fred::prelude::Options {
+                timeout: Some(self.settings.fred.command_timeout),
+                ..Default::default()
+            })
+            .pubsub_numsub(channel)
+            .await
+            .map_err(|e| {
+                tracing::debug!(target: LOG_TARGET, error = %error::describe(&e), "cannot count the nodes");
+            })
+            .ok()?;
+        let count = match reply {
+            Value::Array(items) => items.get(1).and_then(Value::as_u64),
+            Value::Map(map) => map.values().next().and_then(Value::as_u64),
+            _ => None,
+        }?;
+        Some(usize::try_from(count).unwrap_or(0).saturating_sub(1))
+    }
+}
+
+/// A Node message from pub/sub, as Volley's bytes; `None` (logged) when it is not one.
+fn translate_pubsub(payload: &[u8]) -> Option<Bytes> {
+    let message = match node::from_msgpack(payload) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::debug!(target: LOG_TARGET, error = %e, "unreadable message on a Node channel, skipped");
+            return None;
+        }
+    };
+    reencode(&message)
+}
+
+/// A Node stream entry, as Volley's bytes; its id is the offset of a broadcast.
+pub(crate) fn translate_entry(entry: &Entry) -> Option<Bytes> {
+    let (Some(uid), Some(nsp), Some(kind)) = (&entry.node.uid, &entry.node.nsp, &entry.node.kind)
+    else {
+        // Node skips entries without a namespace too
+        return None;
+    };
+    let data = entry
+        .data
+        .as_ref()
+        .map(|d| String::from_utf8_lossy(d).into_owned());
+    let raw = node::Entry {
+        uid: uid.clone(),
+        nsp: nsp.clone(),
+        kind: kind.clone(),
+        data,
+    };
+    match node::from_entry(&raw, Some(&entry.id)) {
+        Ok(message) => reencode(&message),
+        Err(e) => {
+            tracing::warn!(target: LOG_TARGET, id = %entry.id, error = %e, "unreadable Node stream entry, skipped");
+            None
+        }
+    }
+}
+
+fn reencode(message: &Message) -> Option<Bytes> {
+    match message.encode() {
+        Ok(bytes) => Some(bytes),
+        Err(e) => {
+            tracing::warn!(target: LOG_TARGET, error = %e, "cannot re-encode a Node message, skipped");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_managers_channels() {
+        let subs = [
+            Subscription::Channel("volley#".into()),
+            Subscription::Channel("volley#abc#".into()),
+            Subscription::Prefix("socket.io#".into()),
+        ];
+        assert_eq!(
+            manager_channels(&subs),
+            Some(("volley#".into(), "abc".into()))
+        );
+        assert_eq!(manager_channels(&subs[..1]), None);
+        assert_eq!(target_uid("volley#abc#"), Some("abc"));
+        assert_eq!(target_uid("volley##"), None);
+    }
+}
