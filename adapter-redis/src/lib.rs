@@ -52,6 +52,7 @@ pub use error::RedisError;
 pub use streams::{
     StreamsBus, StreamsBusBuilder, StreamsManager, CHANNEL_FIELD, DATA_FIELD,
     DEFAULT_CHANNEL_PREFIX, DEFAULT_MAX_LEN, DEFAULT_READ_COUNT, DEFAULT_STREAM,
+    SESSION_KEY_PREFIX,
 };
 
 /// The cluster manager over Redis: give it to [`volley::ServerBuilder::client_manager`] and any

@@ -9,7 +9,9 @@ use fred::clients::Client;
 use fred::prelude::{ClientLike, Options, StreamsInterface, Value};
 use tokio::sync::{mpsc, OnceCell};
 use tokio::task::JoinHandle;
-use volley::manager::cluster::{BusError, BusMessage, PubSub, Subscription};
+use volley::manager::cluster::{
+    BusError, BusMessage, PubSub, RestoredSession, StoredSession, Subscription,
+};
 
 use crate::config::FredSettings;
 use crate::{error, RedisBus, RedisBusBuilder, RedisError, LOG_TARGET};
@@ -18,7 +20,7 @@ mod entry;
 mod node_wire;
 
 pub use entry::{CHANNEL_FIELD, DATA_FIELD};
-pub use node_wire::DEFAULT_CHANNEL_PREFIX;
+pub use node_wire::{DEFAULT_CHANNEL_PREFIX, SESSION_KEY_PREFIX};
 
 /// Default of [`StreamsBusBuilder::stream`]: `socket.io`, the stream of Node's
 /// `@socket.io/redis-streams-adapter`.
@@ -477,6 +479,40 @@ impl PubSub for StreamsBus {
         if self.inner.node.is_some() {
             self.inner.serve_namespace(nsp).await;
         }
+    }
+
+    fn numbers_broadcasts(&self) -> bool {
+        self.inner.node.is_some()
+    }
+
+    fn keeps_sessions(&self) -> bool {
+        self.inner.node.is_some()
+    }
+
+    async fn persist_session(
+        &self,
+        _nsp: &str,
+        session: StoredSession,
+        ttl: Duration,
+    ) -> Result<(), BusError> {
+        self.ensure_connected().await?;
+        self.inner.persist_node_session(session, ttl).await
+    }
+
+    async fn restore_session(
+        &self,
+        nsp: &str,
+        pid: &str,
+        offset: &str,
+        max_missed: usize,
+    ) -> Result<Option<RestoredSession>, BusError> {
+        if self.inner.node.is_none() {
+            return Ok(None);
+        }
+        self.ensure_connected().await?;
+        self.inner
+            .restore_node_session(nsp, pid, offset, max_missed)
+            .await
     }
 }
 

@@ -244,6 +244,11 @@ pub struct RecoveredSession {
     /// came later from it is not in `missed`.
     #[serde(default)]
     pub marks: std::collections::BTreeMap<String, u64>,
+    /// When the session comes from a store that numbers broadcasts as Redis stream ids (Node's
+    /// streams adapter), the id `missed` goes up to: what the new node logged after it is sent
+    /// too, and `marks` is not used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<String>,
 }
 
 fn nil() -> Value {

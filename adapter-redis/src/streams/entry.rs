@@ -106,6 +106,15 @@ pub(crate) fn parse_read(reply: &Value) -> Result<Vec<Entry>, &'static str> {
     }
 }
 
+/// The entries of an `XRANGE` reply.
+pub(crate) fn parse_range(reply: &Value) -> Option<Vec<Entry>> {
+    match reply {
+        Value::Array(list) => list.iter().map(entry).collect(),
+        Value::Null => Some(Vec::new()),
+        _ => None,
+    }
+}
+
 /// The id of the entry of an `XREVRANGE … COUNT 1` reply.
 pub(crate) fn last_id(reply: &Value) -> Option<String> {
     match reply {

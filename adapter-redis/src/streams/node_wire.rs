@@ -19,12 +19,17 @@
 use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
+use base64::Engine as _;
 use bytes::Bytes;
-use fred::prelude::{ClientLike, PubsubInterface, StreamsInterface, Value};
+use fred::prelude::{ClientLike, Expiration, KeysInterface, PubsubInterface, StreamsInterface};
+use fred::types::Value as FredValue;
 use tokio::sync::mpsc;
 use volley::manager::cluster::PubSub as _;
-use volley::manager::cluster::{BusError, BusMessage, Subscription};
+use volley::manager::cluster::{
+    BusError, BusMessage, MissedBroadcast, RestoredSession, StoredSession, Subscription,
+};
 use volley_protocol::cluster::{batch, node, Body, Message};
+use volley_protocol::Value;
 
 use super::entry::Entry;
 use super::Inner;
@@ -245,7 +250,7 @@ impl Inner {
         let wire = self.wire().ok()?;
         self.serve_namespace(nsp).await;
         let channel = wire.public_channel(nsp);
-        let reply: Value = self
+        let reply: FredValue = self
             .writer
             .with_options(&fred::prelude::Options {
                 timeout: Some(self.settings.fred.command_timeout),
@@ -258,12 +263,187 @@ impl Inner {
             })
             .ok()?;
         let count = match reply {
-            Value::Array(items) => items.get(1).and_then(Value::as_u64),
-            Value::Map(map) => map.values().next().and_then(Value::as_u64),
+            FredValue::Array(items) => items.get(1).and_then(FredValue::as_u64),
+            FredValue::Map(map) => map.values().next().and_then(FredValue::as_u64),
             _ => None,
         }?;
         Some(usize::try_from(count).unwrap_or(0).saturating_sub(1))
     }
+}
+
+impl Inner {
+    /// Stores a disconnected socket as Node does: `SET {prefix}{pid}` to the base64 of a
+    /// MessagePack map `{sid, pid, rooms, data}`, expiring after `ttl`.
+    pub(crate) async fn persist_node_session(
+        &self,
+        session: StoredSession,
+        ttl: std::time::Duration,
+    ) -> Result<(), BusError> {
+        let data = match session.data {
+            // Node's sockets always have a `data` object
+            Value::Nil => Value::Map(Vec::new()),
+            other => other,
+        };
+        let map = Value::Map(vec![
+            (Value::from("sid"), Value::from(session.sid)),
+            (Value::from("pid"), Value::from(session.pid.as_str())),
+            (
+                Value::from("rooms"),
+                Value::Array(session.rooms.into_iter().map(Value::from).collect()),
+            ),
+            (Value::from("data"), data),
+        ]);
+        let bytes = volley_protocol::msgpack::write_value(&map)
+            .map_err(|e| BusError::Other(e.to_string()))?;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+        let key = format!("{SESSION_KEY_PREFIX}{}", session.pid);
+        let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
+        let _: FredValue = self
+            .writer
+            .with_options(&self.settings.fred.publish_options)
+            .set(key, encoded, Some(Expiration::PX(ms)), None, false)
+            .await
+            .map_err(|e| error::bus_error(e, &self.settings.fred.address))?;
+        Ok(())
+    }
+
+    /// Takes back a socket Node's way: `GETDEL` its key, check that `offset` is still in the
+    /// stream, then read the stream after it for the broadcasts of namespace `nsp` that reached
+    /// its rooms.
+    pub(crate) async fn restore_node_session(
+        &self,
+        nsp: &str,
+        pid: &str,
+        offset: &str,
+        max_missed: usize,
+    ) -> Result<Option<RestoredSession>, BusError> {
+        if super::entry::parse_id(offset).is_none() {
+            return Ok(None);
+        }
+        let settings = &self.settings;
+        let client = self.writer.with_options(&fred::prelude::Options {
+            timeout: Some(settings.fred.command_timeout),
+            ..Default::default()
+        });
+        let fail = |e| error::bus_error(e, &settings.fred.address);
+        let raw: Option<String> = client
+            .getdel(format!("{SESSION_KEY_PREFIX}{pid}"))
+            .await
+            .map_err(fail)?;
+        let Some(session) = raw.as_deref().and_then(decode_session) else {
+            return Ok(None);
+        };
+        let at: FredValue = client
+            .xrange(settings.stream.as_str(), offset, offset, None)
+            .await
+            .map_err(fail)?;
+        if super::entry::last_id(&at).is_none() {
+            return Ok(None);
+        }
+        let mut missed = Vec::new();
+        let mut last = offset.to_owned();
+        loop {
+            let page: FredValue = client
+                .xrange(
+                    settings.stream.as_str(),
+                    format!("({last}"),
+                    "+",
+                    Some(RESTORE_PAGE),
+                )
+                .await
+                .map_err(fail)?;
+            let entries = super::entry::parse_range(&page).unwrap_or_default();
+            let Some(end) = entries.last().map(|e| e.id.clone()) else {
+                break;
+            };
+            for entry in &entries {
+                if let Some(m) = missed_broadcast(entry, nsp, &session.rooms) {
+                    if missed.len() == max_missed {
+                        return Ok(None);
+                    }
+                    missed.push(m);
+                }
+            }
+            last = end;
+            if entries.len() < RESTORE_PAGE as usize {
+                break;
+            }
+        }
+        Ok(Some(RestoredSession {
+            session,
+            missed,
+            last,
+        }))
+    }
+}
+
+/// Node's default `sessionKeyPrefix`.
+pub const SESSION_KEY_PREFIX: &str = "sio:session:";
+
+/// Entries read per `XRANGE` while restoring a session.
+const RESTORE_PAGE: u64 = 500;
+
+fn decode_session(encoded: &str) -> Option<StoredSession> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    let Value::Map(entries) = volley_protocol::msgpack::read_value(&bytes).ok()? else {
+        return None;
+    };
+    let mut session = StoredSession {
+        sid: String::new(),
+        pid: String::new(),
+        rooms: Vec::new(),
+        data: Value::Nil,
+    };
+    for (key, value) in entries {
+        match (key.as_str(), value) {
+            (Some("sid"), Value::String(s)) => session.sid = s.into_str()?,
+            (Some("pid"), Value::String(s)) => session.pid = s.into_str()?,
+            (Some("rooms"), Value::Array(rooms)) => {
+                session.rooms = rooms
+                    .into_iter()
+                    .filter_map(|r| match r {
+                        Value::String(s) => s.into_str(),
+                        Value::Integer(n) => Some(n.to_string()),
+                        _ => None,
+                    })
+                    .collect()
+            }
+            (Some("data"), data) => session.data = volley_protocol::classic::normalize(data),
+            _ => {}
+        }
+    }
+    (!session.sid.is_empty()).then_some(session)
+}
+
+/// A stream entry as a broadcast a socket in `rooms` missed, if it is one.
+fn missed_broadcast(entry: &Entry, nsp: &str, rooms: &[String]) -> Option<MissedBroadcast> {
+    if entry.node.nsp.as_deref() != Some(nsp) || entry.node.kind.as_deref() != Some("3") {
+        return None;
+    }
+    let bytes = translate_entry(entry)?;
+    let message = Message::decode(&bytes).ok()?;
+    let Body::Broadcast {
+        opts,
+        event,
+        args,
+        offset,
+        ack: None,
+    } = message.body
+    else {
+        return None;
+    };
+    let included = opts.rooms.is_empty() || rooms.iter().any(|r| opts.rooms.contains(r));
+    let excluded = rooms.iter().any(|r| opts.except.contains(r));
+    if !included || excluded || opts.volatile {
+        return None;
+    }
+    Some(MissedBroadcast {
+        event,
+        args,
+        offset: offset?,
+    })
 }
 
 /// A Node message from pub/sub, as Volley's bytes; `None` (logged) when it is not one.

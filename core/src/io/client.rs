@@ -338,7 +338,7 @@ fn recover(
     };
     let offset = field("offset");
     let Some(mut persisted) = recovery.take(&nsp.name, pid) else {
-        if nsp.manager.server_count() > 1 {
+        if nsp.manager.server_count() > 1 || nsp.manager.keeps_sessions() {
             return Recovery::Ask {
                 pid: pid.to_owned(),
                 offset: offset.map(str::to_owned),

@@ -532,11 +532,25 @@ impl Socket {
             return;
         }
         let own = self.id();
-        let rooms = local
+        let rooms: Vec<String> = local
             .rooms(self.ns(), own)
             .into_iter()
             .filter(|r| r != own.as_str())
             .collect();
+        let manager = &self.0.ns.manager;
+        if manager.keeps_sessions() {
+            let mut all = Vec::with_capacity(rooms.len() + 1);
+            all.push(own.as_str().to_owned());
+            all.extend(rooms);
+            let session = crate::manager::cluster::StoredSession {
+                sid: own.as_str().to_owned(),
+                pid: pid.to_string(),
+                rooms: all,
+                data: crate::io::session_transfer(self.0.session.take()),
+            };
+            manager.persist_session(self.ns(), session, recovery.config.max_disconnection);
+            return;
+        }
         recovery.persist(Persisted::new(
             own,
             pid.clone(),

@@ -227,7 +227,7 @@ impl LocalAdapter {
         let mut all = Vec::with_capacity(session.rooms.len() + 1);
         all.push(socket.id().as_str().to_owned());
         all.extend(session.rooms.iter().cloned());
-        let beyond = recovery.beyond(&log, &session.marks, &all);
+        let beyond = recovery.beyond(&log, session, &all);
         if missed.len() + beyond.len() > max_frames {
             return Err(Unrecoverable::TooMuch);
         }

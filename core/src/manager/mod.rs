@@ -11,7 +11,7 @@ mod recovery;
 pub use local::{LocalAdapter, PendingAcks};
 /// What the socket layer uses of recovery.
 pub(crate) mod recovery_parts {
-    pub(crate) use super::recovery::{Persisted, Recoverer};
+    pub(crate) use super::recovery::{frame_to_value, Persisted, Recoverer, TRANSFER_FRAMES};
 }
 pub use memory::MemoryManager;
 pub use options::{BroadcastOptions, SocketInfo};
@@ -95,6 +95,19 @@ pub trait ClientManager: Send + Sync + 'static {
     /// its rooms already; a manager only starts here if it starts on its first socket.
     fn add_recovered_socket(&self, socket: &Socket) {
         let _ = socket;
+    }
+
+    /// Whether this manager keeps disconnected sockets for connection state recovery itself (in
+    /// its bus, where every node finds them) rather than each node in memory; then sockets are
+    /// handed to [`persist_session`](ClientManager::persist_session) and always asked back with
+    /// [`restore_session`](ClientManager::restore_session).
+    fn keeps_sessions(&self) -> bool {
+        false
+    }
+
+    /// Stores a disconnected socket for `ttl`, when [`keeps_sessions`](ClientManager::keeps_sessions).
+    fn persist_session(&self, ns: &str, session: cluster::StoredSession, ttl: Duration) {
+        let _ = (ns, session, ttl);
     }
 
     /// Asks the other nodes for the disconnected socket a client presents the private id `pid`

@@ -205,6 +205,20 @@ impl Log {
             .collect()
     }
 
+    /// The frames logged under Redis stream ids after `last` (another stream id) for a socket in
+    /// `rooms`.
+    fn after_stream_id(&self, last: &str, rooms: &[String]) -> Vec<Frame> {
+        let Some(last) = stream_id(last) else {
+            return Vec::new();
+        };
+        self.entries
+            .iter()
+            .filter(|e| stream_id(&e.offset).is_some_and(|id| id > last))
+            .filter(|e| e.reaches(rooms))
+            .map(|e| e.frame.clone())
+            .collect()
+    }
+
     /// The frames after position `after` that reached a socket in `rooms`; `None` when some of
     /// them were already dropped from the log.
     fn since(&self, after: u64, rooms: &[String]) -> Option<Vec<(Frame, usize)>> {
@@ -311,9 +325,11 @@ impl Recoverer {
         }
     }
 
-    /// Whether `pid` has the shape of an id [`Recoverer::new_pid`] makes.
+    /// Whether `pid` has the shape of an id [`Recoverer::new_pid`] makes, or of one a Node
+    /// server makes (20 characters of base64url, as socket ids).
     pub(crate) fn is_pid(pid: &str) -> bool {
-        pid.len() == 2 * PID_BYTES && pid.bytes().all(|b| b.is_ascii_hexdigit())
+        (pid.len() == 2 * PID_BYTES && pid.bytes().all(|b| b.is_ascii_hexdigit()))
+            || Sid::parse(pid).is_some()
     }
 
     /// A fresh private id.
@@ -454,18 +470,23 @@ impl Recoverer {
             data,
             missed: missed.iter().map(frame_to_value).collect(),
             marks: log.marks(),
+            last: None,
         })
     }
 
-    /// What this node logged for a socket recovered from another node that the other node's
-    /// `marks` do not cover (the caller holds the log's lock).
+    /// What this node logged for a socket recovered from elsewhere that `session` does not
+    /// hold: past the other node's `marks`, or past the stream id `missed` goes up to (the
+    /// caller holds the log's lock).
     pub(crate) fn beyond(
         &self,
         log: &Log,
-        marks: &std::collections::BTreeMap<String, u64>,
+        session: &RecoveredSession,
         rooms: &[String],
     ) -> Vec<Frame> {
-        log.beyond(marks, rooms)
+        match &session.last {
+            Some(last) => log.after_stream_id(last, rooms),
+            None => log.beyond(&session.marks, rooms),
+        }
     }
 
     /// Keeps a departed socket for recovery.
@@ -503,6 +524,12 @@ impl Recoverer {
     fn kept(&self) -> usize {
         lock(&self.sessions).by_pid.len()
     }
+}
+
+/// A Redis stream id, `{milliseconds}-{sequence}`, as numbers.
+fn stream_id(offset: &str) -> Option<(u64, u64)> {
+    let (ms, seq) = offset.split_once('-')?;
+    Some((ms.parse().ok()?, seq.parse().ok()?))
 }
 
 /// The node and sequence number of an offset made as `{node}-{sequence in hex}`.
@@ -707,11 +734,51 @@ mod tests {
             .into_iter()
             .collect();
         let rooms = vec!["sid".to_owned()];
-        assert_eq!(text(&r.beyond(&log, &marks, &rooms)), ["43"]);
-        let none = Default::default();
+        let from = |marks, last: Option<&str>| RecoveredSession {
+            sid: "sid".into(),
+            rooms: Vec::new(),
+            data: Value::Nil,
+            missed: Vec::new(),
+            marks,
+            last: last.map(str::to_owned),
+        };
+        assert_eq!(text(&r.beyond(&log, &from(marks, None), &rooms)), ["43"]);
         assert_eq!(
-            text(&r.beyond(&log, &none, &rooms)),
+            text(&r.beyond(&log, &from(Default::default(), None), &rooms)),
             ["41", "42", "43", "44"]
+        );
+    }
+
+    #[test]
+    fn a_session_from_a_stream_gets_what_was_logged_after_its_last_id() {
+        let r = recoverer(ConnectionStateRecovery::default());
+        let log = r.log("/");
+        let mut log = log.lock().unwrap();
+        for (id, body) in [("5-0", "1"), ("5-1", "2"), ("10-0", "3")] {
+            r.append(
+                &mut log,
+                r.offset(OffsetSource::Remote(Some(id))),
+                &to(&[]),
+                Frame::message(body),
+            );
+        }
+        let session = |last: &str| RecoveredSession {
+            sid: "sid".into(),
+            rooms: Vec::new(),
+            data: Value::Nil,
+            missed: Vec::new(),
+            marks: Default::default(),
+            last: Some(last.into()),
+        };
+        let rooms = vec!["sid".to_owned()];
+        assert_eq!(text(&r.beyond(&log, &session("5-0"), &rooms)), ["42", "43"]);
+        assert_eq!(
+            text(&r.beyond(&log, &session("10-0"), &rooms)),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            text(&r.beyond(&log, &session("not-an-id"), &rooms)),
+            Vec::<String>::new()
         );
     }
 

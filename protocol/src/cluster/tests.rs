@@ -131,6 +131,7 @@ fn every_body() -> Vec<Body> {
                     Value::Array(vec![Value::from("451-[]"), Value::Binary(vec![2])]),
                 ],
                 marks: [("a1".to_owned(), 2u64)].into_iter().collect(),
+                last: None,
             }),
         },
     ]

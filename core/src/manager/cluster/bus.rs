@@ -58,6 +58,43 @@ pub enum BusError {
     },
 }
 
+/// A disconnected socket as a transport that keeps sessions stores it (connection state
+/// recovery, see [`PubSub::keeps_sessions`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSession {
+    /// Its socket id.
+    pub sid: String,
+    /// Its private id.
+    pub pid: String,
+    /// Its rooms, its own id first.
+    pub rooms: Vec<String>,
+    /// Its session data (`Nil` when it cannot travel).
+    pub data: volley_protocol::Value,
+}
+
+/// A broadcast a returning socket missed, as a transport that keeps sessions read it back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MissedBroadcast {
+    /// Event name.
+    pub event: String,
+    /// Its arguments, without the offset.
+    pub args: Vec<volley_protocol::Value>,
+    /// Its offset.
+    pub offset: String,
+}
+
+/// What a transport that keeps sessions gives back for a returning socket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestoredSession {
+    /// The socket as it was stored.
+    pub session: StoredSession,
+    /// What it missed, oldest first.
+    pub missed: Vec<MissedBroadcast>,
+    /// The offset the missed broadcasts go up to (the client's own offset when it missed
+    /// nothing): broadcasts after it reach the socket live.
+    pub last: String,
+}
+
 /// A publish/subscribe transport. Implementations:
 ///
 /// - publish at most once per call, and return an error (rather than queue without bound) when
@@ -126,6 +163,48 @@ pub trait PubSub: Send + Sync + 'static {
     async fn peers(&self, nsp: &str) -> Option<usize> {
         let _ = nsp;
         None
+    }
+
+    /// Whether the transport gives every broadcast its offset itself (the id of a stream entry)
+    /// and hands a node's own broadcasts back to it. With connection state recovery on, the
+    /// manager then delivers its own broadcasts to its sockets when they come back, under that
+    /// offset, so that every node and client knows a broadcast by one offset. `false` by default.
+    fn numbers_broadcasts(&self) -> bool {
+        false
+    }
+
+    /// Whether the transport keeps disconnected sockets for connection state recovery itself
+    /// (where every node, Node's too, finds them), instead of each node keeping its own.
+    /// `false` by default; a transport that says `true` implements
+    /// [`persist_session`](PubSub::persist_session) and
+    /// [`restore_session`](PubSub::restore_session).
+    fn keeps_sessions(&self) -> bool {
+        false
+    }
+
+    /// Stores a disconnected socket of namespace `nsp` for `ttl`.
+    async fn persist_session(
+        &self,
+        nsp: &str,
+        session: StoredSession,
+        ttl: std::time::Duration,
+    ) -> Result<(), BusError> {
+        let _ = (nsp, session, ttl);
+        Err(BusError::Other("this transport keeps no sessions".into()))
+    }
+
+    /// Takes back the socket of namespace `nsp` stored under private id `pid`, with the
+    /// broadcasts after `offset` that reached its rooms, at most `max_missed` of them; `None`
+    /// when it is not stored, has expired, `offset` is unknown, or it missed more than that.
+    async fn restore_session(
+        &self,
+        nsp: &str,
+        pid: &str,
+        offset: &str,
+        max_missed: usize,
+    ) -> Result<Option<RestoredSession>, BusError> {
+        let _ = (nsp, pid, offset, max_missed);
+        Ok(None)
     }
 
     /// This node has sockets in namespace `nsp` (called once per namespace, on its first

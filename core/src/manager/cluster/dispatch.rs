@@ -111,7 +111,8 @@ impl<B: PubSub> Node<B> {
 
     fn native_one(self: &Arc<Self>, bytes: &[u8]) {
         // the bus hands a node its own messages back: skip them before decoding anything
-        if Message::peek_uid(bytes) == Some(self.uid.as_str()) {
+        // (but for the broadcasts it delivers only once they are back, with their offset)
+        if Message::peek_uid(bytes) == Some(self.uid.as_str()) && !self.reads_back(false) {
             crate::metrics::bus_received(true);
             return;
         }
@@ -125,6 +126,21 @@ impl<B: PubSub> Node<B> {
             }
         };
         if msg.uid == self.uid {
+            if let Body::Broadcast {
+                opts,
+                event,
+                args,
+                offset: Some(offset),
+                ack: None,
+            } = &msg.body
+            {
+                if self.reads_back(opts.volatile) {
+                    let source = OffsetSource::Remote(Some(offset));
+                    if let Err(e) = self.local.deliver(&msg.nsp, event, args, opts, source) {
+                        tracing::warn!(target: "volley::cluster", error = %e, "cannot encode a broadcast");
+                    }
+                }
+            }
             return;
         }
         let Message {

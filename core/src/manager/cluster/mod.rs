@@ -18,7 +18,9 @@ mod memory_bus;
 mod outbox;
 mod requests;
 
-pub use bus::{BusError, BusMessage, PubSub, Subscription};
+pub use bus::{
+    BusError, BusMessage, MissedBroadcast, PubSub, RestoredSession, StoredSession, Subscription,
+};
 pub use config::ClusterConfig;
 pub use memory_bus::MemoryBus;
 
@@ -245,6 +247,55 @@ impl<B: PubSub> Node<B> {
             ack,
         };
         self.publish_encoded(None, broadcast.encode()?).await
+    }
+
+    /// Whether this node delivers its own broadcasts to its sockets when the bus hands them
+    /// back, under the offset the bus gave them (see [`PubSub::numbers_broadcasts`]), rather
+    /// than before publishing: with connection state recovery on, for what can be recovered.
+    fn reads_back(&self, volatile: bool) -> bool {
+        !volatile && self.local.recovery().is_some() && self.bus.numbers_broadcasts()
+    }
+
+    /// A disconnected socket from the bus's store, with what it missed encoded for it.
+    async fn restore_stored(
+        &self,
+        ns: &str,
+        pid: &str,
+        offset: &str,
+    ) -> Option<volley_protocol::cluster::RecoveredSession> {
+        let max = crate::manager::recovery_parts::TRANSFER_FRAMES;
+        let restored = match self.bus.restore_session(ns, pid, offset, max).await {
+            Ok(found) => found?,
+            Err(e) => {
+                tracing::warn!(target: "volley::cluster", error = %e, "cannot read a disconnected socket from the bus");
+                return None;
+            }
+        };
+        let parser = self.local.parser();
+        let mut missed = Vec::with_capacity(restored.missed.len());
+        for m in restored.missed {
+            let mut args = m.args;
+            args.push(Value::from(m.offset));
+            match parser.event(ns, &m.event, &args, None) {
+                Ok(frame) => missed.push(crate::manager::recovery_parts::frame_to_value(&frame)),
+                Err(e) => {
+                    tracing::warn!(target: "volley::cluster", error = %e, "cannot encode a missed broadcast: the socket is not recovered");
+                    return None;
+                }
+            }
+        }
+        let StoredSession {
+            sid, rooms, data, ..
+        } = restored.session;
+        let rooms = rooms.into_iter().filter(|r| *r != sid).collect();
+        Some(volley_protocol::cluster::RecoveredSession {
+            sid,
+            rooms,
+            data,
+            missed,
+            marks: Default::default(),
+            last: Some(restored.last),
+        })
     }
 
     /// Tells the bus about a namespace's first socket here.
@@ -530,6 +581,13 @@ impl<B: PubSub> ClientManager for ClusterManager<B> {
         args: &[Value],
         opts: &BroadcastOptions,
     ) -> Result<(), EmitError> {
+        if self.node.reads_back(opts.volatile) && !self.node.only_local(ns, opts) {
+            // delivered here when the bus hands it back with its offset (see `dispatch`)
+            return self
+                .node
+                .publish_broadcast(ns, event, args, opts, None, None)
+                .await;
+        }
         let (_, offset) = self
             .node
             .local
@@ -590,12 +648,29 @@ impl<B: PubSub> ClientManager for ClusterManager<B> {
         Ok(responses)
     }
 
+    fn keeps_sessions(&self) -> bool {
+        self.node.bus.keeps_sessions()
+    }
+
+    fn persist_session(&self, ns: &str, session: StoredSession, ttl: Duration) {
+        let bus = self.node.bus.clone();
+        let ns = ns.to_owned();
+        tokio::spawn(async move {
+            if let Err(e) = bus.persist_session(&ns, session, ttl).await {
+                tracing::warn!(target: "volley::cluster", error = %e, "cannot store a disconnected socket: it will not be recovered");
+            }
+        });
+    }
+
     async fn restore_session(
         &self,
         ns: &str,
         pid: &str,
         offset: Option<&str>,
     ) -> Option<volley_protocol::cluster::RecoveredSession> {
+        if self.node.bus.keeps_sessions() {
+            return self.node.restore_stored(ns, pid, offset?).await;
+        }
         let others = self.node.expected(ns).await;
         if others.is_empty() {
             return None;

@@ -96,7 +96,11 @@ fn round_trips() {
     for body in bodies {
         let m = msg(body);
         let entry = to_entry(&m).expect("valid");
-        assert_eq!(from_entry(&entry, None).expect("valid"), m, "entry {entry:?}");
+        assert_eq!(
+            from_entry(&entry, None).expect("valid"),
+            m,
+            "entry {entry:?}"
+        );
         let bytes = to_msgpack(&m).expect("valid");
         assert_eq!(from_msgpack(&bytes).expect("valid"), m);
     }
@@ -137,7 +141,8 @@ fn node_answers() {
         kind: "11".into(),
         data: Some(r#"{"requestId":"00000000000000ff","clientCount":3}"#.into()),
     };
-    let Body::BroadcastClientCount { request_id, sids } = from_entry(&count, None).expect("valid").body
+    let Body::BroadcastClientCount { request_id, sids } =
+        from_entry(&count, None).expect("valid").body
     else {
         panic!()
     };
@@ -151,7 +156,8 @@ fn node_answers() {
         data: Some(r#"{"requestId":"00000000000000ff","clientCount":99999999999}"#.into()),
         ..count
     };
-    let Body::BroadcastClientCount { sids, .. } = from_entry(&many, None).expect("valid").body else {
+    let Body::BroadcastClientCount { sids, .. } = from_entry(&many, None).expect("valid").body
+    else {
         panic!()
     };
     assert_eq!(sids.len() as u64, MAX_CLIENT_COUNT);
