@@ -19,7 +19,9 @@
 //! about 10 000 entries, `XREAD`, `XRANGE`), the pub/sub channels `P#/#` and `P#/other#` (what
 //! every node hears) and `P#/#<uid>#`, `P#/other#<uid>#` (responses to one node), and with
 //! recovery on the keys `sio:session:<pid>` (one per disconnected socket, for 2 minutes). It
-//! counts the nodes of the cluster as the subscribers of `P#/#` (`PUBSUB NUMSUB`).
+//! counts the nodes of the cluster as the subscribers of `P#/#` (`PUBSUB NUMSUB`). The stream
+//! expires 10 minutes after the cluster's last Node node went away (the node sets the expiry
+//! after its first entry and 4 times a second), so tests leave no key behind.
 
 use std::path::PathBuf;
 use std::process::Stdio;

@@ -336,9 +336,18 @@ while (!(await adapterReady())) {
   await sleep(20);
 }
 
-// Tests make a stream per cluster: it expires 10 minutes after its last node went away.
+// Tests make a stream per cluster: it expires 10 minutes after its last node went away. The
+// expiry is set after this node's first entry (the adapter writes through `redisClient`), and
+// again 4 times a second for entries of other nodes.
 const expire = () => redisClient.pExpire(streamName, 10 * 60 * 1000).catch(() => {});
-setInterval(expire, 1000).unref();
+setInterval(expire, 250).unref();
+const xAdd = redisClient.xAdd.bind(redisClient);
+let firstEntry = null;
+redisClient.xAdd = async (...command) => {
+  const id = await xAdd(...command);
+  await (firstEntry ??= expire());
+  return id;
+};
 
 httpServer.listen(Number(port), "127.0.0.1", () => {
   out({ ev: "listening", port: httpServer.address().port });
