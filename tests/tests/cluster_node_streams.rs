@@ -5,7 +5,7 @@
 //! and a Node node in either order, which share one stream and one set of channels. Each test's
 //! cluster has a stream and a channel prefix of its own.
 //!
-//! Left out of the suite here:
+//! Left out of the suite, or ignored, here:
 //! - `emitter_input`: it publishes in the format Volley's nodes accept from `volley-emitter`,
 //!   under Volley's compatibility key, which Node's streams adapter does not read;
 //! - `recovery_on_the_same_node` and `recovery_on_another_node` wherever the client recovers on
@@ -32,38 +32,54 @@ fn cluster_of(kinds: &[Kind]) -> Backend {
     Backend::node_streams(REDIS, kinds, env!("CARGO_BIN_EXE_cluster_node"))
 }
 
-/// Node nodes only. The suite's recovery scenarios are left out: they assert what Node does not
+/// Node nodes only. The suite's recovery scenarios are ignored: they assert what Node does not
 /// promise (see the module docs).
 mod node_only {
     use super::*;
     volley_tests::cluster_suite!(@without_recovery [] cluster_of(&[Kind::Node]));
+    volley_tests::cluster_suite!(@tests
+        [#[ignore = "Node may lose or double a broadcast sent during the reconnection"]]
+        cluster_of(&[Kind::Node]);
+        recovery_on_the_same_node
+        recovery_on_another_node
+    );
 }
 
-/// The suite on a mixed cluster whose nodes run `kinds` in turn, with the one recovery scenario
-/// where the client recovers on a Volley node. Ignored until Volley's streams bus speaks the
-/// format of Node's adapter: to run them, make the attributes in its first rule `[]` (one line).
+/// The suite on a mixed cluster whose nodes run `kinds` in turn: `recovery`, the recovery
+/// scenario where the client recovers on a Volley node, with the others; `on_node`, where it
+/// recovers on a Node node, ignored as in `node_only`. Ignored until Volley's streams bus speaks
+/// the format of Node's adapter: to run them, make the attributes in its first rule `[]` (one
+/// line).
 macro_rules! mixed {
-    ($kinds:expr; $recovery:ident) => {
-        mixed!(@with [#[ignore = "needs the Node-compatible streams format"]] $kinds; $recovery);
+    ($kinds:expr; $recovery:ident, $on_node:ident) => {
+        mixed!(@with
+            [#[ignore = "needs the Node-compatible streams format"]]
+            $kinds; $recovery, $on_node
+        );
     };
-    (@with $attrs:tt $kinds:expr; $recovery:ident) => {
+    (@with $attrs:tt $kinds:expr; $recovery:ident, $on_node:ident) => {
         use super::*;
         volley_tests::cluster_suite!(@without_recovery $attrs cluster_of(&$kinds));
         volley_tests::cluster_suite!(@tests $attrs cluster_of(&$kinds); $recovery);
+        volley_tests::cluster_suite!(@tests
+            [#[ignore = "Node may lose or double a broadcast sent during the reconnection"]]
+            cluster_of(&$kinds);
+            $on_node
+        );
     };
 }
 
 /// Node 0 (and 2) Volley, node 1 Node: the client recovers on the Volley node in
-/// `recovery_on_the_same_node`; `recovery_on_another_node` (on the Node node) is left out.
+/// `recovery_on_the_same_node`, on the Node node in `recovery_on_another_node`.
 mod volley_then_node {
-    mixed!([Kind::Volley, Kind::Node]; recovery_on_the_same_node);
+    mixed!([Kind::Volley, Kind::Node]; recovery_on_the_same_node, recovery_on_another_node);
 }
 
 /// Node 0 (and 2) Node, node 1 Volley: the client recovers on the Volley node, from the session
-/// the Node node left in Redis, in `recovery_on_another_node`; `recovery_on_the_same_node` (on the
-/// Node node) is left out.
+/// the Node node left in Redis, in `recovery_on_another_node`; on the Node node in
+/// `recovery_on_the_same_node`.
 mod node_then_volley {
-    mixed!([Kind::Node, Kind::Volley]; recovery_on_another_node);
+    mixed!([Kind::Node, Kind::Volley]; recovery_on_another_node, recovery_on_the_same_node);
 }
 
 /// The official client, away from a Node node while 200 broadcasts from the other node go to its

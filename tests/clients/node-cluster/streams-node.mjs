@@ -30,6 +30,8 @@ const [port = "0", redisUrl = "redis://127.0.0.1:6379", streamName = "socket.io"
 const REQUEST_TIMEOUT_MS = 3000;
 /// Emits in flight at most in `burst` and `pump`, as Volley's test nodes.
 const IN_FLIGHT = 64;
+/// Connection state recovery with `--recovery`.
+const RECOVERY = { maxDisconnectionDuration: 2 * 60 * 1000, skipMiddlewares: true };
 
 function out(obj) {
   process.stdout.write(JSON.stringify(obj) + "\n");
@@ -65,9 +67,7 @@ const httpServer = createServer((req, res) => {
 
 const io = new Server(httpServer, {
   adapter: createAdapter(redisClient, { streamName, channelPrefix: streamName }),
-  ...(recovery
-    ? { connectionStateRecovery: { maxDisconnectionDuration: 2 * 60 * 1000, skipMiddlewares: true } }
-    : {}),
+  ...(recovery ? { connectionStateRecovery: RECOVERY } : {}),
 });
 
 // --- argument checks, as Volley's typed handlers decode them ------------------------------------
@@ -161,7 +161,9 @@ function debugArgs(values) {
       return v >= 0 ? `Integer(PosInt(${v}))` : `Integer(NegInt(${v}))`;
     }
     if (typeof v === "string") return str(v);
-    if (Buffer.isBuffer(v) || ArrayBuffer.isView(v)) return `Binary([${[...Buffer.from(v)].join(", ")}])`;
+    if (Buffer.isBuffer(v) || ArrayBuffer.isView(v)) {
+      return `Binary([${[...Buffer.from(v)].join(", ")}])`;
+    }
     if (Array.isArray(v)) return `Array([${v.map(value).join(", ")}])`;
     return `Map([${Object.entries(v)
       .map(([k, x]) => `(${str(k)}, ${value(x)})`)
@@ -182,7 +184,8 @@ for (const nsName of ["/", "/other"]) {
     });
     on(socket, "rooms", [], () => [[...socket.rooms]]);
     // (event, rooms, skipped, args): emit from this node to the cluster
-    on(socket, "broadcast", ["string", "strings", "strings", "array"], async (event, rooms, skip, values) => {
+    const broadcastArgs = ["string", "strings", "strings", "array"];
+    on(socket, "broadcast", broadcastArgs, async (event, rooms, skip, values) => {
       await publish(nsp, rooms, skip, event, values);
       return ok(null);
     });
@@ -283,7 +286,8 @@ for (const nsName of ["/", "/other"]) {
     // one socket anywhere, its ack back (Node's broadcast acks carry a client's first argument)
     on(socket, "call", ["string"], async (target) => {
       if (!isSid(target)) return err("bad sid");
-      const responses = await nsp.to(target).timeout(REQUEST_TIMEOUT_MS).emitWithAck("question", "?");
+      const operator = nsp.to(target).timeout(REQUEST_TIMEOUT_MS);
+      const responses = await operator.emitWithAck("question", "?");
       if (responses.length !== 1) return err(`no socket ${target} answered`);
       return ok(responses);
     });
