@@ -1,8 +1,10 @@
 //! Multi-node test clusters and the suite every cluster backend must pass.
 //!
-//! A [`Backend`] is the bus: the in-process [`MemoryBus`] (nodes in this process) or a broker URL
-//! (nodes are `cluster_node` processes). The suite's scenarios take a backend, so the same tests
-//! run unchanged against each adapter; [`cluster_suite!`](macro@crate::cluster_suite) instantiates them.
+//! A [`Backend`] is the bus: the in-process [`MemoryBus`] (nodes in this process), a broker URL
+//! (nodes are `cluster_node` processes), or Redis Streams shared with Node's socket.io (nodes are
+//! `cluster_node` processes or Node processes, see [`crate::node_peer`]). The suite's scenarios
+//! take a backend, so the same tests run unchanged against each adapter;
+//! [`cluster_suite!`](macro@crate::cluster_suite) instantiates them.
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -39,12 +41,42 @@ pub enum Backend {
         /// The node binary.
         node_bin: &'static str,
     },
+    /// A Redis Streams cluster in the format of Node's `@socket.io/redis-streams-adapter`: the
+    /// stream and the channel prefix are the cluster's prefix, and node `i` runs
+    /// `kinds[i % kinds.len()]` (see [`Backend::node_streams`]).
+    NodeStreams {
+        /// The Redis URL, without a query (`redis://127.0.0.1:6379`).
+        redis: String,
+        /// Which implementation each node runs, in order of start.
+        kinds: Vec<Kind>,
+        /// The Volley node binary, for [`Kind::Volley`] nodes.
+        node_bin: &'static str,
+    },
+}
+
+/// Which implementation a node of a [`Backend::NodeStreams`] cluster runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A `cluster_node` process on `?bus=streams&stream=<prefix>`.
+    Volley,
+    /// A Node socket.io process on `@socket.io/redis-streams-adapter` ([`crate::node_peer`]).
+    Node,
 }
 
 impl Backend {
     /// A fresh in-process bus.
     pub fn memory() -> Self {
         Backend::Memory(MemoryBus::new())
+    }
+
+    /// A [`Backend::NodeStreams`] cluster on the Redis at `redis` (no query) whose nodes run
+    /// `kinds` in turn; `node_bin` is `env!("CARGO_BIN_EXE_cluster_node")`.
+    pub fn node_streams(redis: &str, kinds: &[Kind], node_bin: &'static str) -> Self {
+        Backend::NodeStreams {
+            redis: redis.to_owned(),
+            kinds: kinds.to_vec(),
+            node_bin,
+        }
     }
 }
 
@@ -81,6 +113,15 @@ pub struct Node {
 }
 
 impl Node {
+    /// A node that is the process `child`, serving on `url`: killed with it.
+    pub fn from_process(url: String, name: &str, child: Child) -> Self {
+        Node {
+            url,
+            name: name.to_owned(),
+            running: Running::Process(child),
+        }
+    }
+
     /// The process id of a node that is a process (`None` for an in-process node).
     pub fn pid(&self) -> Option<u32> {
         match &self.running {
@@ -194,39 +235,75 @@ pub async fn start_node_with(
             })
         }
         Backend::Url { url, node_bin } => {
-            let mut command = Command::new(node_bin);
-            command.args(["--adapter", url, "--prefix", prefix, "--name", name]);
-            if recovery {
-                command.arg("--recovery");
+            start_process(node_bin, url, prefix, name, recovery).await
+        }
+        Backend::NodeStreams {
+            redis,
+            kinds,
+            node_bin,
+        } => {
+            // node `i` of `start` is named `node{i}`: it runs kind `i`
+            let index: usize = name
+                .trim_start_matches(|c: char| !c.is_ascii_digit())
+                .parse()
+                .unwrap_or(0);
+            match kinds.get(index % kinds.len().max(1)) {
+                Some(Kind::Node) => crate::node_peer::start(redis, prefix, name, recovery).await,
+                _ => {
+                    let url = crate::node_peer::volley_streams_url(redis, prefix);
+                    start_process(node_bin, &url, prefix, name, recovery).await
+                }
             }
-            let mut child = command
-                .stdout(Stdio::piped())
-                .stderr(Stdio::inherit())
-                .kill_on_drop(true)
-                .spawn()
-                .map_err(|e| Failure::msg(format!("cannot start cluster_node: {e}")))?;
-            let stdout = child
-                .stdout
-                .take()
-                .ok_or_else(|| Failure::msg("no stdout"))?;
-            let mut lines = BufReader::new(stdout).lines();
-            let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-                .await
-                .map_err(|_| Failure::msg(format!("{name} did not start within 20 s")))?
-                .map_err(|e| Failure::msg(e.to_string()))?
-                .ok_or_else(|| Failure::msg(format!("{name} exited before listening")))?;
-            let url = line
-                .strip_prefix("listening ")
-                .ok_or_else(|| Failure::msg(format!("{name} said {line:?}")))?
-                .to_owned();
-            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-            Ok(Node {
-                url,
-                name: name.to_owned(),
-                running: Running::Process(child),
-            })
         }
     }
+}
+
+/// Starts a `cluster_node` process (`node_bin`) on the bus at `url`.
+async fn start_process(
+    node_bin: &str,
+    url: &str,
+    prefix: &str,
+    name: &str,
+    recovery: bool,
+) -> TestResult<Node> {
+    let mut command = Command::new(node_bin);
+    command.args(["--adapter", url, "--prefix", prefix, "--name", name]);
+    if recovery {
+        command.arg("--recovery");
+    }
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| Failure::msg(format!("cannot start cluster_node: {e}")))?;
+    let line = first_line(&mut child, name).await?;
+    let url = line
+        .strip_prefix("listening ")
+        .ok_or_else(|| Failure::msg(format!("{name} said {line:?}")))?
+        .to_owned();
+    Ok(Node::from_process(url, name, child))
+}
+
+/// The first line node process `child` (named `name`) prints, within 20 s: the one saying it
+/// listens. Later lines go to stderr.
+pub(crate) async fn first_line(child: &mut Child, name: &str) -> TestResult<String> {
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| Failure::msg("no stdout"))?;
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .map_err(|_| Failure::msg(format!("{name} did not start within 20 s")))?
+        .map_err(|e| Failure::msg(e.to_string()))?
+        .ok_or_else(|| Failure::msg(format!("{name} exited before listening")))?;
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            eprintln!("{line}");
+        }
+    });
+    Ok(line)
 }
 
 /// The number of tokio tasks alive in a node, asked over HTTP.

@@ -390,16 +390,27 @@ pub async fn recovery_on_another_node(backend: Backend) -> TestResult {
 /// `cluster_suite!(backend)` every scenario that needs no broker (any backend, the in-process
 /// bus included), `cluster_suite!(broker: backend)` those and the ones that need the backend's
 /// broker too (a `Backend::Url`: emitter input through `volley_emitter`).
+/// `cluster_suite!(@tests [#[attribute]...] backend; scenario...)` instantiates the named
+/// scenarios only, each with the attributes (e.g. `#[ignore = "why"]`), and
+/// `cluster_suite!(@without_recovery [#[attribute]...] backend)` the first form's scenarios but
+/// the two of connection state recovery.
 #[macro_export]
 macro_rules! cluster_suite {
     (broker: $backend:expr) => {
         $crate::cluster_suite!($backend);
-        $crate::cluster_suite!(@tests $backend;
+        $crate::cluster_suite!(@tests [] $backend;
             emitter_input
         );
     };
     ($backend:expr) => {
-        $crate::cluster_suite!(@tests $backend;
+        $crate::cluster_suite!(@without_recovery [] $backend);
+        $crate::cluster_suite!(@tests [] $backend;
+            recovery_on_the_same_node
+            recovery_on_another_node
+        );
+    };
+    (@without_recovery $attrs:tt $backend:expr) => {
+        $crate::cluster_suite!(@tests $attrs $backend;
             broadcast_reaches_every_node
             rooms_and_skips_across_nodes
             bursts_arrive_complete
@@ -409,16 +420,18 @@ macro_rules! cluster_suite {
             remote_join_leave_disconnect
             server_side_emit_between_nodes
             dead_nodes_stop_counting
-            recovery_on_the_same_node
-            recovery_on_another_node
         );
     };
-    (@tests $backend:expr; $($name:ident)*) => {
+    (@tests $attrs:tt $backend:expr; $($name:ident)*) => {
         $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() -> $crate::TestResult {
-                $crate::cluster_suite::$name($backend).await
-            }
+            $crate::cluster_suite!(@test $attrs $backend; $name);
         )*
+    };
+    (@test [$(#[$attr:meta])*] $backend:expr; $name:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        $(#[$attr])*
+        async fn $name() -> $crate::TestResult {
+            $crate::cluster_suite::$name($backend).await
+        }
     };
 }

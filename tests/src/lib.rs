@@ -39,6 +39,7 @@ pub mod engineio_cases;
 pub mod fault;
 pub mod interop_cases;
 pub mod interop_server;
+pub mod node_peer;
 pub mod proxy;
 pub mod puppet;
 pub mod recovery;
