@@ -83,30 +83,31 @@ pub type StreamsManager = volley::manager::cluster::ClusterManager<StreamsBus>;
 ///
 /// # Node's `@socket.io/redis-streams-adapter`
 ///
-/// The stream name, the trimming (`MAXLEN ~ 10000`) and the read size are Node's defaults. The
-/// entries are not Node's: Node writes one entry per message with the fields `uid`, `nsp`,
-/// `type` and `data` (JSON, or base64 MessagePack when binary) in the shapes of Node's
-/// `ClusterAdapter`; this bus writes Volley's cluster messages (or batches of them) in the fields
-/// `channel` and `data`. A Node cluster and a Volley cluster on the same stream skip each
-/// other's entries (Node ignores entries without `nsp`); they share its length, though, so give
-/// each its own stream.
+/// The stream name, the trimming (`MAXLEN ~ 10000`) and the read size are Node's defaults. In
+/// its own format (the default) the bus writes Volley's cluster messages, or batches of them, in
+/// the fields `channel` and `data`; Node's nodes skip those entries (they have no `nsp`), so a
+/// Node cluster and a Volley cluster can share a stream, but not one cluster.
 ///
-/// Node and Volley nodes in one cluster over a stream would still need:
+/// With [`node_protocol`](StreamsBusBuilder::node_protocol) (`?protocol=node` in an adapter URL)
+/// the bus speaks Node's adapter 0.3 instead, and Node nodes and Volley nodes form one cluster:
 ///
-/// - one entry per cluster message in Node's fields: `uid`, `nsp`, `type` (the type number as
-///   text), and `data` as JSON, or as base64 MessagePack when it holds binary (Node's decoder
-///   tells them apart by a leading `{`); Volley's batches (several messages in one entry) would
-///   go, or become several entries of one `XADD` pipeline;
-/// - the `data` of each type in the shape of Node's `ClusterAdapter` (a broadcast is
-///   `{opts: {rooms, except, flags}, packet: {type, data: [event, …args], nsp}, requestId?}`,
-///   requests and responses carry `requestId`, fetched sockets `{id, handshake, rooms, data}`),
-///   where Volley's cluster protocol (`volley_protocol::cluster`) has `{opts, event, args, ack}`
-///   and its own field names: a second codec in the protocol crate, chosen per bus;
-/// - answers on the stream itself: Node publishes responses to requests on the one stream for
-///   every node to skip, where Volley sends them on the requester's own channel (entries whose
-///   `channel` names the requester);
-/// - Node's heartbeat and session-recovery conventions (`sio:session:` keys, stream offsets as
-///   packet ids), which Volley does not implement.
+/// - one entry per message in Node's fields `uid`, `nsp`, `type` and `data` (JSON, or base64
+///   MessagePack when it holds binary) for broadcasts, joins, leaves and disconnects; requests,
+///   answers and broadcasts with acks on Node's pub/sub channels `{key}#{nsp}#` and
+///   `{key}#{nsp}#{uid}#` (see `volley_protocol::cluster::node` for the shapes);
+/// - servers counted as Node counts them, by the subscribers of `{key}#{nsp}#` (a Volley node
+///   subscribes for `/` at once, for another namespace at its first socket there), so requests
+///   wait for every node, Node's too, which send no heartbeats;
+/// - connection state recovery Node's way: a disconnected socket is kept in Redis under
+///   `sio:session:<pid>` ([`SESSION_KEY_PREFIX`]) for the recovery window, and a broadcast's
+///   offset is its entry id, so a client recovers on any node, Node's or Volley's. A Volley node
+///   delivers its own broadcasts to its sockets when it reads them back from the stream, so its
+///   clients receive every broadcast in the stream's order and their offsets skip nothing.
+///
+/// What Node's nodes do not send: which socket sent an ack to a broadcast (an ack from a client
+/// of a Node node comes under [`volley::Sid::UNNAMED`]) and more than the first argument of an
+/// ack or of a server-side answer; Volley nodes add both, which Node ignores. And Node's streams
+/// adapter has no emitter: `volley-emitter` publishes only through Redis pub/sub.
 #[derive(Clone)]
 pub struct StreamsBus {
     inner: Arc<Inner>,

@@ -57,7 +57,7 @@ pub enum Backend {
 /// Which implementation a node of a [`Backend::NodeStreams`] cluster runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// A `cluster_node` process on `?bus=streams&stream=<prefix>`.
+    /// A `cluster_node` process on `?bus=streams&stream=<prefix>&protocol=node&key=<prefix>`.
     Volley,
     /// A Node socket.io process on `@socket.io/redis-streams-adapter` ([`crate::node_peer`]).
     Node,
@@ -67,6 +67,19 @@ impl Backend {
     /// A fresh in-process bus.
     pub fn memory() -> Self {
         Backend::Memory(MemoryBus::new())
+    }
+
+    /// Whether node `asker` learns which socket of node `node` sent an ack to its broadcast:
+    /// not when a Volley node asks and a Node node answers (Node's cluster protocol does not
+    /// name the socket; the ack comes under [`volley::Sid::UNNAMED`]).
+    pub fn names_acks(&self, asker: usize, node: usize) -> bool {
+        match self {
+            Backend::NodeStreams { kinds, .. } if !kinds.is_empty() => {
+                let kind = |i: usize| kinds[i % kinds.len()];
+                !(asker != node && kind(asker) == Kind::Volley && kind(node) == Kind::Node)
+            }
+            _ => true,
+        }
     }
 
     /// A [`Backend::NodeStreams`] cluster on the Redis at `redis` (no query) whose nodes run

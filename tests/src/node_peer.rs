@@ -43,7 +43,7 @@ pub fn cluster_dir() -> PathBuf {
 
 /// The bus URL of a Volley node in the same cluster as Node nodes on stream `prefix`.
 pub fn volley_streams_url(redis: &str, prefix: &str) -> String {
-    format!("{redis}?bus=streams&stream={prefix}")
+    format!("{redis}?bus=streams&stream={prefix}&protocol=node&key={prefix}")
 }
 
 /// Starts a Node node named `name` on the Redis at `redis`, with stream and channel prefix

@@ -78,6 +78,28 @@ pub async fn numbers_until(
     last: u64,
     offsets: bool,
 ) -> TestResult<Vec<u64>> {
+    numbers_while(client, event, last, offsets, |all| all.contains(&last)).await
+}
+
+/// Waits (up to 20 s) until `count` `event`s arrived on `/`, whatever their numbers; returns the
+/// numbers of every `event` received until then.
+pub async fn numbers_counted(
+    client: &mut Puppet,
+    event: &str,
+    count: usize,
+    offsets: bool,
+) -> TestResult<Vec<u64>> {
+    let last = u64::try_from(count).unwrap_or(u64::MAX).saturating_sub(1);
+    numbers_while(client, event, last, offsets, |all| all.len() >= count).await
+}
+
+async fn numbers_while(
+    client: &mut Puppet,
+    event: &str,
+    last: u64,
+    offsets: bool,
+    done: impl Fn(&[u64]) -> bool,
+) -> TestResult<Vec<u64>> {
     let mut all = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
@@ -85,7 +107,7 @@ pub async fn numbers_until(
             .drain_events("/", event, Duration::ZERO, Duration::ZERO)
             .await?;
         all.extend(numbers(&arrived, offsets)?);
-        if all.contains(&last) {
+        if done(&all) {
             return Ok(all);
         }
         if tokio::time::Instant::now() > deadline {
@@ -120,7 +142,8 @@ pub fn exactly_once_in_order(what: &str, got: &[u64], count: u64) -> TestResult 
     Ok(())
 }
 
-fn addr(node: &Node) -> TestResult<SocketAddr> {
+/// The `host:port` a node listens on.
+pub fn addr(node: &Node) -> TestResult<SocketAddr> {
     node.url
         .trim_start_matches("http://")
         .parse()

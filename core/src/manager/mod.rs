@@ -11,7 +11,9 @@ mod recovery;
 pub use local::{LocalAdapter, PendingAcks};
 /// What the socket layer uses of recovery.
 pub(crate) mod recovery_parts {
-    pub(crate) use super::recovery::{frame_to_value, Persisted, Recoverer, TRANSFER_FRAMES};
+    pub(crate) use super::recovery::{
+        frame_to_value, stream_id, Persisted, Recoverer, TRANSFER_FRAMES,
+    };
 }
 pub use memory::MemoryManager;
 pub use options::{BroadcastOptions, SocketInfo};

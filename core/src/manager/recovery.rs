@@ -149,6 +149,8 @@ pub(crate) struct Log {
     bytes: usize,
     /// The position the next entry takes.
     next: u64,
+    /// The highest Redis stream id logged (kept when its entry is dropped).
+    last_stream_id: Option<(u64, u64)>,
 }
 
 impl Log {
@@ -384,6 +386,9 @@ impl Recoverer {
         let bytes = frame.wire_len() + offset.len() + 64;
         log.bytes += bytes;
         let origin = shared.then(|| parse_offset(&offset)).flatten();
+        if let Some(id) = stream_id(&offset) {
+            log.last_stream_id = log.last_stream_id.max(Some(id));
+        }
         log.entries.push_back(Entry {
             pos: log.next,
             offset,
@@ -489,6 +494,15 @@ impl Recoverer {
         }
     }
 
+    /// The highest Redis stream id logged in namespace `ns`, as text: what this node has
+    /// delivered of a stream that numbers broadcasts (see
+    /// [`PubSub::numbers_broadcasts`](crate::manager::cluster::PubSub::numbers_broadcasts)).
+    pub(crate) fn last_stream_id(&self, ns: &str) -> Option<String> {
+        let log = self.log(ns);
+        let last = lock(&log).last_stream_id;
+        last.map(|(ms, seq)| format!("{ms}-{seq}"))
+    }
+
     /// Keeps a departed socket for recovery.
     pub(crate) fn persist(&self, session: Persisted) {
         let now = Instant::now();
@@ -527,7 +541,7 @@ impl Recoverer {
 }
 
 /// A Redis stream id, `{milliseconds}-{sequence}`, as numbers.
-fn stream_id(offset: &str) -> Option<(u64, u64)> {
+pub(crate) fn stream_id(offset: &str) -> Option<(u64, u64)> {
     let (ms, seq) = offset.split_once('-')?;
     Some((ms.parse().ok()?, seq.parse().ok()?))
 }

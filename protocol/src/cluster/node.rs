@@ -53,7 +53,9 @@
 //! Request ids are 16 lowercase hex digits (Node's are 8 random bytes in hex), read as the
 //! `u64` of Volley's messages. Node does not say which socket an ack comes from: a
 //! [`Body::BroadcastClientCount`] read from Node lists as many empty socket ids as it counts,
-//! and a [`Body::BroadcastAck`] has an empty `sid`. Volley's own session-transfer messages
+//! and a [`Body::BroadcastAck`] has an empty `sid`; Node sends only the first argument of an
+//! answer. Volley nodes add the ids (`sids` beside `clientCount`, `sid` beside `packet`) and
+//! every argument (`args` beside `packet`), which Node's nodes ignore. Volley's own session-transfer messages
 //! (types 100 and 101) have no Node shape: encoding them is an error.
 
 use base64::Engine as _;
@@ -352,14 +354,20 @@ fn data_of(msg: &Message) -> Result<Option<Value>, EncodeError> {
         Body::ServerSideEmitResponse {
             request_id: id,
             args,
-        }
-        | Body::BroadcastAck {
-            request_id: id,
-            args,
-            ..
         } => map(vec![
             ("requestId", Value::from(request_id(*id))),
             ("packet", args.first().cloned().unwrap_or(Value::Nil)),
+            ("args", Value::Array(args.clone())),
+        ]),
+        Body::BroadcastAck {
+            request_id: id,
+            sid,
+            args,
+        } => map(vec![
+            ("requestId", Value::from(request_id(*id))),
+            ("packet", args.first().cloned().unwrap_or(Value::Nil)),
+            ("sid", Value::from(sid.as_str())),
+            ("args", Value::Array(args.clone())),
         ]),
         Body::BroadcastClientCount {
             request_id: id,
@@ -367,6 +375,7 @@ fn data_of(msg: &Message) -> Result<Option<Value>, EncodeError> {
         } => map(vec![
             ("requestId", Value::from(request_id(*id))),
             ("clientCount", Value::from(sids.len() as u64)),
+            ("sids", strings(sids)),
         ]),
         Body::RestoreSession { .. } | Body::RestoreSessionResponse { .. } => {
             return Err(EncodeError::Serialize(
@@ -443,9 +452,13 @@ impl Fields {
         Ok((event, items.map(normalize).collect()))
     }
 
-    /// One answer value as Volley's argument list.
+    /// An answer as Volley's argument list: every argument from a Volley node, the one value
+    /// Node sends otherwise.
     fn answer(&mut self) -> Vec<Value> {
-        vec![normalize(self.take("packet").unwrap_or(Value::Nil))]
+        match self.take("args") {
+            Some(Value::Array(args)) => args.into_iter().map(normalize).collect(),
+            _ => vec![normalize(self.take("packet").unwrap_or(Value::Nil))],
+        }
     }
 }
 
@@ -573,16 +586,18 @@ fn message(
                 .and_then(|c| c.as_u64())
                 .ok_or_else(|| invalid("clientCount must be a number"))?;
             let count = usize::try_from(count.min(MAX_CLIENT_COUNT)).unwrap_or(0);
-            Body::BroadcastClientCount {
-                request_id,
-                sids: vec![String::new(); count],
-            }
+            // Volley nodes name the sockets too; Node's do not
+            let sids = match d.take("sids").map(|v| rooms(v, "sids")) {
+                Some(Ok(sids)) if sids.len() == count => sids,
+                _ => vec![String::new(); count],
+            };
+            Body::BroadcastClientCount { request_id, sids }
         }
         12 => {
             let mut d = Fields::new(data)?;
             Body::BroadcastAck {
                 request_id: d.request_id()?,
-                sid: String::new(),
+                sid: d.take("sid").and_then(text).unwrap_or_default(),
                 args: d.answer(),
             }
         }

@@ -271,9 +271,27 @@ impl<B: PubSub> Node<B> {
                 return None;
             }
         };
+        // What this node has delivered already is logged here: the missed broadcasts up to it
+        // go with the session, those after it are sent from the log when the socket is
+        // registered (or reach it live), so none comes twice.
+        use crate::manager::recovery_parts::stream_id;
+        let delivered_at = self.local.recovery().and_then(|r| r.last_stream_id(ns));
+        let delivered = delivered_at
+            .clone()
+            .filter(|here| stream_id(here) < stream_id(&restored.last));
+        let mut cut = delivered.unwrap_or_else(|| restored.last.clone());
+        if stream_id(offset) > stream_id(&cut) {
+            // the client received more than this node has delivered yet: the rest comes live
+            offset.clone_into(&mut cut);
+        }
+        tracing::debug!(target: "volley::cluster", offset, last = %restored.last, ?delivered_at, cut = %cut, missed = restored.missed.len(), "restoring a stored session");
         let parser = self.local.parser();
         let mut missed = Vec::with_capacity(restored.missed.len());
-        for m in restored.missed {
+        for m in restored
+            .missed
+            .into_iter()
+            .filter(|m| stream_id(&m.offset) <= stream_id(&cut))
+        {
             let mut args = m.args;
             args.push(Value::from(m.offset));
             match parser.event(ns, &m.event, &args, None) {
@@ -294,7 +312,7 @@ impl<B: PubSub> Node<B> {
             data,
             missed,
             marks: Default::default(),
-            last: Some(restored.last),
+            last: Some(cut),
         })
     }
 

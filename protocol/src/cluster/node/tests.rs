@@ -87,9 +87,18 @@ fn round_trips() {
             request_id: 3,
             sids: vec![String::new(), String::new()],
         },
+        Body::BroadcastClientCount {
+            request_id: 3,
+            sids: vec!["abcdefghijABCDEFGHIJ".into()],
+        },
         Body::BroadcastAck {
             request_id: 3,
             sid: String::new(),
+            args: vec![Value::from(5)],
+        },
+        Body::BroadcastAck {
+            request_id: 3,
+            sid: "abcdefghijABCDEFGHIJ".into(),
             args: vec![Value::from(5)],
         },
     ];
