@@ -13,7 +13,7 @@ use volley::{Args, ConnectError, DisconnectReason, Server, Socket, Value};
 use volley_tests::clients::{self, binary, Client, ClientRun};
 use volley_tests::server::TestServer;
 use volley_tests::wire::Polling;
-use volley_tests::{bail, TestResult};
+use volley_tests::{bail, Failure, TestResult};
 
 /// A socket leaving a namespace, as the server saw it.
 #[derive(Debug)]
@@ -232,6 +232,26 @@ async fn v2_client_is_refused_by_default() -> TestResult {
         bail!("EIO=3 without allow_eio3: {} {}", reply.status, reply.body);
     }
     Ok(())
+}
+
+#[tokio::test]
+async fn chat_example_with_allow_eio3_greets_a_v2_page() -> TestResult {
+    let opts = volley_examples::cli::parse(["--allow-eio3".to_owned()]).map_err(Failure::msg)?;
+    let app = volley_examples::chat::router(&opts)?;
+    let srv = TestServer::spawn(app).await?;
+    let run = run(&srv, &["chat", "upgrade"]).await?;
+    let nick = run.field("welcome", "data")?["nick"]
+        .as_str()
+        .unwrap_or_default();
+    if !nick.starts_with("guest-") {
+        bail!("the chat greeted the v2 page as {nick:?}");
+    }
+    expect(
+        &run,
+        "join",
+        "ack",
+        json!([{"room": "lobby", "members": 1}]),
+    )
 }
 
 // --- the v3 wire by hand ---------------------------------------------------------------------

@@ -183,6 +183,16 @@ const scenarios = {
     await sleep(200);
   },
 
+  // The chat example started with --allow-eio3: a v2 page is greeted and joins a room.
+  async chat() {
+    const a = connect("/");
+    const welcome = next(a, "welcome");
+    await waitConnected(a);
+    out("welcome", { data: toJson((await welcome)[0]) });
+    out("join", { ack: toJson(await emitWithAck(a, "join", "lobby")) });
+    a.disconnect();
+  },
+
   // A server without allow_eio3 refuses the handshake.
   async refused() {
     const a = connect("/");
