@@ -121,7 +121,9 @@ impl ServerBuilder {
         self
     }
 
-    /// Time between two server pings (default 25 s).
+    /// Time between two server pings (default 25 s). A `socket.io-client` 2.x client (see
+    /// [`allow_eio3`](Self::allow_eio3)) pings instead, at this interval, and the server answers;
+    /// it is closed when no ping comes within this interval plus the ping timeout.
     pub fn ping_interval(mut self, interval: Duration) -> Self {
         self.engine.ping_interval = interval;
         self
