@@ -25,11 +25,11 @@ struct Left {
 
 /// The server the v2 client talks to: `/` and `/admin` greet with the socket's id and auth,
 /// echo and ack; `/` has rooms and a server-side disconnect; `/refuse` refuses.
-fn server(allow_eio3: bool, left: mpsc::UnboundedSender<Left>) -> Server {
+fn server(allow_eio3: bool, ping: Duration, left: mpsc::UnboundedSender<Left>) -> Server {
     let io = Server::builder()
         .allow_eio3(allow_eio3)
-        .ping_interval(Duration::from_millis(300))
-        .ping_timeout(Duration::from_millis(200))
+        .ping_interval(ping)
+        .ping_timeout(ping * 2 / 3)
         .connect_timeout(Duration::from_millis(1000))
         .build();
     for ns in ["/", "/admin"] {
@@ -82,9 +82,17 @@ fn server(allow_eio3: bool, left: mpsc::UnboundedSender<Left>) -> Server {
     io
 }
 
+/// The server with pings every 300 ms (a ping timeout of 200 ms).
 async fn start(allow_eio3: bool) -> TestResult<(TestServer, mpsc::UnboundedReceiver<Left>)> {
+    start_pinging(allow_eio3, Duration::from_millis(300)).await
+}
+
+async fn start_pinging(
+    allow_eio3: bool,
+    ping: Duration,
+) -> TestResult<(TestServer, mpsc::UnboundedReceiver<Left>)> {
     let (tx, rx) = mpsc::unbounded_channel();
-    let srv = TestServer::spawn(server(allow_eio3, tx).router()).await?;
+    let srv = TestServer::spawn(server(allow_eio3, ping, tx).router()).await?;
     Ok((srv, rx))
 }
 
@@ -490,4 +498,39 @@ async fn v3_websocket_binary_starts_with_its_type_and_the_client_pings() -> Test
         bail!("a binary message without its type closed the session for {reason:?}");
     }
     Ok(())
+}
+
+#[tokio::test]
+async fn one_broadcast_reaches_v3_and_v4_clients_each_in_its_framing() -> TestResult {
+    use volley_tests::wire::Ws;
+    // pings far apart: the test's v3 client does not ping
+    let (srv, _events) = start_pinging(true, Duration::from_secs(20)).await?;
+    let base = format!("{}/socket.io/?transport=websocket", srv.ws_url());
+    let (mut v3, v3_handshake) = Ws::open_url(&format!("{base}&EIO=3")).await?;
+    v3.expect_text("40").await?;
+    let hello = |sid: &str| format!(r#"42["hello",{{"auth":null,"id":"{sid}","ns":"/"}}]"#);
+    v3.expect_text(&hello(&v3_handshake.sid)).await?;
+    let (mut v4, _) = Ws::open_url(&format!("{base}&EIO=4")).await?;
+    v4.send_text("40").await?;
+    let v4_id = match v4.next_packet().await? {
+        volley_tests::wire::Frame::Text(t) => {
+            let json: Json =
+                serde_json::from_str(t.trim_start_matches("40")).map_err(Failure::from)?;
+            json["sid"].as_str().unwrap_or_default().to_owned()
+        }
+        other => bail!("expected the v4 CONNECT acknowledgement, got {other:?}"),
+    };
+    v4.expect_text(&hello(&v4_id)).await?;
+    for ws in [&mut v3, &mut v4] {
+        ws.send_text(r#"421["join","r1"]"#).await?;
+        ws.expect_text(r#"431["r1"]"#).await?;
+    }
+    v3.send_text(r#"451-["shout","r1","hi",{"_placeholder":true,"num":0}]"#)
+        .await?;
+    v3.send_binary(&[4, 7, 7]).await?;
+    let news = r#"451-["news","hi",{"_placeholder":true,"num":0}]"#;
+    v3.expect_text(news).await?;
+    v3.expect_binary(&[4, 7, 7]).await?;
+    v4.expect_text(news).await?;
+    v4.expect_binary(&[7, 7]).await
 }
