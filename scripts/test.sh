@@ -25,7 +25,7 @@ npm_install() {
         cp "$dir/package-lock.json" "$stamp"
     fi
 }
-for dir in "$node_dir" tests/clients/node-cluster tests/clients/browser tests/clients/admin-ui examples/chat; do
+for dir in "$node_dir" tests/clients/node-v2 tests/clients/node-cluster tests/clients/browser tests/clients/admin-ui examples/chat; do
     npm_install "$dir"
 done
 

@@ -62,6 +62,8 @@ pub struct ChatOptions {
     /// Connection state recovery (on by default; `--no-recovery` turns it off): a page whose
     /// connection drops for a moment gets its nickname, rooms and every message it missed back.
     pub recovery: bool,
+    /// Accept `socket.io-client` 2.x pages too (`--allow-eio3`; Engine.IO v3). Off by default.
+    pub allow_eio3: bool,
 }
 
 /// The origin of the hosted Socket.IO Admin UI, allowed to connect when `--admin` is given.
@@ -77,6 +79,7 @@ impl Default for ChatOptions {
             admin: None,
             metrics: false,
             recovery: true,
+            allow_eio3: false,
         }
     }
 }
@@ -139,11 +142,14 @@ pub fn server(opts: &ChatOptions) -> Result<Server, ChatError> {
     if !client.join("socket.io.min.js").is_file() {
         return Err(ChatError::ClientMissing(client.join("socket.io.min.js")));
     }
-    let mut builder = Server::builder().client_manager_arc(manager).static_files(
-        StaticFiles::new()
-            .dir("/socket.io-client", client)
-            .dir("/", page),
-    );
+    let mut builder = Server::builder()
+        .client_manager_arc(manager)
+        .allow_eio3(opts.allow_eio3)
+        .static_files(
+            StaticFiles::new()
+                .dir("/socket.io-client", client)
+                .dir("/", page),
+        );
     if opts.admin.is_some() {
         // A list replaces the same-origin default: name the page's own origins too.
         let mut origins = vec![

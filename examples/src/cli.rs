@@ -8,7 +8,7 @@ use crate::chat::{self, ChatOptions};
 
 /// The flags, as `--help` prints them.
 pub const USAGE: &str = "usage: chat [--host ADDR] [--port N] [--adapter URL] [--public DIR]
-            [--admin USER:PASSWORD] [--metrics] [--no-recovery]
+            [--admin USER:PASSWORD] [--metrics] [--no-recovery] [--allow-eio3]
 
   --host ADDR    address to listen on (default 127.0.0.1; 0.0.0.0 in a container)
   --port N       TCP port (default 3000)
@@ -20,7 +20,8 @@ pub const USAGE: &str = "usage: chat [--host ADDR] [--port N] [--adapter URL] [-
                  (https://admin.socket.io) may connect; the password may be a bcrypt hash
   --metrics      serve Prometheus metrics at /metrics
   --no-recovery  turn connection state recovery off (on by default: a page whose connection
-                 drops for a moment gets its rooms and every message it missed back)";
+                 drops for a moment gets its rooms and every message it missed back)
+  --allow-eio3   accept socket.io-client 2.x (Engine.IO v3) as well as current clients";
 
 /// Reads the flags (`--flag value` or `--flag=value`); `Err` carries the message to print.
 ///
@@ -48,6 +49,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<ChatOptions, Stri
         }
         if flag == "--no-recovery" && inline.is_none() {
             opts.recovery = false;
+            continue;
+        }
+        if flag == "--allow-eio3" && inline.is_none() {
+            opts.allow_eio3 = true;
             continue;
         }
         let mut value = || {
@@ -144,6 +149,8 @@ mod tests {
         assert!(parse(args("--help")).is_err());
         assert!(parse(args("--port 1")).expect("flags").recovery);
         assert!(!parse(args("--no-recovery")).expect("flags").recovery);
+        assert!(!parse(args("")).expect("flags").allow_eio3);
+        assert!(parse(args("--allow-eio3")).expect("flags").allow_eio3);
         let opts = parse(args("--admin admin:$2b$10$x:y --metrics")).expect("flags");
         assert_eq!(
             opts.admin,

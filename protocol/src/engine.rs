@@ -1,4 +1,5 @@
-//! Engine.IO v4 packets in their text form, and the long-polling payload.
+//! Engine.IO v4 packets in their text form, and the long-polling payload; [`v3`] holds the
+//! payload framing of Engine.IO v3.
 //!
 //! A text packet is one type digit followed by its data (`4hello` is a MESSAGE carrying
 //! `hello`). A long-polling body holds several packets separated by [`SEPARATOR`]; binary
@@ -10,6 +11,8 @@ use base64::Engine as _;
 use bytes::Bytes;
 
 use crate::DecodeError;
+
+pub mod v3;
 
 /// The record separator between packets of a long-polling payload.
 pub const SEPARATOR: char = '\u{1e}';

@@ -17,6 +17,10 @@ pub enum DecodeError {
     /// A binary record of a long-polling payload is not valid padded standard base64.
     #[error("invalid base64 in a binary record")]
     InvalidBase64,
+    /// A record of an Engine.IO v3 payload has a missing or malformed length prefix, or a length
+    /// that runs past the end of the payload.
+    #[error("invalid length prefix in an Engine.IO v3 payload")]
+    InvalidLength,
     /// A binary packet lacks its `<count>-` attachment prefix, or the count is not a number.
     #[error("invalid or missing attachment count")]
     InvalidAttachmentCount,

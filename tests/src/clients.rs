@@ -35,6 +35,9 @@ pub enum Client {
     Node,
     /// PyPI `python-socketio` 5 client, driven by `tests/clients/python/client.py`.
     Python,
+    /// npm `socket.io-client` 2.x (Engine.IO v3), driven by `tests/clients/node-v2/client.js`
+    /// (against a server that allows v3 clients).
+    NodeV2,
 }
 
 fn manifest_dir() -> PathBuf {
@@ -57,6 +60,19 @@ fn present(path: &Path) -> bool {
     path.components().count() == 1 && path.is_relative() || path.exists()
 }
 
+/// `node <dir>/<script>`, once `dir` has `socket.io-client` installed; `missing` says what to do
+/// otherwise (`{}` stands for the path that was looked for).
+fn node_script(dir: &Path, script: &str, missing: &str) -> TestResult<Command> {
+    let marker = dir.join("node_modules/socket.io-client/package.json");
+    if !marker.exists() {
+        bail!("{}", missing.replace("{}", &marker.display().to_string()));
+    }
+    let node = std::env::var(NODE_VAR).unwrap_or_else(|_| "node".to_owned());
+    let mut cmd = Command::new(node);
+    cmd.arg(dir.join(script)).current_dir(dir);
+    Ok(cmd)
+}
+
 impl Client {
     /// The command that runs this client's script (checked for installed dependencies).
     fn command(self) -> TestResult<Command> {
@@ -64,20 +80,22 @@ impl Client {
             Client::Node => {
                 let dir = env_path(NODE_CLIENTS_VAR)
                     .unwrap_or_else(|| manifest_dir().join("clients").join("node"));
-                let marker = dir.join("node_modules/socket.io-client/package.json");
-                if !marker.exists() {
-                    bail!(
-                        "the Node client is not installed: {} is missing. Run `scripts/test.sh` \
-                         (it runs `npm ci` in tests/clients/node), or `npm ci` there by hand, \
-                         or set {NODE_CLIENTS_VAR} to a directory where it is installed.",
-                        marker.display()
-                    );
-                }
-                let node = std::env::var(NODE_VAR).unwrap_or_else(|_| "node".to_owned());
-                let mut cmd = Command::new(node);
-                cmd.arg(dir.join("client.mjs")).current_dir(dir);
-                Ok(cmd)
+                node_script(
+                    &dir,
+                    "client.mjs",
+                    &format!(
+                        "the Node client is not installed: {{}} is missing. Run `scripts/test.sh` \
+                     (it runs `npm ci` in tests/clients/node), or `npm ci` there by hand, or \
+                     set {NODE_CLIENTS_VAR} to a directory where it is installed."
+                    ),
+                )
             }
+            Client::NodeV2 => node_script(
+                &manifest_dir().join("clients").join("node-v2"),
+                "client.js",
+                "socket.io-client 2.x is not installed: {} is missing. Run `scripts/test.sh` (it \
+                 runs `npm ci` in tests/clients/node-v2), or `npm ci` there by hand.",
+            ),
             Client::Python => {
                 let python = env_path(PYTHON_VAR)
                     .unwrap_or_else(|| manifest_dir().join("../.venv/bin/python"));

@@ -190,7 +190,7 @@ pub async fn server_disconnect(client: Client, transport: &str) -> TestResult {
     let mut srv = InteropServer::start().await?;
     let run = run(&srv, client, &["server-disconnect", transport]).await?;
     let expected = match client {
-        Client::Node => "io server disconnect",
+        Client::Node | Client::NodeV2 => "io server disconnect",
         Client::Python => "server disconnect",
     };
     run.expect("disconnect", "reason", &json!(expected))?;

@@ -59,6 +59,9 @@ pub struct EngineConfig {
     pub ws_read_buffer: usize,
     /// Write buffer of one WebSocket connection, in bytes (default 4 KiB).
     pub ws_write_buffer: usize,
+    /// Accept Engine.IO v3 clients (`EIO=3`: `socket.io-client` 2.x) besides v4 ones (default
+    /// off, as on the reference server; see [`crate::ServerBuilder::allow_eio3`]).
+    pub allow_eio3: bool,
 }
 
 impl Default for EngineConfig {
@@ -75,6 +78,7 @@ impl Default for EngineConfig {
             queue_bytes: 8 * 1024 * 1024,
             ws_read_buffer: 512,
             ws_write_buffer: 4 * 1024,
+            allow_eio3: false,
         }
     }
 }

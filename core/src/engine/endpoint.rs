@@ -12,6 +12,7 @@ use http::{Method, Request};
 use tokio::sync::Notify;
 
 use super::heartbeat::{self, Schedule};
+use super::socket::Version;
 use super::{
     polling, websocket, EngineConfig, EngineHandler, EngineSocket, RequestError, RequestInfo, Sid,
     Transport,
@@ -49,6 +50,7 @@ impl<H: EngineHandler> std::fmt::Debug for Engine<H> {
 /// The query parameters every Engine.IO request carries.
 struct Query {
     transport: Transport,
+    version: Version,
     sid: Option<Sid>,
     /// Set when a `sid` was given but is not of the right form: it cannot name a session.
     bad_sid: bool,
@@ -60,6 +62,8 @@ pub(crate) struct QueryParams<'a> {
     pub(crate) eio: Option<Cow<'a, str>>,
     pub(crate) transport: Option<Cow<'a, str>>,
     pub(crate) sid: Option<Cow<'a, str>>,
+    /// Engine.IO v3 only: the client wants binary as base64 in polling payloads.
+    pub(crate) b64: Option<Cow<'a, str>>,
 }
 
 impl<'a> QueryParams<'a> {
@@ -71,6 +75,7 @@ impl<'a> QueryParams<'a> {
                 "EIO" => params.eio = Some(v),
                 "transport" => params.transport = Some(v),
                 "sid" => params.sid = Some(v),
+                "b64" => params.b64 = Some(v),
                 _ => {}
             }
         }
@@ -83,10 +88,17 @@ fn parse_query(query: Option<&str>, config: &EngineConfig) -> Result<Query, Requ
         eio,
         transport,
         sid,
+        b64,
     } = QueryParams::read(query.unwrap_or("").as_bytes());
-    if eio.as_deref() != Some("4") {
-        return Err(RequestError::UnsupportedProtocolVersion);
-    }
+    let version = match eio.as_deref() {
+        Some("4") => Version::default(),
+        Some("3") if config.allow_eio3 => Version {
+            eio3: true,
+            // any value, as the reference server reads it
+            b64: b64.is_some(),
+        },
+        _ => return Err(RequestError::UnsupportedProtocolVersion),
+    };
     let transport = transport
         .as_deref()
         .and_then(Transport::parse)
@@ -95,6 +107,7 @@ fn parse_query(query: Option<&str>, config: &EngineConfig) -> Result<Query, Requ
     let parsed = sid.as_deref().map(Sid::parse);
     Ok(Query {
         transport,
+        version,
         sid: parsed.flatten(),
         bad_sid: matches!(parsed, Some(None)),
     })
@@ -170,7 +183,7 @@ impl<H: EngineHandler> Engine<H> {
             return Err(RequestError::ShuttingDown);
         }
         match (query.transport, query.sid, req.method()) {
-            (Transport::Polling, None, &Method::GET) => Ok(polling::open(self, req)),
+            (Transport::Polling, None, &Method::GET) => Ok(polling::open(self, req, query.version)),
             (Transport::Polling, None, _) => Err(RequestError::BadHandshakeMethod),
             (Transport::Polling, Some(sid), &Method::GET) => {
                 let socket = self.session(sid).ok_or(RequestError::UnknownSid)?;
@@ -178,7 +191,7 @@ impl<H: EngineHandler> Engine<H> {
             }
             (Transport::Polling, Some(sid), &Method::POST) => {
                 let socket = self.session(sid).ok_or(RequestError::UnknownSid)?;
-                polling::post(&self, socket, req.into_body()).await
+                polling::post(&self, socket, req).await
             }
             (Transport::Polling, Some(_), _) => Err(RequestError::BadHandshakeMethod),
             (Transport::Websocket, sid, &Method::GET) => {
@@ -186,7 +199,7 @@ impl<H: EngineHandler> Engine<H> {
                     Some(sid) => Some(self.session(sid).ok_or(RequestError::UnknownSid)?),
                     None => None,
                 };
-                websocket::accept(self, req, socket).await
+                websocket::accept(self, req, socket, query.version).await
             }
             (Transport::Websocket, _, _) => Err(RequestError::BadRequest),
         }
@@ -197,13 +210,13 @@ impl<H: EngineHandler> Engine<H> {
     /// for a WebSocket one.
     pub(crate) fn open_session(
         self: &Arc<Self>,
-        transport: Transport,
+        (transport, version): (Transport, Version),
         request: RequestInfo,
     ) -> Arc<EngineSocket<H::Data>> {
         let sid = Sid::new();
         let socket = Arc::new(EngineSocket::new(
             sid,
-            transport,
+            (transport, version),
             (self.config.queue_capacity, self.config.queue_bytes),
             request,
             H::Data::default(),
@@ -211,7 +224,7 @@ impl<H: EngineHandler> Engine<H> {
         if let Ok(mut sessions) = self.sessions.write() {
             sessions.insert(sid, socket.clone());
         }
-        heartbeat::start(self, sid);
+        heartbeat::start(self, sid, version.eio3);
         tracing::debug!(target: "volley::engine", %sid, transport = transport.as_str(), "session opened");
         socket
     }
@@ -256,6 +269,8 @@ impl<H: EngineHandler> Engine<H> {
             Packet::Message(msg) => self.handler.on_message(socket, msg),
             Packet::Pong(_) => socket.record_pong(self.heartbeats.pong_ms()),
             Packet::Close => socket.close(super::CloseReason::ClientClose),
+            // a v3 client pings, the server answers
+            Packet::Ping(data) if socket.eio3() => super::v3::on_ping(self, socket, data),
             Packet::Ping(_) | Packet::Noop | Packet::Upgrade | Packet::Open => {}
         }
     }

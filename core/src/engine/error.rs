@@ -19,7 +19,7 @@ pub enum RequestError {
     /// Anything else the protocol does not allow (overlapping polls, bad body, upgrade misuse).
     #[error("Bad request")]
     BadRequest,
-    /// `EIO` missing or not `4`.
+    /// `EIO` missing or not `4` (nor `3`, when v3 clients are allowed).
     #[error("Unsupported protocol version")]
     UnsupportedProtocolVersion,
     /// The `Origin` is not allowed by the CORS settings.

@@ -28,6 +28,10 @@ enum Due {
     Ping,
     /// The pong of the ping sent at this time (milliseconds since the epoch).
     Pong(u64),
+    /// An Engine.IO v3 client's ping, later than the one recorded at this time (0: the
+    /// handshake). v3 clients ping and the server answers; one that stays silent for
+    /// `pingInterval + pingTimeout` is closed.
+    ClientPing(u64),
     /// The layer above's check ([`EngineHandler::on_open_check`]).
     OpenCheck,
 }
@@ -178,16 +182,25 @@ fn millis(d: Duration) -> u64 {
 /// not answer is gone by pingInterval + pingTimeout after its handshake, as the reference
 /// server has it), and the handler's open check if it wants one; starts the endpoint's
 /// heartbeat task if it is not running yet.
-pub(crate) fn start<H: EngineHandler>(engine: &Arc<Engine<H>>, sid: Sid) {
+pub(crate) fn start<H: EngineHandler>(engine: &Arc<Engine<H>>, sid: Sid, eio3: bool) {
     let schedule = &engine.heartbeats;
     if !schedule.started.swap(true, AtomicOrdering::AcqRel) {
         tokio::spawn(run(Arc::downgrade(engine), schedule.clone()));
     }
     let now = schedule.now_ms();
-    schedule.push(Entry {
-        at: now + millis(engine.config.ping_interval),
-        due: Due::Ping,
-        sid,
+    let config = &engine.config;
+    schedule.push(if eio3 {
+        Entry {
+            at: now + millis(config.ping_interval) + millis(config.ping_timeout),
+            due: Due::ClientPing(0),
+            sid,
+        }
+    } else {
+        Entry {
+            at: now + millis(config.ping_interval),
+            due: Due::Ping,
+            sid,
+        }
     });
     if let Some(after) = engine.handler.open_check_after() {
         schedule.push(Entry {
@@ -261,6 +274,20 @@ fn beat<H: EngineHandler>(engine: &Engine<H>, schedule: &Schedule, entry: Entry,
                 schedule.push(Entry {
                     at: (pong + millis(config.ping_interval)).max(now),
                     due: Due::Ping,
+                    sid: entry.sid,
+                });
+            } else {
+                socket.close(CloseReason::PingTimeout);
+            }
+        }
+        Due::ClientPing(last) => {
+            // a v3 client's pings are recorded as pongs are
+            let ping = socket.last_pong();
+            if ping > last {
+                schedule.push(Entry {
+                    at: (ping + millis(config.ping_interval) + millis(config.ping_timeout))
+                        .max(now),
+                    due: Due::ClientPing(ping),
                     sid: entry.sid,
                 });
             } else {

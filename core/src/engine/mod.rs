@@ -1,4 +1,4 @@
-//! The Engine.IO v4 layer: sessions over long-polling and WebSocket, the upgrade between them,
+//! The Engine.IO v4 layer (and v3, for old clients, when allowed): sessions over long-polling and WebSocket, the upgrade between them,
 //! heartbeats, and the HTTP errors of the reference server. It knows nothing of Socket.IO: the
 //! layer above implements [`EngineHandler`].
 
@@ -14,6 +14,7 @@ mod reason;
 mod request;
 mod sid;
 mod socket;
+mod v3;
 mod websocket;
 
 pub use config::{EngineConfig, Transport};

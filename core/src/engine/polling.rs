@@ -7,22 +7,68 @@ use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::{header, Request};
 use http_body_util::{BodyExt, Limited};
-use volley_protocol::engine::{decode_payload, Item};
+use volley_protocol::engine::{decode_payload, v3 as v3_payload, Item};
+use volley_protocol::DecodeError;
 
-use super::socket::Polling;
+use super::socket::{Polling, Version};
 use super::{
-    CloseReason, Engine, EngineHandler, EngineSocket, Frame, RequestError, RequestInfo, Transport,
+    v3, CloseReason, Engine, EngineHandler, EngineSocket, Frame, RequestError, RequestInfo,
+    Transport,
 };
 
-fn text_response(body: String) -> Response {
+pub(crate) fn text_response(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=UTF-8")], body).into_response()
 }
 
+/// A response of one packet without data (`6`, `1`), framed as the session's protocol wants.
+fn single<D>(socket: &EngineSocket<D>, packet: &'static str) -> Response {
+    text_response(if socket.eio3() {
+        v3::single(packet)
+    } else {
+        packet.to_owned()
+    })
+}
+
+/// A polling response being built from queued frames.
+pub(crate) trait Payload {
+    /// Appends a frame.
+    fn push(&mut self, frame: Frame);
+    /// Bytes so far, roughly (to cut the response at `maxPayload`).
+    fn len(&self) -> usize;
+    /// The response.
+    fn into_response(self) -> Response;
+}
+
+/// The v4 payload: records separated by `\x1e`, written as they come.
+impl Payload for String {
+    fn push(&mut self, frame: Frame) {
+        frame.write_polling(self);
+    }
+
+    fn len(&self) -> usize {
+        String::len(self)
+    }
+
+    fn into_response(self) -> Response {
+        text_response(self)
+    }
+}
+
 /// Opens a polling session: the response body is the handshake packet.
-pub(crate) fn open<H: EngineHandler>(engine: Arc<Engine<H>>, req: Request<Body>) -> Response {
-    let socket = engine.open_session(Transport::Polling, RequestInfo::from_request(&req));
+pub(crate) fn open<H: EngineHandler>(
+    engine: Arc<Engine<H>>,
+    req: Request<Body>,
+    version: Version,
+) -> Response {
+    let socket = engine.open_session(
+        (Transport::Polling, version),
+        RequestInfo::from_request(&req),
+    );
     tokio::spawn(finish_when_closed(engine.clone(), socket.clone()));
-    let body = engine.handshake(socket.sid(), Transport::Polling);
+    let mut body = engine.handshake(socket.sid(), Transport::Polling);
+    if version.eio3 {
+        body = v3::single(&body);
+    }
     engine.handler.on_open(&socket);
     text_response(body)
 }
@@ -61,7 +107,7 @@ pub(crate) async fn poll<H: EngineHandler>(
         return Err(RequestError::BadRequest);
     };
     if socket.is_upgrading() {
-        return Ok(text_response("6".to_owned()));
+        return Ok(single(&socket, "6"));
     }
     let first = match outbox.held.take() {
         Some(frame) => Some(frame),
@@ -69,7 +115,7 @@ pub(crate) async fn poll<H: EngineHandler>(
             biased;
             frame = socket.queue.pop() => Some(frame),
             _ = socket.closed() => None,
-            _ = polling.upgrade_noop.notified() => return Ok(text_response("6".to_owned())),
+            _ = polling.upgrade_noop.notified() => return Ok(single(&socket, "6")),
         },
     };
     let Some(first) = first else {
@@ -78,34 +124,58 @@ pub(crate) async fn poll<H: EngineHandler>(
             Some(CloseReason::ClientClose) => "6",
             _ => "1",
         };
-        return Ok(text_response(body.to_owned()));
+        return Ok(single(&socket, body));
     };
     let max = engine.config.max_payload as usize;
-    let mut body = String::with_capacity(first.wire_len().min(max));
+    Ok(if socket.eio3() {
+        let b64 = polling.b64;
+        fill(&socket, &mut outbox.held, first, max, v3::Payload::new(b64))
+    } else {
+        let body = String::with_capacity(first.wire_len().min(max));
+        fill(&socket, &mut outbox.held, first, max, body)
+    })
+}
+
+/// Writes `first`, then as many queued frames as fit in `max` bytes; the first that does not
+/// fit is kept in `held` for the next response.
+fn fill<D, P: Payload>(
+    socket: &EngineSocket<D>,
+    held: &mut Option<Frame>,
+    first: Frame,
+    max: usize,
+    mut body: P,
+) -> Response {
     let closing = matches!(first, Frame::Close);
-    first.write_polling(&mut body);
+    body.push(first);
     // A close packet travels alone, in the next response: clients handle the packets before it
     // asynchronously, and a close in the same payload would overtake them.
     while let (false, Some(frame)) = (closing, socket.queue.try_pop()) {
         if matches!(frame, Frame::Close) || body.len() + 1 + frame.wire_len() > max {
-            outbox.held = Some(frame);
+            *held = Some(frame);
             break;
         }
-        frame.write_polling(&mut body);
+        body.push(frame);
     }
     if closing {
         socket.close(CloseReason::ServerClose);
     }
-    Ok(text_response(body))
+    body.into_response()
 }
 
 /// Reads a payload of packets from the client and hands them to the handler.
 pub(crate) async fn post<H: EngineHandler>(
     engine: &Engine<H>,
     socket: Arc<EngineSocket<H::Data>>,
-    body: Body,
+    req: Request<Body>,
 ) -> Result<Response, RequestError> {
     let polling = polling_state(&socket)?;
+    // a v3 client with XHR2 sends binary payloads
+    let binary = socket.eio3()
+        && req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|t| t.as_bytes().starts_with(b"application/octet-stream"));
+    let body = req.into_body();
     let Ok(_guard) = polling.post_lock.try_lock() else {
         socket.close(CloseReason::TransportError);
         return Err(RequestError::BadRequest);
@@ -125,17 +195,33 @@ pub(crate) async fn post<H: EngineHandler>(
             });
         }
     };
+    if binary {
+        return receive(engine, &socket, v3_payload::decode_binary_payload(&bytes)).await;
+    }
     let Ok(text) = std::str::from_utf8(&bytes) else {
         socket.close(CloseReason::TransportError);
         return Err(RequestError::BadRequest);
     };
-    for item in decode_payload(text) {
+    if socket.eio3() {
+        receive(engine, &socket, v3_payload::decode_payload(text)).await
+    } else {
+        receive(engine, &socket, decode_payload(text)).await
+    }
+}
+
+/// Hands the packets of a payload to the handler, in order; an invalid one closes the session.
+async fn receive<'a, H: EngineHandler>(
+    engine: &Engine<H>,
+    socket: &Arc<EngineSocket<H::Data>>,
+    items: impl Iterator<Item = Result<Item<'a>, DecodeError>>,
+) -> Result<Response, RequestError> {
+    for item in items {
         if socket.is_closed() {
             break;
         }
         match item {
-            Ok(Item::Text(packet)) => engine.on_packet(&socket, packet),
-            Ok(Item::Binary(data)) => engine.handler.on_binary(&socket, data),
+            Ok(Item::Text(packet)) => engine.on_packet(socket, packet),
+            Ok(Item::Binary(data)) => engine.handler.on_binary(socket, data),
             Err(e) => {
                 tracing::debug!(target: "volley::engine", sid = %socket.sid(), error = %e, "invalid payload");
                 socket.close(CloseReason::TransportError);
@@ -144,7 +230,7 @@ pub(crate) async fn post<H: EngineHandler>(
         }
         // The rest of the payload waits while the handler pauses reads: so does the client's
         // next POST, which this one's response holds back.
-        if let Some(pause) = engine.handler.pause(&socket) {
+        if let Some(pause) = engine.handler.pause(socket) {
             pause.await;
         }
     }

@@ -34,6 +34,17 @@ pub(crate) struct Polling {
     pub(crate) post_lock: Mutex<()>,
     /// Releases a waiting GET with a noop once the upgrade's probe succeeded.
     pub(crate) upgrade_noop: Notify,
+    /// An Engine.IO v3 client that asked for base64 binary (`b64=1`): its responses are text
+    /// payloads even when they carry binary messages.
+    pub(crate) b64: bool,
+}
+
+/// What the opening request said of the protocol: Engine.IO v3, and for a v3 polling client
+/// whether it wants binary as base64.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Version {
+    pub(crate) eio3: bool,
+    pub(crate) b64: bool,
 }
 
 /// Why a frame could not be queued.
@@ -58,6 +69,8 @@ pub struct EngineSocket<D> {
     /// Set for a session opened over polling (also once upgraded).
     polling: Option<Box<Polling>>,
     transport: AtomicU8,
+    /// An Engine.IO v3 client (`EIO=3`, see [`super::v3`]).
+    eio3: bool,
     /// Set once, when the session closes; read without a lock.
     is_closed: AtomicBool,
     /// Wakes the tasks waiting in [`EngineSocket::closed`] (a notifier lives in the session
@@ -77,7 +90,7 @@ pub struct EngineSocket<D> {
 impl<D> EngineSocket<D> {
     pub(crate) fn new(
         sid: Sid,
-        transport: Transport,
+        (transport, version): (Transport, Version),
         (capacity, max_bytes): (usize, usize),
         request: RequestInfo,
         data: D,
@@ -85,7 +98,13 @@ impl<D> EngineSocket<D> {
         EngineSocket {
             sid,
             queue: FrameQueue::new(capacity, max_bytes),
-            polling: (transport == Transport::Polling).then(Box::default),
+            polling: (transport == Transport::Polling).then(|| {
+                Box::new(Polling {
+                    b64: version.b64,
+                    ..Polling::default()
+                })
+            }),
+            eio3: version.eio3,
             transport: AtomicU8::new(match transport {
                 Transport::Polling => POLLING,
                 Transport::Websocket => WEBSOCKET,
@@ -103,6 +122,21 @@ impl<D> EngineSocket<D> {
     /// The session id.
     pub fn sid(&self) -> Sid {
         self.sid
+    }
+
+    /// The Engine.IO protocol revision the client speaks: 4, or 3 for `socket.io-client` 2.x
+    /// (accepted with [`crate::ServerBuilder::allow_eio3`]).
+    pub fn protocol(&self) -> u8 {
+        if self.eio3 {
+            3
+        } else {
+            4
+        }
+    }
+
+    /// Whether the client speaks Engine.IO v3.
+    pub(crate) fn eio3(&self) -> bool {
+        self.eio3
     }
 
     /// The opening request.

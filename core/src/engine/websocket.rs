@@ -13,9 +13,9 @@ use futures_util::{FutureExt, SinkExt};
 use http::Request;
 
 use super::queue::FrameQueue;
-use super::socket::Polling;
+use super::socket::{Polling, Version};
 use super::{
-    CloseReason, Engine, EngineHandler, EngineSocket, Frame, Pause, RequestError, RequestInfo,
+    v3, CloseReason, Engine, EngineHandler, EngineSocket, Frame, Pause, RequestError, RequestInfo,
     Transport,
 };
 
@@ -31,11 +31,12 @@ pub(crate) async fn accept<H: EngineHandler>(
     engine: Arc<Engine<H>>,
     req: Request<Body>,
     existing: Option<Arc<EngineSocket<H::Data>>>,
+    version: Version,
 ) -> Result<Response, RequestError> {
     // What the connection's task keeps until the upgrade completes, behind one pointer: the
     // task keeps room for it beside the session's own state for the connection's whole life.
     let target = match existing {
-        None => Target::New(Box::new(RequestInfo::from_request(&req))),
+        None => Target::New(Box::new(RequestInfo::from_request(&req)), version),
         Some(socket) => Target::Upgrade(socket),
     };
     let (mut parts, _body) = req.into_parts();
@@ -54,15 +55,15 @@ pub(crate) async fn accept<H: EngineHandler>(
     // An upgrade's future (with its probe) is the larger one and the rarer: boxed, so that every
     // connection opened over WebSocket does not keep room for it.
     Ok(upgrade.on_upgrade(move |ws| match target {
-        Target::New(info) => Either::Left(run_new(engine, ws, *info)),
+        Target::New(info, version) => Either::Left(run_new(engine, ws, *info, version)),
         Target::Upgrade(socket) => Either::Right(Box::pin(run_upgrade(engine, ws, socket))),
     }))
 }
 
 /// What an accepted WebSocket becomes.
 enum Target<D> {
-    /// A new session, opened by this request.
-    New(Box<RequestInfo>),
+    /// A new session, opened by this request, in the protocol it asked for.
+    New(Box<RequestInfo>, Version),
     /// The upgrade of a polling session.
     Upgrade(Arc<EngineSocket<D>>),
 }
@@ -73,8 +74,9 @@ fn run_new<H: EngineHandler>(
     engine: Arc<Engine<H>>,
     mut ws: WebSocket,
     info: RequestInfo,
+    version: Version,
 ) -> impl std::future::Future<Output = ()> + Send {
-    let socket = engine.open_session(Transport::Websocket, info);
+    let socket = engine.open_session((Transport::Websocket, version), info);
     async move {
         // The handshake is the first frame the drive loop writes; what `on_open` queues follows.
         // This task is the queue's only taker for the session's life (it has no polling state).
@@ -190,12 +192,14 @@ fn write_batch<'a>(
     ws: &'a mut WebSocket,
     first: Frame,
     queue: &'a FrameQueue,
+    eio3: bool,
 ) -> impl std::future::Future<Output = Option<CloseReason>> + 'a {
     let mut batch = Batch {
         frame: Some(first),
         part: 0,
         written: 0,
         closing: false,
+        eio3,
     };
     std::future::poll_fn(move |cx| batch.poll_write(ws, queue, cx))
 }
@@ -210,6 +214,8 @@ struct Batch {
     written: usize,
     /// A close packet was reached: flush, then end the session.
     closing: bool,
+    /// An Engine.IO v3 session: binary messages start with their type byte.
+    eio3: bool,
 }
 
 impl Batch {
@@ -241,11 +247,15 @@ impl Batch {
             }
             let message = match self.frame.take() {
                 Some(Frame::Text(t)) => Message::Text(t),
+                Some(Frame::Binary(b)) if self.eio3 => Message::Binary(v3::ws_binary(&b)),
                 Some(Frame::Binary(b)) => Message::Binary(b),
                 Some(Frame::Group(group)) => {
                     // the text first, then each attachment
                     let message = match self.part.checked_sub(1) {
                         None => Message::Text(group.text.clone()),
+                        Some(i) if self.eio3 => {
+                            Message::Binary(v3::ws_binary(&group.attachments[i]))
+                        }
                         Some(i) => Message::Binary(group.attachments[i].clone()),
                     };
                     self.part += 1;
@@ -286,6 +296,10 @@ fn receive<H: EngineHandler>(
             // an invalid frame closes the session, which ends the drive loop
             let _ = engine.on_text(socket, t.as_str());
         }
+        Some(Ok(Message::Binary(b))) if socket.eio3() => match v3::ws_binary_data(b) {
+            Some(data) => engine.handler.on_binary(socket, data),
+            None => socket.close(CloseReason::TransportError),
+        },
         Some(Ok(Message::Binary(b))) => engine.handler.on_binary(socket, b),
         Some(Ok(Message::Close(_))) => socket.close(CloseReason::ClientClose),
         Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
@@ -316,7 +330,7 @@ fn drive<'a, H: EngineHandler>(
                 tokio::select! {
                     biased;
                     () = std::future::poll_fn(|cx| socket.poll_closed(cx)) => break,
-                    written = write_batch(ws, frame, &socket.queue) => {
+                    written = write_batch(ws, frame, &socket.queue, socket.eio3()) => {
                         if let Some(reason) = written {
                             socket.close(reason);
                         }

@@ -121,7 +121,9 @@ impl ServerBuilder {
         self
     }
 
-    /// Time between two server pings (default 25 s).
+    /// Time between two server pings (default 25 s). A `socket.io-client` 2.x client (see
+    /// [`allow_eio3`](Self::allow_eio3)) pings instead, at this interval, and the server answers;
+    /// it is closed when no ping comes within this interval plus the ping timeout.
     pub fn ping_interval(mut self, interval: Duration) -> Self {
         self.engine.ping_interval = interval;
         self
@@ -149,6 +151,42 @@ impl ServerBuilder {
     /// it the upgrade is abandoned and the session stays on polling.
     pub fn upgrade_timeout(mut self, timeout: Duration) -> Self {
         self.engine.upgrade_timeout = timeout;
+        self
+    }
+
+    /// Accept `socket.io-client` 2.x (Engine.IO v3, Socket.IO protocol v4) besides current
+    /// clients. Off by default, as on Node's server (`allowEIO3`): such a client is refused with
+    /// 400 `{"code":5,"message":"Unsupported protocol version"}`.
+    ///
+    /// Both transports and the upgrade work, with acks and binary, and so do rooms and
+    /// broadcasts, shared with current clients. What differs for a v2 client:
+    ///
+    /// - it is connected to `/` as soon as its session opens (Socket.IO 2 servers did so), and
+    ///   its socket id there is its session id, which is what the client takes as `socket.id`;
+    /// - it sends no auth: its query stands for it. The connect handler of `/` gets the query of
+    ///   the handshake (`io(url, { query: { token: "x" } })`, less Engine.IO's own parameters) as
+    ///   a map of strings; that of another namespace the query the client sent with it (the
+    ///   same `query` option, unless set per namespace). `None` when there is none;
+    /// - a refused connect reaches it as an `error` event with the refusal's data, or else its
+    ///   message;
+    /// - connection state recovery does not apply, and it needs the default JSON parser.
+    ///
+    /// ```
+    /// use volley::{Server, Socket, Value};
+    ///
+    /// let io = Server::builder().allow_eio3(true).build();
+    /// io.of("/").on_connect(|socket: Socket, auth: Option<Value>| {
+    ///     // a v2 client's `query: { token }`, a current client's `auth: { token }`
+    ///     let token = auth
+    ///         .as_ref()
+    ///         .and_then(|a| a.as_map())
+    ///         .and_then(|m| m.iter().find(|(k, _)| k.as_str() == Some("token")))
+    ///         .and_then(|(_, v)| v.as_str().map(str::to_owned));
+    ///     println!("{} connected, token {token:?}", socket.id());
+    /// });
+    /// ```
+    pub fn allow_eio3(mut self, allow: bool) -> Self {
+        self.engine.allow_eio3 = allow;
         self
     }
 

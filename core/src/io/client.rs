@@ -137,7 +137,15 @@ impl Dispatcher {
     /// Hands a complete packet to its namespace; `len` is its size on the wire.
     fn dispatch(&self, session: &Session, packet: Packet, len: usize) {
         match packet.data {
-            PacketData::Connect(auth) => return self.connect(session, packet.ns, auth),
+            PacketData::Connect(auth) => {
+                // a v2 client's auth is the query on the namespace's name
+                let (ns, auth) = if session.eio3() {
+                    super::v2::namespace_and_auth(packet.ns)
+                } else {
+                    (packet.ns, auth)
+                };
+                return self.connect(session, ns, auth);
+            }
             PacketData::ConnectError(_) => {
                 return self.parse_error(session, &"CONNECT_ERROR from a client")
             }
@@ -170,8 +178,9 @@ impl Dispatcher {
 
     fn connect(&self, session: &Session, ns: String, auth: Option<Value>) {
         let Some(nsp) = self.shared.namespace(&ns) else {
-            let refusal = ConnectError::new("Invalid namespace").to_value();
-            if let Ok(frame) = self.shared.config.parser.connect_error(&ns, &refusal) {
+            let refusal = ConnectError::new("Invalid namespace");
+            let parser = self.shared.config.parser;
+            if let Ok(frame) = super::v2::connect_error(parser, session, &ns, &refusal) {
                 let _ = session.send(frame);
             }
             return;
@@ -188,7 +197,13 @@ impl Dispatcher {
                 drop(state);
                 return exceeded(session, Limit::Namespaces);
             }
-            let socket = match recover(&nsp, session, auth.as_ref()) {
+            // a v2 client cannot ask for recovery
+            let recovery = if session.eio3() {
+                Recovery::No
+            } else {
+                recover(&nsp, session, auth.as_ref())
+            };
+            let socket = match recovery {
                 Recovery::Here(socket) => socket,
                 Recovery::Ask { pid, offset } => {
                     state.restoring.push((ns, Gate::default()));
@@ -203,6 +218,7 @@ impl Dispatcher {
                     });
                     return super::budget::spawn(session, &self.shared.config.limits, job);
                 }
+                Recovery::No if session.eio3() => super::v2::socket(&nsp, session, auth.clone()),
                 Recovery::No => Socket::new(nsp.clone(), session.clone(), auth.clone()),
             };
             state.sockets.insert(socket.clone());
@@ -500,8 +516,8 @@ pub(crate) fn disconnect_all(session: &Session, reason: DisconnectReason) {
         let frame = if socket.is_confirmed() {
             socket.parser().disconnect(socket.ns())
         } else {
-            let refusal = ConnectError::new(reason.as_str()).to_value();
-            socket.parser().connect_error(socket.ns(), &refusal)
+            let refusal = ConnectError::new(reason.as_str());
+            super::v2::connect_error(socket.parser(), session, socket.ns(), &refusal)
         };
         if let Ok(frame) = frame {
             let _ = session.send(frame);
@@ -533,9 +549,8 @@ fn finish_connect(session: &Session, socket: Socket, outcome: Result<(), Connect
                 state.sockets.remove(socket.ns());
             }
             socket.on_disconnect(DisconnectReason::ServerDisconnect);
-            if let Ok(frame) = socket
-                .parser()
-                .connect_error(socket.ns(), &refusal.to_value())
+            if let Ok(frame) =
+                super::v2::connect_error(socket.parser(), session, socket.ns(), &refusal)
             {
                 let _ = session.send(frame);
             }
@@ -549,6 +564,10 @@ impl EngineHandler for Dispatcher {
     fn on_open(&self, session: &Session) {
         let transport = session.transport();
         self.observers().each(|o| o.connection_opened(transport));
+        if session.eio3() {
+            // a v2 client is in `/` without asking, as Socket.IO 2 servers had it
+            self.connect(session, "/".to_owned(), super::v2::handshake_auth(session));
+        }
     }
 
     /// The connect timeout.

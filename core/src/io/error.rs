@@ -77,6 +77,11 @@ impl ConnectError {
         &self.message
     }
 
+    /// The data, if any.
+    pub(crate) fn data(&self) -> Option<&Value> {
+        self.data.as_ref()
+    }
+
     /// The CONNECT_ERROR payload: `{"message": …, "data": …}`.
     pub(crate) fn to_value(&self) -> Value {
         let mut map = vec![(Value::from("message"), Value::from(self.message.as_str()))];

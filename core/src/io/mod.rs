@@ -18,6 +18,7 @@ mod rooms;
 mod server;
 mod session;
 mod socket;
+mod v2;
 
 pub use args::Args;
 pub use broadcast::{AckResponse, BroadcastOperator};

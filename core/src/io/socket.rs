@@ -93,7 +93,7 @@ impl Socket {
         socket
     }
 
-    fn with_ids(
+    pub(crate) fn with_ids(
         ns: Arc<NamespaceInner>,
         engine: Arc<EngineSocket<Client>>,
         auth: Option<Value>,
@@ -380,10 +380,13 @@ impl Socket {
     /// Sends the CONNECT acknowledgement, then whatever was emitted while the connect handler ran.
     /// The packets the client sent meanwhile stay held until [`Socket::open_gate`].
     pub(crate) fn confirm_connect(&self) -> Result<(), SendError> {
-        let frame = self
-            .parser()
-            .connect(self.ns(), self.id().as_str(), self.0.pid.as_deref())
-            .map_err(|_| SendError::Closed)?;
+        let frame = if self.0.engine.eio3() {
+            super::v2::connect_ack(self.ns())
+        } else {
+            self.parser()
+                .connect(self.ns(), self.id().as_str(), self.0.pid.as_deref())
+                .map_err(|_| SendError::Closed)?
+        };
         let mut gate = self.gate();
         let gate = gate.as_mut().ok_or(SendError::Closed)?;
         self.0.engine.send(frame)?;
