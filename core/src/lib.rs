@@ -66,7 +66,7 @@ pub use io::handler;
 pub use io::{
     AckError, AckResponse, Args, BroadcastOperator, Client, ConnectError, DisconnectReason,
     EmitError, IntoRooms, Limit, Namespace, Observer, Parser, Server, ServerBuilder, SessionGuard,
-    Socket,
+    SessionValue, Socket,
 };
 pub use manager::{ClientManager, ConnectionStateRecovery, MemoryManager, SocketInfo};
 pub use service::StaticFiles;

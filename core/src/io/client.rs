@@ -533,10 +533,7 @@ fn finish_connect(session: &Session, socket: Socket, outcome: Result<(), Connect
                 state.sockets.remove(socket.ns());
             }
             socket.on_disconnect(DisconnectReason::ServerDisconnect);
-            if let Ok(frame) = socket
-                .parser()
-                .connect_error(socket.ns(), &refusal.to_value())
-            {
+            if let Ok(frame) = socket.refusal_frame(&refusal) {
                 let _ = session.send(frame);
             }
         }

@@ -8,7 +8,8 @@ use volley_tests::TestResult;
 
 use crate::serve;
 
-#[derive(Clone, Default)]
+/// Session values are serializable: they follow a socket recovered on another node.
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
 struct Profile {
     nick: String,
     messages: u32,
