@@ -9,7 +9,7 @@
 //!     let io = Server::builder().build();
 //!     io.of("/").on("chat", |socket: Socket, text: String| async move {
 //!         // to everyone in the namespace but the sender
-//!         let _ = socket.namespace().skip(socket.id()).emit("chat", &text).await;
+//!         let _ = socket.broadcast().emit("chat", &text).await;
 //!     });
 //!     io.of("/").on("add", |_s: Socket, (a, b): (i64, i64)| a + b); // acked with the sum
 //!     let listener = volley::serve::Listener::bind("127.0.0.1:3000").await?;

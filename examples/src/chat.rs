@@ -449,12 +449,8 @@ fn register(io: &Server) {
             }
             let from = members.nick(socket.id()).unwrap_or_default();
             let out = json!({ "room": room, "text": text, "from": from });
-            match socket
-                .to(room_key(room))
-                .skip(socket.id())
-                .emit("message", &out)
-                .await
-            {
+            // `socket.to` leaves the sender out: its page shows its own copy
+            match socket.to(room_key(room)).emit("message", &out).await {
                 Ok(()) => json!({ "ok": true }),
                 Err(e) => error(format!("not delivered: {e}")),
             }

@@ -318,12 +318,23 @@ impl Socket {
         self.0.ns.manager.local().rooms(self.ns(), self.id())
     }
 
-    /// Starts an emit to a room (or socket id) of this socket's namespace.
+    /// Starts an emit to the sockets in a room (or with an id) of this socket's namespace,
+    /// **this socket left out**, as in Node and socketioxide: a message to a room the sender is
+    /// in does not come back to it. To include it, emit through the namespace
+    /// (`socket.namespace().to(room)`), which reaches every socket in the room.
+    ///
+    /// ```
+    /// # async fn f(socket: volley::Socket) -> Result<(), volley::EmitError> {
+    /// socket.to("lobby").emit("said", "hi").await?; // the others in `lobby`
+    /// socket.namespace().to("lobby").emit("said", "hi").await?; // all of `lobby`
+    /// # Ok(()) }
+    /// ```
     pub fn to(&self, room: impl crate::IntoRooms) -> crate::BroadcastOperator {
-        self.namespace().to(room)
+        self.broadcast().to(room)
     }
 
-    /// Starts an emit to every other socket of the namespace (`broadcast` in Node's API).
+    /// Starts an emit to every other socket of the namespace (`broadcast` in Node's API); add
+    /// rooms with [`crate::BroadcastOperator::to`].
     pub fn broadcast(&self) -> crate::BroadcastOperator {
         self.namespace().skip(self.id())
     }
