@@ -22,7 +22,10 @@
 //! - [`Namespace`]: handlers ([`Namespace::on`], [`Namespace::on_connect`],
 //!   [`Namespace::on_disconnect`]) and emits to rooms ([`BroadcastOperator`]).
 //! - [`Socket`]: one client in one namespace: [`Socket::emit`], [`Socket::call`],
-//!   [`Socket::disconnect`].
+//!   [`Socket::disconnect`], its session ([`Socket::save_session`]).
+//! - [`handler`]: what handlers may take ([`handler::State`], typed `auth`, your own
+//!   [`handler::FromSocket`] types) and the middlewares ([`Namespace::with`],
+//!   [`Namespace::use_packets`]).
 //! - [`manager`]: the [`ClientManager`] seam every emit goes through; [`MemoryManager`] is the
 //!   single-node default.
 //! - [`engine`]: the Engine.IO layer, usable alone.

@@ -92,6 +92,12 @@ impl BroadcastOperator {
     }
 
     /// Sends a `message` event to the targets (python-socketio's `send`).
+    ///
+    /// ```
+    /// # async fn f(io: volley::Server) -> Result<(), volley::EmitError> {
+    /// io.of("/").to("lobby").send("hello, lobby").await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn send<T: Serialize + ?Sized>(self, data: &T) -> Result<(), EmitError> {
         self.emit("message", data).await
     }

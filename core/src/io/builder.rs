@@ -330,6 +330,8 @@ impl ServerBuilder {
     /// still decide first. Packets the client sends still wait until the handler accepts; a
     /// handler that refuses disconnects the client (a DISCONNECT packet: the client sees an
     /// `io server disconnect`, not a `connect_error`), and its disconnect handler does not run.
+    /// It applies to every namespace, the Admin UI's ([`crate::Server::instrument`]) included:
+    /// a refused login then shows as a disconnect.
     ///
     /// ```
     /// let io = volley::Server::builder().always_connect(true).build();

@@ -152,7 +152,7 @@ impl Namespace {
     ///
     /// let io = volley::Server::builder().build();
     /// io.of("/")
-    ///     .with(|s: Socket| !s.request().header("x-banned").is_some())
+    ///     .with(|s: Socket| s.request().header("x-banned").is_none())
     ///     .with(|_s: Socket, login: Login| async move {
     ///         if login.token == "secret" {
     ///             Ok(())
@@ -294,6 +294,12 @@ impl Namespace {
     }
 
     /// Sends a `message` event to every socket of the namespace (python-socketio's `send`).
+    ///
+    /// ```
+    /// # async fn f(io: volley::Server) -> Result<(), volley::EmitError> {
+    /// io.of("/").send("hello, everyone").await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn send<T: Serialize + ?Sized>(&self, data: &T) -> Result<(), EmitError> {
         self.emit("message", data).await
     }

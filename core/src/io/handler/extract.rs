@@ -162,6 +162,14 @@ impl<T: Clone + Send + Sync + 'static> FromSocket for State<T> {
 /// [`FromSocket`] type, when the handler does not read them.
 ///
 /// Arguments that do not deserialize are rejected with the kind `"invalid arguments"`.
+///
+/// ```
+/// use volley::{Args, Socket};
+/// # let io = volley::Server::builder().build();
+/// io.of("/").on("pair", |_s: Socket, (a, b): (u8, String)| format!("{a} {b}")); // two arguments
+/// io.of("/").on("all", |_s: Socket, args: Args| args.0.len()); // every argument, as sent
+/// io.of("/").on("ping", |s: Socket| s.id().to_string()); // none read
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be taken from an event",
     note = "an event handler's last argument is a `Deserialize` type (the event's arguments) or a `FromSocket` type"
@@ -229,6 +237,13 @@ impl<T: FromSocket> FromConnect<markers::Part> for T {
 
 /// The last argument of a disconnect handler: the [`DisconnectReason`], or any [`FromSocket`]
 /// type.
+///
+/// ```
+/// use volley::{DisconnectReason, Socket};
+/// # let io = volley::Server::builder().build();
+/// io.of("/").on_disconnect(|s: Socket, reason: DisconnectReason| println!("{}: {reason}", s.id()));
+/// io.of("/other").on_disconnect(|s: Socket| println!("{} left", s.id()));
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be taken from a disconnect",
     note = "a disconnect handler's last argument is `DisconnectReason` or a `FromSocket` type"

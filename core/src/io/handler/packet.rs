@@ -86,6 +86,22 @@ pub enum PacketFlow {
 /// on the connection's reader, in the order the events arrive, so it must be quick; its socket
 /// was accepted by the connect middlewares and handler (it never sees packets of a socket that
 /// was not).
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use volley::handler::{IncomingEvent, PacketFlow};
+/// use volley::Socket;
+///
+/// static EVENTS: AtomicU64 = AtomicU64::new(0);
+///
+/// fn count(_socket: &Socket, _event: &mut IncomingEvent) -> PacketFlow {
+///     EVENTS.fetch_add(1, Ordering::Relaxed);
+///     PacketFlow::Pass
+/// }
+///
+/// let io = volley::Server::builder().build();
+/// io.of("/").use_packets(count);
+/// ```
 pub trait PacketMiddleware:
     Fn(&Socket, &mut IncomingEvent) -> PacketFlow + Send + Sync + 'static
 {
