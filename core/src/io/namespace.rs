@@ -142,7 +142,10 @@ impl Namespace {
     /// its message and data, and neither the later middlewares nor the connect handler run.
     /// Middlewares run inside the connect gate: nothing the client sends is handled before they
     /// (and the handler) accept it, and with [`crate::ServerBuilder::always_connect`] they still
-    /// run before the acknowledgement.
+    /// run before the acknowledgement. A socket recovered by connection state recovery skips
+    /// them with the connect handler unless
+    /// [`crate::ConnectionStateRecovery::skip_connect_handler`] is turned off (as Node skips its
+    /// middlewares).
     ///
     /// ```
     /// use volley::{ConnectError, Socket};

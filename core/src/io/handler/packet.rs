@@ -130,6 +130,10 @@ struct Refused<'a> {
 }
 
 impl PacketMiddlewares {
+    pub(crate) fn is_empty(&self) -> bool {
+        !self.any.load(Ordering::Acquire)
+    }
+
     pub(crate) fn push(&self, middleware: impl PacketMiddleware) {
         let mut list = self.list.write().unwrap_or_else(|p| p.into_inner());
         let mut all: Vec<Boxed> = list.iter().cloned().collect();
@@ -147,7 +151,7 @@ impl PacketMiddlewares {
         args: Vec<Value>,
         wants_ack: bool,
     ) -> Result<(String, Vec<Value>), Option<Vec<Value>>> {
-        if !self.any.load(Ordering::Acquire) {
+        if self.is_empty() {
             return Ok((event, args));
         }
         let list = self.list.read().unwrap_or_else(|p| p.into_inner()).clone();

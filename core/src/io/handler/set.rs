@@ -60,17 +60,19 @@ impl HandlerSet {
 
     /// Whether no handler at all was registered (a namespace made only to emit to).
     pub(crate) fn is_empty(&self) -> bool {
-        self.read(|h| {
-            Some(
-                h.events.is_empty()
-                    && h.methods.is_empty()
-                    && h.connect.is_none()
-                    && h.middlewares.is_empty()
-                    && h.disconnect.is_none()
-                    && h.method_connect.is_none(),
-            )
-        })
-        .unwrap_or(true)
+        self.1.is_empty()
+            && self
+                .read(|h| {
+                    Some(
+                        h.events.is_empty()
+                            && h.methods.is_empty()
+                            && h.connect.is_none()
+                            && h.middlewares.is_empty()
+                            && h.disconnect.is_none()
+                            && h.method_connect.is_none(),
+                    )
+                })
+                .unwrap_or(true)
     }
 
     pub(crate) fn set_server_event(&self, event: String, handler: ServerEventHandler) {
