@@ -74,6 +74,16 @@ async fn client(url: &str) -> TestResult<(Puppet, String)> {
     Ok((c, sid))
 }
 
+/// Three clients, `a` and `b` in the room `r1`, `c` in no room.
+async fn two_in_r1_and_one_outside(url: &str) -> TestResult<(Puppet, Puppet, Puppet)> {
+    let (mut a, _) = client(url).await?;
+    let (mut b, _) = client(url).await?;
+    let (c, _) = client(url).await?;
+    a.emit_ack("/", "join", json!(["r1"])).await?;
+    b.emit_ack("/", "join", json!(["r1"])).await?;
+    Ok((a, b, c))
+}
+
 #[tokio::test]
 async fn room_emits_reach_members_only_and_skip_the_sender() -> TestResult {
     let srv = serve(&server()).await?;
@@ -103,11 +113,7 @@ async fn room_emits_reach_members_only_and_skip_the_sender() -> TestResult {
 #[tokio::test]
 async fn socket_emits_leave_the_sender_out_namespace_emits_reach_everyone() -> TestResult {
     let srv = serve(&server()).await?;
-    let (mut a, _) = client(srv.url()).await?;
-    let (mut b, _) = client(srv.url()).await?;
-    let (mut c, _) = client(srv.url()).await?;
-    a.emit_ack("/", "join", json!(["r1"])).await?;
-    b.emit_ack("/", "join", json!(["r1"])).await?;
+    let (mut a, mut b, mut c) = two_in_r1_and_one_outside(srv.url()).await?;
 
     // socket.to(room): the room but the sender
     a.emit("/", "say", json!(["r1", "to"])).await?;
@@ -135,11 +141,7 @@ async fn socket_emits_leave_the_sender_out_namespace_emits_reach_everyone() -> T
 #[tokio::test]
 async fn several_rooms_deliver_once_per_socket() -> TestResult {
     let srv = serve(&server()).await?;
-    let (mut a, _) = client(srv.url()).await?;
-    let (mut b, _) = client(srv.url()).await?;
-    let (mut c, _) = client(srv.url()).await?;
-    a.emit_ack("/", "join", json!(["r1"])).await?;
-    b.emit_ack("/", "join", json!(["r1"])).await?;
+    let (mut a, mut b, mut c) = two_in_r1_and_one_outside(srv.url()).await?;
     b.emit_ack("/", "join", json!(["r2"])).await?;
     c.emit("/", "to-rooms", json!([["r1", "r2"]])).await?;
     assert_eq!(a.next_event("/", "news").await?, json!(["multi"]));
