@@ -9,7 +9,7 @@
 //!     let io = Server::builder().build();
 //!     io.of("/").on("chat", |socket: Socket, text: String| async move {
 //!         // to everyone in the namespace but the sender
-//!         let _ = socket.namespace().skip(socket.id()).emit("chat", &text).await;
+//!         let _ = socket.broadcast().emit("chat", &text).await;
 //!     });
 //!     io.of("/").on("add", |_s: Socket, (a, b): (i64, i64)| a + b); // acked with the sum
 //!     let listener = volley::serve::Listener::bind("127.0.0.1:3000").await?;
@@ -22,7 +22,10 @@
 //! - [`Namespace`]: handlers ([`Namespace::on`], [`Namespace::on_connect`],
 //!   [`Namespace::on_disconnect`]) and emits to rooms ([`BroadcastOperator`]).
 //! - [`Socket`]: one client in one namespace: [`Socket::emit`], [`Socket::call`],
-//!   [`Socket::disconnect`].
+//!   [`Socket::disconnect`], its session ([`Socket::save_session`]).
+//! - [`handler`]: what handlers may take ([`handler::State`], typed `auth`, your own
+//!   [`handler::FromSocket`] types) and the middlewares ([`Namespace::with`],
+//!   [`Namespace::use_packets`]).
 //! - [`manager`]: the [`ClientManager`] seam every emit goes through; [`MemoryManager`] is the
 //!   single-node default.
 //! - [`engine`]: the Engine.IO layer, usable alone.
@@ -66,7 +69,7 @@ pub use io::handler;
 pub use io::{
     AckError, AckResponse, Args, BroadcastOperator, Client, ConnectError, DisconnectReason,
     EmitError, IntoRooms, Limit, Namespace, Observer, Parser, Server, ServerBuilder, SessionGuard,
-    Socket,
+    SessionValue, Socket,
 };
 pub use manager::{ClientManager, ConnectionStateRecovery, MemoryManager, SocketInfo};
 pub use service::StaticFiles;

@@ -10,7 +10,12 @@
 //! | `leave` | a room name | `{"room", "members"}`: the count left |
 //! | `message` | `{"room", "text"}` (text: 1 to [`MAX_TEXT`] characters) | `{"ok": true}` |
 //!
-//! Events the server sends: `welcome` (`{"nick"}`, the default nickname, once connected),
+//! A client may choose its nickname when it connects, with `io({ auth: { nick } })`: a nickname
+//! that is not valid refuses the connection (`connect_error` with the message
+//! `"invalid nickname"` and `{"nick", "why"}` as its data), an `auth` of the wrong shape too
+//! (`"invalid auth"`). Without one it is a guest.
+//!
+//! Events the server sends: `welcome` (`{"nick"}`, the nickname, once connected),
 //! `message` (`{"room", "text", "from"}`, to the room but the sender, who shows its own copy)
 //! and `presence` (`{"room", "nick", "members", "joined"}` when someone enters or leaves a room
 //! the client is in).
@@ -23,11 +28,14 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 use volley::admin::{AdminAuth, AdminOptions};
+use volley::handler::State;
 use volley::manager::cluster::ClusterConfig;
-use volley::{ConnectionStateRecovery, DisconnectReason, Server, Sid, Socket, StaticFiles, Value};
+use volley::{
+    ConnectError, ConnectionStateRecovery, DisconnectReason, Server, Sid, Socket, StaticFiles,
+};
 
 /// Longest nickname, in characters.
 pub const MAX_NICK: usize = 32;
@@ -145,6 +153,7 @@ pub fn server(opts: &ChatOptions) -> Result<Server, ChatError> {
     let mut builder = Server::builder()
         .client_manager_arc(manager)
         .allow_eio3(opts.allow_eio3)
+        .state(Members::default())
         .static_files(
             StaticFiles::new()
                 .dir("/socket.io-client", client)
@@ -199,8 +208,9 @@ struct Member {
 }
 
 /// Every connected client of this node, by socket id; an entry lives from connect to disconnect.
-#[derive(Debug, Default)]
-struct Members(Mutex<HashMap<Sid, Member>>);
+/// The server's shared state: handlers take it as a `State<Members>` argument.
+#[derive(Debug, Default, Clone)]
+struct Members(Arc<Mutex<HashMap<Sid, Member>>>);
 
 impl Members {
     fn lock(&self) -> MutexGuard<'_, HashMap<Sid, Member>> {
@@ -220,13 +230,13 @@ impl Members {
         self.lock().insert(sid, member);
     }
 
-    /// Keeps the member's nickname and rooms in the socket's session (a JSON string, which
-    /// follows a recovered socket to another node too).
+    /// Keeps the member's nickname and rooms in the socket's session (which follows a
+    /// recovered socket to another node too).
     fn save(&self, socket: &Socket) {
-        let saved = self
-            .lock()
-            .get(&socket.id())
-            .map(|m| json!({ "nick": m.nick, "rooms": m.rooms }).to_string());
+        let saved = self.lock().get(&socket.id()).map(|m| Saved {
+            nick: m.nick.clone(),
+            rooms: m.rooms.clone(),
+        });
         if let Some(saved) = saved {
             socket.save_session(saved);
         }
@@ -272,6 +282,20 @@ impl Members {
             .get_mut(&sid)
             .is_some_and(|m| m.rooms.remove(room))
     }
+}
+
+/// What a member's session keeps, to put it back when its socket is recovered.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Saved {
+    nick: String,
+    rooms: BTreeSet<String>,
+}
+
+/// The `auth` a client may connect with.
+#[derive(Debug, Default, Deserialize)]
+struct ChatAuth {
+    /// The nickname it asks for.
+    nick: Option<String>,
 }
 
 /// A `message` event from a client.
@@ -349,27 +373,30 @@ async fn announce(socket: &Socket, room: &str, nick: &str, joined: bool, skip: O
 
 /// The member a recovered socket's session kept (see [`Members::save`]).
 fn saved_member(socket: &Socket) -> Option<Member> {
-    #[derive(Deserialize)]
-    struct Saved {
-        nick: String,
-        rooms: BTreeSet<String>,
-    }
-    let saved: Saved = serde_json::from_str(&socket.get_session::<String>()?).ok()?;
+    let saved = socket.get_session::<Saved>()?;
     Some(Member {
         nick: saved.nick,
         rooms: saved.rooms,
     })
 }
 
-/// Registers the chat's handlers on the namespace `/` of `io`.
-fn register(io: &Server) {
-    let members = Arc::new(Members::default());
-    let nsp = io.of("/");
+/// The connect middleware: a nickname asked for in `auth` must be a valid one.
+fn nick_is_valid(auth: Option<ChatAuth>) -> Result<(), ConnectError> {
+    match auth.and_then(|a| a.nick) {
+        Some(nick) => valid_nick(&nick).map(drop).map_err(|why| {
+            ConnectError::new("invalid nickname").with_data(&json!({ "nick": nick, "why": why }))
+        }),
+        None => Ok(()),
+    }
+}
 
-    let m = members.clone();
-    nsp.on_connect(move |socket: Socket, _auth: Option<Value>| {
-        let members = m.clone();
-        async move {
+/// Registers the chat's handlers on the namespace `/` of `io` (built with a [`Members`] state).
+fn register(io: &Server) {
+    let nsp = io.of("/");
+    nsp.with(nick_is_valid);
+
+    nsp.on_connect(
+        |socket: Socket, State(members): State<Members>, auth: Option<ChatAuth>| async move {
             if let Some(member) = socket.recovered().then(|| saved_member(&socket)).flatten() {
                 // back after a dropped connection: same socket, rooms and missed messages
                 let rooms: Vec<String> = member.rooms.iter().cloned().collect();
@@ -380,21 +407,24 @@ fn register(io: &Server) {
                 }
                 return;
             }
-            let nick = format!("guest-{}", &socket.id().as_str()[..4]);
+            // the middleware checked a nickname asked for in `auth`
+            let nick = auth
+                .and_then(|a| a.nick)
+                .and_then(|nick| valid_nick(&nick).ok())
+                .unwrap_or_else(|| format!("guest-{}", &socket.id().as_str()[..4]));
             members.add(socket.id(), nick.clone());
             members.save(&socket);
             if let Err(e) = socket.emit("welcome", &json!({ "nick": nick })).await {
                 tracing::debug!(error = %e, "cannot greet a client");
             }
-        }
-    });
+        },
+    );
 
-    let m = members.clone();
     nsp.on(
         "nick",
-        move |socket: Socket, nick: String| match valid_nick(&nick) {
-            Ok(nick) if m.set_nick(socket.id(), &nick) => {
-                m.save(&socket);
+        |socket: Socket, State(members): State<Members>, nick: String| match valid_nick(&nick) {
+            Ok(nick) if members.set_nick(socket.id(), &nick) => {
+                members.save(&socket);
                 json!({ "nick": nick })
             }
             Ok(_) => error("not connected"),
@@ -402,10 +432,9 @@ fn register(io: &Server) {
         },
     );
 
-    let m = members.clone();
-    nsp.on("join", move |socket: Socket, room: String| {
-        let members = m.clone();
-        async move {
+    nsp.on(
+        "join",
+        |socket: Socket, State(members): State<Members>, room: String| async move {
             let room = match valid_room(&room) {
                 Ok(room) => room,
                 Err(e) => return error(e),
@@ -419,13 +448,12 @@ fn register(io: &Server) {
             announce(&socket, &room, &nick, true, Some(socket.id())).await;
             let count = member_count(&socket, &room).await;
             json!({ "room": room, "members": count })
-        }
-    });
+        },
+    );
 
-    let m = members.clone();
-    nsp.on("leave", move |socket: Socket, room: String| {
-        let members = m.clone();
-        async move {
+    nsp.on(
+        "leave",
+        |socket: Socket, State(members): State<Members>, room: String| async move {
             let room = match valid_room(&room) {
                 Ok(room) => room,
                 Err(e) => return error(e),
@@ -438,13 +466,12 @@ fn register(io: &Server) {
             let nick = members.nick(socket.id()).unwrap_or_default();
             announce(&socket, &room, &nick, false, None).await;
             json!({ "room": room, "members": member_count(&socket, &room).await })
-        }
-    });
+        },
+    );
 
-    let m = members.clone();
-    nsp.on("message", move |socket: Socket, post: Post| {
-        let members = m.clone();
-        async move {
+    nsp.on(
+        "message",
+        |socket: Socket, State(members): State<Members>, post: Post| async move {
             let text = match valid_text(&post.text) {
                 Ok(text) => text,
                 Err(e) => return error(e),
@@ -455,29 +482,24 @@ fn register(io: &Server) {
             }
             let from = members.nick(socket.id()).unwrap_or_default();
             let out = json!({ "room": room, "text": text, "from": from });
-            match socket
-                .to(room_key(room))
-                .skip(socket.id())
-                .emit("message", &out)
-                .await
-            {
+            // `socket.to` leaves the sender out: its page shows its own copy
+            match socket.to(room_key(room)).emit("message", &out).await {
                 Ok(()) => json!({ "ok": true }),
                 Err(e) => error(format!("not delivered: {e}")),
             }
-        }
-    });
+        },
+    );
 
-    nsp.on_disconnect(move |socket: Socket, _reason: DisconnectReason| {
-        let members = members.clone();
-        async move {
+    nsp.on_disconnect(
+        |socket: Socket, State(members): State<Members>, _reason: DisconnectReason| async move {
             // Volley has already taken the socket out of its rooms; tell those left behind.
             if let Some(member) = members.remove(socket.id()) {
                 for room in &member.rooms {
                     announce(&socket, room, &member.nick, false, None).await;
                 }
             }
-        }
-    });
+        },
+    );
 }
 
 #[cfg(test)]
@@ -519,6 +541,21 @@ mod tests {
         assert!(valid_text(" \n ").is_err());
         assert!(valid_text(&"y".repeat(MAX_TEXT)).is_ok());
         assert!(valid_text(&"y".repeat(MAX_TEXT + 1)).is_err());
+    }
+
+    #[test]
+    fn a_nickname_asked_for_at_connect_must_be_valid() {
+        let ask = |nick: &str| {
+            nick_is_valid(Some(ChatAuth {
+                nick: Some(nick.to_owned()),
+            }))
+        };
+        assert_eq!(nick_is_valid(None), Ok(()));
+        assert_eq!(nick_is_valid(Some(ChatAuth::default())), Ok(()));
+        assert_eq!(ask("ada"), Ok(()));
+        let refused = ask(" ").expect_err("a blank nickname");
+        assert_eq!(refused.message(), "invalid nickname");
+        assert!(ask(&"x".repeat(MAX_NICK + 1)).is_err());
     }
 
     #[test]

@@ -59,6 +59,12 @@ pub fn server(name: &str, manager: Arc<dyn ClientManager>) -> Server {
     server_with(name, manager, false)
 }
 
+/// A session value of a type of its own, beside a `String` one.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+struct Badge {
+    level: u32,
+}
+
 /// [`server`], with connection state recovery on when `recovery` is true.
 pub fn server_with(name: &str, manager: Arc<dyn ClientManager>, recovery: bool) -> Server {
     let mut builder = Server::builder()
@@ -74,6 +80,15 @@ pub fn server_with(name: &str, manager: Arc<dyn ClientManager>, recovery: bool) 
         nsp.on("node", move |_s: Socket, ()| node.clone());
         nsp.on("join", |s: Socket, room: String| s.enter_room(&room));
         nsp.on("rooms", |s: Socket, ()| s.rooms());
+        // two session values of two types, which follow a socket recovered on another node
+        nsp.on("save-session", |s: Socket, (nick, level): (String, u32)| {
+            s.save_session(nick);
+            s.save_session(Badge { level });
+        });
+        nsp.on("session", |s: Socket, ()| {
+            let badge = s.get_session::<Badge>().map(|b| b.level);
+            (s.get_session::<String>(), badge)
+        });
         // (event, rooms, skipped, args): emit from this node to the cluster
         nsp.on(
             "broadcast",

@@ -157,14 +157,17 @@ const EVERY_MS: u64 = 3;
 /// Two nodes with recovery on; a client on the first (through a proxy) in a room; each node
 /// sends the room a steady stream of numbered broadcasts; the client's connections are cut
 /// mid-stream and it reconnects, through the proxy, to the second node when `switch` (else to
-/// the same one). It must come back recovered, with the same id, and receive both streams
-/// exactly once and in order.
+/// the same one). It must come back recovered, with the same id, its room and its two session
+/// values, and receive both streams exactly once and in order.
 pub async fn recover_in_cluster(backend: Backend, switch: bool) -> TestResult {
     let nodes = cluster::start_recoverable(&backend, 2).await?;
     let proxy = Proxy::start(addr(&nodes[0])?).await?;
     let mut client = reconnecting_client(&proxy.url()).await?;
     let sid = connect(&mut client).await?;
     client.emit_ack("/", "join", json!(["room"])).await?;
+    client
+        .emit_ack("/", "save-session", json!(["ada", 3]))
+        .await?;
     let mut drivers = Vec::new();
     for (node, event) in nodes.iter().zip(["tick", "tock"]) {
         let mut driver = Puppet::spawn(&node.url, "websocket").await?;
@@ -199,6 +202,10 @@ pub async fn recover_in_cluster(backend: Backend, switch: bool) -> TestResult {
         .is_some_and(|r| r.contains(&json!("room")))
     {
         bail!("the recovered socket is not in its room any more: {rooms}");
+    }
+    let session = client.emit_ack("/", "session", json!([])).await?;
+    if session != json!(["ada", 3]) {
+        bail!("the recovered socket's session values are not back: {session}");
     }
     client.close().await;
     for driver in drivers {

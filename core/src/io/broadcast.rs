@@ -91,6 +91,17 @@ impl BroadcastOperator {
             .await
     }
 
+    /// Sends a `message` event to the targets (python-socketio's `send`).
+    ///
+    /// ```
+    /// # async fn f(io: volley::Server) -> Result<(), volley::EmitError> {
+    /// io.of("/").to("lobby").send("hello, lobby").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn send<T: Serialize + ?Sized>(self, data: &T) -> Result<(), EmitError> {
+        self.emit("message", data).await
+    }
+
     /// Puts the targeted sockets, on every node, in `rooms`.
     pub async fn join(self, rooms: impl IntoRooms) -> Result<(), EmitError> {
         let rooms = super::rooms::rooms(rooms);

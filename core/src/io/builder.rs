@@ -78,6 +78,8 @@ pub struct ServerBuilder {
     manager: Option<Arc<dyn ClientManager>>,
     static_files: Option<StaticFiles>,
     recovery: Option<ConnectionStateRecovery>,
+    states: Vec<(std::any::TypeId, Box<dyn std::any::Any + Send + Sync>)>,
+    always_connect: bool,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -103,6 +105,8 @@ impl Default for ServerBuilder {
             manager: None,
             static_files: None,
             recovery: None,
+            states: Vec::new(),
+            always_connect: false,
         }
     }
 }
@@ -358,6 +362,48 @@ impl ServerBuilder {
         self
     }
 
+    /// Acknowledges a client's connect before the connect handler runs (off by default), as
+    /// python-socketio's `always_connect`: the client is told it is connected at once, and what
+    /// the handler emits reaches it as it goes. The connect middlewares ([`crate::Namespace::with`])
+    /// still decide first. Packets the client sends still wait until the handler accepts; a
+    /// handler that refuses disconnects the client (a DISCONNECT packet: the client sees an
+    /// `io server disconnect`, not a `connect_error`), and its disconnect handler does not run.
+    /// It applies to every namespace, the Admin UI's ([`crate::Server::instrument`]) included:
+    /// a refused login then shows as a disconnect.
+    ///
+    /// ```
+    /// let io = volley::Server::builder().always_connect(true).build();
+    /// # let _ = io;
+    /// ```
+    pub fn always_connect(mut self, on: bool) -> Self {
+        self.always_connect = on;
+        self
+    }
+
+    /// Shares `value` with every handler: a handler takes a copy with a
+    /// [`State<T>`](crate::handler::State) argument (and [`crate::Socket::state`] lends it).
+    /// One value per type; a second value of the same type replaces the first. Put what is
+    /// costly to copy, or what handlers change, behind an `Arc`.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use std::sync::{Arc, Mutex};
+    /// use volley::handler::State;
+    /// use volley::{Server, Socket};
+    ///
+    /// #[derive(Clone, Default)]
+    /// struct Nicks(Arc<Mutex<HashMap<String, String>>>);
+    ///
+    /// let io = Server::builder().state(Nicks::default()).build();
+    /// io.of("/").on("nick", |s: Socket, State(nicks): State<Nicks>, nick: String| {
+    ///     nicks.0.lock().unwrap().insert(s.id().to_string(), nick);
+    /// });
+    /// ```
+    pub fn state<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.states.push(super::state::States::entry(value));
+        self
+    }
+
     /// Builds the server.
     pub fn build(self) -> Server {
         let manager = self
@@ -369,6 +415,8 @@ impl ServerBuilder {
             max_attachments: self.max_attachments,
             parser: self.parser,
             limits: self.bounds.limits(self.engine.max_payload),
+            states: super::state::States::new(self.states),
+            always_connect: self.always_connect,
         };
         manager.local().use_parser(self.parser);
         if let Some(recovery) = self.recovery {

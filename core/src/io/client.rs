@@ -549,9 +549,7 @@ fn finish_connect(session: &Session, socket: Socket, outcome: Result<(), Connect
                 state.sockets.remove(socket.ns());
             }
             socket.on_disconnect(DisconnectReason::ServerDisconnect);
-            if let Ok(frame) =
-                super::v2::connect_error(socket.parser(), session, socket.ns(), &refusal)
-            {
+            if let Ok(frame) = socket.refusal_frame(&refusal) {
                 let _ = session.send(frame);
             }
         }

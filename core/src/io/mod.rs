@@ -18,6 +18,7 @@ mod rooms;
 mod server;
 mod session;
 mod socket;
+mod state;
 mod v2;
 
 pub use args::Args;
@@ -33,5 +34,5 @@ pub use reason::{DisconnectReason, Limit};
 pub use rooms::IntoRooms;
 pub use server::Server;
 pub(crate) use session::to_transfer as session_transfer;
-pub use session::SessionGuard;
+pub use session::{SessionGuard, SessionValue};
 pub use socket::Socket;

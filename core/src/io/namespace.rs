@@ -8,7 +8,7 @@ use volley_protocol::Value;
 
 use super::handler::{
     self, BoxedConnectHandler, BoxedDisconnectHandler, BoxedEventHandler, ConnectHandler,
-    DisconnectHandler, EventHandler, HandlerSet,
+    DisconnectHandler, EventHandler, HandlerSet, PacketMiddleware,
 };
 use super::server::SocketIoConfig;
 use super::BroadcastOperator;
@@ -55,8 +55,18 @@ impl NamespaceInner {
         self.handlers.resolve(event, args)
     }
 
+    /// What decides on a connect: the connect handler alone, or a chain with the middlewares
+    /// (and the early acknowledgement of always connect).
     pub(crate) fn connect_handler(&self) -> Option<BoxedConnectHandler> {
-        self.handlers.connect()
+        let (handler, middlewares) = self.handlers.connect();
+        if middlewares.is_empty() && !self.config.always_connect {
+            return handler;
+        }
+        Some(Arc::new(handler::ConnectChain {
+            middlewares,
+            handler,
+            always_connect: self.config.always_connect,
+        }))
     }
 
     pub(crate) fn disconnect_handler(&self) -> Option<BoxedDisconnectHandler> {
@@ -124,6 +134,87 @@ impl Namespace {
             .handlers
             .set_connect(handler::boxed_connect(handler), false);
         self
+    }
+
+    /// Adds a connect middleware: a function run when a client connects, before the connect
+    /// handler, in the order middlewares were added. It takes the same arguments and answers the
+    /// same way as a connect handler ([`ConnectHandler`]); the first one to refuse decides, with
+    /// its message and data, and neither the later middlewares nor the connect handler run.
+    /// Middlewares run inside the connect gate: nothing the client sends is handled before they
+    /// (and the handler) accept it, and with [`crate::ServerBuilder::always_connect`] they still
+    /// run before the acknowledgement. A socket recovered by connection state recovery skips
+    /// them with the connect handler unless
+    /// [`crate::ConnectionStateRecovery::skip_connect_handler`] is turned off (as Node skips its
+    /// middlewares).
+    ///
+    /// ```
+    /// use volley::{ConnectError, Socket};
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Login { token: String }
+    ///
+    /// let io = volley::Server::builder().build();
+    /// io.of("/")
+    ///     .with(|s: Socket| s.request().header("x-banned").is_none())
+    ///     .with(|_s: Socket, login: Login| async move {
+    ///         if login.token == "secret" {
+    ///             Ok(())
+    ///         } else {
+    ///             Err(ConnectError::new("bad token").with_data(&"ask an admin"))
+    ///         }
+    ///     })
+    ///     .on_connect(|s: Socket| println!("{} is in", s.id()));
+    /// ```
+    pub fn with<H, M>(&self, middleware: H) -> &Self
+    where
+        H: ConnectHandler<M>,
+        M: 'static,
+    {
+        self.0
+            .handlers
+            .add_middleware(handler::boxed_connect(middleware));
+        self
+    }
+
+    /// Adds an incoming-packet middleware (Node's `socket.use`): a function that sees every
+    /// event a connected client sends to the namespace before its handler, in the order
+    /// middlewares were added, and may change it, drop it or refuse it ([`crate::handler::PacketFlow`]). It
+    /// never sees the packets of a socket that its connect middlewares and handler have not
+    /// accepted. Acks and DISCONNECT packets do not go through it.
+    ///
+    /// ```
+    /// use volley::handler::{IncomingEvent, PacketFlow, Rejection};
+    /// use volley::Socket;
+    ///
+    /// let io = volley::Server::builder().build();
+    /// io.of("/").use_packets(|s: &Socket, ev: &mut IncomingEvent| {
+    ///     if ev.event().starts_with("admin:") && s.get_session::<bool>() != Some(true) {
+    ///         return PacketFlow::Refuse(Rejection::new("forbidden", "admins only"));
+    ///     }
+    ///     PacketFlow::Pass
+    /// });
+    /// ```
+    pub fn use_packets(&self, middleware: impl PacketMiddleware) -> &Self {
+        self.0.handlers.packets().push(middleware);
+        self
+    }
+
+    /// Handles the `message` event, the one a client's `send(...)` emits
+    /// (python-socketio's `@sio.on('message')`); the same as `on("message", handler)`.
+    ///
+    /// ```
+    /// # let io = volley::Server::builder().build();
+    /// use volley::Socket;
+    /// io.of("/").on_message(|s: Socket, text: String| async move {
+    ///     let _ = s.send(&format!("echo: {text}")).await;
+    /// });
+    /// ```
+    pub fn on_message<H, M>(&self, handler: H) -> &Self
+    where
+        H: EventHandler<M>,
+        M: 'static,
+    {
+        self.on("message", handler)
     }
 
     /// Runs `handler` when a socket leaves the namespace. See [`DisconnectHandler`].
@@ -205,7 +296,19 @@ impl Namespace {
         Ok(answers.into_iter().map(Args).collect())
     }
 
-    /// Emits to every socket of the namespace.
+    /// Sends a `message` event to every socket of the namespace (python-socketio's `send`).
+    ///
+    /// ```
+    /// # async fn f(io: volley::Server) -> Result<(), volley::EmitError> {
+    /// io.of("/").send("hello, everyone").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn send<T: Serialize + ?Sized>(&self, data: &T) -> Result<(), EmitError> {
+        self.emit("message", data).await
+    }
+
+    /// Emits to every socket of the namespace, the sender of the event being handled included
+    /// (unlike [`Socket::broadcast`] and [`Socket::to`]).
     pub async fn emit<T: Serialize + ?Sized>(
         &self,
         event: &str,
@@ -282,13 +385,14 @@ impl Namespace {
         Ok(volley_protocol::args::from_args(response.result?)?)
     }
 
-    /// Saves the session of the local socket `sid`; `false` when it is not connected here.
-    pub fn save_session<T: Send + Sync + 'static>(&self, sid: Sid, value: T) -> bool {
+    /// Saves a session value of the local socket `sid` (see [`Socket::save_session`]); `false`
+    /// when it is not connected here.
+    pub fn save_session<T: crate::SessionValue>(&self, sid: Sid, value: T) -> bool {
         self.socket(sid).map(|s| s.save_session(value)).is_some()
     }
 
-    /// A copy of the session of the local socket `sid`.
-    pub fn get_session<T: Clone + Send + Sync + 'static>(&self, sid: Sid) -> Option<T> {
+    /// A copy of the session value of type `T` of the local socket `sid`.
+    pub fn get_session<T: crate::SessionValue>(&self, sid: Sid) -> Option<T> {
         self.socket(sid)?.get_session()
     }
 

@@ -23,6 +23,10 @@ pub(crate) struct SocketIoConfig {
     pub(crate) max_attachments: usize,
     pub(crate) parser: super::Parser,
     pub(crate) limits: super::limits::Limits,
+    /// Values handlers take with [`crate::handler::State`].
+    pub(crate) states: super::state::States,
+    /// Acknowledge a connect before the connect handler decides.
+    pub(crate) always_connect: bool,
 }
 
 /// What the namespaces of one server share.

@@ -39,6 +39,10 @@ pub(crate) struct SocketInner {
     auth: Option<Value>,
     /// The CONNECT acknowledgement was sent.
     connected: AtomicBool,
+    /// The connect middlewares and handler accepted the socket (with
+    /// [`crate::ServerBuilder::always_connect`], after the acknowledgement): it counts as
+    /// connected for observers, recovery and the disconnect handler.
+    accepted: AtomicBool,
     /// The connect gate is gone: packets from the client are handled as they arrive.
     open: AtomicBool,
     gone: AtomicBool,
@@ -107,6 +111,7 @@ impl Socket {
             engine,
             auth,
             connected: AtomicBool::new(false),
+            accepted: AtomicBool::new(false),
             open: AtomicBool::new(false),
             gone: AtomicBool::new(false),
             gate: Mutex::new(Some(Box::default())),
@@ -156,6 +161,18 @@ impl Socket {
     /// The `auth` payload the client sent with its CONNECT.
     pub fn auth(&self) -> Option<&Value> {
         self.0.auth.as_ref()
+    }
+
+    /// The server's shared value of type `T`, set with [`crate::ServerBuilder::state`] (handlers
+    /// usually take it as a [`State<T>`](crate::handler::State) argument instead).
+    ///
+    /// ```
+    /// # fn f(socket: volley::Socket) {
+    /// let motd = socket.state::<&'static str>().copied().unwrap_or("welcome");
+    /// # }
+    /// ```
+    pub fn state<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.0.ns.config.states.get::<T>()
     }
 
     /// The transport the connection uses now.
@@ -225,27 +242,49 @@ impl Socket {
         self.namespace().call(self.id(), event, data, timeout).await
     }
 
-    /// Saves this socket's session (any one value; it replaces the previous one). The session
-    /// lives as long as the socket is connected to its namespace.
+    /// Saves a value in this socket's session. The session holds one value per type: saving a
+    /// second value of a type replaces the first, values of other types stay. It lives as long
+    /// as the socket is connected to its namespace, and follows it when connection state
+    /// recovery gives it back, on this node or on another one (see [`crate::SessionValue`] for
+    /// what a value must be; it crosses nodes serialized under its type's name, so the nodes must
+    /// run the same code).
     ///
     /// ```
     /// # fn f(socket: volley::Socket) {
+    /// #[derive(Clone, serde::Serialize, serde::Deserialize)]
+    /// struct Role { admin: bool }
+    ///
     /// socket.save_session(String::from("ada"));
+    /// socket.save_session(Role { admin: true });
     /// assert_eq!(socket.get_session::<String>().as_deref(), Some("ada"));
+    /// assert_eq!(socket.get_session::<Role>().map(|r| r.admin), Some(true));
     /// # }
     /// ```
-    pub fn save_session<T: Send + Sync + 'static>(&self, value: T) {
+    pub fn save_session<T: crate::SessionValue>(&self, value: T) {
         self.0.session.save(value);
     }
 
-    /// A copy of this socket's session, if one of type `T` was saved.
-    pub fn get_session<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+    /// A copy of this socket's session value of type `T`, if one was saved.
+    pub fn get_session<T: crate::SessionValue>(&self) -> Option<T> {
         self.0.session.get()
     }
 
-    /// This socket's session for editing (`T::default()` when none was saved); the guard saves
-    /// it back when dropped.
-    pub fn session<T: Clone + Default + Send + Sync + 'static>(&self) -> SessionGuard<T> {
+    /// Takes the session value of type `T` out of this socket's session.
+    ///
+    /// ```
+    /// # fn f(socket: volley::Socket) {
+    /// socket.save_session(7u32);
+    /// assert_eq!(socket.remove_session::<u32>(), Some(7));
+    /// assert_eq!(socket.get_session::<u32>(), None);
+    /// # }
+    /// ```
+    pub fn remove_session<T: crate::SessionValue>(&self) -> Option<T> {
+        self.0.session.remove()
+    }
+
+    /// This socket's session value of type `T` for editing (`T::default()` when none was
+    /// saved); the guard saves it back when dropped.
+    pub fn session<T: crate::SessionValue + Default>(&self) -> SessionGuard<T> {
         SessionGuard::new(self.clone(), self.get_session().unwrap_or_default())
     }
 
@@ -279,14 +318,37 @@ impl Socket {
         self.0.ns.manager.local().rooms(self.ns(), self.id())
     }
 
-    /// Starts an emit to a room (or socket id) of this socket's namespace.
+    /// Starts an emit to the sockets in a room (or with an id) of this socket's namespace,
+    /// **this socket left out**, as in Node and socketioxide: a message to a room the sender is
+    /// in does not come back to it. To include it, emit through the namespace
+    /// (`socket.namespace().to(room)`), which reaches every socket in the room.
+    ///
+    /// ```
+    /// # async fn f(socket: volley::Socket) -> Result<(), volley::EmitError> {
+    /// socket.to("lobby").emit("said", "hi").await?; // the others in `lobby`
+    /// socket.namespace().to("lobby").emit("said", "hi").await?; // all of `lobby`
+    /// # Ok(()) }
+    /// ```
     pub fn to(&self, room: impl crate::IntoRooms) -> crate::BroadcastOperator {
-        self.namespace().to(room)
+        self.broadcast().to(room)
     }
 
-    /// Starts an emit to every other socket of the namespace (`broadcast` in Node's API).
+    /// Starts an emit to every other socket of the namespace (`broadcast` in Node's API); add
+    /// rooms with [`crate::BroadcastOperator::to`].
     pub fn broadcast(&self) -> crate::BroadcastOperator {
         self.namespace().skip(self.id())
+    }
+
+    /// Sends a `message` event to this client (python-socketio's `send`; a client's
+    /// `socket.on("message", ...)` receives it).
+    ///
+    /// ```
+    /// # async fn f(socket: volley::Socket) -> Result<(), volley::EmitError> {
+    /// socket.send("hello").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn send<T: Serialize + ?Sized>(&self, data: &T) -> Result<(), EmitError> {
+        self.emit("message", data).await
     }
 
     /// Disconnects the client from this namespace: it receives a DISCONNECT packet, and the
@@ -377,9 +439,28 @@ impl Socket {
         sent
     }
 
-    /// Sends the CONNECT acknowledgement, then whatever was emitted while the connect handler ran.
-    /// The packets the client sent meanwhile stay held until [`Socket::open_gate`].
+    /// Sends the CONNECT acknowledgement (unless [`Socket::confirm_early`] did), then whatever
+    /// was emitted while the connect handler ran, and marks the socket accepted. The packets the
+    /// client sent meanwhile stay held until [`Socket::open_gate`].
     pub(crate) fn confirm_connect(&self) -> Result<(), SendError> {
+        self.send_connect_ack()?;
+        self.0.accepted.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Sends the CONNECT acknowledgement before the connect handler decides (always connect);
+    /// the socket is accepted only once the handler accepts.
+    pub(crate) fn confirm_early(&self) {
+        if self.send_connect_ack().is_err() {
+            tracing::debug!(target: "volley::socketio", sid = %self.id(), "cannot acknowledge the connect");
+        }
+    }
+
+    fn send_connect_ack(&self) -> Result<(), SendError> {
+        let mut gate = self.gate();
+        if self.0.connected.load(Ordering::Acquire) {
+            return Ok(());
+        }
         let frame = if self.0.engine.eio3() {
             super::v2::connect_ack(self.ns())
         } else {
@@ -387,7 +468,6 @@ impl Socket {
                 .connect(self.ns(), self.id().as_str(), self.0.pid.as_deref())
                 .map_err(|_| SendError::Closed)?
         };
-        let mut gate = self.gate();
         let gate = gate.as_mut().ok_or(SendError::Closed)?;
         self.0.engine.send(frame)?;
         for frame in gate.confirm() {
@@ -395,6 +475,19 @@ impl Socket {
         }
         self.0.connected.store(true, Ordering::Release);
         Ok(())
+    }
+
+    /// What tells the client its connect was refused: CONNECT_ERROR, or DISCONNECT when it was
+    /// acknowledged already (always connect), as python-socketio does.
+    pub(crate) fn refusal_frame(
+        &self,
+        refusal: &crate::ConnectError,
+    ) -> Result<Frame, volley_protocol::EncodeError> {
+        if self.is_confirmed() {
+            self.parser().disconnect(self.ns())
+        } else {
+            super::v2::connect_error(self.parser(), &self.0.engine, self.ns(), refusal)
+        }
     }
 
     /// Handles the packets held while the connect handler decided, in order, then lets later
@@ -440,6 +533,22 @@ impl Socket {
                     .local()
                     .observers()
                     .each(|o| o.event_received(self, &event, &args));
+                let (event, args) =
+                    match self
+                        .0
+                        .ns
+                        .handlers
+                        .packets()
+                        .run(self, event, args, packet.id.is_some())
+                    {
+                        Ok(passed) => passed,
+                        Err(refusal) => {
+                            if let (Some(id), Some(refusal)) = (packet.id, refusal) {
+                                self.send_ack(id, &refusal);
+                            }
+                            return;
+                        }
+                    };
                 match self.0.ns.resolve(event, args) {
                     Some((handler, args)) => {
                         let ack = packet.id.map(|id| AckSender::new(self.clone(), id));
@@ -573,7 +682,7 @@ impl Socket {
         if let Ok(mut acks) = self.0.acks.lock() {
             acks.clear();
         }
-        let connected = self.0.connected.load(Ordering::Acquire);
+        let connected = self.0.accepted.load(Ordering::Acquire);
         self.persist(reason, connected);
         self.0.session.clear();
         if connected {

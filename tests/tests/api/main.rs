@@ -1,8 +1,10 @@
-//! The python-socketio-style server API (events, emits, rooms, namespaces, sessions, lifecycle),
+//! The python-socketio-style server API (events, emits, rooms, namespaces, sessions, lifecycle,
+//! handler arguments and middlewares),
 //! each feature driven by the official npm client against an in-process Volley server. One test
 //! binary for all of them keeps link time down.
 
 mod events;
+mod handlers;
 mod lifecycle;
 mod logging;
 mod msgpack;

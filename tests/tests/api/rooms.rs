@@ -1,5 +1,6 @@
 //! Rooms: enter, leave, close, list; emits to a room, several rooms (each socket once), a sid,
-//! with one or several sockets skipped.
+//! with one or several sockets skipped; a socket's emits leave the sender out, a namespace's
+//! reach everyone.
 
 use std::time::Duration;
 
@@ -26,9 +27,23 @@ fn server() -> Server {
     nsp.on(
         "say",
         |s: Socket, (room, text): (String, String)| async move {
-            let _ = s.to(room).skip(s.id()).emit("said", &text).await;
+            // the socket's own emit to a room leaves the sender out
+            let _ = s.to(room).emit("said", &text).await;
         },
     );
+    nsp.on(
+        "shout",
+        |s: Socket, (room, text): (String, String)| async move {
+            // the namespace's emit to a room reaches the sender too
+            let _ = s.namespace().to(room).emit("shouted", &text).await;
+        },
+    );
+    nsp.on("all", |s: Socket, text: String| async move {
+        let _ = s.namespace().emit("all", &text).await;
+    });
+    nsp.on("others", |s: Socket, text: String| async move {
+        let _ = s.broadcast().emit("others", &text).await;
+    });
     nsp.on("to-rooms", |s: Socket, rooms: Vec<String>| async move {
         let _ = s.namespace().to(rooms).emit("news", &"multi").await;
     });
@@ -59,6 +74,16 @@ async fn client(url: &str) -> TestResult<(Puppet, String)> {
     Ok((c, sid))
 }
 
+/// Three clients, `a` and `b` in the room `r1`, `c` in no room.
+async fn two_in_r1_and_one_outside(url: &str) -> TestResult<(Puppet, Puppet, Puppet)> {
+    let (mut a, _) = client(url).await?;
+    let (mut b, _) = client(url).await?;
+    let (c, _) = client(url).await?;
+    a.emit_ack("/", "join", json!(["r1"])).await?;
+    b.emit_ack("/", "join", json!(["r1"])).await?;
+    Ok((a, b, c))
+}
+
 #[tokio::test]
 async fn room_emits_reach_members_only_and_skip_the_sender() -> TestResult {
     let srv = serve(&server()).await?;
@@ -86,13 +111,37 @@ async fn room_emits_reach_members_only_and_skip_the_sender() -> TestResult {
 }
 
 #[tokio::test]
+async fn socket_emits_leave_the_sender_out_namespace_emits_reach_everyone() -> TestResult {
+    let srv = serve(&server()).await?;
+    let (mut a, mut b, mut c) = two_in_r1_and_one_outside(srv.url()).await?;
+
+    // socket.to(room): the room but the sender
+    a.emit("/", "say", json!(["r1", "to"])).await?;
+    assert_eq!(b.next_event("/", "said").await?, json!(["to"]));
+    // namespace.to(room): the whole room, the sender included
+    a.emit("/", "shout", json!(["r1", "ns-to"])).await?;
+    assert_eq!(a.next_event("/", "shouted").await?, json!(["ns-to"]));
+    assert_eq!(b.next_event("/", "shouted").await?, json!(["ns-to"]));
+    // socket.broadcast(): everyone but the sender
+    a.emit("/", "others", json!(["bc"])).await?;
+    assert_eq!(b.next_event("/", "others").await?, json!(["bc"]));
+    assert_eq!(c.next_event("/", "others").await?, json!(["bc"]));
+    // namespace.emit: everyone
+    a.emit("/", "all", json!(["ns"])).await?;
+    for client in [&mut a, &mut b, &mut c] {
+        assert_eq!(client.next_event("/", "all").await?, json!(["ns"]));
+    }
+    a.no_event("/", "said", QUIET).await?;
+    a.no_event("/", "others", QUIET).await?;
+    c.no_event("/", "said", QUIET).await?;
+    c.no_event("/", "shouted", QUIET).await?;
+    Ok(())
+}
+
+#[tokio::test]
 async fn several_rooms_deliver_once_per_socket() -> TestResult {
     let srv = serve(&server()).await?;
-    let (mut a, _) = client(srv.url()).await?;
-    let (mut b, _) = client(srv.url()).await?;
-    let (mut c, _) = client(srv.url()).await?;
-    a.emit_ack("/", "join", json!(["r1"])).await?;
-    b.emit_ack("/", "join", json!(["r1"])).await?;
+    let (mut a, mut b, mut c) = two_in_r1_and_one_outside(srv.url()).await?;
     b.emit_ack("/", "join", json!(["r2"])).await?;
     c.emit("/", "to-rooms", json!([["r1", "r2"]])).await?;
     assert_eq!(a.next_event("/", "news").await?, json!(["multi"]));

@@ -1,5 +1,5 @@
-//! Sessions: saved, read back, edited through a guard; per socket and per namespace; gone at
-//! disconnect.
+//! Sessions: saved, read back, edited through a guard; one value per type; per socket and per
+//! namespace; gone at disconnect.
 
 use serde_json::json;
 use volley::{Server, Sid, Socket};
@@ -8,11 +8,16 @@ use volley_tests::TestResult;
 
 use crate::serve;
 
-#[derive(Clone, Default)]
+/// Session values are serializable: they follow a socket recovered on another node.
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
 struct Profile {
     nick: String,
     messages: u32,
 }
+
+/// A second session value, of another type.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+struct Admin(bool);
 
 fn server() -> Server {
     let io = Server::builder().build();
@@ -28,6 +33,15 @@ fn server() -> Server {
         });
         nsp.on("whoami", |s: Socket, ()| {
             s.get_session::<Profile>().map(|p| (p.nick, p.messages))
+        });
+        // a second value of another type stays beside the profile
+        nsp.on("admin", |s: Socket, admin: bool| {
+            s.save_session(Admin(admin));
+            let profile = s.get_session::<Profile>().map(|p| p.nick);
+            (profile, s.get_session::<Admin>().map(|a| a.0))
+        });
+        nsp.on("drop-admin", |s: Socket, ()| {
+            s.remove_session::<Admin>().map(|a| a.0)
         });
         nsp.on("peek", |s: Socket, sid: String| {
             let sid = Sid::parse(&sid)?;
@@ -60,6 +74,23 @@ async fn sessions_are_per_socket_per_namespace_and_end_with_it() -> TestResult {
     assert_eq!(
         a.emit_ack("/", "whoami", json!([])).await?,
         json!([["ada", 2]])
+    );
+    // a value of another type joins the profile instead of replacing it
+    assert_eq!(
+        a.emit_ack("/", "admin", json!([true])).await?,
+        json!(["ada", true])
+    );
+    assert_eq!(
+        a.emit_ack("/", "message", json!(["z"])).await?,
+        json!(["ada", 3])
+    );
+    assert_eq!(
+        a.emit_ack("/", "drop-admin", json!([])).await?,
+        json!([true])
+    );
+    assert_eq!(
+        a.emit_ack("/", "admin", json!([false])).await?,
+        json!(["ada", false])
     );
     // another namespace of the same client has its own session
     assert_eq!(

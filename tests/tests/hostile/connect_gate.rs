@@ -1,12 +1,15 @@
 //! Nothing runs for a socket whose connect has not been accepted: packets sent behind a CONNECT
-//! wait for the connect handler, run in order once it accepts, are dropped if it refuses, and
-//! past a small bound get the client disconnected with a reason.
+//! wait for the connect middlewares and handler, run in order once they accept, are dropped if
+//! one refuses (no packet middleware sees them), and past a small bound get the client
+//! disconnected with a reason. With always connect, the acknowledgement goes first but the
+//! packets still wait for the handler.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use volley::admin::{AdminAuth, AdminOptions};
+use volley::handler::{IncomingEvent, PacketFlow};
 use volley::{ConnectError, Server, Socket, Value};
 use volley_tests::server::TestServer;
 use volley_tests::wire::{Frame, Ws};
@@ -94,7 +97,14 @@ async fn slow_accept_server(
     delay: Duration,
     refuse: bool,
 ) -> TestResult<(TestServer, Arc<AtomicUsize>)> {
-    let io = Server::builder().build();
+    slow_accept_server_with(Server::builder().build(), delay, refuse).await
+}
+
+async fn slow_accept_server_with(
+    io: Server,
+    delay: Duration,
+    refuse: bool,
+) -> TestResult<(TestServer, Arc<AtomicUsize>)> {
     let ran = Arc::new(AtomicUsize::new(0));
     let count = ran.clone();
     io.of("/")
@@ -147,7 +157,13 @@ async fn packets_sent_right_after_connect_run_after_acceptance_in_order() -> Tes
 #[tokio::test]
 async fn packets_behind_a_refused_connect_are_dropped() -> TestResult {
     let (server, ran) = slow_accept_server(Duration::from_millis(300), true).await?;
-    let client = RawPolling::open(&server).await?;
+    refused_and_nothing_ran(&server, &ran).await
+}
+
+/// Sends a CONNECT with an event behind it; fails unless the connect is refused with "go away"
+/// and nothing counted in `ran` has run 200 ms later.
+async fn refused_and_nothing_ran(server: &TestServer, ran: &AtomicUsize) -> TestResult {
+    let client = RawPolling::open(server).await?;
     client.send(&["40", r#"421["whoami",1]"#]).await?;
     let seen = client.until("44").await?;
     if !seen
@@ -158,7 +174,7 @@ async fn packets_behind_a_refused_connect_are_dropped() -> TestResult {
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     if ran.load(Ordering::SeqCst) != 0 || seen.iter().any(|p| p.starts_with("431")) {
-        bail!("an event sent before a refused connect ran: {seen:?}");
+        bail!("something ran for an event sent before a refused connect: {seen:?}");
     }
     Ok(())
 }
@@ -180,6 +196,75 @@ async fn too_many_packets_before_acceptance_disconnect_with_a_reason() -> TestRe
     }
     if ran.load(Ordering::SeqCst) != 0 {
         bail!("events of a client past the pending bound ran");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn packets_behind_a_refusing_middleware_reach_no_middleware_nor_handler() -> TestResult {
+    let io = Server::builder().build();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let (seen, handled, connected) = (ran.clone(), ran.clone(), ran.clone());
+    io.of("/")
+        .with(|_s: Socket| async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            Err::<(), _>(ConnectError::new("go away"))
+        })
+        .use_packets(move |_s: &Socket, _ev: &mut IncomingEvent| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            PacketFlow::Pass
+        })
+        .on_connect(move |_s: Socket| {
+            connected.fetch_add(1, Ordering::SeqCst);
+        })
+        .on("whoami", move |_s: Socket, n: u32| {
+            handled.fetch_add(1, Ordering::SeqCst);
+            n
+        });
+    // neither the packet middleware, the connect handler nor the event handler
+    let server = TestServer::spawn(io.router()).await?;
+    refused_and_nothing_ran(&server, &ran).await
+}
+
+#[tokio::test]
+async fn always_connect_acknowledges_at_once_but_packets_wait_for_the_handler() -> TestResult {
+    let io = Server::builder().always_connect(true).build();
+    let (server, ran) = slow_accept_server_with(io, Duration::from_millis(300), false).await?;
+    let client = RawPolling::open(&server).await?;
+    client.send(&["40", r#"421["whoami",1]"#]).await?;
+    let seen = client.until("431").await?;
+    let packets: Vec<&str> = seen
+        .iter()
+        .map(String::as_str)
+        .filter(|p| p.starts_with("40") || p.starts_with("43"))
+        .collect();
+    if packets.len() != 2 || !packets[0].starts_with("40{") || packets[1] != r#"431[1,"ada"]"# {
+        bail!("expected the CONNECT ack, then the ack of an event that saw the handler's session; got {packets:?}");
+    }
+    if ran.load(Ordering::SeqCst) != 1 {
+        bail!(
+            "the handler ran {} times, expected 1",
+            ran.load(Ordering::SeqCst)
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn always_connect_refused_by_the_handler_disconnects_and_drops_the_packets() -> TestResult {
+    let io = Server::builder().always_connect(true).build();
+    let (server, ran) = slow_accept_server_with(io, Duration::from_millis(300), true).await?;
+    let client = RawPolling::open(&server).await?;
+    client.send(&["40", r#"421["whoami",1]"#]).await?;
+    let seen = client.until("41").await?;
+    let first = seen.iter().position(|p| p.starts_with("40{"));
+    let disconnect = seen.iter().position(|p| p == "41");
+    if first.is_none() || disconnect < first || seen.iter().any(|p| p.starts_with("44")) {
+        bail!("expected the CONNECT ack, then a DISCONNECT (no CONNECT_ERROR), got {seen:?}");
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    if ran.load(Ordering::SeqCst) != 0 {
+        bail!("an event sent before the handler refused ran");
     }
     Ok(())
 }

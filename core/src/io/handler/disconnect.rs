@@ -1,13 +1,17 @@
-//! Disconnect handlers: `(Socket, reason)`.
+//! Disconnect handlers: `(extractors..., reason)`.
 
 use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use super::extract::{all_arities, FromDisconnect, FromSocket, Rejection};
 use super::markers;
 use crate::{DisconnectReason, Socket};
 
-/// A function run once when a socket leaves its namespace, with the reason.
+/// A function run once when a socket leaves its namespace. It takes any number of
+/// [`FromSocket`] arguments (the [`Socket`], [`super::State`], ...) and last the
+/// [`DisconnectReason`] ([`FromDisconnect`]). An argument that cannot be taken keeps it from
+/// running (logged at debug level).
 ///
 /// ```
 /// # let io = volley::Server::builder().build();
@@ -18,37 +22,74 @@ use crate::{DisconnectReason, Socket};
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a Socket.IO disconnect handler",
-    note = "a disconnect handler is a closure or fn taking `(Socket, DisconnectReason)` and returning `()` or a future of `()`"
+    note = "a disconnect handler is a closure or fn taking `FromSocket` arguments (`Socket`, `State<T>`, ...) then `DisconnectReason`, returning `()` or a future of `()`"
 )]
 pub trait DisconnectHandler<M>: Send + Sync + 'static {
     /// Runs the handler.
     fn call(&self, socket: Socket, reason: DisconnectReason);
 }
 
-impl<F> DisconnectHandler<markers::Sync> for F
-where
-    F: Fn(Socket, DisconnectReason) + Send + Sync + 'static,
-{
-    fn call(&self, socket: Socket, reason: DisconnectReason) {
-        self(socket, reason)
-    }
+fn skipped(rejection: &Rejection) {
+    tracing::debug!(target: "volley::socketio", error = %rejection, "a disconnect handler argument cannot be taken");
 }
 
-impl<F, Fut> DisconnectHandler<(markers::Async, Fut)> for F
-where
-    F: Fn(Socket, DisconnectReason) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    fn call(&self, socket: Socket, reason: DisconnectReason) {
-        let fut = self(socket.clone(), reason);
-        if super::super::client::closing(&socket.0.engine) {
-            // bounded: one per namespace of a connection that is going away
-            tokio::spawn(fut);
-        } else {
-            socket.spawn_handler(fut);
-        }
-    }
+/// The arguments of a disconnect handler: its extractors in order, then the reason.
+macro_rules! take_args {
+    ($socket:ident, $reason:ident, $($T:ident),*) => {
+        (|| {
+            $(let $T = $T::from_socket(&$socket)?;)*
+            let a = A::from_disconnect(&$socket, $reason)?;
+            Ok::<_, Rejection>(($($T,)* a,))
+        })()
+    };
 }
+
+macro_rules! disconnect_handler {
+    ($($T:ident),*) => {
+        #[allow(non_snake_case)]
+        impl<F, $($T,)* A, MA> DisconnectHandler<(markers::Sync, ($($T,)*), A, MA)> for F
+        where
+            F: Fn($($T,)* A) + Send + Sync + 'static,
+            $($T: FromSocket,)*
+            A: FromDisconnect<MA>,
+            MA: 'static,
+        {
+            fn call(&self, socket: Socket, reason: DisconnectReason) {
+                let args = take_args!(socket, reason, $($T),*);
+                match args {
+                    Ok(($($T,)* a,)) => self($($T,)* a),
+                    Err(r) => skipped(&r),
+                }
+            }
+        }
+
+        #[allow(non_snake_case)]
+        impl<F, $($T,)* A, MA, Fut> DisconnectHandler<(markers::Async, ($($T,)*), A, MA, Fut)> for F
+        where
+            F: Fn($($T,)* A) -> Fut + Send + Sync + 'static,
+            $($T: FromSocket,)*
+            A: FromDisconnect<MA>,
+            MA: 'static,
+            Fut: Future<Output = ()> + Send + 'static,
+        {
+            fn call(&self, socket: Socket, reason: DisconnectReason) {
+                let args = take_args!(socket, reason, $($T),*);
+                let fut = match args {
+                    Ok(($($T,)* a,)) => self($($T,)* a),
+                    Err(r) => return skipped(&r),
+                };
+                if super::super::client::closing(&socket.0.engine) {
+                    // bounded: one per namespace of a connection that is going away
+                    tokio::spawn(fut);
+                } else {
+                    socket.spawn_handler(fut);
+                }
+            }
+        }
+    };
+}
+
+all_arities!(disconnect_handler);
 
 pub(crate) trait ErasedDisconnectHandler: Send + Sync + 'static {
     fn call(&self, socket: Socket, reason: DisconnectReason);

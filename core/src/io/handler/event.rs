@@ -1,15 +1,15 @@
-//! Event handlers: `(Socket, args) -> ack`.
+//! Event handlers: `(extractors..., args) -> ack`.
 
 use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 use volley_protocol::Value;
 
+use super::extract::{all_arities, FromEvent, FromSocket, Rejection};
 use super::markers;
-use crate::io::args::{as_list, take_list};
+use crate::io::args::as_list;
 use crate::Socket;
 
 /// Sends the acknowledgement a client asked for with its event.
@@ -46,13 +46,15 @@ impl AckSender {
     }
 }
 
-/// A function that handles one event: it receives the socket and the event's arguments
-/// (deserialized into `T`, see [`volley_protocol::args::from_args`]) and returns the value
+/// A function that handles one event: it takes any number of [`FromSocket`] arguments (the
+/// [`Socket`], [`super::State`], ...) and last the event's arguments ([`FromEvent`]: any
+/// `Deserialize` type, see [`volley_protocol::args::from_args`]), and returns the value
 /// acknowledged to the client when it asked for an ack.
 ///
-/// Arguments that do not deserialize into `T` do not run the handler: the mismatch is logged at
-/// debug level, and a client that asked for an ack gets one argument,
-/// `{"error": "invalid arguments", "message": "<what did not fit>"}`.
+/// Arguments that cannot be taken do not run the handler: the rejection is logged at debug
+/// level, and a client that asked for an ack gets one argument,
+/// `{"error": "<kind>", "message": "<what did not fit>"}` (the kind is `"invalid arguments"` when
+/// the event's arguments do not deserialize).
 ///
 /// An async handler runs in a task of its own, within the connection's and the node's handler
 /// budgets ([`crate::ServerBuilder::max_handlers_per_connection`]): past them the connection's
@@ -70,81 +72,97 @@ impl AckSender {
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a Socket.IO event handler",
-    note = "an event handler is a closure or fn taking `(Socket, T)` where `T: DeserializeOwned`, returning a `Serialize` value (the ack) or a future of one"
+    note = "an event handler is a closure or fn taking `FromSocket` arguments (`Socket`, `State<T>`, ...) then one `T: DeserializeOwned` (the event's arguments), returning a `Serialize` value (the ack) or a future of one"
 )]
 pub trait EventHandler<M>: Send + Sync + 'static {
     /// Runs the handler for one event.
     fn call(&self, socket: Socket, args: Vec<Value>, ack: Option<AckSender>);
 }
 
-/// The ack a client gets when its event's arguments do not fit the handler's types.
+/// The ack a client gets when an argument of the handler cannot be taken.
 #[derive(Serialize)]
-struct InvalidArguments {
+struct Rejected<'a> {
     error: &'static str,
-    message: String,
+    message: &'a str,
 }
 
-/// The event's arguments as the handler's type. When they do not fit, the mismatch is logged at
-/// debug level and a client that asked for an ack gets one carrying
-/// `{"error": "invalid arguments", "message": "<what did not fit>"}` instead of waiting for its
-/// ack timeout.
-fn decode<A: DeserializeOwned + 'static>(
+/// Answers a rejected argument: logged at debug level, and a client that asked for an ack gets
+/// `{"error": kind, "message": ...}` instead of waiting for its ack timeout.
+fn reject(socket: &Socket, rejection: &Rejection, ack: &mut Option<AckSender>) {
+    tracing::debug!(target: "volley::socketio", sid = %socket.id(), error = %rejection, "a handler argument cannot be taken");
+    if let Some(ack) = ack.take() {
+        ack.send(&Rejected {
+            error: rejection.kind(),
+            message: rejection.message(),
+        });
+    }
+}
+
+/// Takes one [`FromSocket`] argument, answering a rejection.
+fn part<T: FromSocket>(socket: &Socket, ack: &mut Option<AckSender>) -> Option<T> {
+    T::from_socket(socket)
+        .map_err(|r| reject(socket, &r, ack))
+        .ok()
+}
+
+/// Takes the event's own argument, answering a rejection.
+fn data<A: FromEvent<M>, M>(
     socket: &Socket,
     args: Vec<Value>,
     ack: &mut Option<AckSender>,
 ) -> Option<A> {
-    match take_list(args) {
-        Ok(a) => Some(a),
-        Err(e) => {
-            tracing::debug!(target: "volley::socketio", sid = %socket.id(), error = %e, "event arguments do not fit the handler");
-            if let Some(ack) = ack.take() {
-                ack.send(&InvalidArguments {
-                    error: "invalid arguments",
-                    message: e.to_string(),
+    A::from_event(socket, args)
+        .map_err(|r| reject(socket, &r, ack))
+        .ok()
+}
+
+macro_rules! event_handler {
+    ($($T:ident),*) => {
+        #[allow(non_snake_case)]
+        impl<F, $($T,)* A, MA, R> EventHandler<(markers::Sync, ($($T,)*), A, MA, R)> for F
+        where
+            F: Fn($($T,)* A) -> R + Send + Sync + 'static,
+            $($T: FromSocket,)*
+            A: FromEvent<MA>,
+            MA: 'static,
+            R: Serialize + Send + 'static,
+        {
+            fn call(&self, socket: Socket, args: Vec<Value>, mut ack: Option<AckSender>) {
+                $(let Some($T) = part::<$T>(&socket, &mut ack) else { return };)*
+                let Some(a) = data::<A, MA>(&socket, args, &mut ack) else { return };
+                let r = self($($T,)* a);
+                if let Some(ack) = ack {
+                    ack.send_result(&r);
+                }
+            }
+        }
+
+        #[allow(non_snake_case)]
+        impl<F, $($T,)* A, MA, Fut, R> EventHandler<(markers::Async, ($($T,)*), A, MA, R)> for F
+        where
+            F: Fn($($T,)* A) -> Fut + Send + Sync + 'static,
+            $($T: FromSocket,)*
+            A: FromEvent<MA>,
+            MA: 'static,
+            Fut: Future<Output = R> + Send + 'static,
+            R: Serialize + Send + 'static,
+        {
+            fn call(&self, socket: Socket, args: Vec<Value>, mut ack: Option<AckSender>) {
+                $(let Some($T) = part::<$T>(&socket, &mut ack) else { return };)*
+                let Some(a) = data::<A, MA>(&socket, args, &mut ack) else { return };
+                let fut = self($($T,)* a);
+                socket.spawn_handler(async move {
+                    let r = fut.await;
+                    if let Some(ack) = ack {
+                        ack.send_result(&r);
+                    }
                 });
             }
-            None
         }
-    }
+    };
 }
 
-impl<F, A, R> EventHandler<(markers::Sync, A, R)> for F
-where
-    F: Fn(Socket, A) -> R + Send + Sync + 'static,
-    A: DeserializeOwned + Send + 'static,
-    R: Serialize + Send + 'static,
-{
-    fn call(&self, socket: Socket, args: Vec<Value>, mut ack: Option<AckSender>) {
-        let Some(a) = decode(&socket, args, &mut ack) else {
-            return;
-        };
-        let r = self(socket, a);
-        if let Some(ack) = ack {
-            ack.send_result(&r);
-        }
-    }
-}
-
-impl<F, A, Fut, R> EventHandler<(markers::Async, A, R)> for F
-where
-    F: Fn(Socket, A) -> Fut + Send + Sync + 'static,
-    A: DeserializeOwned + Send + 'static,
-    Fut: Future<Output = R> + Send + 'static,
-    R: Serialize + Send + 'static,
-{
-    fn call(&self, socket: Socket, args: Vec<Value>, mut ack: Option<AckSender>) {
-        let Some(a) = decode(&socket, args, &mut ack) else {
-            return;
-        };
-        let fut = self(socket.clone(), a);
-        socket.spawn_handler(async move {
-            let r = fut.await;
-            if let Some(ack) = ack {
-                ack.send_result(&r);
-            }
-        });
-    }
-}
+all_arities!(event_handler);
 
 /// Object-safe form of an [`EventHandler`], stored in a namespace.
 pub(crate) trait ErasedEventHandler: Send + Sync + 'static {

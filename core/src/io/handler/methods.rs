@@ -97,7 +97,7 @@ impl<T: Send + Sync + 'static> Events<T> {
         let handler = move |socket: Socket, args: A| method(this.clone(), socket, args);
         self.list.push((
             event.to_owned(),
-            boxed_event::<_, (markers::Async, A, R)>(handler),
+            boxed_event::<_, (markers::Async, (Socket,), A, markers::Data, R)>(handler),
         ));
         self
     }
@@ -117,21 +117,35 @@ pub(crate) fn install<T: NamespaceHandler>(ns: &Namespace, value: T) {
     }
     let t = this.clone();
     handlers.set_connect(
-        boxed_connect::<_, (markers::Async, Result<(), ConnectError>)>(
-            move |socket: Socket, auth: Option<Value>| {
-                let t = t.clone();
-                async move { t.on_connect(&socket, auth).await }
-            },
-        ),
+        boxed_connect::<
+            _,
+            (
+                markers::Async,
+                (Socket,),
+                Option<Value>,
+                markers::Data,
+                Result<(), ConnectError>,
+            ),
+        >(move |socket: Socket, auth: Option<Value>| {
+            let t = t.clone();
+            async move { t.on_connect(&socket, auth).await }
+        }),
         true,
     );
     handlers.set_disconnect(
-        boxed_disconnect::<_, (markers::Async, _)>(
-            move |socket: Socket, reason: DisconnectReason| {
-                let t = this.clone();
-                async move { t.on_disconnect(&socket, reason).await }
-            },
-        ),
+        boxed_disconnect::<
+            _,
+            (
+                markers::Async,
+                (Socket,),
+                DisconnectReason,
+                markers::Data,
+                _,
+            ),
+        >(move |socket: Socket, reason: DisconnectReason| {
+            let t = this.clone();
+            async move { t.on_disconnect(&socket, reason).await }
+        }),
         true,
     );
 }

@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use volley_protocol::Value;
 
+use super::packet::PacketMiddlewares;
 use super::{BoxedConnectHandler, BoxedDisconnectHandler, BoxedEventHandler};
 
 /// Event name of the catch-all handler.
@@ -29,6 +30,8 @@ struct Handlers {
     /// Methods of a trait-based namespace, by event name; function handlers win over them.
     methods: ByName<BoxedEventHandler>,
     connect: Option<BoxedConnectHandler>,
+    /// Connect middlewares, in the order they run.
+    middlewares: Arc<[BoxedConnectHandler]>,
     disconnect: Option<BoxedDisconnectHandler>,
     method_connect: Option<BoxedConnectHandler>,
     method_disconnect: Option<BoxedDisconnectHandler>,
@@ -36,7 +39,7 @@ struct Handlers {
 
 /// The handlers of a namespace. Cheap to clone; clones share the same handlers.
 #[derive(Clone, Default)]
-pub(crate) struct HandlerSet(Arc<RwLock<Handlers>>);
+pub(crate) struct HandlerSet(Arc<RwLock<Handlers>>, Arc<PacketMiddlewares>);
 
 impl HandlerSet {
     fn read<T>(&self, f: impl FnOnce(&Handlers) -> Option<T>) -> Option<T> {
@@ -57,16 +60,19 @@ impl HandlerSet {
 
     /// Whether no handler at all was registered (a namespace made only to emit to).
     pub(crate) fn is_empty(&self) -> bool {
-        self.read(|h| {
-            Some(
-                h.events.is_empty()
-                    && h.methods.is_empty()
-                    && h.connect.is_none()
-                    && h.disconnect.is_none()
-                    && h.method_connect.is_none(),
-            )
-        })
-        .unwrap_or(true)
+        self.1.is_empty()
+            && self
+                .read(|h| {
+                    Some(
+                        h.events.is_empty()
+                            && h.methods.is_empty()
+                            && h.connect.is_none()
+                            && h.middlewares.is_empty()
+                            && h.disconnect.is_none()
+                            && h.method_connect.is_none(),
+                    )
+                })
+                .unwrap_or(true)
     }
 
     pub(crate) fn set_server_event(&self, event: String, handler: ServerEventHandler) {
@@ -105,8 +111,27 @@ impl HandlerSet {
         });
     }
 
-    pub(crate) fn connect(&self) -> Option<BoxedConnectHandler> {
-        self.read(|h| h.connect.clone().or_else(|| h.method_connect.clone()))
+    pub(crate) fn add_middleware(&self, middleware: BoxedConnectHandler) {
+        self.write(|h| {
+            let mut all = h.middlewares.to_vec();
+            all.push(middleware);
+            h.middlewares = all.into();
+        });
+    }
+
+    /// The connect handler and the middlewares that run before it.
+    pub(crate) fn connect(&self) -> (Option<BoxedConnectHandler>, Arc<[BoxedConnectHandler]>) {
+        let h = match self.0.read() {
+            Ok(h) => h,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let handler = h.connect.clone().or_else(|| h.method_connect.clone());
+        (handler, h.middlewares.clone())
+    }
+
+    /// The incoming-packet middlewares.
+    pub(crate) fn packets(&self) -> &PacketMiddlewares {
+        &self.1
     }
 
     pub(crate) fn disconnect(&self) -> Option<BoxedDisconnectHandler> {
