@@ -157,10 +157,10 @@ const GRACE: Duration = Duration::from_secs(1);
 /// records skipped by age). The bus itself publishes to partition [`PUBLISH_PARTITION`] only;
 /// another producer may use the others (their records are ordered per partition only).
 ///
-/// This is not tested against a real broker: tansu, the tests' broker, cannot add partitions
-/// to a topic (it has no `CreatePartitions`), and deleting the topic under a running consumer and
-/// creating it again with more partitions made librdkafka crash (a segmentation fault in its
-/// metadata cache) with tansu 0.6.0. Do not delete a topic that nodes are reading.
+/// Tested against tansu, the tests' broker, whose storage the test grows (tansu has no
+/// `CreatePartitions` request). Deleting the topic under a running consumer and creating it again
+/// with more partitions made librdkafka crash (a segmentation fault in its metadata cache) with
+/// tansu 0.6.0: do not delete a topic that nodes are reading.
 ///
 /// # Limits
 ///

@@ -56,21 +56,28 @@ fn unique(name: &str) -> String {
     format!("volleytest-{name}-{}-{nanos:x}", std::process::id())
 }
 
-/// Declares `exchange` as a fanout, not auto-delete, durable as asked (the Volley nodes declare
-/// it durable; older versions did not).
-async fn declare(channel: &Channel, exchange: &str, durable: bool) {
-    channel
-        .exchange_declare(
-            exchange,
-            ExchangeKind::Fanout,
-            ExchangeDeclareOptions {
-                durable,
-                ..ExchangeDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+/// Declares `exchange` durable, as Volley's nodes do, or not durable if a broker used by older
+/// versions has it so (a shared broker keeps what earlier runs declared); returns a channel that
+/// is still open.
+async fn declare_as_found(connection: &Connection, exchange: &str) -> Channel {
+    for durable in [true, false] {
+        let channel = connection.create_channel().await.unwrap();
+        let declared = channel
+            .exchange_declare(
+                exchange,
+                ExchangeKind::Fanout,
+                ExchangeDeclareOptions {
+                    durable,
+                    ..ExchangeDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await;
+        if declared.is_ok() {
+            return channel;
+        }
+    }
+    panic!("cannot declare the exchange {exchange} durable or not");
 }
 
 /// A queue of the test's own bound to an exchange, as a Volley node's queue is.
@@ -83,8 +90,7 @@ struct Listener {
 impl Listener {
     async fn new(exchange: &str) -> Listener {
         let connection = connect().await;
-        let channel = connection.create_channel().await.unwrap();
-        declare(&channel, exchange, false).await;
+        let channel = declare_as_found(&connection, exchange).await;
         let queue = channel
             .queue_declare(
                 "",

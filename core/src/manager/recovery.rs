@@ -443,7 +443,7 @@ impl Recoverer {
     }
 
     /// Hands a departed socket of this node to the node its client reconnected to: its id,
-    /// rooms, session (when it is a [`Value`] or a `String`), what it missed here (within
+    /// rooms, session values (serialized under their type names), what it missed here (within
     /// [`TRANSFER_FRAMES`] and [`TRANSFER_BYTES`]) and how far this node's log goes for each
     /// node that made offsets. `None` when this node does not hold it or it cannot be recovered.
     pub(crate) fn export(

@@ -70,6 +70,43 @@ impl Tansu {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// Gives topic `topic` `more` partitions while the broker runs. tansu has no
+    /// `CreatePartitions` request, so this writes its storage (the SQLite file) the way its own
+    /// topic creation does, with `python3` and its `sqlite3` module; tansu reads partitions from there for every
+    /// metadata request and produce.
+    pub async fn add_partitions(&self, topic: &str, more: u32) -> TestResult {
+        const SCRIPT: &str = r#"
+import sqlite3, sys
+db, topic, more = sys.argv[1], sys.argv[2], int(sys.argv[3])
+con = sqlite3.connect(db, timeout=10)
+cur = con.cursor()
+row = cur.execute("select id, partitions from topic where name = ?", (topic,)).fetchone()
+if row is None:
+    sys.exit("no topic " + topic)
+tid, partitions = row
+for p in range(partitions, partitions + more):
+    cur.execute("insert into topition (topic, partition) values (?, ?)", (tid, p))
+    cur.execute("insert into watermark (topition) values (?)", (cur.lastrowid,))
+cur.execute("update topic set partitions = ? where id = ?", (partitions + more, tid))
+con.commit()
+"#;
+        let out = Command::new("python3")
+            .arg("-c")
+            .arg(SCRIPT)
+            .arg(self.dir.join("tansu.db"))
+            .arg(topic)
+            .arg(more.to_string())
+            .output()
+            .await?;
+        if !out.status.success() {
+            return Err(Failure::msg(format!(
+                "cannot add partitions: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        Ok(())
+    }
+
     /// `kafka://127.0.0.1:PORT`, for `--adapter`.
     pub fn url(&self) -> String {
         format!("kafka://{}", self.brokers())
