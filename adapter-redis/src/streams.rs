@@ -328,6 +328,27 @@ impl StreamsBus {
 }
 
 impl Inner {
+    /// Appends one entry (`XADD <stream> MAXLEN ~ <max_len> * <fields>`), sent at most once;
+    /// returns its id.
+    async fn xadd(&self, fields: Vec<(&str, Value)>) -> Result<String, BusError> {
+        let settings = &self.settings;
+        let writer = self.writer.with_options(&settings.fred.publish_options);
+        writer
+            .xadd(
+                settings.stream.as_str(),
+                false,
+                (
+                    "MAXLEN",
+                    "~",
+                    i64::try_from(settings.max_len).unwrap_or(i64::MAX),
+                ),
+                "*",
+                fields,
+            )
+            .await
+            .map_err(|e| error::bus_error(e, &settings.fred.address))
+    }
+
     /// Stops the readers; their connections are closed in the background (fred's connection
     /// tasks reconnect forever unless told to quit).
     fn stop_tasks(&self) {
@@ -391,29 +412,11 @@ impl PubSub for StreamsBus {
         if self.inner.node.is_some() {
             return self.inner.publish_node(channel, &payload).await;
         }
-        let writer = self
-            .inner
-            .writer
-            .with_options(&settings.fred.publish_options);
         let fields = vec![
             (CHANNEL_FIELD, Value::from(channel)),
             (DATA_FIELD, Value::Bytes(payload)),
         ];
-        let _id: Value = writer
-            .xadd(
-                settings.stream.as_str(),
-                false,
-                (
-                    "MAXLEN",
-                    "~",
-                    i64::try_from(settings.max_len).unwrap_or(i64::MAX),
-                ),
-                "*",
-                fields,
-            )
-            .await
-            .map_err(|e| error::bus_error(e, &settings.fred.address))?;
-        Ok(())
+        self.inner.xadd(fields).await.map(|_| ())
     }
 
     async fn subscribe(

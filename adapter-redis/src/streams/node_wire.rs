@@ -154,28 +154,12 @@ impl Inner {
                 .await;
         }
         let entry = node::to_entry(&msg).map_err(|e| BusError::Other(e.to_string()))?;
-        self.xadd(entry.fields()).await.map(|_| ())
-    }
-
-    /// Appends one entry; returns its id.
-    pub(crate) async fn xadd(&self, fields: Vec<(&str, &str)>) -> Result<String, BusError> {
-        let settings = &self.settings;
-        let writer = self.writer.with_options(&settings.fred.publish_options);
-        let id: String = writer
-            .xadd(
-                settings.stream.as_str(),
-                false,
-                (
-                    "MAXLEN",
-                    "~",
-                    i64::try_from(settings.max_len).unwrap_or(i64::MAX),
-                ),
-                "*",
-                fields,
-            )
-            .await
-            .map_err(|e| error::bus_error(e, &settings.fred.address))?;
-        Ok(id)
+        let fields = entry
+            .fields()
+            .into_iter()
+            .map(|(name, value)| (name, FredValue::from(value)))
+            .collect();
+        self.xadd(fields).await.map(|_| ())
     }
 
     /// Starts translating Node's pub/sub messages for the manager; returns where the stream's
