@@ -1,8 +1,8 @@
-//! Measures how many confirmed publishes per second one `AmqpBus` connection does, and how many
-//! of them a subscribing bus receives. Not a test: a number for capacity planning.
+//! Measures how many publishes per second one `RedisBus` connection does, and how many of them
+//! a subscribing bus receives. Not a test: a number for capacity planning.
 //!
 //! ```text
-//! cargo run --release -p volley-amqp --example publish_throughput -- [amqp://127.0.0.1:5672/%2f] [tasks] [seconds] [bytes]
+//! cargo run --release -p volley-redis --example redis_publish_throughput -- [redis://127.0.0.1:6379] [tasks] [seconds] [bytes]
 //! ```
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -12,22 +12,26 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 use volley::manager::cluster::{PubSub, Subscription};
-use volley_amqp::AmqpBus;
+use volley_redis::RedisBus;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let url = args
         .next()
-        .unwrap_or_else(|| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
+        .unwrap_or_else(|| "redis://127.0.0.1:6379".into());
     let tasks: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(16);
     let seconds: u64 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(5);
     let size: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(100);
 
-    // An exchange of the benchmark's own: it hears no cluster, and no cluster hears it.
-    let exchange = "volley-bench";
-    let publisher = AmqpBus::builder(&url).exchange(exchange).build()?;
-    let subscriber = AmqpBus::builder(&url).exchange(exchange).build()?;
+    let publisher = RedisBus::new(&url)?;
+    // The subscriber's buffer between the connection and the sink (see
+    // RedisBusBuilder::message_buffer); VOLLEY_MESSAGE_BUFFER overrides the default.
+    let mut subscriber = RedisBus::builder(&url);
+    if let Ok(buffer) = std::env::var("VOLLEY_MESSAGE_BUFFER") {
+        subscriber = subscriber.message_buffer(buffer.parse()?);
+    }
+    let subscriber = subscriber.build()?;
     publisher.connect().await?;
     subscriber.connect().await?;
 
@@ -72,7 +76,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Let the subscriber drain.
     let mut last = 0;
     loop {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
         let now = received.load(Ordering::Relaxed);
         if now == last {
             break;
@@ -80,7 +84,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         last = now;
     }
     println!(
-        "{tasks} tasks, {size}-byte payloads, {seconds} s: {published} confirmed ({:.0}/s), \
+        "{tasks} tasks, {size}-byte payloads, {seconds} s: {published} published ({:.0}/s), \
          {} failed, {} received by the subscriber",
         published as f64 / elapsed,
         failed.load(Ordering::Relaxed),
