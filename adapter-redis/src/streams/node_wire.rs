@@ -406,15 +406,13 @@ fn missed_broadcast(entry: &Entry, nsp: &str, rooms: &[String]) -> Option<Missed
     if entry.node.nsp.as_deref() != Some(nsp) || entry.node.kind.as_deref() != Some("3") {
         return None;
     }
-    let bytes = translate_entry(entry)?;
-    let message = Message::decode(&bytes).ok()?;
     let Body::Broadcast {
         opts,
         event,
         args,
         offset,
         ack: None,
-    } = message.body
+    } = node_message(entry)?.body
     else {
         return None;
     };
@@ -444,6 +442,12 @@ fn translate_pubsub(payload: &[u8]) -> Option<Bytes> {
 
 /// A Node stream entry, as Volley's bytes; its id is the offset of a broadcast.
 pub(crate) fn translate_entry(entry: &Entry) -> Option<Bytes> {
+    reencode(&node_message(entry)?)
+}
+
+/// A Node stream entry as a message; its id is the offset of a broadcast. `None` (logged when
+/// it is Node's but unreadable) for anything else.
+fn node_message(entry: &Entry) -> Option<Message> {
     let (Some(uid), Some(nsp), Some(kind)) = (&entry.node.uid, &entry.node.nsp, &entry.node.kind)
     else {
         // Node skips entries without a namespace too
@@ -460,7 +464,7 @@ pub(crate) fn translate_entry(entry: &Entry) -> Option<Bytes> {
         data,
     };
     match node::from_entry(&raw, Some(&entry.id)) {
-        Ok(message) => reencode(&message),
+        Ok(message) => Some(message),
         Err(e) => {
             tracing::warn!(target: LOG_TARGET, id = %entry.id, error = %e, "unreadable Node stream entry, skipped");
             None

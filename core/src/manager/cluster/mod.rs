@@ -275,16 +275,17 @@ impl<B: PubSub> Node<B> {
         // go with the session, those after it are sent from the log when the socket is
         // registered (or reach it live), so none comes twice.
         use crate::manager::recovery_parts::stream_id;
-        let delivered_at = self.local.recovery().and_then(|r| r.last_stream_id(ns));
-        let delivered = delivered_at
-            .clone()
-            .filter(|here| stream_id(here) < stream_id(&restored.last));
-        let mut cut = delivered.unwrap_or_else(|| restored.last.clone());
+        let mut cut = restored.last.clone();
+        if let Some(here) = self.local.recovery().and_then(|r| r.last_stream_id(ns)) {
+            if stream_id(&here) < stream_id(&cut) {
+                cut = here;
+            }
+        }
         if stream_id(offset) > stream_id(&cut) {
             // the client received more than this node has delivered yet: the rest comes live
             offset.clone_into(&mut cut);
         }
-        tracing::debug!(target: "volley::cluster", offset, last = %restored.last, ?delivered_at, cut = %cut, missed = restored.missed.len(), "restoring a stored session");
+        tracing::debug!(target: "volley::cluster", offset, last = %restored.last, cut = %cut, missed = restored.missed.len(), "restoring a stored session");
         let parser = self.local.parser();
         let mut missed = Vec::with_capacity(restored.missed.len());
         for m in restored

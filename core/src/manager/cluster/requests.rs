@@ -68,8 +68,7 @@ impl Pending {
         if self.nodes.remove(from) {
             return true;
         }
-        if self.anonymous > 0 && !self.nodes.contains(from) && self.answered.insert(from.to_owned())
-        {
+        if self.anonymous > 0 && self.answered.insert(from.to_owned()) {
             self.anonymous -= 1;
             return true;
         }
