@@ -103,8 +103,8 @@ impl AmqpBusBuilder {
         self
     }
 
-    /// The largest payload [`publish`](volley::manager::cluster::PubSub::publish) accepts, in
-    /// bytes; a larger one is refused with [`BusError::TooLarge`](volley::manager::cluster::BusError::TooLarge)
+    /// The largest payload [`publish`](volley_cluster::PubSub::publish) accepts, in
+    /// bytes; a larger one is refused with [`BusError::TooLarge`](volley_cluster::BusError::TooLarge)
     /// before anything is sent. Received messages above it (from another publisher) are dropped
     /// with a warning. RabbitMQ itself refuses messages above its `max_message_size` (128 MiB by
     /// default).
@@ -116,7 +116,7 @@ impl AmqpBusBuilder {
     }
 
     /// How long a publish may wait for the broker's confirm before failing with
-    /// [`BusError::Unavailable`](volley::manager::cluster::BusError::Unavailable) (the message
+    /// [`BusError::Unavailable`](volley_cluster::BusError::Unavailable) (the message
     /// may still be delivered: it is never sent twice). While the connection is known to be down,
     /// a publish fails at once without waiting for this.
     ///
@@ -127,9 +127,9 @@ impl AmqpBusBuilder {
     }
 
     /// How long opening a connection (TCP, AMQP handshake, channels, declarations) may take, and
-    /// how long a [`subscribe`](volley::manager::cluster::PubSub::subscribe) waits for the node's
+    /// how long a [`subscribe`](volley_cluster::PubSub::subscribe) waits for the node's
     /// queue to be in place before failing with
-    /// [`BusError::Unavailable`](volley::manager::cluster::BusError::Unavailable).
+    /// [`BusError::Unavailable`](volley_cluster::BusError::Unavailable).
     ///
     /// Default: 5 s.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {

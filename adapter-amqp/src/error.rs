@@ -2,7 +2,7 @@
 
 use lapin::protocol::AMQPErrorKind;
 use lapin::ErrorKind;
-use volley::manager::cluster::BusError;
+use volley_cluster::BusError;
 
 /// Why an [`AmqpBus`](crate::AmqpBus) cannot be built or cannot connect.
 ///

@@ -47,7 +47,7 @@
 //! ```no_run
 //! use bytes::Bytes;
 //! use tokio::sync::mpsc;
-//! use volley::manager::cluster::{PubSub, Subscription};
+//! use volley_cluster::{PubSub, Subscription};
 //! use volley_amqp::AmqpBus;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -67,16 +67,14 @@
 //! A Socket.IO server on RabbitMQ:
 //!
 //! ```no_run
-//! use volley::manager::cluster::ClusterConfig;
-//! use volley_amqp::{AmqpBus, AmqpManager};
+//! use volley::manager::AmqpManager;
 //!
-//! # fn run() -> Result<(), volley_amqp::AmqpError> {
-//! let bus = AmqpBus::new("amqp://guest:guest@127.0.0.1:5672/%2f")?;
+//! # #[tokio::main]
+//! # async fn main() {
 //! let io = volley::Server::builder()
-//!     .client_manager(AmqpManager::new(bus, ClusterConfig::default()))
+//!     .client_manager(AmqpManager::new("amqp://guest:guest@127.0.0.1:5672/%2f?key=chat"))
 //!     .build();
 //! # let _ = io;
-//! # Ok(())
 //! # }
 //! ```
 
@@ -97,7 +95,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, watch, Notify, OnceCell};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use volley::manager::cluster::{BusError, BusMessage, ClusterManager, PubSub, Subscription};
+use volley_cluster::{BusError, BusMessage, PubSub, Subscription};
 
 pub use config::{
     AmqpBusBuilder, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_QUEUE_BYTES, DEFAULT_MAX_QUEUE_LENGTH,
@@ -110,23 +108,6 @@ use link::Link;
 
 /// The `tracing` target of this crate's log events, shared with the cluster manager.
 const LOG_TARGET: &str = "volley::cluster";
-
-/// The cluster manager over RabbitMQ: a [`ClusterManager`] on an [`AmqpBus`].
-///
-/// ```no_run
-/// use volley::manager::cluster::ClusterConfig;
-/// use volley_amqp::{AmqpBus, AmqpManager};
-///
-/// # fn run() -> Result<(), volley_amqp::AmqpError> {
-/// let manager = AmqpManager::new(
-///     AmqpBus::builder("amqp://127.0.0.1").exchange("chat").build()?,
-///     ClusterConfig::default(),
-/// );
-/// # let _ = manager;
-/// # Ok(())
-/// # }
-/// ```
-pub type AmqpManager = ClusterManager<AmqpBus>;
 
 /// A [`PubSub`] transport over one RabbitMQ broker.
 ///
@@ -172,7 +153,7 @@ pub type AmqpManager = ClusterManager<AmqpBus>;
 ///
 /// ```no_run
 /// use bytes::Bytes;
-/// use volley::manager::cluster::{BusError, PubSub};
+/// use volley_cluster::{BusError, PubSub};
 /// use volley_amqp::AmqpBus;
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {

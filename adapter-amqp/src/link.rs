@@ -10,7 +10,7 @@ use lapin::options::{
 use lapin::publisher_confirm::Confirmation;
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer, ExchangeKind};
-use volley::manager::cluster::BusError;
+use volley_cluster::BusError;
 
 use crate::config::Settings;
 use crate::error::{self, AmqpError};

@@ -10,7 +10,7 @@ use lapin::message::Delivery;
 use lapin::options::BasicAckOptions;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio_util::sync::CancellationToken;
-use volley::manager::cluster::BusMessage;
+use volley_cluster::BusMessage;
 
 use std::sync::atomic::Ordering;
 

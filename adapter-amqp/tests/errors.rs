@@ -10,8 +10,8 @@ use bytes::Bytes;
 use common::{amqp_url, delete_exchange, next, nothing_more, shared_lock, unique, Admin};
 use lapin::ExchangeKind;
 use tokio::sync::mpsc;
-use volley::manager::cluster::{BusError, PubSub, Subscription};
 use volley_amqp::{wire, AmqpBus, AmqpError, DEFAULT_MAX_MESSAGE_SIZE};
+use volley_cluster::{BusError, PubSub, Subscription};
 
 const WAIT: Duration = Duration::from_secs(5);
 

@@ -12,8 +12,8 @@ use common::{
     unique,
 };
 use tokio::sync::mpsc;
-use volley::manager::cluster::{BusMessage, PubSub, Subscription};
 use volley_amqp::AmqpBus;
+use volley_cluster::{BusMessage, PubSub, Subscription};
 
 const WAIT: Duration = Duration::from_secs(5);
 

@@ -10,8 +10,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{amqp_url, close_connections_named, delete_exchange, next, shared_lock, unique};
 use tokio::sync::mpsc;
-use volley::manager::cluster::{BusMessage, PubSub, Subscription};
 use volley_amqp::AmqpBus;
+use volley_cluster::{BusMessage, PubSub, Subscription};
 
 const WAIT: Duration = Duration::from_secs(10);
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{amqp_url, delete_exchange, next, nothing_more, shared_lock, unique};
 use tokio::sync::mpsc;
-use volley::manager::cluster::{BusError, PubSub, Subscription};
 use volley_amqp::AmqpBus;
+use volley_cluster::{BusError, PubSub, Subscription};
 
 const WAIT: Duration = Duration::from_secs(5);
 const TEST_LIMIT: Duration = Duration::from_secs(60);

@@ -12,8 +12,8 @@ use common::{amqp_url, delete_exchange, shared_lock, unique};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use volley::manager::cluster::{PubSub, Subscription};
 use volley_amqp::AmqpBus;
+use volley_cluster::{PubSub, Subscription};
 
 fn alive() -> usize {
     Handle::current().metrics().num_alive_tasks()

@@ -49,7 +49,7 @@ const LIBRDKAFKA_MESSAGE_MAX_BYTES: usize = 1_000_000;
 /// let bus = KafkaBus::builder("kafka-1:9092,kafka-2:9092")
 ///     .topic("chat-cluster")
 ///     .max_message_size(256 * 1024)
-///     .publish_timeout(Duration::from_secs(2))
+///     .operation_timeout(Duration::from_secs(2))
 ///     .replication_factor(3)
 ///     .build()
 ///     .expect("valid settings");
@@ -62,7 +62,7 @@ pub struct KafkaBusBuilder {
     query_error: Option<KafkaError>,
     topic: String,
     max_message_size: usize,
-    publish_timeout: Duration,
+    operation_timeout: Duration,
     connect_timeout: Duration,
     linger: Duration,
     fetch_wait: Duration,
@@ -86,7 +86,7 @@ impl KafkaBusBuilder {
             query_error: None,
             topic: DEFAULT_TOPIC.to_owned(),
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
-            publish_timeout: Duration::from_secs(5),
+            operation_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
             linger: Duration::ZERO,
             fetch_wait: Duration::from_millis(10),
@@ -123,11 +123,13 @@ impl KafkaBusBuilder {
                 "topic" => self.topic = value.to_owned(),
                 "fetch_wait_ms" => self.fetch_wait = ms()?,
                 "linger_ms" => self.linger = ms()?,
-                "publish_timeout_ms" => self.publish_timeout = ms()?.max(Duration::from_millis(1)),
+                "operation_timeout_ms" => {
+                    self.operation_timeout = ms()?.max(Duration::from_millis(1))
+                }
                 _ => {
                     return Err(invalid(format!(
                         "unknown setting {key:?}: expected topic, fetch_wait_ms, linger_ms or \
-                         publish_timeout_ms"
+                         operation_timeout_ms"
                     )))
                 }
             }
@@ -146,9 +148,9 @@ impl KafkaBusBuilder {
         self
     }
 
-    /// The largest payload [`publish`](volley::manager::cluster::PubSub::publish) accepts, in
+    /// The largest payload [`publish`](volley_cluster::PubSub::publish) accepts, in
     /// bytes; a larger one is refused with
-    /// [`BusError::TooLarge`](volley::manager::cluster::BusError::TooLarge) before anything is
+    /// [`BusError::TooLarge`](volley_cluster::BusError::TooLarge) before anything is
     /// sent. Above the default, the producer's `message.max.bytes` and the created topic's
     /// `max.message.bytes` are raised to match; a topic that already exists, and the brokers'
     /// `message.max.bytes`, must allow it too.
@@ -161,17 +163,17 @@ impl KafkaBusBuilder {
 
     /// How long a publish may wait for the broker's acknowledgement (librdkafka's
     /// `message.timeout.ms`). After it, the message is dropped from the producer's queue and the
-    /// publish fails with [`BusError::Unavailable`](volley::manager::cluster::BusError::Unavailable),
+    /// publish fails with [`BusError::Unavailable`](volley_cluster::BusError::Unavailable),
     /// so a publish that failed is never delivered later. While every broker is known to be down,
     /// publishes fail at once without waiting for this.
     ///
     /// Default: 5 s.
-    pub fn publish_timeout(mut self, timeout: Duration) -> Self {
-        self.publish_timeout = timeout.max(Duration::from_millis(1));
+    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
+        self.operation_timeout = timeout.max(Duration::from_millis(1));
         self
     }
 
-    /// How long [`connect`](KafkaBus::connect) and [`subscribe`](volley::manager::cluster::PubSub::subscribe)
+    /// How long [`connect`](KafkaBus::connect) and [`subscribe`](volley_cluster::PubSub::subscribe)
     /// may take to reach the brokers, create the topic and find its end; also the TCP connection
     /// setup timeout of the clients.
     ///
@@ -278,7 +280,7 @@ impl KafkaBusBuilder {
     /// The broker list is `host[:port][,host[:port]…]`, optionally behind `kafka://`; the port is
     /// [`DEFAULT_PORT`] when left out. TLS and SASL are not supported. A query may set a few
     /// settings, so that a single URL (an `--adapter` flag) can carry them:
-    /// `kafka://k1:9092,k2:9092?topic=chat&fetch_wait_ms=500&linger_ms=1&publish_timeout_ms=2000`
+    /// `kafka://k1:9092,k2:9092?topic=chat&fetch_wait_ms=500&linger_ms=1&operation_timeout_ms=2000`
     /// (the methods of this builder, called after [`KafkaBus::builder`], take precedence).
     pub fn build(self) -> Result<KafkaBus, KafkaError> {
         if let Some(e) = self.query_error {
@@ -295,7 +297,7 @@ impl KafkaBusBuilder {
             brokers,
             topic: self.topic.clone(),
             max_message_size: self.max_message_size,
-            publish_timeout: self.publish_timeout,
+            operation_timeout: self.operation_timeout,
             connect_timeout: self.connect_timeout,
             replication_factor: self.replication_factor,
             retention_ms: self.retention.as_millis().to_string(),
@@ -368,7 +370,7 @@ impl KafkaBusBuilder {
             .set("enable.idempotence", "false")
             .set(
                 "message.timeout.ms",
-                millis(self.publish_timeout).max(1).to_string(),
+                millis(self.operation_timeout).max(1).to_string(),
             )
             // The bus creates the topic itself, with one partition.
             .set("allow.auto.create.topics", "false");
@@ -415,7 +417,7 @@ pub(crate) struct Settings {
     pub(crate) brokers: String,
     pub(crate) topic: String,
     pub(crate) max_message_size: usize,
-    pub(crate) publish_timeout: Duration,
+    pub(crate) operation_timeout: Duration,
     pub(crate) connect_timeout: Duration,
     pub(crate) replication_factor: i32,
     pub(crate) retention_ms: String,
@@ -585,14 +587,14 @@ mod tests {
     #[test]
     fn url_settings() {
         let builder = KafkaBusBuilder::new(
-            "kafka://h1:1,h2/?topic=chat&fetch_wait_ms=500&linger_ms=2&publish_timeout_ms=750",
+            "kafka://h1:1,h2/?topic=chat&fetch_wait_ms=500&linger_ms=2&operation_timeout_ms=750",
         );
         assert!(builder.query_error.is_none());
         assert_eq!(builder.brokers, "kafka://h1:1,h2/");
         assert_eq!(builder.topic, "chat");
         assert_eq!(builder.fetch_wait, Duration::from_millis(500));
         assert_eq!(builder.linger, Duration::from_millis(2));
-        assert_eq!(builder.publish_timeout, Duration::from_millis(750));
+        assert_eq!(builder.operation_timeout, Duration::from_millis(750));
         // explicit settings win over the URL's
         let builder = KafkaBusBuilder::new("h?topic=a").topic("b");
         assert_eq!(builder.topic, "b");

@@ -14,7 +14,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use volley::manager::cluster::{BusError, BusMessage, Subscription};
+use volley_cluster::{BusError, BusMessage, Subscription};
 
 use crate::config::Settings;
 use crate::context::BusContext;

@@ -2,12 +2,12 @@
 //! errors become [`BusError`]s.
 
 use rdkafka::error::{KafkaError as RdError, RDKafkaErrorCode};
-use volley::manager::cluster::BusError;
+use volley_cluster::BusError;
 
 /// Why a [`KafkaBus`](crate::KafkaBus) could not be built or could not connect.
 ///
 /// Publishing and subscribing report [`BusError`] instead, as the
-/// [`PubSub`](volley::manager::cluster::PubSub) trait asks; a `KafkaError` met on the way (the
+/// [`PubSub`](volley_cluster::PubSub) trait asks; a `KafkaError` met on the way (the
 /// lazy first connection) becomes [`BusError::Unavailable`].
 ///
 /// ```

@@ -8,8 +8,8 @@
 //!   [one partition](TOPIC_PARTITIONS) so that every node sees every message in the same order;
 //! - **a publish is one record**: key = the channel name, value = the payload, on partition
 //!   [`PUBLISH_PARTITION`], acknowledged by the partition leader within a
-//!   [bounded time](KafkaBusBuilder::publish_timeout), sent at most once;
-//! - **every node receives every message**: each [`subscribe`](volley::manager::cluster::PubSub::subscribe)
+//!   [bounded time](KafkaBusBuilder::operation_timeout), sent at most once;
+//! - **every node receives every message**: each [`subscribe`](volley_cluster::PubSub::subscribe)
 //!   has a consumer of its own (its own group, nothing committed), assigned every partition of
 //!   the topic at its current end, and keeps the records whose key matches one of its
 //!   [`Subscription`]s;
@@ -20,7 +20,7 @@
 //! ```no_run
 //! use bytes::Bytes;
 //! use tokio::sync::mpsc;
-//! use volley::manager::cluster::{PubSub, Subscription};
+//! use volley_cluster::{PubSub, Subscription};
 //! use volley_kafka::KafkaBus;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -40,14 +40,13 @@
 //! With the cluster manager:
 //!
 //! ```no_run
-//! use volley::manager::cluster::ClusterConfig;
-//! use volley_kafka::{KafkaBus, KafkaManager};
+//! use volley::manager::KafkaManager;
 //!
-//! # fn run() -> Result<(), volley_kafka::KafkaError> {
-//! let manager = KafkaManager::new(KafkaBus::new("kafka-1:9092,kafka-2:9092")?, ClusterConfig::default());
+//! # #[tokio::main]
+//! # async fn main() {
+//! let manager = KafkaManager::new("kafka://kafka-1:9092,kafka-2:9092?key=chat");
 //! let io = volley::Server::builder().client_manager(manager).build();
 //! # let _ = io;
-//! # Ok(())
 //! # }
 //! ```
 //!
@@ -74,7 +73,7 @@ use tokio::sync::{mpsc, OnceCell};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use volley::manager::cluster::{BusError, BusMessage, ClusterManager, PubSub, Subscription};
+use volley_cluster::{BusError, BusMessage, PubSub, Subscription};
 
 pub use config::{
     KafkaBusBuilder, DEFAULT_MAX_AGE, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_PARTITION_CHECK,
@@ -87,9 +86,6 @@ use context::BusContext;
 
 /// The `tracing` target of this crate's log events, shared with the cluster manager.
 const LOG_TARGET: &str = "volley::cluster";
-
-/// The cluster manager over Kafka: `KafkaManager::new(KafkaBus::new(brokers)?, config)`.
-pub type KafkaManager = ClusterManager<KafkaBus>;
 
 /// How long past its own timeout a librdkafka operation may take before the bus stops waiting
 /// for it (librdkafka normally answers first).
@@ -116,7 +112,7 @@ const GRACE: Duration = Duration::from_secs(1);
 /// acknowledgement (`acks=1`). It fails with [`BusError::TooLarge`] above
 /// [`max_message_size`](KafkaBusBuilder::max_message_size); with [`BusError::Unavailable`] at
 /// once while librdkafka reports every broker down, and after
-/// [`publish_timeout`](KafkaBusBuilder::publish_timeout) without an acknowledgement (the
+/// [`operation_timeout`](KafkaBusBuilder::operation_timeout) without an acknowledgement (the
 /// record is then dropped from the producer's queue, never delivered later). When the broker
 /// says the topic does not exist (it lost its data), the bus creates it again and sends the
 /// record once more. Checking or creating the topic is bounded by the same timeout, so a publish
@@ -177,7 +173,7 @@ const GRACE: Duration = Duration::from_secs(1);
 ///
 /// ```no_run
 /// use bytes::Bytes;
-/// use volley::manager::cluster::{BusError, PubSub};
+/// use volley_cluster::{BusError, PubSub};
 /// use volley_kafka::KafkaBus;
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -603,14 +599,14 @@ impl PubSub for KafkaBus {
         }
         let start = Instant::now();
         inner
-            .ensure_topic(start + inner.settings.publish_timeout)
+            .ensure_topic(start + inner.settings.operation_timeout)
             .await?;
-        let deadline = Instant::now() + inner.settings.publish_timeout;
+        let deadline = Instant::now() + inner.settings.operation_timeout;
         let result = match inner.send_once(clients, channel, &payload, deadline).await {
             Err(e) if e.rdkafka_error_code().is_some_and(error::is_unknown_topic) => {
                 // The record was refused, not written: create the topic and send it once more.
                 inner.topic_lost();
-                let deadline = Instant::now() + inner.settings.publish_timeout;
+                let deadline = Instant::now() + inner.settings.operation_timeout;
                 inner.ensure_topic(deadline).await?;
                 inner.send_once(clients, channel, &payload, deadline).await
             }

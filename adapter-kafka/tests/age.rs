@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{next, nothing_more, setup, unique_topic};
 use tokio::sync::mpsc;
-use volley::manager::cluster::{PubSub, Subscription};
+use volley_cluster::{PubSub, Subscription};
 use volley_kafka::KafkaBus;
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::{next, setup, unique_topic};
 use tokio::sync::mpsc;
-use volley::manager::cluster::{BusError, PubSub, Subscription};
+use volley_cluster::{BusError, PubSub, Subscription};
 use volley_kafka::{KafkaBus, KafkaError, DEFAULT_MAX_MESSAGE_SIZE};
 
 #[tokio::test]
@@ -92,7 +92,7 @@ async fn unreachable_brokers_fail_within_the_timeouts() {
         // Nothing listens on port 1.
         let bus = KafkaBus::builder("127.0.0.1:1")
             .connect_timeout(Duration::from_secs(1))
-            .publish_timeout(Duration::from_secs(1))
+            .operation_timeout(Duration::from_secs(1))
             .build()
             .expect("valid settings");
 

@@ -11,7 +11,7 @@ use futures_util::future::join_all;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 use tokio::sync::mpsc;
-use volley::manager::cluster::{PubSub, Subscription};
+use volley_cluster::{PubSub, Subscription};
 use volley_kafka::{KafkaBus, PUBLISH_PARTITION, TOPIC_PARTITIONS};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -333,10 +333,7 @@ async fn a_closed_sink_or_bus_stops_delivery() {
         bus.close().await;
         let result = bus.publish("a", Bytes::from_static(b"a")).await;
         assert!(
-            matches!(
-                result,
-                Err(volley::manager::cluster::BusError::Unavailable(_))
-            ),
+            matches!(result, Err(volley_cluster::BusError::Unavailable(_))),
             "{result:?}"
         );
     })

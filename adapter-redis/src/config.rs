@@ -22,7 +22,7 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 ///
 /// let bus = RedisBus::builder("redis://127.0.0.1:6379/0")
 ///     .max_message_size(1024 * 1024)
-///     .command_timeout(Duration::from_millis(500))
+///     .operation_timeout(Duration::from_millis(500))
 ///     .reconnect_delays(Duration::from_millis(50), Duration::from_secs(2))
 ///     .build()
 ///     .expect("a valid URL");
@@ -32,7 +32,7 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 pub struct RedisBusBuilder {
     url: String,
     max_message_size: usize,
-    command_timeout: Duration,
+    operation_timeout: Duration,
     connect_timeout: Duration,
     reconnect_min: Duration,
     reconnect_max: Duration,
@@ -46,7 +46,7 @@ impl std::fmt::Debug for RedisBusBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisBusBuilder")
             .field("max_message_size", &self.max_message_size)
-            .field("command_timeout", &self.command_timeout)
+            .field("operation_timeout", &self.operation_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("reconnect_min", &self.reconnect_min)
             .field("reconnect_max", &self.reconnect_max)
@@ -62,7 +62,7 @@ impl RedisBusBuilder {
         RedisBusBuilder {
             url: url.to_owned(),
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
-            command_timeout: Duration::from_secs(2),
+            operation_timeout: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(5),
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(5),
@@ -72,8 +72,8 @@ impl RedisBusBuilder {
         }
     }
 
-    /// The largest payload [`publish`](volley::manager::cluster::PubSub::publish) accepts, in
-    /// bytes; a larger one is refused with [`BusError::TooLarge`](volley::manager::cluster::BusError::TooLarge)
+    /// The largest payload [`publish`](volley_cluster::PubSub::publish) accepts, in
+    /// bytes; a larger one is refused with [`BusError::TooLarge`](volley_cluster::BusError::TooLarge)
     /// before anything is sent. Redis disconnects a subscriber whose output buffer grows past its
     /// `client-output-buffer-limit pubsub` (32 MiB hard by default), so keep this well below it.
     ///
@@ -84,12 +84,12 @@ impl RedisBusBuilder {
     }
 
     /// How long a publish or a subscribe may wait for the server's answer before it fails with
-    /// [`BusError::Unavailable`](volley::manager::cluster::BusError::Unavailable). While the
+    /// [`BusError::Unavailable`](volley_cluster::BusError::Unavailable). While the
     /// connection is known to be down, commands fail at once without waiting for this.
     ///
     /// Default: 2 s.
-    pub fn command_timeout(mut self, timeout: Duration) -> Self {
-        self.command_timeout = timeout;
+    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
+        self.operation_timeout = timeout;
         self
     }
 
@@ -126,7 +126,7 @@ impl RedisBusBuilder {
     }
 
     /// How many commands may queue inside the client, waiting to be written, before further
-    /// publishes fail at once with [`BusError::Unavailable`](volley::manager::cluster::BusError::Unavailable)
+    /// publishes fail at once with [`BusError::Unavailable`](volley_cluster::BusError::Unavailable)
     /// instead of growing the queue. `0` means no bound.
     ///
     /// Default: 65 536.
@@ -136,7 +136,7 @@ impl RedisBusBuilder {
     }
 
     /// Whether publishes report how many subscribers Redis handed them to (see
-    /// [`PubSub::publish_counted`](volley::manager::cluster::PubSub::publish_counted)), so that
+    /// [`PubSub::publish_counted`](volley_cluster::PubSub::publish_counted)), so that
     /// the cluster manager fails an emit some node was not subscribed to receive. `false` makes
     /// every publish Redis accepted count as done, as in Node's Redis adapter.
     ///
@@ -203,18 +203,18 @@ impl RedisBusBuilder {
             // A command unanswered this long means the connection is dead in a way TCP did not
             // report: close it and reconnect (subscriptions are restored afterwards).
             unresponsive: UnresponsiveConfig {
-                max_timeout: Some(self.command_timeout.max(Duration::from_secs(1)) * 5),
+                max_timeout: Some(self.operation_timeout.max(Duration::from_secs(1)) * 5),
                 interval: Duration::from_secs(1),
             },
             ..ConnectionConfig::default()
         };
 
         let publisher_perf = PerformanceConfig {
-            default_command_timeout: self.command_timeout,
+            default_command_timeout: self.operation_timeout,
             ..PerformanceConfig::default()
         };
         let subscriber_perf = PerformanceConfig {
-            default_command_timeout: self.command_timeout,
+            default_command_timeout: self.operation_timeout,
             broadcast_channel_capacity: self.message_buffer,
             ..PerformanceConfig::default()
         };
@@ -224,7 +224,7 @@ impl RedisBusBuilder {
             fail_fast: true,
             // At most once: a publish cut by a disconnection is not written again.
             max_attempts: Some(1),
-            timeout: Some(self.command_timeout),
+            timeout: Some(self.operation_timeout),
             ..Options::default()
         };
 
@@ -237,7 +237,7 @@ impl RedisBusBuilder {
             subscriber_perf,
             publish_options,
             max_message_size: self.max_message_size,
-            command_timeout: self.command_timeout,
+            operation_timeout: self.operation_timeout,
             count_receivers: self.count_receivers,
         })
     }
@@ -253,7 +253,7 @@ pub(crate) struct FredSettings {
     pub(crate) subscriber_perf: PerformanceConfig,
     pub(crate) publish_options: Options,
     pub(crate) max_message_size: usize,
-    pub(crate) command_timeout: Duration,
+    pub(crate) operation_timeout: Duration,
     pub(crate) count_receivers: bool,
 }
 

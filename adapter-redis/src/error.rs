@@ -1,11 +1,11 @@
 //! The errors of building and connecting a [`RedisBus`](crate::RedisBus).
 
-use volley::manager::cluster::BusError;
+use volley_cluster::BusError;
 
 /// Why a [`RedisBus`](crate::RedisBus) could not be built or could not connect.
 ///
 /// Publishing and subscribing report [`BusError`] instead, as the
-/// [`PubSub`](volley::manager::cluster::PubSub) trait asks; a `RedisError` met on the way (the
+/// [`PubSub`](volley_cluster::PubSub) trait asks; a `RedisError` met on the way (the
 /// lazy first connection) becomes [`BusError::Unavailable`].
 ///
 /// ```

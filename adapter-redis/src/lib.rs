@@ -14,7 +14,7 @@
 //! ```no_run
 //! use bytes::Bytes;
 //! use tokio::sync::mpsc;
-//! use volley::manager::cluster::{PubSub, Subscription};
+//! use volley_cluster::{PubSub, Subscription};
 //! use volley_redis::RedisBus;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -28,6 +28,21 @@
 //! let message = rx.recv().await.expect("the bus is open");
 //! assert_eq!(message.channel, "socket.io#/#room#");
 //! # Ok(())
+//! # }
+//! ```
+//!
+//! A server uses this crate through `volley`'s `redis` feature, by URL (this crate depends only
+//! on `volley-cluster`, not on the server):
+//!
+//! ```no_run
+//! use volley::manager::RedisManager;
+//!
+//! # #[tokio::main]
+//! # async fn main() {
+//! let io = volley::Server::builder()
+//!     .client_manager(RedisManager::new("redis://127.0.0.1:6379?bus=streams"))
+//!     .build();
+//! # let _ = io;
 //! # }
 //! ```
 
@@ -45,33 +60,14 @@ use fred::prelude::{ClientLike, EventInterface, Options, PubsubInterface, Value}
 use fred::types::MessageKind;
 use tokio::sync::{broadcast, mpsc, OnceCell};
 use tokio::task::JoinHandle;
-use volley::manager::cluster::{BusError, BusMessage, PubSub, Subscription};
+use volley_cluster::{BusError, BusMessage, PubSub, Subscription};
 
 pub use config::{RedisBusBuilder, DEFAULT_MAX_MESSAGE_SIZE};
 pub use error::RedisError;
 pub use streams::{
-    StreamsBus, StreamsBusBuilder, StreamsManager, CHANNEL_FIELD, DATA_FIELD,
-    DEFAULT_CHANNEL_PREFIX, DEFAULT_MAX_LEN, DEFAULT_READ_COUNT, DEFAULT_STREAM,
-    SESSION_KEY_PREFIX,
+    StreamsBus, StreamsBusBuilder, CHANNEL_FIELD, DATA_FIELD, DEFAULT_CHANNEL_PREFIX,
+    DEFAULT_MAX_LEN, DEFAULT_READ_COUNT, DEFAULT_STREAM, SESSION_KEY_PREFIX,
 };
-
-/// The cluster manager over Redis: give it to [`volley::ServerBuilder::client_manager`] and any
-/// number of Volley nodes behave as one server.
-///
-/// ```no_run
-/// use volley::manager::cluster::ClusterConfig;
-/// use volley_redis::{RedisBus, RedisManager};
-///
-/// # fn main() -> Result<(), volley_redis::RedisError> {
-/// let bus = RedisBus::new("redis://127.0.0.1:6379")?;
-/// let io = volley::Server::builder()
-///     .client_manager(RedisManager::new(bus, ClusterConfig::default()))
-///     .build();
-/// # let _ = io;
-/// # Ok(())
-/// # }
-/// ```
-pub type RedisManager = volley::manager::cluster::ClusterManager<RedisBus>;
 
 use config::FredSettings;
 
@@ -99,7 +95,7 @@ const LOG_TARGET: &str = "volley::cluster";
 /// A publish is one `PUBLISH` command, sent at most once. It fails with
 /// [`BusError::TooLarge`] above [`max_message_size`](RedisBusBuilder::max_message_size), and
 /// with [`BusError::Unavailable`] at once while the connection is down, or after
-/// [`command_timeout`](RedisBusBuilder::command_timeout) without an answer.
+/// [`operation_timeout`](RedisBusBuilder::operation_timeout) without an answer.
 ///
 /// # What an `Ok` emit means
 ///
@@ -137,7 +133,7 @@ const LOG_TARGET: &str = "volley::cluster";
 ///
 /// ```no_run
 /// use bytes::Bytes;
-/// use volley::manager::cluster::{BusError, PubSub};
+/// use volley_cluster::{BusError, PubSub};
 /// use volley_redis::RedisBus;
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -160,7 +156,7 @@ struct Inner {
     subscriber: SubscriberClient,
     publish_options: Options,
     max_message_size: usize,
-    command_timeout: Duration,
+    operation_timeout: Duration,
     count_receivers: bool,
     address: String,
     /// Set once both connections are up; never reset (fred reconnects by itself afterwards).
@@ -219,7 +215,7 @@ impl RedisBus {
                 subscriber,
                 publish_options: settings.publish_options,
                 max_message_size: settings.max_message_size,
-                command_timeout: settings.command_timeout,
+                operation_timeout: settings.operation_timeout,
                 count_receivers: settings.count_receivers,
                 address: settings.address,
                 connected: OnceCell::new(),
@@ -379,7 +375,7 @@ impl PubSub for RedisBus {
         let messages = subscriber.message_rx();
         let channels: Vec<String> = filter.channels.clone();
         let patterns: Vec<String> = filter.prefixes.iter().map(|p| glob_prefix(p)).collect();
-        let limit = self.inner.command_timeout + Duration::from_millis(500);
+        let limit = self.inner.operation_timeout + Duration::from_millis(500);
         let timed_out = || BusError::Unavailable("Redis did not answer the subscription".into());
         // Never call these with an empty list: that would mean "all" to UNSUBSCRIBE and is an
         // error for SUBSCRIBE.

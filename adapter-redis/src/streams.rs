@@ -9,9 +9,7 @@ use fred::clients::Client;
 use fred::prelude::{ClientLike, Options, StreamsInterface, Value};
 use tokio::sync::{mpsc, OnceCell};
 use tokio::task::JoinHandle;
-use volley::manager::cluster::{
-    BusError, BusMessage, PubSub, RestoredSession, StoredSession, Subscription,
-};
+use volley_cluster::{BusError, BusMessage, PubSub, RestoredSession, StoredSession, Subscription};
 
 use crate::config::FredSettings;
 use crate::{error, RedisBus, RedisBusBuilder, RedisError, LOG_TARGET};
@@ -29,23 +27,6 @@ pub const DEFAULT_STREAM: &str = "socket.io";
 pub const DEFAULT_MAX_LEN: u64 = 10_000;
 /// Default of [`StreamsBusBuilder::read_count`]: 100 entries per read, as Node's streams adapter.
 pub const DEFAULT_READ_COUNT: u64 = 100;
-
-/// The cluster manager over a Redis stream.
-///
-/// ```no_run
-/// use volley::manager::cluster::ClusterConfig;
-/// use volley_redis::{StreamsBus, StreamsManager};
-///
-/// # fn main() -> Result<(), volley_redis::RedisError> {
-/// let bus = StreamsBus::new("redis://127.0.0.1:6379")?;
-/// let io = volley::Server::builder()
-///     .client_manager(StreamsManager::new(bus, ClusterConfig::default()))
-///     .build();
-/// # let _ = io;
-/// # Ok(())
-/// # }
-/// ```
-pub type StreamsManager = volley::manager::cluster::ClusterManager<StreamsBus>;
 
 /// A [`PubSub`] transport over one Redis stream: messages are kept in Redis, so a node that
 /// loses its connection (or a Redis that restarts with its data) misses nothing.
@@ -105,7 +86,7 @@ pub type StreamsManager = volley::manager::cluster::ClusterManager<StreamsBus>;
 ///   clients receive every broadcast in the stream's order and their offsets skip nothing.
 ///
 /// What Node's nodes do not send: which socket sent an ack to a broadcast (an ack from a client
-/// of a Node node comes under [`volley::Sid::UNNAMED`]) and more than the first argument of an
+/// of a Node node comes under `volley::Sid::UNNAMED`) and more than the first argument of an
 /// ack or of a server-side answer; Volley nodes add both, which Node ignores. And Node's streams
 /// adapter has no emitter: `volley-emitter` publishes only through Redis pub/sub.
 #[derive(Clone)]
@@ -190,7 +171,7 @@ impl StreamsBusBuilder {
     }
 
     /// The stream's key (default [`DEFAULT_STREAM`]). Clusters sharing a Redis server need
-    /// different prefixes ([`ClusterConfig::prefix`](volley::manager::cluster::ClusterConfig));
+    /// different prefixes ([`ClusterConfig::prefix`](volley_cluster::ClusterConfig));
     /// with their own streams they also stop reading each other's entries.
     pub fn stream(mut self, key: impl Into<String>) -> Self {
         self.stream = key.into();
@@ -218,7 +199,7 @@ impl StreamsBusBuilder {
     /// use volley_redis::StreamsBus;
     ///
     /// let bus = StreamsBus::builder("redis://127.0.0.1:6379")
-    ///     .redis(|r| r.command_timeout(Duration::from_millis(500)))
+    ///     .redis(|r| r.operation_timeout(Duration::from_millis(500)))
     ///     .build()
     ///     .expect("a valid URL");
     /// # drop(bus);
@@ -531,7 +512,7 @@ enum Wire {
 /// The id of the stream's last entry, `0-0` when there is none.
 async fn last_id(reader: &Client, settings: &Settings) -> Result<String, BusError> {
     let options = Options {
-        timeout: Some(settings.fred.command_timeout),
+        timeout: Some(settings.fred.operation_timeout),
         ..Options::default()
     };
     let last: Value = reader
@@ -556,7 +537,7 @@ async fn read(
         // wait for a reconnection rather than fail at once: the backoff below is for errors
         fail_fast: false,
         max_attempts: Some(1),
-        timeout: Some(settings.block + settings.fred.command_timeout),
+        timeout: Some(settings.block + settings.fred.operation_timeout),
         ..Options::default()
     };
     let reading = reader.with_options(&options);

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::{next, redis_url, unique, RedisServer};
 use tokio::sync::mpsc;
-use volley::manager::cluster::{BusError, PubSub, Subscription};
+use volley_cluster::{BusError, PubSub, Subscription};
 use volley_redis::{RedisBus, RedisError, DEFAULT_MAX_MESSAGE_SIZE};
 
 const WAIT: Duration = Duration::from_secs(5);

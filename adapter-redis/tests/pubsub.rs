@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{next, nothing_more, redis_url, unique};
 use tokio::sync::mpsc;
-use volley::manager::cluster::{PubSub, Subscription};
+use volley_cluster::{PubSub, Subscription};
 use volley_redis::RedisBus;
 
 const WAIT: Duration = Duration::from_secs(5);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::{next, RedisServer};
 use tokio::sync::mpsc;
-use volley::manager::cluster::{BusError, BusMessage, PubSub, Subscription};
+use volley_cluster::{BusError, BusMessage, PubSub, Subscription};
 use volley_redis::RedisBus;
 
 const WAIT: Duration = Duration::from_secs(5);

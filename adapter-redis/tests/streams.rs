@@ -10,7 +10,7 @@ use common::{next, nothing_more, RedisServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use volley::manager::cluster::{BusMessage, PubSub, Subscription};
+use volley_cluster::{BusMessage, PubSub, Subscription};
 use volley_redis::StreamsBus;
 
 const WAIT: Duration = Duration::from_secs(10);

@@ -17,6 +17,26 @@
 //! }
 //! ```
 //!
+//! # Many nodes
+//! With a cluster manager, any number of nodes behave as one server: an emit on one reaches the
+//! clients of all (feature `redis`; `amqp` and `kafka` for RabbitMQ and Kafka):
+//!
+//! ```no_run
+//! # #[cfg(feature = "redis")]
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use volley::manager::RedisManager;
+//! use volley::Server;
+//!
+//! let io = Server::builder().client_manager(RedisManager::new("redis://127.0.0.1:6379")).build();
+//! io.ready(Duration::from_secs(5)).await?; // a bad URL or an unreachable Redis stops us here
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "redis"))]
+//! # fn main() {}
+//! ```
+//!
 //! # Contents
 //! - [`Server`] and [`ServerBuilder`]: settings, namespaces, axum / tower integration.
 //! - [`Namespace`]: handlers ([`Namespace::on`], [`Namespace::on_connect`],
@@ -27,7 +47,7 @@
 //!   [`handler::FromSocket`] types) and the middlewares ([`Namespace::with`],
 //!   [`Namespace::use_packets`]).
 //! - [`manager`]: the [`ClientManager`] seam every emit goes through; [`MemoryManager`] is the
-//!   single-node default.
+//!   single-node default, the cluster managers are made from a URL ([`manager::from_url`]).
 //! - [`engine`]: the Engine.IO layer, usable alone.
 //! - [`serve`]: the TCP listener to serve Volley on.
 //! - [`admin`]: the official Socket.IO Admin UI ([`Server::instrument`]).
@@ -37,6 +57,9 @@
 //! | feature | default | what |
 //! | --- | --- | --- |
 //! | `metrics` | no | [`metrics`]: an observer feeding the `metrics` facade, and `GET /metrics` in the Prometheus format |
+//! | `redis` | no | `manager::RedisManager` and `redis://` URLs in [`manager::from_url`]: a cluster over Redis pub/sub or a Redis stream |
+//! | `amqp` | no | `manager::AmqpManager` and `amqp://` URLs: a cluster over RabbitMQ |
+//! | `kafka` | no | `manager::KafkaManager` and `kafka://` URLs: a cluster over Kafka (builds librdkafka: a C compiler and `make`) |
 //!
 //! # Serving
 //! Volley is a tower service and runs behind any listener `axum::serve` takes. The one in
@@ -71,6 +94,12 @@ pub use io::{
     EmitError, IntoRooms, Limit, Namespace, Observer, Parser, Server, ServerBuilder, SessionGuard,
     SessionValue, Socket,
 };
+#[cfg(feature = "amqp")]
+pub use manager::AmqpManager;
+#[cfg(feature = "kafka")]
+pub use manager::KafkaManager;
+#[cfg(feature = "redis")]
+pub use manager::RedisManager;
 pub use manager::{ClientManager, ConnectionStateRecovery, MemoryManager, SocketInfo};
 pub use service::StaticFiles;
 pub use service::{CorsOrigins, NotFound, VolleyLayer, VolleyService};

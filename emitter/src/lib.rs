@@ -110,15 +110,7 @@ pub enum EmitterError {
     ReservedEvent(String),
 }
 
-/// Event names clients and servers give a meaning of their own.
-pub const RESERVED_EVENTS: [&str; 6] = [
-    "connect",
-    "connect_error",
-    "disconnect",
-    "disconnecting",
-    "newListener",
-    "removeListener",
-];
+pub use volley_protocol::RESERVED_EVENTS;
 
 /// A future the transports return.
 type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), EmitterError>> + Send + 'a>>;
@@ -485,7 +477,7 @@ impl BroadcastOperator {
         event: &str,
         args: &T,
     ) -> Result<(), EmitterError> {
-        if RESERVED_EVENTS.contains(&event) {
+        if volley_protocol::is_reserved_event(event) {
             return Err(EmitterError::ReservedEvent(event.to_owned()));
         }
         let args: Vec<Value> = to_args(args)?;

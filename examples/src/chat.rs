@@ -135,7 +135,7 @@ impl std::error::Error for ChatError {}
 /// The chat server: Socket.IO on `/socket.io/`, the page on `/`, the client library on
 /// `/socket.io-client/`.
 pub fn server(opts: &ChatOptions) -> Result<Server, ChatError> {
-    let manager = crate::adapter::manager(&opts.adapter, ClusterConfig::default())
+    let manager = volley::manager::from_url(&opts.adapter, ClusterConfig::default())
         .map_err(|e| ChatError::Adapter(e.to_string()))?;
     let page = opts.public_dir.join("public");
     let index = page.join("index.html");
@@ -364,7 +364,7 @@ async fn announce(socket: &Socket, room: &str, nick: &str, joined: bool, skip: O
     let payload = json!({ "room": room, "nick": nick, "members": members, "joined": joined });
     let mut to = socket.namespace().to(room_key(room));
     if let Some(sid) = skip {
-        to = to.skip(sid);
+        to = to.except(sid);
     }
     if let Err(e) = to.emit("presence", &payload).await {
         tracing::warn!(room, error = %e, "cannot announce presence");

@@ -13,7 +13,8 @@ pub const USAGE: &str = "usage: chat [--host ADDR] [--port N] [--adapter URL] [-
   --host ADDR    address to listen on (default 127.0.0.1; 0.0.0.0 in a container)
   --port N       TCP port (default 3000)
   --adapter URL  how server nodes share rooms and emits: memory (default: one node),
-                 redis://host:port, amqp://user:password@host:port, kafka://host:port
+                 redis://host:port, amqp://user:password@host:port, kafka://host:port;
+                 ?key=NAME keeps deployments that share a broker apart
   --public DIR   the examples/chat directory: public/ and node_modules/ (default: the source tree's)
   --admin USER:PASSWORD
                  serve the Socket.IO Admin UI's namespace /admin; the hosted UI

@@ -5,7 +5,6 @@
 //! - [`conformance`]: the reference server the official Socket.IO protocol test suite expects.
 //! - [`engineio_echo`]: the bare Engine.IO echo endpoint the Engine.IO test suite expects.
 
-pub mod adapter;
 pub mod chat;
 pub mod cli;
 pub mod conformance;

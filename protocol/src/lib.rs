@@ -50,6 +50,8 @@ pub mod engine;
 mod error;
 pub mod msgpack;
 pub mod packet;
+mod reserved;
 
 pub use error::{DecodeError, EncodeError};
+pub use reserved::{is_reserved_event, RESERVED_EVENTS};
 pub use rmpv::Value;

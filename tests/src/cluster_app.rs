@@ -95,7 +95,7 @@ pub fn server_with(name: &str, manager: Arc<dyn ClientManager>, recovery: bool) 
             |s: Socket, (event, rooms, skip, args): (String, Vec<String>, Vec<String>, Args)| async move {
                 s.namespace()
                     .to(rooms)
-                    .skip(skip)
+                    .except(skip)
                     .emit(&event, &args)
                     .await
                     .map_err(|e| e.to_string())

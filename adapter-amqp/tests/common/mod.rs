@@ -15,7 +15,7 @@ use lapin::options::{ExchangeDeclareOptions, ExchangeDeleteOptions};
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties, ExchangeKind};
 use tokio::sync::mpsc;
-use volley::manager::cluster::BusMessage;
+use volley_cluster::BusMessage;
 
 /// The lock every test that uses RabbitMQ takes (see the module's documentation).
 pub const BROKER_LOCK: &str = "/tmp/volley-rabbitmq.lock";

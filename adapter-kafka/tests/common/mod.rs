@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
-use volley::manager::cluster::BusMessage;
+use volley_cluster::BusMessage;
 use volley_kafka::KafkaBus;
 
 /// The brokers of the tests.

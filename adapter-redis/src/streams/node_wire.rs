@@ -14,7 +14,7 @@
 //! A node subscribes to `{key}#{nsp}#` and `{key}#{nsp}#{uid}#` for each namespace it serves
 //! (`/` from the start, the others from its first socket or emit there): Node's nodes count the
 //! servers of a namespace with `PUBSUB NUMSUB {key}#{nsp}#`, and so does this bus
-//! ([`PubSub::peers`](volley::manager::cluster::PubSub::peers)).
+//! ([`PubSub::peers`](volley_cluster::PubSub::peers)).
 
 use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock, PoisonError};
@@ -24,8 +24,8 @@ use bytes::Bytes;
 use fred::prelude::{ClientLike, Expiration, KeysInterface, PubsubInterface, StreamsInterface};
 use fred::types::Value as FredValue;
 use tokio::sync::mpsc;
-use volley::manager::cluster::PubSub as _;
-use volley::manager::cluster::{
+use volley_cluster::PubSub as _;
+use volley_cluster::{
     BusError, BusMessage, MissedBroadcast, RestoredSession, StoredSession, Subscription,
 };
 use volley_protocol::cluster::{batch, node, Body, Message};
@@ -237,7 +237,7 @@ impl Inner {
         let reply: FredValue = self
             .writer
             .with_options(&fred::prelude::Options {
-                timeout: Some(self.settings.fred.command_timeout),
+                timeout: Some(self.settings.fred.operation_timeout),
                 ..Default::default()
             })
             .pubsub_numsub(channel)
@@ -306,7 +306,7 @@ impl Inner {
         }
         let settings = &self.settings;
         let client = self.writer.with_options(&fred::prelude::Options {
-            timeout: Some(settings.fred.command_timeout),
+            timeout: Some(settings.fred.operation_timeout),
             ..Default::default()
         });
         let fail = |e| error::bus_error(e, &settings.fred.address);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use volley::manager::cluster::BusMessage;
+use volley_cluster::BusMessage;
 
 /// The shared Redis server of the machine (`VOLLEY_REDIS_URL` overrides it).
 pub fn redis_url() -> String {

@@ -41,7 +41,7 @@
 //! before accepting, so that packets sent right behind the CONNECT wait at the gate; `echo` as
 //! above. The baselines have neither (only the floods use them, against Volley alone).
 //!
-//! `--adapter` is the URL given to `volley_examples::adapter::manager`: `memory` for one node,
+//! `--adapter` is the URL given to `volley::manager::from_url`: `memory` for one node,
 //! `redis://…` for a cluster; every adapter that function learns is usable here unchanged.
 //! `--prefix` sets the cluster's channel prefix, so that a benchmark cluster does not hear
 //! other clusters sharing the broker. `--emitter-key` makes the node also accept what Node's
@@ -138,8 +138,7 @@ fn server(opts: &Options) -> Result<Server, String> {
     let config = ClusterConfig::default()
         .prefix(opts.prefix.clone())
         .node_compat_key(opts.emitter_key.clone());
-    let manager =
-        volley_examples::adapter::manager(&opts.adapter, config).map_err(|e| e.to_string())?;
+    let manager = volley::manager::from_url(&opts.adapter, config).map_err(|e| e.to_string())?;
     let mut builder = Server::builder().client_manager_arc(manager);
     if let Some(frames) = opts.queue_capacity {
         builder = builder.queue_capacity(frames);

@@ -9,16 +9,6 @@ use super::Upgrade;
 use crate::manager::BroadcastOptions;
 use crate::{Args, BroadcastOperator, Namespace, Socket};
 
-/// Event names a client cannot receive as events: the reference refuses to emit them.
-const RESERVED: [&str; 6] = [
-    "connect",
-    "connect_error",
-    "disconnect",
-    "disconnecting",
-    "newListener",
-    "removeListener",
-];
-
 fn text(args: &[Value], at: usize) -> Option<&str> {
     args.get(at).and_then(Value::as_str)
 }
@@ -56,7 +46,7 @@ async fn emit(upgrade: Upgrade, args: Vec<Value>) {
     let (Some(nsp), Some(event)) = (text(&args, 0), text(&args, 2)) else {
         return ignored("emit", &args);
     };
-    if RESERVED.contains(&event) {
+    if volley_protocol::is_reserved_event(event) {
         return ignored("emit", &args);
     }
     let Some(ns) = existing(&upgrade, nsp) else {

@@ -25,7 +25,7 @@ pub struct AckResponse {
 ///
 /// ```
 /// # async fn f(io: volley::Server) -> Result<(), volley::EmitError> {
-/// io.of("/").to("room1").to("room2").skip("room3").emit("news", "hello").await?;
+/// io.of("/").to("room1").to("room2").except("room3").emit("news", "hello").await?;
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
@@ -57,8 +57,9 @@ impl BroadcastOperator {
         self
     }
 
-    /// Leaves out the sockets of rooms (or sockets by id): python-socketio's `skip_sid`.
-    pub fn skip(mut self, rooms: impl IntoRooms) -> Self {
+    /// Leaves out the sockets of rooms (or sockets by id): Node's `except`, python-socketio's
+    /// `skip_sid`.
+    pub fn except(mut self, rooms: impl IntoRooms) -> Self {
         rooms.into_rooms(&mut self.opts.except);
         self
     }
@@ -84,6 +85,7 @@ impl BroadcastOperator {
 
     /// Emits the event to the targets. `data` becomes the arguments as in [`crate::Socket::emit`].
     pub async fn emit<T: Serialize + ?Sized>(self, event: &str, data: &T) -> Result<(), EmitError> {
+        super::error::refuse_reserved(event)?;
         let args = volley_protocol::args::to_args(data)?;
         self.ns
             .manager
@@ -148,6 +150,7 @@ impl BroadcastOperator {
         event: &str,
         data: &T,
     ) -> Result<Vec<AckResponse>, EmitError> {
+        super::error::refuse_reserved(event)?;
         let args = volley_protocol::args::to_args(data)?;
         let timeout = self.timeout.unwrap_or(self.ns.config.ack_timeout);
         self.ns

@@ -311,9 +311,24 @@ impl ServerBuilder {
         self
     }
 
-    /// The client manager every emit goes through (default [`MemoryManager`]).
-    pub fn client_manager(mut self, manager: impl ClientManager) -> Self {
-        self.manager = Some(Arc::new(manager));
+    /// The client manager every emit goes through (default [`MemoryManager`]): any
+    /// [`ClientManager`], or a manager made from a URL (features `redis`, `amqp`, `kafka`).
+    ///
+    /// ```
+    /// # #[cfg(feature = "redis")]
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use volley::manager::RedisManager;
+    /// use volley::Server;
+    ///
+    /// let io = Server::builder().client_manager(RedisManager::new("redis://127.0.0.1:6379")).build();
+    /// # let _ = io;
+    /// # }
+    /// # #[cfg(not(feature = "redis"))]
+    /// # fn main() {}
+    /// ```
+    pub fn client_manager(mut self, manager: impl crate::manager::IntoClientManager) -> Self {
+        self.manager = Some(manager.into_client_manager());
         self
     }
 

@@ -10,6 +10,10 @@ pub enum EmitError {
     /// The data could not be serialized.
     #[error("cannot encode the packet: {0}")]
     Encode(#[from] EncodeError),
+    /// Socket.IO reserves this event name for its own lifecycle (`connect`, `disconnect`, …; see
+    /// [`volley_protocol::RESERVED_EVENTS`]): clients would take it for theirs.
+    #[error("{0:?} is a reserved event name")]
+    ReservedEvent(String),
     /// The target socket is not connected.
     #[error("the socket is not connected")]
     SocketGone,
@@ -22,6 +26,14 @@ pub enum EmitError {
         /// How many nodes did not answer.
         missing: usize,
     },
+}
+
+/// Refuses a reserved event name (see [`EmitError::ReservedEvent`]).
+pub(crate) fn refuse_reserved(event: &str) -> Result<(), EmitError> {
+    if volley_protocol::is_reserved_event(event) {
+        return Err(EmitError::ReservedEvent(event.to_owned()));
+    }
+    Ok(())
 }
 
 /// Why an awaited acknowledgement did not arrive.

@@ -323,8 +323,8 @@ impl Namespace {
     }
 
     /// Starts an emit to every socket but those in `rooms` (or with those ids).
-    pub fn skip(&self, rooms: impl IntoRooms) -> BroadcastOperator {
-        self.broadcast().skip(rooms)
+    pub fn except(&self, rooms: impl IntoRooms) -> BroadcastOperator {
+        self.broadcast().except(rooms)
     }
 
     /// Puts the socket `sid` (on any node) in `room`.

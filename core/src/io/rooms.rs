@@ -8,7 +8,7 @@ use crate::engine::Sid;
 /// ```
 /// # async fn f(io: volley::Server, a: volley::Sid, b: volley::Sid) -> Result<(), volley::EmitError> {
 /// io.of("/").to("lobby").emit("hi", &()).await?;
-/// io.of("/").to(["lobby", "hall"]).skip(vec![a, b]).emit("hi", &()).await?;
+/// io.of("/").to(["lobby", "hall"]).except(vec![a, b]).emit("hi", &()).await?;
 /// # Ok(()) }
 /// ```
 pub trait IntoRooms {

@@ -212,6 +212,23 @@ impl Server {
         self.shared().manager.local().observers().add(observer);
     }
 
+    /// Waits until the client manager can serve, at most `timeout`: for a cluster manager, until
+    /// it is subscribed to its broker. Returns why not: a URL that cannot be used, or a broker
+    /// not reached in time (the manager keeps trying). Call it after [`build`](ServerBuilder::build)
+    /// and before serving, to stop a misconfigured node at start.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// let io = volley::Server::builder().build();
+    /// assert!(io.ready(Duration::from_secs(1)).await.is_ok()); // one node: always ready
+    /// # }
+    /// ```
+    pub async fn ready(&self, timeout: Duration) -> Result<(), crate::manager::ReadyError> {
+        self.manager().wait_ready(timeout).await
+    }
+
     /// How many nodes serve the cluster, this one included (1 without a cluster manager).
     pub fn server_count(&self) -> usize {
         self.shared().manager.server_count()

@@ -196,6 +196,7 @@ impl Socket {
         event: &str,
         data: &T,
     ) -> Result<(), EmitError> {
+        super::error::refuse_reserved(event)?;
         let args = volley_protocol::args::to_args(data)?;
         let frame = self.parser().event(self.ns(), event, &args, None)?;
         let observers = self.0.ns.manager.local().observers();
@@ -336,7 +337,7 @@ impl Socket {
     /// Starts an emit to every other socket of the namespace (`broadcast` in Node's API); add
     /// rooms with [`crate::BroadcastOperator::to`].
     pub fn broadcast(&self) -> crate::BroadcastOperator {
-        self.namespace().skip(self.id())
+        self.namespace().except(self.id())
     }
 
     /// Sends a `message` event to this client (python-socketio's `send`; a client's

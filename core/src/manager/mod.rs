@@ -2,11 +2,13 @@
 //! of the server goes through it, so a cluster manager can add a message bus without touching the
 //! emit paths.
 
+mod brokers;
 pub mod cluster;
 mod local;
 mod memory;
 mod options;
 mod recovery;
+mod url;
 
 pub use local::{LocalAdapter, PendingAcks};
 /// What the socket layer uses of recovery.
@@ -15,13 +17,21 @@ pub(crate) mod recovery_parts {
         frame_to_value, stream_id, Persisted, Recoverer, TRANSFER_FRAMES,
     };
 }
+#[cfg(feature = "amqp")]
+pub use brokers::AmqpManager;
+#[cfg(feature = "kafka")]
+pub use brokers::KafkaManager;
+#[cfg(feature = "redis")]
+pub use brokers::RedisManager;
+pub use cluster::ClusterConfig;
 pub use memory::MemoryManager;
 pub use options::{BroadcastOptions, SocketInfo};
 pub use recovery::{ConnectionStateRecovery, OffsetSource};
+pub use url::{from_url, AdapterError};
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -41,6 +51,33 @@ pub trait ServerHooks: Send + Sync + 'static {
     fn server_event(&self, ns: &str, event: &str, args: Vec<Value>) -> Option<ServerEventFuture>;
 }
 
+/// Why [`Server::ready`](crate::Server::ready) says the client manager cannot serve.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadyError {
+    /// The manager's URL cannot be used.
+    #[error(transparent)]
+    Adapter(#[from] AdapterError),
+    /// The manager did not reach its broker within the timeout (it keeps trying).
+    #[error("the client manager could not reach its broker within {0:?}; it keeps trying")]
+    Unreachable(Duration),
+}
+
+/// What [`ServerBuilder::client_manager`](crate::ServerBuilder::client_manager) takes: every
+/// [`ClientManager`], and the managers made from a URL ([`RedisManager`](crate::manager) and
+/// its siblings, with the `redis`, `amqp` and `kafka` features), which make theirs when the
+/// server takes them.
+pub trait IntoClientManager {
+    /// The manager the server will use.
+    fn into_client_manager(self) -> Arc<dyn ClientManager>;
+}
+
+impl<M: ClientManager> IntoClientManager for M {
+    fn into_client_manager(self) -> Arc<dyn ClientManager> {
+        Arc::new(self)
+    }
+}
+
 /// Decides where emits go and keeps the room bookkeeping. The default, [`MemoryManager`], serves a
 /// single node; cluster managers publish to a message bus as well.
 ///
@@ -55,6 +92,13 @@ pub trait ClientManager: Send + Sync + 'static {
     /// subscribes to its bus and announces itself), and keeps `hooks` to run server-side events.
     fn bind(&self, hooks: Weak<dyn ServerHooks>) {
         let _ = hooks;
+    }
+
+    /// Waits until the manager can serve (a cluster manager: until it is subscribed to its bus),
+    /// at most `timeout`. A single-node manager is always ready.
+    async fn wait_ready(&self, timeout: Duration) -> Result<(), ReadyError> {
+        let _ = timeout;
+        Ok(())
     }
 
     /// How many nodes serve the cluster, this one included.

@@ -22,7 +22,7 @@ async fn main() {
         std::process::exit(2);
     };
     let config = volley_tests::cluster::test_config(&prefix);
-    let manager = match volley_examples::adapter::manager(&url, config) {
+    let manager = match volley::manager::from_url(&url, config) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("cluster_node: {e}");

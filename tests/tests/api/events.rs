@@ -62,7 +62,42 @@ fn server() -> Server {
             .emit("timed-out", &matches!(answer, Err(AckError::Timeout)))
             .await;
     });
+    // the server's own emits of reserved names are refused, with the reason in the ack
+    nsp.on("emit-reserved", |s: Socket, event: String| async move {
+        let own = s.emit(&event, &()).await.map_err(|e| e.to_string());
+        let to_all = s
+            .namespace()
+            .emit(&event, &())
+            .await
+            .map_err(|e| e.to_string());
+        let acked = s.namespace().to(s.id()).emit_with_ack(&event, &()).await;
+        let acked = acked.map(|_| ()).map_err(|e| e.to_string());
+        (own.err(), to_all.err(), acked.err())
+    });
     io
+}
+
+#[tokio::test]
+async fn the_server_refuses_to_emit_reserved_event_names() -> TestResult {
+    let srv = serve(&server()).await?;
+    let mut c = Puppet::spawn(srv.url(), "websocket").await?;
+    c.connect("/", None).await?;
+    for event in ["disconnect", "connect", "connect_error", "newListener"] {
+        let refused = json!(format!("{event:?} is a reserved event name"));
+        assert_eq!(
+            c.emit_ack("/", "emit-reserved", json!([event])).await?,
+            json!([refused, refused, refused]),
+            "emitting {event}"
+        );
+    }
+    // a name that is not reserved goes through
+    assert_eq!(
+        c.emit_ack("/", "emit-reserved", json!(["disconnected"]))
+            .await?,
+        json!([null, null, null])
+    );
+    assert_eq!(c.next_event("/", "disconnected").await?, json!([]));
+    Ok(())
 }
 
 #[tokio::test]

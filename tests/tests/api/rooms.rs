@@ -49,7 +49,7 @@ fn server() -> Server {
     });
     nsp.on("skip-sids", |s: Socket, sids: Vec<String>| async move {
         let sids: Vec<Sid> = sids.iter().filter_map(|x| Sid::parse(x)).collect();
-        let _ = s.namespace().skip(sids).emit("news", &"skipped").await;
+        let _ = s.namespace().except(sids).emit("news", &"skipped").await;
     });
     nsp.on("to-sid", |s: Socket, sid: String| async move {
         let _ = s.namespace().to(sid).emit("news", &"direct").await;

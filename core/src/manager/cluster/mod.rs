@@ -10,19 +10,17 @@
 //! Requests to other nodes (fetching sockets, collecting acks, server-side
 //! calls) wait only for the nodes known to be alive, and never longer than their timeout.
 
-mod bus;
-mod config;
 mod dispatch;
 mod liveness;
-mod memory_bus;
 mod outbox;
 mod requests;
 
-pub use bus::{
-    BusError, BusMessage, MissedBroadcast, PubSub, RestoredSession, StoredSession, Subscription,
+/// The bus seam and the cluster settings live in `volley-cluster`, a crate without HTTP that the
+/// adapters depend on; they are re-exported here, where the manager that uses them is.
+pub use volley_cluster::{
+    BusError, BusMessage, ClusterConfig, MemoryBus, MissedBroadcast, PubSub, RestoredSession,
+    StoredSession, Subscription,
 };
-pub use config::ClusterConfig;
-pub use memory_bus::MemoryBus;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -370,12 +368,12 @@ impl<B: PubSub> Node<B> {
         }
         let (tx, rx) = mpsc::channel(self.config.receive_buffer.max(1));
         let mut subscriptions = vec![
-            bus::Subscription::Channel(self.channels.main.to_string()),
-            bus::Subscription::Channel(self.channels.own.clone()),
+            Subscription::Channel(self.channels.main.to_string()),
+            Subscription::Channel(self.channels.own.clone()),
         ];
         if let Some((broadcasts, requests)) = &self.channels.compat {
-            subscriptions.push(bus::Subscription::Prefix(broadcasts.clone()));
-            subscriptions.push(bus::Subscription::Prefix(requests.clone()));
+            subscriptions.push(Subscription::Prefix(broadcasts.clone()));
+            subscriptions.push(Subscription::Prefix(requests.clone()));
         }
         let node = self.clone();
         tokio::spawn(async move {
@@ -465,6 +463,14 @@ impl<B: PubSub> outbox::Audience for Audience<B> {
 impl<B: PubSub> ClientManager for ClusterManager<B> {
     fn local(&self) -> &LocalAdapter {
         &self.node.local
+    }
+
+    async fn wait_ready(&self, timeout: Duration) -> Result<(), super::ReadyError> {
+        if self.ready(timeout).await {
+            Ok(())
+        } else {
+            Err(super::ReadyError::Unreachable(timeout))
+        }
     }
 
     fn bind(&self, hooks: Weak<dyn ServerHooks>) {

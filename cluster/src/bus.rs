@@ -104,7 +104,7 @@ pub struct RestoredSession {
 ///   drained by one task that only decodes and dispatches).
 ///
 /// ```
-/// use volley::manager::cluster::{BusError, BusMessage, PubSub, Subscription};
+/// use volley_cluster::{BusError, BusMessage, PubSub, Subscription};
 /// use bytes::Bytes;
 /// use tokio::sync::mpsc;
 ///

@@ -21,7 +21,7 @@ struct Shared {
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// use volley::manager::cluster::{MemoryBus, PubSub, Subscription};
+/// use volley_cluster::{MemoryBus, PubSub, Subscription};
 /// let bus = MemoryBus::new();
 /// let (tx, mut rx) = tokio::sync::mpsc::channel(8);
 /// bus.subscribe(&[Subscription::Prefix("news#".into())], tx).await.unwrap();

@@ -74,7 +74,7 @@ impl ClusterConfig {
     /// Sets how many answers to other nodes' requests may be in progress at once.
     ///
     /// ```
-    /// use volley::manager::cluster::ClusterConfig;
+    /// use volley_cluster::ClusterConfig;
     /// let config = ClusterConfig::default().answers_in_flight(256);
     /// assert_eq!(config.answers_in_flight, 256);
     /// ```
@@ -86,7 +86,7 @@ impl ClusterConfig {
     /// Sets the largest batch of messages published as one bus message (`0`: no batches).
     ///
     /// ```
-    /// use volley::manager::cluster::ClusterConfig;
+    /// use volley_cluster::ClusterConfig;
     /// let config = ClusterConfig::default().batch_bytes(0);
     /// assert_eq!(config.batch_bytes, 0);
     /// ```

@@ -1,0 +1,376 @@
+//! Choosing a client manager from a URL, as a command line or a configuration file gives it.
+//!
+//! | URL | manager |
+//! |---|---|
+//! | `memory` | [`MemoryManager`]: one node |
+//! | `redis://host:port[?key=PREFIX]` | Redis pub/sub (feature `redis`); channels `{key}#…` (default `volley`), Node emitters accepted on `{key}` (default `socket.io`) |
+//! | `redis://host:port?bus=streams[&stream=NAME][&maxlen=N][&key=PREFIX]` | one Redis stream (default `socket.io`, about 10 000 entries) |
+//! | `redis://host:port?bus=streams&protocol=node[&key=PREFIX]` | the same, in the format of Node's `@socket.io/redis-streams-adapter` (`key`: its `channelPrefix`) |
+//! | `amqp://[user:password@]host[:port][/vhost][?key=EXCHANGE]` | RabbitMQ (feature `amqp`), exchange `volley` by default; lapin's own query settings (`heartbeat`, …) pass through |
+//! | `kafka://host:port[,host:port…][?key=TOPIC]` | Kafka (feature `kafka`), topic `volley` by default; the bus's query settings (`fetch_wait_ms`, …) pass through |
+//!
+//! `key` names what one cluster shares on the broker, so that two deployments on one broker do
+//! not hear each other. TLS (`rediss://`, `amqps://`) is not built in: such URLs are refused with
+//! a message that says so.
+//!
+//! ```
+//! use volley::manager::{from_url, AdapterError, ClusterConfig};
+//!
+//! let memory = from_url("memory", ClusterConfig::default()).unwrap();
+//! assert_eq!(memory.server_count(), 1);
+//! assert!(matches!(
+//!     from_url("carrier-pigeon://", ClusterConfig::default()),
+//!     Err(AdapterError::Unknown(_))
+//! ));
+//! ```
+
+use std::sync::Arc;
+
+use super::cluster::ClusterConfig;
+use super::{ClientManager, MemoryManager};
+
+/// Why an adapter URL cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdapterError {
+    /// The scheme is not one Volley has an adapter for.
+    #[error(
+        "unknown adapter {0:?}: use `memory`, `redis://host:port[?bus=streams]`, `amqp://[user:password@]host[:port][/vhost]` or `kafka://host:port[,host:port]`"
+    )]
+    Unknown(String),
+    /// The adapter exists but this build of Volley leaves it out.
+    #[error("{url:?} needs Volley's `{feature}` feature, which this build does not have")]
+    NotBuilt {
+        /// The URL.
+        url: String,
+        /// The cargo feature of the `volley` crate that brings the adapter.
+        feature: &'static str,
+    },
+    /// The adapter refused the URL.
+    #[error("invalid adapter URL {url:?}: {reason}")]
+    Invalid {
+        /// The URL, without its password.
+        url: String,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+/// The manager for `url`, with `config` for cluster managers (see the [module](self) for the
+/// URLs). Nothing connects here: a cluster manager connects when the server built with it
+/// starts, and [`Server::ready`](crate::Server::ready) says whether it could.
+///
+/// ```
+/// use volley::manager::{from_url, ClusterConfig};
+///
+/// # #[cfg(not(all(feature = "redis", feature = "amqp", feature = "kafka")))]
+/// # fn main() {}
+/// # #[cfg(all(feature = "redis", feature = "amqp", feature = "kafka"))]
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let c = ClusterConfig::default;
+/// assert!(from_url("redis://127.0.0.1:6379?bus=streams&stream=chat&maxlen=1000", c()).is_ok());
+/// assert!(from_url("redis://127.0.0.1:6379?key=staging", c()).is_ok());
+/// assert!(from_url("redis://127.0.0.1:6379?bus=streams&protocol=node&key=app", c()).is_ok());
+/// assert!(from_url("redis://127.0.0.1:6379?bus=streams&protocol=python", c()).is_err());
+/// assert!(from_url("redis://127.0.0.1:6379?bus=carrier", c()).is_err());
+/// assert!(from_url("redis://127.0.0.1:6379?bus=streams&maxlen=many", c()).is_err());
+/// assert!(from_url("redis://127.0.0.1:6379?stream=chat", c()).is_err());
+/// assert!(from_url("redis://127.0.0.1:6379?colour=blue", c()).is_err());
+/// assert!(from_url("rediss://127.0.0.1:6380", c()).is_err());
+/// assert!(from_url("amqp://guest:guest@127.0.0.1:5672/%2f?key=chat", c()).is_ok());
+/// assert!(from_url("amqps://127.0.0.1", c()).is_err());
+/// assert!(from_url("kafka://127.0.0.1:9092?key=chat", c()).is_ok());
+/// assert!(from_url("kafka://127.0.0.1:9092?key=a&topic=b", c()).is_err());
+/// # }
+/// ```
+pub fn from_url(url: &str, config: ClusterConfig) -> Result<Arc<dyn ClientManager>, AdapterError> {
+    if url == "memory" {
+        return Ok(Arc::new(MemoryManager::default()));
+    }
+    let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+    match scheme {
+        "redis" | "rediss" => redis(url, config, |bus| bus),
+        "amqp" | "amqps" => amqp(url, config, |bus| bus),
+        "kafka" => kafka(url, config, |bus| bus),
+        _ => Err(AdapterError::Unknown(redact(url))),
+    }
+}
+
+/// `url` without the password it may hold (`user:password@host` becomes `user:***@host`), for
+/// errors and logs.
+pub(crate) fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) => {
+            let user = user_info
+                .split_once(':')
+                .map_or(user_info, |(user, _)| user);
+            format!("{scheme}://{user}:***@{host}{path}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// The URL's query, as `(key, value)` pairs (a pair without `=` has an empty value).
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+fn query_pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+}
+
+/// The error for `url`, saying `reason`.
+#[cfg_attr(
+    not(any(feature = "redis", feature = "amqp", feature = "kafka")),
+    allow(dead_code)
+)]
+fn invalid(url: &str, reason: impl Into<String>) -> AdapterError {
+    AdapterError::Invalid {
+        url: redact(url),
+        reason: reason.into(),
+    }
+}
+
+/// `url` with its `key` parameter taken out of the query: `(url without key, key)`.
+#[cfg_attr(not(any(feature = "amqp", feature = "kafka")), allow(dead_code))]
+fn take_key(url: &str) -> (String, Option<String>) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_owned(), None);
+    };
+    let mut key = None;
+    let rest: Vec<&str> = query
+        .split('&')
+        .filter(|pair| match pair.strip_prefix("key=") {
+            Some(value) => {
+                key = Some(value.to_owned());
+                false
+            }
+            None => true,
+        })
+        .collect();
+    if rest.is_empty() {
+        (base.to_owned(), key)
+    } else {
+        (format!("{base}?{}", rest.join("&")), key)
+    }
+}
+
+/// The cluster manager on the bus a builder made (or the error it gave).
+#[cfg(any(feature = "amqp", feature = "kafka"))]
+fn cluster<B: super::cluster::PubSub>(
+    url: &str,
+    bus: Result<B, impl std::fmt::Display>,
+    config: ClusterConfig,
+) -> Result<Arc<dyn ClientManager>, AdapterError> {
+    let bus = bus.map_err(|e| invalid(url, e.to_string()))?;
+    Ok(Arc::new(super::cluster::ClusterManager::new(bus, config)))
+}
+
+#[cfg(not(feature = "redis"))]
+fn redis(
+    url: &str,
+    _: ClusterConfig,
+    _: fn(()) -> (),
+) -> Result<Arc<dyn ClientManager>, AdapterError> {
+    Err(AdapterError::NotBuilt {
+        url: redact(url),
+        feature: "redis",
+    })
+}
+
+/// The Redis manager for `url`, its bus settings passed through `configure`.
+#[cfg(feature = "redis")]
+pub(super) fn redis(
+    url: &str,
+    mut config: ClusterConfig,
+    configure: impl FnOnce(volley_redis::RedisBusBuilder) -> volley_redis::RedisBusBuilder,
+) -> Result<Arc<dyn ClientManager>, AdapterError> {
+    use super::cluster::ClusterManager;
+
+    if url.starts_with("rediss://") {
+        return Err(invalid(
+            url,
+            "TLS (rediss://) is not built into this adapter",
+        ));
+    }
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let mut streams = false;
+    let mut stream = None;
+    let mut max_len = None;
+    let mut node = false;
+    let mut key = None;
+    for (name, value) in query_pairs(query) {
+        match name {
+            "bus" => {
+                streams = match value {
+                    "pubsub" => false,
+                    "streams" => true,
+                    other => {
+                        return Err(invalid(
+                            url,
+                            format!("unknown bus {other:?}: use bus=pubsub or bus=streams"),
+                        ))
+                    }
+                }
+            }
+            "stream" => stream = Some(value.to_owned()),
+            "protocol" => {
+                node = match value {
+                    "volley" => false,
+                    "node" => true,
+                    other => {
+                        return Err(invalid(
+                            url,
+                            format!(
+                                "unknown protocol {other:?}: use protocol=volley or protocol=node"
+                            ),
+                        ))
+                    }
+                }
+            }
+            "key" if value.is_empty() => return Err(invalid(url, "key must not be empty")),
+            "key" => key = Some(value.to_owned()),
+            "maxlen" => {
+                let n = value
+                    .parse::<u64>()
+                    .map_err(|_| invalid(url, format!("maxlen must be a number, not {value:?}")))?;
+                max_len = Some(n);
+            }
+            other => {
+                return Err(invalid(
+                    url,
+                    format!(
+                        "unknown parameter {other:?}: use bus, stream, maxlen, protocol or key"
+                    ),
+                ))
+            }
+        }
+    }
+    let refused = |e: volley_redis::RedisError| invalid(url, e.to_string());
+    if !streams {
+        if stream.is_some() || max_len.is_some() || node {
+            return Err(invalid(url, "stream, maxlen and protocol need bus=streams"));
+        }
+        if let Some(key) = key {
+            config.node_compat_key = Some(key.clone());
+            config.prefix = key;
+        }
+        let bus = configure(volley_redis::RedisBus::builder(base))
+            .build()
+            .map_err(refused)?;
+        return Ok(Arc::new(ClusterManager::new(bus, config)));
+    }
+    let mut builder = volley_redis::StreamsBus::builder(base).redis(configure);
+    if let Some(stream) = stream {
+        builder = builder.stream(stream);
+    }
+    if let Some(max_len) = max_len {
+        builder = builder.max_len(max_len);
+    }
+    if node {
+        let key = key.unwrap_or_else(|| volley_redis::DEFAULT_CHANNEL_PREFIX.to_owned());
+        builder = builder.node_protocol(key);
+    } else if let Some(key) = key {
+        config.prefix = key;
+    }
+    let bus = builder.build().map_err(refused)?;
+    Ok(Arc::new(ClusterManager::new(bus, config)))
+}
+
+#[cfg(not(feature = "amqp"))]
+fn amqp(
+    url: &str,
+    _: ClusterConfig,
+    _: fn(()) -> (),
+) -> Result<Arc<dyn ClientManager>, AdapterError> {
+    Err(AdapterError::NotBuilt {
+        url: redact(url),
+        feature: "amqp",
+    })
+}
+
+/// The RabbitMQ manager for `url`, its bus settings passed through `configure`.
+#[cfg(feature = "amqp")]
+pub(super) fn amqp(
+    url: &str,
+    config: ClusterConfig,
+    configure: impl FnOnce(volley_amqp::AmqpBusBuilder) -> volley_amqp::AmqpBusBuilder,
+) -> Result<Arc<dyn ClientManager>, AdapterError> {
+    let (rest, key) = take_key(url);
+    let mut builder = volley_amqp::AmqpBus::builder(&rest);
+    if let Some(exchange) = key {
+        builder = builder.exchange(exchange);
+    }
+    cluster(url, configure(builder).build(), config)
+}
+
+#[cfg(not(feature = "kafka"))]
+fn kafka(
+    url: &str,
+    _: ClusterConfig,
+    _: fn(()) -> (),
+) -> Result<Arc<dyn ClientManager>, AdapterError> {
+    Err(AdapterError::NotBuilt {
+        url: redact(url),
+        feature: "kafka",
+    })
+}
+
+/// The Kafka manager for `url`, its bus settings passed through `configure`.
+#[cfg(feature = "kafka")]
+pub(super) fn kafka(
+    url: &str,
+    config: ClusterConfig,
+    configure: impl FnOnce(volley_kafka::KafkaBusBuilder) -> volley_kafka::KafkaBusBuilder,
+) -> Result<Arc<dyn ClientManager>, AdapterError> {
+    let (rest, key) = take_key(url);
+    let mut builder = volley_kafka::KafkaBus::builder(&rest);
+    if let Some(topic) = key {
+        if rest.contains("topic=") {
+            return Err(invalid(url, "key and topic name the same thing: give one"));
+        }
+        builder = builder.topic(&topic);
+    }
+    cluster(url, configure(builder).build(), config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_stay_out_of_errors() {
+        assert_eq!(
+            redact("amqp://guest:secret@host:5672/%2f?key=a"),
+            "amqp://guest:***@host:5672/%2f?key=a"
+        );
+        assert_eq!(redact("redis://host:6379"), "redis://host:6379");
+        assert_eq!(redact("memory"), "memory");
+        let Err(e) = from_url(
+            "redis://:hunter2@host:6379?colour=blue",
+            ClusterConfig::default(),
+        ) else {
+            panic!("accepted")
+        };
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn the_key_is_taken_out_of_the_query() {
+        assert_eq!(take_key("amqp://h"), ("amqp://h".into(), None));
+        assert_eq!(
+            take_key("amqp://h/%2f?key=chat&heartbeat=5"),
+            ("amqp://h/%2f?heartbeat=5".into(), Some("chat".into()))
+        );
+        assert_eq!(
+            take_key("kafka://h?key=chat"),
+            ("kafka://h".into(), Some("chat".into()))
+        );
+    }
+}
