@@ -7,6 +7,7 @@
 #   scripts/kafka.sh stop       stop the tansu this script started (pid in /tmp/tansu.pid)
 #   scripts/kafka.sh restart    stop, then start: the memory storage forgets every topic
 #   scripts/kafka.sh status     say whether something listens on 127.0.0.1:9092
+#   scripts/kafka.sh pid        print the pid of the tansu this script started, if it runs
 #
 # The install (`cargo install tansu`, into ~/.cargo/bin) takes many minutes once; later runs find
 # the binary and skip it. Its log is /tmp/tansu-install.log; the broker's is /tmp/tansu.log.
@@ -134,8 +135,9 @@ status)
         exit 1
     fi
     ;;
+pid) running_pid ;;
 *)
-    echo "usage: $0 [start|stop|restart|status|install]" >&2
+    echo "usage: $0 [start|stop|restart|status|install|pid]" >&2
     exit 2
     ;;
 esac

@@ -3,10 +3,15 @@
 # runs every test of the workspace and exits with cargo's status.
 #
 # Needs Rust, Node.js (>= 18, with npm) and Python 3 (>= 3.8). Installs:
-#   - the official Node client: `npm ci` in tests/clients/node when package-lock.json changed;
+#   - the system packages of scripts/prereqs.sh (as root; otherwise it says what to install);
+#   - the official Node clients: `npm ci` in each package of tests/clients and in examples/chat
+#     when its package-lock.json changed;
 #   - the python-socketio client: a virtualenv at .venv with tests/clients/python/requirements.txt,
-#     reinstalled when that file changed.
-# Extra arguments go to `cargo test` (e.g. `scripts/test.sh -p volley-tests --test wire_socketio`).
+#     reinstalled when that file changed;
+#   - the brokers of scripts/services.sh. The Kafka-protocol broker it starts (tansu) keeps
+#     running after the tests; the last line says so, and `scripts/kafka.sh stop` stops it.
+# Extra arguments go to `cargo test`: `scripts/test.sh -p volley-tests --test wire_socketio` runs
+# one test file, `scripts/test.sh -p volley-protocol` one package.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,6 +20,9 @@ cd "$root"
 node_dir="tests/clients/node"
 venv=".venv"
 requirements="tests/clients/python/requirements.txt"
+
+# --- system packages: build tools, Node.js, Python's venv, Chromium, nginx, the brokers --------
+scripts/prereqs.sh
 
 # --- npm packages: the Node client, the browser driver, the chat page's client -----------------
 npm_install() {
@@ -29,23 +37,14 @@ for dir in "$node_dir" tests/clients/node-v2 tests/clients/node-cluster tests/cl
     npm_install "$dir"
 done
 
-# --- system packages: build tools, Chromium, nginx -------------------------------------------
-scripts/prereqs.sh
-
 # --- the Python client -------------------------------------------------------------------------
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "" 2>/dev/null; then
     echo "test.sh: creating the Python virtualenv $venv"
     rm -rf "$venv"
     if ! python3 -m venv "$venv"; then
         rm -rf "$venv"
-        # Debian's own python3 keeps venv support in a separate package
-        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-            apt-get install -y -qq python3-venv >/dev/null
-            python3 -m venv "$venv"
-        else
-            echo "test.sh: cannot create a virtualenv: install python3-venv" >&2
-            exit 1
-        fi
+        echo "test.sh: cannot create a virtualenv in $venv (Debian: install python3-venv)" >&2
+        exit 1
     fi
 fi
 py_stamp="$venv/.volley-installed-requirements"
@@ -56,6 +55,15 @@ if [ ! -f "$py_stamp" ] || ! cmp -s "$requirements" "$py_stamp"; then
 fi
 
 # --- brokers: Redis, RabbitMQ, a Kafka-protocol broker ---------------------------------------
+# Whatever happens from here on, the run ends by saying whether it leaves tansu running.
+tansu_note() {
+    local pid
+    if pid="$(scripts/kafka.sh pid 2>/dev/null)"; then
+        echo "test.sh: tansu, the tests' Kafka-protocol broker, is still running in the background" \
+            "(pid $pid); stop it with: scripts/kafka.sh stop"
+    fi
+}
+trap tansu_note EXIT
 scripts/services.sh
 
 # --- the tests -----------------------------------------------------------------------------------
@@ -63,4 +71,12 @@ scripts/services.sh
 export VOLLEY_PYTHON="$root/$venv/bin/python"
 export VOLLEY_NODE_CLIENTS="$root/$node_dir"
 
-exec cargo test --workspace "$@"
+# every package, unless the arguments name some (cargo takes `--workspace` over `-p`)
+scope=(--workspace)
+for arg in "$@"; do
+    case "$arg" in
+    -p | -p* | --package | --package=* | --workspace | --all) scope=() && break ;;
+    --) break ;;
+    esac
+done
+cargo test "${scope[@]}" "$@"

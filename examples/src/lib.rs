@@ -10,6 +10,12 @@ pub mod cli;
 pub mod conformance;
 pub mod engineio_echo;
 
+/// The README's Rust snippets as doctests: `cargo test -p volley-examples --doc` compiles each
+/// as written (this crate's dependencies cover theirs), so the README cannot drift from the API.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 /// Serves `app` on `addr` until the process ends, on Volley's listener (see `volley::serve`),
 /// with the client's address available to handlers. The listener's default bounds apply: request
 /// headers within 30 s, 60 s of silence outside a session, 10,000 connections at once.

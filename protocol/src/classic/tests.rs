@@ -110,10 +110,10 @@ fn channel_names() {
 
 // --- broadcasts --------------------------------------------------------------------------------
 
-/// The bytes derived by hand in specs/adapters-wire.md §2.3 for
-/// `emitter.to("room1").emit("hello", "world")`.
+/// The bytes of `emitter.to("room1").emit("hello", "world")`, written out by hand from the
+/// layout in the module documentation.
 #[test]
-fn spec_example_bytes() {
+fn hand_written_example_bytes() {
     let mut expected = Vec::new();
     expected.extend_from_slice(
         b"\x93\xa7emitter\x83\xa4type\x02\xa4data\x92\xa5hello\xa5world\xa3nsp\xa1/",
@@ -126,9 +126,9 @@ fn spec_example_bytes() {
     assert_eq!(decode_broadcast(&expected).unwrap(), message);
 }
 
-/// The frame of an older emitter quoted in socket.io-redis-adapter#117 (no `except`).
+/// The frame of an older emitter, as reported against Node's Redis adapter: no `except`.
 #[test]
-fn spec_old_emitter_frame() {
+fn old_emitter_frame_without_except() {
     let frame = b"\x93\xa7emitter\x83\xa4type\x02\xa4data\x92\xa4test\xa9some data\xa3nsp\xa1/\x82\xa5rooms\x90\xa5flags\x80";
     let got = decode_broadcast(frame).unwrap();
     assert_eq!(

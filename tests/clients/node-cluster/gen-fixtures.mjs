@@ -333,7 +333,7 @@ frame("unknown-ext", "decode", Buffer.concat([
   Buffer.from("a36e7370a12f", "hex"), // ], nsp: "/"},
   Buffer.from("83a5726f6f6d7390a5666c61677380a665786365707490", "hex"), // {rooms: [], flags: {}, except: []}]
 ]));
-// The frame of an older emitter quoted in socket.io-redis-adapter#117: no "except".
+// The frame of an older emitter, as reported against Node's Redis adapter: no "except".
 frame("old-emitter-no-except", "decode", Buffer.from("\x93\xa7emitter\x83\xa4type\x02\xa4data\x92\xa4test\xa9some data\xa3nsp\xa1/\x82\xa5rooms\x90\xa5flags\x80", "latin1"));
 frame("no-nsp", "decode", n3(["emitter", { type: 2, data: ["ev", 1] }, opts]));
 frame("no-rooms-no-flags-no-except", "decode", n3(["emitter", packet(["ev"]), {}]));
