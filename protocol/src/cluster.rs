@@ -60,7 +60,20 @@ pub struct BroadcastOpts {
 }
 
 /// A socket as described to another node: id, namespace, rooms and handshake data.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Its `Debug` shows `auth` as data (`{"token": "abc"}`), not as the codec's value tree:
+///
+/// ```
+/// use volley_protocol::cluster::RemoteSocket;
+/// use volley_protocol::Value;
+///
+/// let socket = RemoteSocket {
+///     auth: Value::Map(vec![("token".into(), "abc".into())]),
+///     ..RemoteSocket::default()
+/// };
+/// assert!(format!("{socket:?}").contains(r#"auth: {"token": "abc"}"#));
+/// ```
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RemoteSocket {
     /// The socket id.
@@ -75,6 +88,19 @@ pub struct RemoteSocket {
     pub url: String,
     /// The client's address, when known.
     pub address: Option<String>,
+}
+
+impl std::fmt::Debug for RemoteSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteSocket")
+            .field("id", &self.id)
+            .field("nsp", &self.nsp)
+            .field("rooms", &self.rooms)
+            .field("auth", &format_args!("{}", self.auth))
+            .field("url", &self.url)
+            .field("address", &self.address)
+            .finish()
+    }
 }
 
 impl Default for RemoteSocket {

@@ -18,8 +18,29 @@ use volley_protocol::{DecodeError, EncodeError, Value};
 /// // acks with exactly the arguments received
 /// io.of("/").on("echo", |_s: Socket, args: Args| args);
 /// ```
-#[derive(Debug, Clone, Default, PartialEq)]
+///
+/// Its `Debug` shows the arguments as data, not as the codec's value tree:
+///
+/// ```
+/// use volley::{Args, Value};
+/// let args = Args(vec![Value::from("hi"), Value::from(1), Value::Binary(vec![7])]);
+/// assert_eq!(format!("{args:?}"), r#"Args(["hi", 1, [7]])"#);
+/// ```
+#[derive(Clone, Default, PartialEq)]
 pub struct Args(pub Vec<Value>);
+
+impl std::fmt::Debug for Args {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Args([")?;
+        for (i, value) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            std::fmt::Display::fmt(value, f)?;
+        }
+        f.write_str("])")
+    }
+}
 
 impl Serialize for Args {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

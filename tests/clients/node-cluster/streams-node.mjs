@@ -150,24 +150,20 @@ async function paced(count, startAt, job) {
   return results;
 }
 
-/// Rust's `{:?}` of `volley::Args` holding these values (rmpv's Debug), for `ask`'s answers.
+/// Rust's `{:?}` of `volley::Args` holding these values (each argument as rmpv's Display
+/// writes it), for `ask`'s answers.
 function debugArgs(values) {
-  const str = (s) => `String(Utf8String { s: Ok(${JSON.stringify(s)}) })`;
   const value = (v) => {
-    if (v === null || v === undefined) return "Nil";
-    if (typeof v === "boolean") return `Boolean(${v})`;
-    if (typeof v === "number") {
-      if (!Number.isInteger(v)) return `F64(${v})`;
-      return v >= 0 ? `Integer(PosInt(${v}))` : `Integer(NegInt(${v}))`;
-    }
-    if (typeof v === "string") return str(v);
+    if (v === null || v === undefined) return "nil";
+    if (typeof v === "boolean" || typeof v === "number") return String(v);
+    if (typeof v === "string") return JSON.stringify(v);
     if (Buffer.isBuffer(v) || ArrayBuffer.isView(v)) {
-      return `Binary([${[...Buffer.from(v)].join(", ")}])`;
+      return `[${[...Buffer.from(v)].join(", ")}]`;
     }
-    if (Array.isArray(v)) return `Array([${v.map(value).join(", ")}])`;
-    return `Map([${Object.entries(v)
-      .map(([k, x]) => `(${str(k)}, ${value(x)})`)
-      .join(", ")}])`;
+    if (Array.isArray(v)) return `[${v.map(value).join(", ")}]`;
+    return `{${Object.entries(v)
+      .map(([k, x]) => `${JSON.stringify(k)}: ${value(x)}`)
+      .join(", ")}}`;
   };
   return `Args([${values.map(value).join(", ")}])`;
 }
