@@ -15,8 +15,8 @@ use crate::steal::{self, StealGate};
 pub struct Broker {
     /// The name in the report.
     pub name: &'static str,
-    /// The adapter URL given to every server (`None`: not measured yet).
-    pub url: Option<&'static str>,
+    /// The adapter URL given to every server.
+    pub url: &'static str,
     /// The broker's process name (`/proc/<pid>/comm`), whose CPU share is shown.
     pub process: &'static str,
     /// Target rate (broadcasts/s), at which Volley's added latency is measured too.
@@ -41,7 +41,7 @@ pub struct Broker {
 /// Redis pub/sub, and the targets the Redis rows share.
 const REDIS: Broker = Broker {
     name: "Redis",
-    url: Some("redis://127.0.0.1:6379"),
+    url: "redis://127.0.0.1:6379",
     process: "redis-server",
     target_rate: 50_000.0,
     target_p99_us: 2_000.0,
@@ -58,12 +58,12 @@ pub const BROKERS: &[Broker] = &[
     // runs @socket.io/redis-streams-adapter on a stream of its own (bench/baselines/node)
     Broker {
         name: "Redis Streams",
-        url: Some("redis://127.0.0.1:6379?bus=streams&stream=volley-bench"),
+        url: "redis://127.0.0.1:6379?bus=streams&stream=volley-bench",
         ..REDIS
     },
     Broker {
         name: "RabbitMQ",
-        url: Some("amqp://guest:guest@127.0.0.1:5672"),
+        url: "amqp://guest:guest@127.0.0.1:5672",
         process: "beam.smp",
         target_rate: 30_000.0,
         target_p99_us: 5_000.0,
@@ -74,7 +74,7 @@ pub const BROKERS: &[Broker] = &[
     },
     Broker {
         name: "Kafka",
-        url: Some("kafka://127.0.0.1:9092"),
+        url: "kafka://127.0.0.1:9092",
         process: "tansu",
         target_rate: 50_000.0,
         target_p99_us: 20_000.0,
@@ -104,21 +104,7 @@ impl Bench {
             if !self.cfg.wants_broker(broker) {
                 continue;
             }
-            let Some(url) = spec.url else {
-                let _ = writeln!(
-                    out,
-                    "### {broker}\n\nNot measured yet: the adapter is being written. To add it, set \
-                     its URL in `BROKERS` (bench/src/scenarios.rs).\n"
-                );
-                self.checks.push(Check {
-                    scenario: format!("cross-node via {broker}"),
-                    against: "vs python-socketio".to_owned(),
-                    target: "≥ 10×".to_owned(),
-                    measured: "–".to_owned(),
-                    met: None,
-                });
-                continue;
-            };
+            let url = spec.url;
             let streams = url.contains("bus=streams");
             let window = spec.window;
             let queue = (2 * window).to_string();
