@@ -212,6 +212,13 @@ impl Bench {
         servers::start(&self.env, kind, adapter, &prefix)
     }
 
+    /// A fresh server of `kind` on the in-memory adapter, or why there is none: not installed,
+    /// or it did not start.
+    fn start_memory(&mut self, kind: Kind) -> Result<servers::Server, String> {
+        self.available(kind)?;
+        self.start(kind, "memory").map_err(|e| e.to_string())
+    }
+
     fn available(&self, kind: Kind) -> Result<(), String> {
         match self.env.missing(kind) {
             Some(why) => Err(format!("not installed: {why}")),

@@ -16,14 +16,10 @@ impl Bench {
         for kind in self.cfg.servers.clone() {
             self.log(&format!("ack echo, full speed: {}", kind.name()));
             let mut s = Series::default();
-            if let Err(why) = self.available(kind) {
-                all.push((kind, Series::failed(why)));
-                continue;
-            }
-            let server = match self.start(kind, "memory") {
+            let server = match self.start_memory(kind) {
                 Ok(server) => server,
-                Err(e) => {
-                    all.push((kind, Series::failed(e.to_string())));
+                Err(why) => {
+                    all.push((kind, Series::failed(why)));
                     continue;
                 }
             };
@@ -125,14 +121,10 @@ impl Bench {
         let mut gates = Vec::new();
         for kind in self.cfg.servers.clone() {
             self.log(&format!("ack echo at {rate}/s: {}", kind.name()));
-            if let Err(why) = self.available(kind) {
-                lat.push((kind, Vec::new(), Some(why)));
-                continue;
-            }
-            let server = match self.start(kind, "memory") {
+            let server = match self.start_memory(kind) {
                 Ok(server) => server,
-                Err(e) => {
-                    lat.push((kind, Vec::new(), Some(e.to_string())));
+                Err(why) => {
+                    lat.push((kind, Vec::new(), Some(why)));
                     continue;
                 }
             };

@@ -19,14 +19,10 @@ impl Bench {
         let mut all = Vec::new();
         for kind in self.cfg.servers.clone() {
             self.log(&format!("{title}: {}", kind.name()));
-            if let Err(why) = self.available(kind) {
-                all.push((kind, Series::failed(why)));
-                continue;
-            }
-            let server = match self.start(kind, "memory") {
+            let server = match self.start_memory(kind) {
                 Ok(server) => server,
-                Err(e) => {
-                    all.push((kind, Series::failed(e.to_string())));
+                Err(why) => {
+                    all.push((kind, Series::failed(why)));
                     continue;
                 }
             };

@@ -14,14 +14,10 @@ impl Bench {
         for kind in self.cfg.servers.clone() {
             self.log(&format!("connect storm: {} × {n}", kind.name()));
             let mut s = Series::default();
-            if let Err(why) = self.available(kind) {
-                all.push((kind, Series::failed(why)));
-                continue;
-            }
-            let server = match self.start(kind, "memory") {
+            let server = match self.start_memory(kind) {
                 Ok(server) => server,
-                Err(e) => {
-                    all.push((kind, Series::failed(e.to_string())));
+                Err(why) => {
+                    all.push((kind, Series::failed(why)));
                     continue;
                 }
             };
