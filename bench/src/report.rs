@@ -1,6 +1,13 @@
-//! Markdown pieces of `BENCHMARKS.md`: numbers, tables, target checks.
+//! Markdown pieces of `BENCHMARKS.md`: numbers, tables, target checks, and the report's words:
+//! its head (`report::header`) and the paragraphs of the scenarios' sections
+//! (`report::prose`). The scenarios ([`crate::scenarios`]) measure and fill the tables; what the
+//! report says about them is written here.
 
 use std::fmt::Write as _;
+use std::time::Duration;
+
+pub(crate) mod header;
+pub(crate) mod prose;
 
 /// Which way a figure is better.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +97,27 @@ pub fn kb(bytes: f64) -> String {
         return "–".to_owned();
     }
     format!("{:.1} KB", bytes / 1000.0)
+}
+
+/// A duration in seconds, or minutes and seconds from one minute: "2 s", "0.5 s", "1 min 5 s".
+pub fn secs(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s >= 60.0 {
+        format!("{:.0} min {:.0} s", (s / 60.0).floor(), s % 60.0)
+    } else if s.fract() == 0.0 {
+        format!("{s:.0} s")
+    } else {
+        format!("{s:.1} s")
+    }
+}
+
+/// `s` with its first letter in upper case (a title made from a scenario's name).
+pub fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
 }
 
 /// A markdown table.

@@ -1,13 +1,11 @@
 //! The emitter → client scenario: publish-to-receive latency of events published
 //! into Redis in the format of Node's `@socket.io/redis-emitter`, read by clients of one server.
 
-use std::fmt::Write as _;
-
-use super::{p99_of_runs, secs, Bench};
+use super::{p99_of_runs, Bench};
 use crate::loadgen::emitter::{emitter_latency, redis_floor, EmitterLatency, EmitterLoad, ROOM};
 use crate::loadgen::{sio::Target, PAYLOAD};
 use crate::procfs;
-use crate::report::{self, advantage, median, num, pct, times, Better, Check};
+use crate::report::{self, advantage, median, num, pct, prose, times, Better, Check};
 use crate::servers::{self, Kind};
 use crate::steal;
 
@@ -165,30 +163,15 @@ impl Bench {
             ));
         }
 
-        let mut out = String::from("## Emitter → client latency\n\n");
-        let _ = write!(
-            out,
-            "One server process with its Redis adapter (`{REDIS}`, a fresh key) and {CLIENTS} \
-             clients in room `{ROOM}`. The load generator itself is the publisher: a \
-             `volley-emitter` (`Emitter::redis(url).with_key(key)`), which publishes the same \
-             bytes as Node's `@socket.io/redis-emitter`, so both servers read one publisher. It \
-             emits `msg` with `(seq, payload)` (a {}-byte string payload) to the room at {} \
-             emits/s, evenly spaced (a `timerfd` paces them), each emit on its own task. For \
-             every client and emit, the latency runs from just before the publish to the \
-             client reading the event, recorded in an HdrHistogram; only the emits \
-             published in the measured window count, and their late deliveries are waited \
-             for. Warm-up {}, then {} measured, per run; medians over the runs of each \
-             percentile. Volley accepts the emitter's channels through \
-             `ClusterConfig::node_compat_key` (`volley_bench_server --emitter-key`), Node \
-             socket.io through `@socket.io/redis-adapter` with the same key. python-socketio is \
-             not measured: its emitter (`socketio.RedisManager(write_only=True)`) publishes a \
-             format of its own, not Node's. {}",
-            PAYLOAD.len(),
-            num(RATE),
-            secs(warmup),
-            secs(duration),
-            steal::COLUMN
-        );
+        let mut out = prose::emitter(&prose::EmitterSetup {
+            redis: REDIS,
+            clients: CLIENTS,
+            room: ROOM,
+            payload: PAYLOAD.len(),
+            rate: RATE,
+            warmup,
+            duration,
+        });
         report::table(
             &mut out,
             &[
@@ -210,45 +193,23 @@ impl Bench {
         gates.push(("the emitter and Redis alone (below)".to_owned(), gate));
         out.push_str(&steal::sentence(&gates));
         out.push_str(&floor_paragraph(&floor, measured(Kind::Node)));
-        if failed_publishes > 0 {
-            let _ = writeln!(
-                out,
-                "{failed_publishes} measured publishes failed (Redis did not take them).\n"
-            );
-        }
+        out.push_str(&prose::failed_publishes(failed_publishes));
         out.push_str(&self.missed_sentences(SCENARIO));
         self.sections.push_str(&out);
     }
 }
 
-/// The paragraph on the emitter and Redis alone: its percentiles and, against Node's p99 (if
-/// measured), the most that Volley's advantage could be if Volley added no latency at all.
+/// The paragraph on the emitter and Redis alone ([`prose::emitter_floor`]), from its runs.
 fn floor_paragraph(floor: &[EmitterLatency], node_p99: Option<f64>) -> String {
     if floor.is_empty() {
         return String::new();
     }
     let us = |q: f64| median(&floor.iter().map(|r| r.latency.us(q)).collect::<Vec<_>>());
-    let mut out = format!(
-        "The emitter and Redis alone, without a Socket.IO server: the same emits at the same \
-         rate, read by a plain Redis subscriber in the load generator (fred, `PSUBSCRIBE \
-         <key>#*`): p50 {} µs, p99 {} µs, p99.9 {} µs (medians over {} runs). Every server's \
-         latency above includes this part",
-        num(us(0.5)),
-        num(us(0.99)),
-        num(us(0.999)),
-        floor.len()
-    );
-    match node_p99 {
-        Some(node) if us(0.99) > 0.0 => {
-            let _ = write!(
-                out,
-                ": were Volley to add no latency at all, its p99 advantage over Node would be \
-                 about {}.",
-                times(node / us(0.99))
-            );
-        }
-        _ => out.push('.'),
-    }
-    out.push_str("\n\n");
-    out
+    let percentiles = prose::Floor {
+        p50: us(0.5),
+        p99: us(0.99),
+        p999: us(0.999),
+        runs: floor.len(),
+    };
+    prose::emitter_floor(percentiles, node_p99)
 }

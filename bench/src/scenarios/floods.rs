@@ -33,11 +33,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::task::{spawn_local, JoinHandle};
 
-use super::{capitalise, secs, Bench};
+use super::Bench;
 use crate::loadgen::sio::{Client, Target};
 use crate::loadgen::ws::{self, Ws};
 use crate::procfs;
-use crate::report::{self, median, num};
+use crate::report::{self, capitalise, median, num, secs};
 use crate::servers::{self, Env, Kind};
 
 /// How often the node's RSS is read.
