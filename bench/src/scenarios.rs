@@ -17,6 +17,7 @@ use crate::report::{self, advantage, median, num, pct, times, Better, Check};
 use crate::servers::{self, Env, Kind};
 use crate::steal::{self, StealGate};
 
+mod compression;
 mod emitter;
 pub mod floods;
 
@@ -351,6 +352,9 @@ impl Bench {
         }
         if self.cfg.wants("floods") {
             self.floods().await;
+        }
+        if self.cfg.wants("compression") {
+            self.compression().await;
         }
         let took = started.elapsed();
         // what the rest of the machine did meanwhile: all busy time but the harness's own
