@@ -158,15 +158,37 @@ fn assert_encoded(reply: &RawReply, encoding: &str, expected: &str) -> TestResul
     Ok(())
 }
 
+/// Echoes a message of `len` bytes, polled with `accept_encoding`, and checks that it came
+/// back in `encoding` (`None`: plain); returns the reply.
+async fn check_echo(
+    server: &TestServer,
+    len: usize,
+    accept_encoding: Option<&str>,
+    encoding: Option<&str>,
+) -> TestResult<RawReply> {
+    let text = message(len);
+    let reply = echo_back(server, &text, accept_encoding).await?;
+    let expected = format!("4{text}");
+    match encoding {
+        Some(encoding) => assert_encoded(&reply, encoding, &expected),
+        None => assert_plain(&reply, &expected),
+    }
+    .map_err(|e| {
+        Failure::msg(format!(
+            "{len} bytes, Accept-Encoding {accept_encoding:?}: {}",
+            e.message()
+        ))
+    })?;
+    Ok(reply)
+}
+
 #[tokio::test]
 async fn gzip_above_the_threshold_by_default() -> TestResult {
     let server = echo_server(Some(HttpCompression::default())).await?;
-    let text = message(2000);
-    let reply = echo_back(&server, &text, Some("gzip")).await?;
-    assert_encoded(&reply, "gzip", &format!("4{text}"))?;
+    check_echo(&server, 2000, Some("gzip"), Some("gzip")).await?;
     // a browser's usual header: gzip is its first choice
-    let reply = echo_back(&server, &text, Some("gzip, deflate, br, zstd")).await?;
-    assert_encoded(&reply, "gzip", &format!("4{text}"))
+    check_echo(&server, 2000, Some("gzip, deflate, br, zstd"), Some("gzip")).await?;
+    Ok(())
 }
 
 #[tokio::test]
@@ -214,63 +236,46 @@ async fn the_builder_default_compresses() -> TestResult {
 #[tokio::test]
 async fn deflate_when_asked() -> TestResult {
     let server = echo_server(Some(HttpCompression::default())).await?;
-    let text = message(5000);
-    let reply = echo_back(&server, &text, Some("deflate")).await?;
-    assert_encoded(&reply, "deflate", &format!("4{text}"))?;
+    check_echo(&server, 5000, Some("deflate"), Some("deflate")).await?;
     // by q-value, whatever the order
-    let reply = echo_back(&server, &text, Some("gzip;q=0.5, deflate;q=0.9")).await?;
-    assert_encoded(&reply, "deflate", &format!("4{text}"))
+    let accept = Some("gzip;q=0.5, deflate;q=0.9");
+    check_echo(&server, 5000, accept, Some("deflate")).await?;
+    Ok(())
 }
 
 #[tokio::test]
 async fn a_large_body_is_compressed_too() -> TestResult {
     // larger than what is compressed inline: the blocking pool's path
     let server = echo_server(Some(HttpCompression::default())).await?;
-    let text = message(200_000);
-    let reply = echo_back(&server, &text, Some("gzip")).await?;
-    assert_encoded(&reply, "gzip", &format!("4{text}"))
+    check_echo(&server, 200_000, Some("gzip"), Some("gzip")).await?;
+    Ok(())
 }
 
 #[tokio::test]
 async fn never_below_the_threshold() -> TestResult {
     let server = echo_server(Some(HttpCompression::default())).await?;
     // `4` + 1022 bytes: one byte under 1024
-    let text = message(1022);
-    let reply = echo_back(&server, &text, Some("gzip")).await?;
-    assert_plain(&reply, &format!("4{text}"))?;
+    let reply = check_echo(&server, 1022, Some("gzip"), None).await?;
     if reply.varies_on_accept_encoding() {
         bail!("a body below the threshold does not vary on Accept-Encoding");
     }
     // exactly at it: compressed
-    let text = message(1023);
-    let reply = echo_back(&server, &text, Some("gzip")).await?;
-    assert_encoded(&reply, "gzip", &format!("4{text}"))?;
+    check_echo(&server, 1023, Some("gzip"), Some("gzip")).await?;
     // a threshold of its own
     let server = echo_server(Some(HttpCompression {
         threshold: 4096,
         level: 1,
     }))
     .await?;
-    let text = message(3000);
-    assert_plain(
-        &echo_back(&server, &text, Some("gzip")).await?,
-        &format!("4{text}"),
-    )?;
-    let text = message(5000);
-    assert_encoded(
-        &echo_back(&server, &text, Some("gzip")).await?,
-        "gzip",
-        &format!("4{text}"),
-    )
+    check_echo(&server, 3000, Some("gzip"), None).await?;
+    check_echo(&server, 5000, Some("gzip"), Some("gzip")).await?;
+    Ok(())
 }
 
 #[tokio::test]
 async fn plain_unless_asked() -> TestResult {
     let server = echo_server(Some(HttpCompression::default())).await?;
-    let text = message(3000);
-    let expected = format!("4{text}");
-    let reply = echo_back(&server, &text, None).await?;
-    assert_plain(&reply, &expected)?;
+    let reply = check_echo(&server, 3000, None, None).await?;
     if !reply.varies_on_accept_encoding() {
         bail!("a body above the threshold, sent plain, still varies on Accept-Encoding");
     }
@@ -281,9 +286,7 @@ async fn plain_unless_asked() -> TestResult {
         "identity",
         "*;q=0",
     ] {
-        let reply = echo_back(&server, &text, Some(refusing)).await?;
-        assert_plain(&reply, &expected)
-            .map_err(|e| Failure::msg(format!("Accept-Encoding {refusing:?}: {}", e.message())))?;
+        check_echo(&server, 3000, Some(refusing), None).await?;
     }
     Ok(())
 }
@@ -291,9 +294,7 @@ async fn plain_unless_asked() -> TestResult {
 #[tokio::test]
 async fn off_is_plain() -> TestResult {
     let server = echo_server(None).await?;
-    let text = message(3000);
-    let reply = echo_back(&server, &text, Some("gzip, deflate")).await?;
-    assert_plain(&reply, &format!("4{text}"))?;
+    let reply = check_echo(&server, 3000, Some("gzip, deflate"), None).await?;
     if reply.varies_on_accept_encoding() {
         bail!("with compression off, no response varies on Accept-Encoding");
     }

@@ -21,6 +21,7 @@ use crate::loadgen::{connect_all, join_all};
 use crate::procfs::{Meter, Window};
 use crate::report::{self, median, num, pct};
 use crate::servers::{self, Kind};
+use crate::sockstat::bytes_received;
 
 /// Clients in the room.
 const CLIENTS: usize = 50;
@@ -702,28 +703,6 @@ impl Http {
         self.buf.extend_from_slice(&chunk[..n]);
         Ok(())
     }
-}
-
-/// TCP payload bytes received by the established connections to `127.0.0.1:port`, leaving
-/// out the one from the local address `except` (the kernel's `bytes_received`, read with `ss`).
-async fn bytes_received(port: u16, except: Option<SocketAddr>) -> io::Result<u64> {
-    let mut filter = format!("( dst 127.0.0.1:{port}");
-    if let Some(local) = except {
-        let _ = write!(filter, " and not src {local}");
-    }
-    filter.push_str(" )");
-    let out = tokio::process::Command::new("ss")
-        .args(["-tinH", "state", "established", &filter])
-        .output()
-        .await?;
-    if !out.status.success() {
-        return Err(io::Error::other("ss failed"));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .split_ascii_whitespace()
-        .filter_map(|w| w.strip_prefix("bytes_received:"))
-        .filter_map(|n| n.parse::<u64>().ok())
-        .sum())
 }
 
 #[cfg(test)]

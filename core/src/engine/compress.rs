@@ -294,6 +294,14 @@ mod tests {
         assert_eq!(parse_q(""), None);
     }
 
+    fn gunzip(data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(data)
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    }
+
     fn negotiated(accept: &str, threshold: usize) -> Negotiated {
         let mut headers = HeaderMap::new();
         headers.insert(header::ACCEPT_ENCODING, accept.parse().unwrap());
@@ -320,11 +328,7 @@ mod tests {
         assert_eq!(headers[header::CONTENT_ENCODING], "gzip");
         assert_eq!(headers[header::VARY], "Accept-Encoding");
         assert!(out.len() < body.len() / 4);
-        let mut decoded = Vec::new();
-        flate2::read::GzDecoder::new(&out[..])
-            .read_to_end(&mut decoded)
-            .unwrap();
-        assert_eq!(decoded, body);
+        assert_eq!(gunzip(&out), body);
 
         let mut headers = HeaderMap::new();
         let out = negotiated("deflate", 0)
@@ -356,11 +360,7 @@ mod tests {
             .apply(body.clone(), &mut headers)
             .await;
         assert_eq!(headers[header::CONTENT_ENCODING], "gzip");
-        let mut decoded = Vec::new();
-        flate2::read::GzDecoder::new(&out[..])
-            .read_to_end(&mut decoded)
-            .unwrap();
-        assert_eq!(decoded, body);
+        assert_eq!(gunzip(&out), body);
     }
 
     #[test]
