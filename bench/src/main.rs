@@ -1,7 +1,7 @@
 //! `volley-bench`: runs Volley's benchmarks and writes `BENCHMARKS.md`.
 //!
 //! ```text
-//! volley-bench run [--quick] [--only idle,storm,echo,fanout,rooms,cross,emitter,floods]
+//! volley-bench run [--quick] [--only idle,storm,echo,fanout,rooms,cross,emitter,floods,compression]
 //!                  [--servers volley,node,python] [--brokers redis,redis-streams,rabbitmq,kafka]
 //!                  [--out FILE] [--no-pin]
 //! volley-bench smoke
@@ -30,7 +30,8 @@ use volley_bench::scenarios::{self, Bench, Config};
 use volley_bench::servers::{self, Env, Kind};
 
 const USAGE: &str =
-    "usage: volley-bench run [--quick] [--only idle,storm,echo,fanout,rooms,cross,emitter,floods] \
+    "usage: volley-bench run [--quick] \
+                     [--only idle,storm,echo,fanout,rooms,cross,emitter,floods,compression] \
                      [--servers volley,node,python] \
                      [--brokers redis,redis-streams,rabbitmq,kafka] [--out FILE] [--no-pin]\n       \
                      volley-bench smoke\n       \

@@ -23,6 +23,7 @@ use crate::report::prose::{self, KernelTime};
 use crate::report::{advantage, median, num, times, Better, Check};
 use crate::servers::{self, Env, Kind};
 
+mod compression;
 mod cross;
 mod echo;
 mod emitter;
@@ -267,6 +268,9 @@ impl Bench {
         }
         if self.cfg.wants("floods") {
             self.floods().await;
+        }
+        if self.cfg.wants("compression") {
+            self.compression().await;
         }
         let took = started.elapsed();
         // what the rest of the machine did meanwhile: all busy time but the harness's own

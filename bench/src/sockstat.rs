@@ -16,6 +16,21 @@ use std::net::SocketAddr;
 ///
 /// When `ss` (iproute2) cannot be run or fails.
 pub async fn data_segments_in(port: u16, except: Option<SocketAddr>) -> io::Result<u64> {
+    Ok(sum_data_segs_in(&ss_info(port, except).await?))
+}
+
+/// TCP payload bytes received by the same connections as [`data_segments_in`] (the kernel's
+/// `bytes_received`): what a server sent them, framing included.
+///
+/// # Errors
+///
+/// When `ss` (iproute2) cannot be run or fails.
+pub async fn bytes_received(port: u16, except: Option<SocketAddr>) -> io::Result<u64> {
+    Ok(sum_field(&ss_info(port, except).await?, "bytes_received:"))
+}
+
+/// `ss -ti` of the established connections to `127.0.0.1:port`, less the one from `except`.
+async fn ss_info(port: u16, except: Option<SocketAddr>) -> io::Result<String> {
     let mut filter = format!("( dst 127.0.0.1:{port}");
     if let Some(local) = except {
         filter.push_str(&format!(" and not src {local}"));
@@ -31,15 +46,20 @@ pub async fn data_segments_in(port: u16, except: Option<SocketAddr>) -> io::Resu
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
-    Ok(sum_data_segs_in(&String::from_utf8_lossy(&out.stdout)))
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The sum of every `<field><n>` in `ss -i` output (`field` with its colon).
+fn sum_field(ss: &str, field: &str) -> u64 {
+    ss.split_ascii_whitespace()
+        .filter_map(|word| word.strip_prefix(field))
+        .filter_map(|n| n.parse::<u64>().ok())
+        .sum()
 }
 
 /// The sum of every `data_segs_in:<n>` in `ss -i` output.
 pub fn sum_data_segs_in(ss: &str) -> u64 {
-    ss.split_ascii_whitespace()
-        .filter_map(|word| word.strip_prefix("data_segs_in:"))
-        .filter_map(|n| n.parse::<u64>().ok())
-        .sum()
+    sum_field(ss, "data_segs_in:")
 }
 
 #[cfg(test)]
@@ -74,6 +94,7 @@ mod tests {
             client.read_exact(&mut buf[..2]).await.unwrap();
         }
         assert_eq!(data_segments_in(port, None).await.unwrap(), 3);
+        assert_eq!(bytes_received(port, None).await.unwrap(), 6);
         let local = client.local_addr().unwrap();
         assert_eq!(data_segments_in(port, Some(local)).await.unwrap(), 0);
     }

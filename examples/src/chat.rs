@@ -72,6 +72,9 @@ pub struct ChatOptions {
     pub recovery: bool,
     /// Accept `socket.io-client` 2.x pages too (`--allow-eio3`; Engine.IO v3). Off by default.
     pub allow_eio3: bool,
+    /// gzip / deflate long-polling responses of 1024 bytes or more (`--http-compression
+    /// on|off`, on by default as in the library).
+    pub http_compression: bool,
 }
 
 /// The origin of the hosted Socket.IO Admin UI, allowed to connect when `--admin` is given.
@@ -88,6 +91,7 @@ impl Default for ChatOptions {
             metrics: false,
             recovery: true,
             allow_eio3: false,
+            http_compression: true,
         }
     }
 }
@@ -176,6 +180,9 @@ pub fn server(opts: &ChatOptions) -> Result<Server, ChatError> {
         builder = builder.connection_state_recovery(
             ConnectionStateRecovery::default().skip_connect_handler(false),
         );
+    }
+    if !opts.http_compression {
+        builder = builder.http_compression(None);
     }
     let io = builder.build();
     register(&io);

@@ -9,6 +9,7 @@ use crate::chat::{self, ChatOptions};
 /// The flags, as `--help` prints them.
 pub const USAGE: &str = "usage: chat [--host ADDR] [--port N] [--adapter URL] [--public DIR]
             [--admin USER:PASSWORD] [--metrics] [--no-recovery] [--allow-eio3]
+            [--http-compression on|off]
 
   --host ADDR    address to listen on (default 127.0.0.1; 0.0.0.0 in a container)
   --port N       TCP port (default 3000)
@@ -22,7 +23,10 @@ pub const USAGE: &str = "usage: chat [--host ADDR] [--port N] [--adapter URL] [-
   --metrics      serve Prometheus metrics at /metrics
   --no-recovery  turn connection state recovery off (on by default: a page whose connection
                  drops for a moment gets its rooms and every message it missed back)
-  --allow-eio3   accept socket.io-client 2.x (Engine.IO v3) as well as current clients";
+  --allow-eio3   accept socket.io-client 2.x (Engine.IO v3) as well as current clients
+  --http-compression on|off
+                 gzip / deflate long-polling responses of 1024 bytes or more (default on;
+                 WebSocket messages are not compressed: no permessage-deflate)";
 
 /// Reads the flags (`--flag value` or `--flag=value`); `Err` carries the message to print.
 ///
@@ -52,6 +56,14 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<ChatOptions, Stri
             opts.recovery = false;
             continue;
         }
+        if flag == "--ws-deflate" {
+            return Err(
+                "--ws-deflate: not available: the WebSocket stack (tungstenite, under \
+                        axum) has no permessage-deflate; long-polling responses are compressed \
+                        (--http-compression)"
+                    .to_owned(),
+            );
+        }
         if flag == "--allow-eio3" && inline.is_none() {
             opts.allow_eio3 = true;
             continue;
@@ -71,6 +83,13 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<ChatOptions, Stri
                     .map_err(|_| format!("--port: {v:?} is not a port number"))?;
             }
             "--adapter" => opts.adapter = value()?,
+            "--http-compression" => {
+                opts.http_compression = match value()?.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    other => return Err(format!("--http-compression: on or off, not {other:?}")),
+                }
+            }
             "--public" => opts.public_dir = PathBuf::from(value()?),
             "--admin" => {
                 let v = value()?;
@@ -152,6 +171,19 @@ mod tests {
         assert!(!parse(args("--no-recovery")).expect("flags").recovery);
         assert!(!parse(args("")).expect("flags").allow_eio3);
         assert!(parse(args("--allow-eio3")).expect("flags").allow_eio3);
+        assert!(parse(args("")).expect("flags").http_compression);
+        assert!(
+            !parse(args("--http-compression=off"))
+                .expect("flags")
+                .http_compression
+        );
+        assert!(
+            parse(args("--http-compression on"))
+                .expect("flags")
+                .http_compression
+        );
+        assert!(parse(args("--http-compression maybe")).is_err());
+        assert!(parse(args("--ws-deflate")).is_err());
         let opts = parse(args("--admin admin:$2b$10$x:y --metrics")).expect("flags");
         assert_eq!(
             opts.admin,

@@ -5,6 +5,7 @@
 //! volley_bench_server --port 3100 [--adapter memory|redis://127.0.0.1:6379] [--prefix P]
 //!                     [--emitter-key KEY] [--threads N] [--nagle] [--queue-capacity FRAMES]
 //!                     [--tokio-listener] [--recovery] [--max-connections N]
+//!                     [--http-compression on|off]
 //! ```
 //!
 //! The server runs on `volley::serve::Listener`, which sends a new WebSocket session's `101` in
@@ -26,6 +27,8 @@
 //! last argument and is kept in the namespace's log, and a client that reconnects with
 //! `{pid, offset}` as its CONNECT auth gets its socket back with what it missed
 //! (`volley-bench recovery` measures that; `volley-bench fanout` what the log costs).
+//! `--http-compression off` sends long-polling responses uncompressed (on by default, as in the
+//! library: gzip or deflate from 1024 bytes for clients that accept them).
 //!
 //! Handlers (namespace `/`), every one acks when asked:
 //!
@@ -91,6 +94,7 @@ struct Options {
     queue_capacity: Option<usize>,
     recovery: bool,
     max_connections: usize,
+    http_compression: bool,
 }
 
 fn options() -> Result<Options, String> {
@@ -106,6 +110,7 @@ fn options() -> Result<Options, String> {
         queue_capacity: None,
         recovery: false,
         max_connections: MAX_CONNECTIONS,
+        http_compression: true,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -122,6 +127,13 @@ fn options() -> Result<Options, String> {
             }
             "--backlog" => o.backlog = value()?.parse().map_err(|e| format!("--backlog: {e}"))?,
             "--prefix" => o.prefix = value()?,
+            "--http-compression" => {
+                o.http_compression = match value()?.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    other => return Err(format!("--http-compression: on or off, not {other}")),
+                }
+            }
             "--emitter-key" => o.emitter_key = Some(value()?),
             "--threads" => o.threads = value()?.parse().map_err(|e| format!("--threads: {e}"))?,
             "--queue-capacity" => {
@@ -145,6 +157,9 @@ fn server(opts: &Options) -> Result<Server, String> {
     }
     if opts.recovery {
         builder = builder.connection_state_recovery(ConnectionStateRecovery::default());
+    }
+    if !opts.http_compression {
+        builder = builder.http_compression(None);
     }
     let io = builder.build();
     let ns = io.of("/");

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use super::HttpCompression;
+
 /// The two Engine.IO transports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Transport {
@@ -62,6 +64,10 @@ pub struct EngineConfig {
     /// Accept Engine.IO v3 clients (`EIO=3`: `socket.io-client` 2.x) besides v4 ones (default
     /// off, as on the reference server; see [`crate::ServerBuilder::allow_eio3`]).
     pub allow_eio3: bool,
+    /// How long-polling responses are compressed (default [`HttpCompression::default`]: gzip
+    /// or deflate from 1024 bytes on, as on the reference server); `None` sends them as they
+    /// are.
+    pub http_compression: Option<HttpCompression>,
 }
 
 impl Default for EngineConfig {
@@ -79,6 +85,7 @@ impl Default for EngineConfig {
             ws_read_buffer: 512,
             ws_write_buffer: 4 * 1024,
             allow_eio3: false,
+            http_compression: Some(HttpCompression::default()),
         }
     }
 }

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use http::{Method, Request};
 use tokio::sync::Notify;
 
+use super::compress::Negotiated;
 use super::heartbeat::{self, Schedule};
 use super::socket::Version;
 use super::{
@@ -183,11 +184,14 @@ impl<H: EngineHandler> Engine<H> {
             return Err(RequestError::ShuttingDown);
         }
         match (query.transport, query.sid, req.method()) {
-            (Transport::Polling, None, &Method::GET) => Ok(polling::open(self, req, query.version)),
+            (Transport::Polling, None, &Method::GET) => {
+                Ok(polling::open(self, req, query.version).await)
+            }
             (Transport::Polling, None, _) => Err(RequestError::BadHandshakeMethod),
             (Transport::Polling, Some(sid), &Method::GET) => {
                 let socket = self.session(sid).ok_or(RequestError::UnknownSid)?;
-                polling::poll(&self, socket).await
+                let compression = Negotiated::new(self.config.http_compression, req.headers());
+                polling::poll(&self, socket, compression).await
             }
             (Transport::Polling, Some(sid), &Method::POST) => {
                 let socket = self.session(sid).ok_or(RequestError::UnknownSid)?;

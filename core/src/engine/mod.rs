@@ -2,6 +2,7 @@
 //! heartbeats, and the HTTP errors of the reference server. It knows nothing of Socket.IO: the
 //! layer above implements [`EngineHandler`].
 
+mod compress;
 mod config;
 mod endpoint;
 mod error;
@@ -17,6 +18,7 @@ mod socket;
 mod v3;
 mod websocket;
 
+pub use compress::HttpCompression;
 pub use config::{EngineConfig, Transport};
 pub use endpoint::Engine;
 pub(crate) use endpoint::QueryParams;

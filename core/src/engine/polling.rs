@@ -10,14 +10,37 @@ use http_body_util::{BodyExt, Limited};
 use volley_protocol::engine::{decode_payload, v3 as v3_payload, Item};
 use volley_protocol::DecodeError;
 
+use super::compress::Negotiated;
 use super::socket::{Polling, Version};
 use super::{
     v3, CloseReason, Engine, EngineHandler, EngineSocket, Frame, RequestError, RequestInfo,
     Transport,
 };
 
+/// The content type of a text polling response.
+pub(crate) const TEXT: &str = "text/plain; charset=UTF-8";
+
 pub(crate) fn text_response(body: String) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; charset=UTF-8")], body).into_response()
+    ([(header::CONTENT_TYPE, TEXT)], body).into_response()
+}
+
+/// A polling response carrying packets: `body` of `content_type`, compressed as `compression`
+/// allows.
+async fn data_response(
+    content_type: &'static str,
+    body: Vec<u8>,
+    compression: Option<Negotiated>,
+) -> Response {
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static(content_type),
+    );
+    let body = match compression {
+        Some(compression) => compression.apply(body, &mut headers).await,
+        None => body.into(),
+    };
+    (headers, body).into_response()
 }
 
 /// A response of one packet without data (`6`, `1`), framed as the session's protocol wants.
@@ -35,8 +58,8 @@ pub(crate) trait Payload {
     fn push(&mut self, frame: Frame);
     /// Bytes so far, roughly (to cut the response at `maxPayload`).
     fn len(&self) -> usize;
-    /// The response.
-    fn into_response(self) -> Response;
+    /// The body and its content type.
+    fn finish(self) -> (&'static str, Vec<u8>);
 }
 
 /// The v4 payload: records separated by `\x1e`, written as they come.
@@ -49,13 +72,13 @@ impl Payload for String {
         String::len(self)
     }
 
-    fn into_response(self) -> Response {
-        text_response(self)
+    fn finish(self) -> (&'static str, Vec<u8>) {
+        (TEXT, self.into_bytes())
     }
 }
 
 /// Opens a polling session: the response body is the handshake packet.
-pub(crate) fn open<H: EngineHandler>(
+pub(crate) async fn open<H: EngineHandler>(
     engine: Arc<Engine<H>>,
     req: Request<Body>,
     version: Version,
@@ -64,13 +87,14 @@ pub(crate) fn open<H: EngineHandler>(
         (Transport::Polling, version),
         RequestInfo::from_request(&req),
     );
+    let compression = Negotiated::new(engine.config.http_compression, req.headers());
     tokio::spawn(finish_when_closed(engine.clone(), socket.clone()));
     let mut body = engine.handshake(socket.sid(), Transport::Polling);
     if version.eio3 {
         body = v3::single(&body);
     }
     engine.handler.on_open(&socket);
-    text_response(body)
+    data_response(TEXT, body.into_bytes(), compression).await
 }
 
 /// A polling session has no task of its own: this one waits for it to close, however that
@@ -96,9 +120,11 @@ fn polling_state<D>(socket: &EngineSocket<D>) -> Result<&Polling, RequestError> 
 ///
 /// A second GET while one is waiting closes the session (the waiting one gets a close packet);
 /// a GET during an upgrade, or the waiting one when the probe completes, gets a noop.
+/// `compression` is what the request accepts (`None`: compression is off).
 pub(crate) async fn poll<H: EngineHandler>(
     engine: &Engine<H>,
     socket: Arc<EngineSocket<H::Data>>,
+    compression: Option<Negotiated>,
 ) -> Result<Response, RequestError> {
     let polling = polling_state(&socket)?;
     let Ok(mut outbox) = polling.outbox.try_lock() else {
@@ -127,24 +153,27 @@ pub(crate) async fn poll<H: EngineHandler>(
         return Ok(single(&socket, body));
     };
     let max = engine.config.max_payload as usize;
-    Ok(if socket.eio3() {
+    let (content_type, body) = if socket.eio3() {
         let b64 = polling.b64;
         fill(&socket, &mut outbox.held, first, max, v3::Payload::new(b64))
     } else {
         let body = String::with_capacity(first.wire_len().min(max));
         fill(&socket, &mut outbox.held, first, max, body)
-    })
+    };
+    // The session's outbox stays locked while the body is compressed: a second GET meanwhile
+    // is an overlapping poll, as it would be while this one waits.
+    Ok(data_response(content_type, body, compression).await)
 }
 
 /// Writes `first`, then as many queued frames as fit in `max` bytes; the first that does not
-/// fit is kept in `held` for the next response.
+/// fit is kept in `held` for the next response. Returns the body and its content type.
 fn fill<D, P: Payload>(
     socket: &EngineSocket<D>,
     held: &mut Option<Frame>,
     first: Frame,
     max: usize,
     mut body: P,
-) -> Response {
+) -> (&'static str, Vec<u8>) {
     let closing = matches!(first, Frame::Close);
     body.push(first);
     // A close packet travels alone, in the next response: clients handle the packets before it
@@ -159,7 +188,7 @@ fn fill<D, P: Payload>(
     if closing {
         socket.close(CloseReason::ServerClose);
     }
-    body.into_response()
+    body.finish()
 }
 
 /// Reads a payload of packets from the client and hands them to the handler.

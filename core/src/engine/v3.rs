@@ -8,9 +8,7 @@
 //! - a binary WebSocket message starts with its packet type byte, `4`.
 
 use axum::extract::ws::Utf8Bytes;
-use axum::response::{IntoResponse, Response};
 use bytes::{BufMut, Bytes, BytesMut};
-use http::header;
 use volley_protocol::engine::v3;
 
 use super::{Engine, EngineHandler, EngineSocket, Frame};
@@ -64,7 +62,7 @@ impl super::polling::Payload for Payload {
         self.len
     }
 
-    fn into_response(self) -> Response {
+    fn finish(self) -> (&'static str, Vec<u8>) {
         let binary = |f: &Frame| matches!(f, Frame::Binary(_) | Frame::Group(_));
         if !self.b64 && self.frames.iter().any(binary) {
             let mut out = Vec::with_capacity(self.len);
@@ -74,7 +72,7 @@ impl super::polling::Payload for Payload {
                     Part::Binary(b) => v3::write_binary_data_record(&mut out, b),
                 });
             }
-            return ([(header::CONTENT_TYPE, "application/octet-stream")], out).into_response();
+            return ("application/octet-stream", out);
         }
         let mut out = String::with_capacity(self.len);
         for frame in &self.frames {
@@ -83,7 +81,7 @@ impl super::polling::Payload for Payload {
                 Part::Binary(b) => v3::write_base64_record(&mut out, b),
             });
         }
-        super::polling::text_response(out)
+        (super::polling::TEXT, out.into_bytes())
     }
 }
 

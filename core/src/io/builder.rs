@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::client::Dispatcher;
 use super::limits::{self, Limits};
 use super::server::{Shared, SocketIoConfig};
-use crate::engine::{Engine, EngineConfig, Transport};
+use crate::engine::{Engine, EngineConfig, HttpCompression, Transport};
 use crate::manager::{ClientManager, ConnectionStateRecovery, MemoryManager};
 use crate::service::{Cors, CorsOrigins, StaticFiles};
 use crate::{Parser, Server};
@@ -191,6 +191,31 @@ impl ServerBuilder {
     /// ```
     pub fn allow_eio3(mut self, allow: bool) -> Self {
         self.engine.allow_eio3 = allow;
+        self
+    }
+
+    /// How long-polling responses are compressed: on by default, as the reference server's
+    /// `httpCompression`. A response body of 1024 bytes or more goes gzip- or deflate-encoded
+    /// to a client whose `Accept-Encoding` takes either (by its q-values); `None` turns
+    /// compression off. See [`HttpCompression`] for the threshold, the level, and the CPU it
+    /// costs.
+    ///
+    /// WebSocket messages are not compressed: the reference server's `perMessageDeflate` (off
+    /// by default there too) has no counterpart. The `permessage-deflate` extension needs
+    /// the WebSocket implementation to read and write frames with the RSV1 bit;
+    /// `tungstenite` (0.29, under axum 0.8's `ws`, and 0.30, the latest) has no such support
+    /// and refuses any frame with a reserved bit set, so no option can negotiate it without
+    /// replacing the WebSocket stack.
+    ///
+    /// ```
+    /// use volley::engine::HttpCompression;
+    /// let io = volley::Server::builder()
+    ///     .http_compression(Some(HttpCompression { threshold: 2048, ..Default::default() }))
+    ///     .build();
+    /// # let _ = io;
+    /// ```
+    pub fn http_compression(mut self, compression: Option<HttpCompression>) -> Self {
+        self.engine.http_compression = compression;
         self
     }
 

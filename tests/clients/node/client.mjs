@@ -1,15 +1,27 @@
 // Drives the official socket.io-client against a server for the Volley interop tests.
 //
-// usage: node client.mjs <server-url> <scenario> [polling|websocket|upgrade]
+// usage: node client.mjs <server-url> <scenario> [polling|websocket|upgrade|fetch]
 //
 // Prints one JSON object per line ({"ev": "...", ...}) for what happened; exits 0 when the
 // scenario ran to its end, or prints {"ev":"error",...} and exits 1. It checks nothing itself
 // beyond "the expected thing arrived in time": the Rust tests (tests/src/interop_cases.rs)
 // assert on the values. Binary data is printed as {"$binary": "<hex>"}.
-import { io } from "socket.io-client";
+import { io, Fetch } from "socket.io-client";
 
 const [url, scenario, transport = "upgrade"] = process.argv.slice(2);
 const STEP_MS = 5000;
+
+// The "fetch" transport polls with Node's fetch(), which asks for gzip / deflate and
+// decompresses: the Content-Encoding of every response it gets is recorded here.
+const encodings = [];
+if (transport === "fetch") {
+  const fetchFirst = globalThis.fetch;
+  globalThis.fetch = async (...args) => {
+    const res = await fetchFirst(...args);
+    encodings.push(res.headers.get("content-encoding") ?? "identity");
+    return res;
+  };
+}
 
 function out(ev, fields = {}) {
   process.stdout.write(JSON.stringify({ ev, ...fields }) + "\n");
@@ -35,6 +47,8 @@ function transportOptions() {
       return { transports: ["websocket"] };
     case "upgrade":
       return { transports: ["polling", "websocket"], upgrade: true };
+    case "fetch":
+      return { transports: [Fetch], upgrade: false };
     default:
       throw new Error(`unknown transport ${transport}`);
   }
@@ -176,6 +190,21 @@ const scenarios = {
     socket.emit("please-call", { q: "question" });
     out("call-result", { args: toJson(await inbox.next("call-result")) });
     out("transport", { name: transportName(socket) });
+    socket.disconnect();
+  },
+
+  // a text argument larger than the server's compression threshold, echoed back; what the
+  // transport negotiated (the WebSocket's extensions, the polling responses' encodings)
+  async "big-echo"() {
+    const { socket, inbox } = await open("/", ["echo-back"]);
+    await waitUpgraded(socket);
+    const text = Array.from({ length: 500 }, (_, i) => `line ${i} of a long chat message`).join("\n");
+    socket.emit("echo", text, { n: 1 });
+    const [back, extra] = await inbox.next("echo-back");
+    out("echo-back", { sent: text.length, same: back === text, extra: toJson(extra) });
+    const ws = socket.io.engine.transport.ws;
+    out("transport", { name: transportName(socket), extensions: ws ? ws.extensions : null });
+    out("encodings", { seen: encodings });
     socket.disconnect();
   },
 
