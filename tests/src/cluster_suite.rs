@@ -148,10 +148,7 @@ pub async fn acks_across_nodes(backend: Backend) -> TestResult {
         c.reply("/", "question", json!([format!("answer{i}")]))
             .await?;
         c.emit_ack("/", "join", json!(["q"])).await?;
-        expected.push(json!([
-            named(i, sid),
-            format!("Args([\"answer{i}\"])")
-        ]));
+        expected.push(json!([named(i, sid), format!("Args([\"answer{i}\"])")]));
     }
     expected.sort_by_key(|v| v.to_string());
     let answers = ok(&cs[0].0.emit_ack("/", "ask", json!([["q"], 3000])).await?)?;

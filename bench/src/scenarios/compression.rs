@@ -15,10 +15,11 @@ use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
 use tokio::task::spawn_local;
 
-use super::{secs, Bench};
+use super::Bench;
 use crate::loadgen::sio::{Client, Packet, Target};
 use crate::loadgen::{connect_all, join_all};
 use crate::procfs::{Meter, Window};
+use crate::report::secs;
 use crate::report::{self, median, num, pct};
 use crate::servers::{self, Kind};
 use crate::sockstat::bytes_received;
