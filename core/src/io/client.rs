@@ -214,7 +214,7 @@ impl Dispatcher {
                             .manager
                             .restore_session(&nsp.name, &pid, offset.as_deref())
                             .await;
-                        resume_remote(&session_, nsp, auth, &pid, found);
+                        resume_remote(&session_, nsp, auth, &pid, offset.as_deref(), found);
                     });
                     return super::budget::spawn(session, &self.shared.config.limits, job);
                 }
@@ -337,10 +337,9 @@ fn recover(
     session: &Session,
     auth: Option<&Value>,
 ) -> Recovery {
-    let local = nsp.manager.local();
-    let Some(recovery) = local.recovery() else {
+    if nsp.manager.local().recovery().is_none() {
         return Recovery::No;
-    };
+    }
     let field = |name: &str| match auth? {
         Value::Map(entries) => entries
             .iter()
@@ -353,15 +352,28 @@ fn recover(
         return Recovery::No;
     };
     let offset = field("offset");
-    let Some(mut persisted) = recovery.take(&nsp.name, pid) else {
-        if nsp.manager.server_count() > 1 || nsp.manager.keeps_sessions() {
-            return Recovery::Ask {
-                pid: pid.to_owned(),
-                offset: offset.map(str::to_owned),
-            };
-        }
-        return Recovery::No;
-    };
+    match recover_here(nsp, session, auth, pid, offset) {
+        Some(Some(socket)) => Recovery::Here(socket),
+        Some(None) => Recovery::No,
+        None if nsp.manager.server_count() > 1 || nsp.manager.keeps_sessions() => Recovery::Ask {
+            pid: pid.to_owned(),
+            offset: offset.map(str::to_owned),
+        },
+        None => Recovery::No,
+    }
+}
+
+/// Recovers the socket this node keeps for `pid`: `None` when it keeps none, `Some(None)` when
+/// it does but cannot give it back (the missed traffic is gone or too much), and the socket.
+fn recover_here(
+    nsp: &Arc<super::namespace::NamespaceInner>,
+    session: &Session,
+    auth: Option<&Value>,
+    pid: &str,
+    offset: Option<&str>,
+) -> Option<Option<Socket>> {
+    let local = nsp.manager.local();
+    let mut persisted = local.recovery()?.take(&nsp.name, pid)?;
     let socket = Socket::resume(nsp.clone(), session.clone(), auth.cloned(), &mut persisted);
     let (max_frames, max_bytes) = missed_bounds(session);
     match local.restore(
@@ -374,11 +386,11 @@ fn recover(
     ) {
         Ok(missed) => {
             tracing::debug!(target: "volley::socketio", sid = %socket.id(), ns = %nsp.name, missed, "connection state recovered");
-            Recovery::Here(socket)
+            Some(Some(socket))
         }
         Err(why) => {
             tracing::debug!(target: "volley::socketio", ns = %nsp.name, ?why, "connection state not recovered");
-            Recovery::No
+            Some(None)
         }
     }
 }
@@ -400,11 +412,20 @@ fn resume_remote(
     nsp: Arc<super::namespace::NamespaceInner>,
     auth: Option<Value>,
     pid: &str,
+    offset: Option<&str>,
     found: Option<volley_protocol::cluster::RecoveredSession>,
 ) {
     if closing(session) {
         return;
     }
+    // No node had it: this one may have kept it meanwhile. A client that reconnects at once can
+    // ask before this node has seen its old connection end (more so when the machine or the
+    // broker is slow), and by the time the others have answered the old socket is kept here.
+    let found_here = || {
+        let socket = recover_here(&nsp, session, auth.as_ref(), pid, offset).flatten()?;
+        tracing::debug!(target: "volley::socketio", sid = %socket.id(), ns = %nsp.name, "connection state recovered here while the cluster was asked");
+        Some(socket)
+    };
     let local = nsp.manager.local();
     let recovered = found.and_then(|found| {
         let sid = crate::Sid::parse(&found.sid)?;
@@ -428,8 +449,9 @@ fn resume_remote(
             }
         }
     });
-    let socket =
-        recovered.unwrap_or_else(|| Socket::new(nsp.clone(), session.clone(), auth.clone()));
+    let socket = recovered
+        .or_else(found_here)
+        .unwrap_or_else(|| Socket::new(nsp.clone(), session.clone(), auth.clone()));
     let held = {
         let Ok(mut state) = session.data.state.lock() else {
             return;
