@@ -39,6 +39,7 @@ pub struct RedisBusBuilder {
     message_buffer: usize,
     max_pending_commands: usize,
     count_receivers: bool,
+    publish_only: bool,
 }
 
 impl std::fmt::Debug for RedisBusBuilder {
@@ -53,6 +54,7 @@ impl std::fmt::Debug for RedisBusBuilder {
             .field("message_buffer", &self.message_buffer)
             .field("max_pending_commands", &self.max_pending_commands)
             .field("count_receivers", &self.count_receivers)
+            .field("publish_only", &self.publish_only)
             .finish_non_exhaustive()
     }
 }
@@ -69,6 +71,7 @@ impl RedisBusBuilder {
             message_buffer: 16 * 1024,
             max_pending_commands: 64 * 1024,
             count_receivers: true,
+            publish_only: false,
         }
     }
 
@@ -156,6 +159,28 @@ impl RedisBusBuilder {
         self
     }
 
+    /// A bus that only publishes (a job worker's emitter): [`connect`](RedisBus::connect) opens
+    /// the publishing connection alone, no subscriber connection (nor its
+    /// [`message_buffer`](RedisBusBuilder::message_buffer)) is ever created, and
+    /// [`subscribe`](volley_cluster::PubSub::subscribe) fails with
+    /// [`BusError::Other`](volley_cluster::BusError::Other). Publishing is unchanged.
+    ///
+    /// Default: `false`.
+    ///
+    /// ```
+    /// use volley_redis::RedisBus;
+    ///
+    /// let bus = RedisBus::builder("redis://127.0.0.1:6379")
+    ///     .publish_only(true)
+    ///     .build()
+    ///     .expect("a valid URL");
+    /// # drop(bus);
+    /// ```
+    pub fn publish_only(mut self, publish_only: bool) -> Self {
+        self.publish_only = publish_only;
+        self
+    }
+
     /// Checks the URL and builds the bus. Nothing is connected yet: see [`RedisBus::connect`].
     ///
     /// The URL is `redis://[[user]:password@]host[:port][/db]` (or `valkey://`), port 6379 by
@@ -239,6 +264,7 @@ impl RedisBusBuilder {
             max_message_size: self.max_message_size,
             operation_timeout: self.operation_timeout,
             count_receivers: self.count_receivers,
+            publish_only: self.publish_only,
         })
     }
 }
@@ -255,6 +281,7 @@ pub(crate) struct FredSettings {
     pub(crate) max_message_size: usize,
     pub(crate) operation_timeout: Duration,
     pub(crate) count_receivers: bool,
+    pub(crate) publish_only: bool,
 }
 
 fn millis(d: Duration) -> u32 {

@@ -153,13 +153,14 @@ pub struct RedisBus {
 
 struct Inner {
     publisher: Client,
-    subscriber: SubscriberClient,
+    /// `None` for a [publish-only](RedisBusBuilder::publish_only) bus.
+    subscriber: Option<SubscriberClient>,
     publish_options: Options,
     max_message_size: usize,
     operation_timeout: Duration,
     count_receivers: bool,
     address: String,
-    /// Set once both connections are up; never reset (fred reconnects by itself afterwards).
+    /// Set once the connections are up; never reset (fred reconnects by itself afterwards).
     connected: OnceCell<()>,
     /// The tasks to stop with the bus: resubscription and message forwarding.
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -203,12 +204,15 @@ impl RedisBus {
             Some(settings.connection.clone()),
             Some(settings.policy.clone()),
         );
-        let subscriber = SubscriberClient::new(
-            settings.config,
-            Some(settings.subscriber_perf),
-            Some(settings.connection),
-            Some(settings.policy),
-        );
+        // A fred subscriber reserves its message buffer when created: not for a publish-only bus.
+        let subscriber = (!settings.publish_only).then(|| {
+            SubscriberClient::new(
+                settings.config,
+                Some(settings.subscriber_perf),
+                Some(settings.connection),
+                Some(settings.policy),
+            )
+        });
         RedisBus {
             inner: Arc::new(Inner {
                 publisher,
@@ -224,7 +228,8 @@ impl RedisBus {
         }
     }
 
-    /// Opens both connections (publisher and subscriber) and waits until they are ready, or
+    /// Opens both connections (publisher and subscriber; the publisher alone for a
+    /// [publish-only](RedisBusBuilder::publish_only) bus) and waits until they are ready, or
     /// returns why the first attempt failed: refused, [timed
     /// out](RedisBusBuilder::connect_timeout), wrong password, unknown database. Calling it
     /// again after a success does nothing; after a failure, it tries again.
@@ -253,14 +258,22 @@ impl RedisBus {
     pub async fn close(&self) {
         self.inner.stop_tasks();
         if self.inner.connected.initialized() {
-            let _ = self.inner.subscriber.quit().await;
+            if let Some(subscriber) = &self.inner.subscriber {
+                let _ = subscriber.quit().await;
+            }
             let _ = self.inner.publisher.quit().await;
         }
     }
 
-    /// Whether both connections are up right now.
+    /// Whether both connections (the publisher alone for a
+    /// [publish-only](RedisBusBuilder::publish_only) bus) are up right now.
     pub fn is_connected(&self) -> bool {
-        self.inner.publisher.is_connected() && self.inner.subscriber.is_connected()
+        self.inner.publisher.is_connected()
+            && self
+                .inner
+                .subscriber
+                .as_ref()
+                .is_none_or(|subscriber| subscriber.is_connected())
     }
 
     /// `PUBLISH`es `payload` and returns how many subscriptions Redis handed it to.
@@ -294,16 +307,19 @@ impl Inner {
         // fail_fast (set in the config) makes `init` report a failed first connection instead
         // of retrying it forever.
         self.publisher.init().await.map_err(connect_error)?;
-        if let Err(e) = self.subscriber.init().await {
-            let _ = self.publisher.quit().await;
-            return Err(connect_error(e));
+        if let Some(subscriber) = &self.subscriber {
+            if let Err(e) = subscriber.init().await {
+                let _ = self.publisher.quit().await;
+                return Err(connect_error(e));
+            }
+            // Re-subscribe to every channel and pattern after each reconnection of the
+            // subscriber.
+            let resubscribe = subscriber.manage_subscriptions();
+            self.tasks
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(resubscribe);
         }
-        // Re-subscribe to every channel and pattern after each reconnection of the subscriber.
-        let resubscribe = self.subscriber.manage_subscriptions();
-        self.tasks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(resubscribe);
         tracing::debug!(target: LOG_TARGET, address = %self.address, "connected to Redis");
         Ok(())
     }
@@ -331,7 +347,9 @@ impl Drop for Inner {
             let publisher = self.publisher.clone();
             let subscriber = self.subscriber.clone();
             runtime.spawn(async move {
-                let _ = subscriber.quit().await;
+                if let Some(subscriber) = subscriber {
+                    let _ = subscriber.quit().await;
+                }
                 let _ = publisher.quit().await;
             });
         }
@@ -362,9 +380,13 @@ impl PubSub for RedisBus {
         subscriptions: &[Subscription],
         sink: mpsc::Sender<BusMessage>,
     ) -> Result<(), BusError> {
+        let Some(subscriber) = &self.inner.subscriber else {
+            return Err(BusError::Other(
+                "this Redis bus is publish-only: it cannot subscribe".into(),
+            ));
+        };
         self.ensure_connected().await?;
         let filter = Filter::new(subscriptions);
-        let subscriber = &self.inner.subscriber;
         if !subscriber.is_connected() {
             return Err(BusError::Unavailable(
                 "the Redis subscriber connection is down".into(),
