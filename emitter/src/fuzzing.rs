@@ -1,57 +1,67 @@
 //! What the fuzz targets in `fuzz/` (and the unit tests) drive the emitter through: an emitter
-//! that records what it would publish instead of publishing it, and the checks of what a user
-//! gives to connect. Not part of the API: hidden, built with the `fuzzing` feature (and in
-//! tests), and free to change.
+//! on an in-process bus that records what it publishes, and the checks of what a user gives to
+//! connect (the adapters' own, as the constructors call them). Not part of the API: hidden,
+//! built with the `fuzzing` feature (and in tests), and free to change.
 
 use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
+use tokio::sync::mpsc;
+use volley_cluster::{BusMessage, MemoryBus, PubSub, Subscription};
 
-use crate::{Emitter, EmitterError, Outgoing, SendFuture, Transport};
+use crate::Emitter;
 
-/// A transport that records each message (channel, payload) instead of publishing it, encoded
-/// as every real transport encodes it.
-#[derive(Debug, Default)]
-pub struct Recorder(Mutex<Vec<(String, Bytes)>>);
+/// How many messages a recording emitter holds before its publishes wait (the fuzz targets take
+/// them after each publish).
+const CAPACITY: usize = 1024;
+
+/// One published message: its channel and payload.
+pub type Sent = (String, Bytes);
+
+/// What a recording emitter published, in order.
+#[derive(Debug)]
+pub struct Recorder {
+    /// The memory bus's messages, and those read from it so far.
+    received: Mutex<(mpsc::Receiver<BusMessage>, Vec<Sent>)>,
+}
 
 impl Recorder {
     /// What was published so far, in order.
-    pub fn sent(&self) -> Vec<(String, Bytes)> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+    pub fn sent(&self) -> Vec<Sent> {
+        let mut received = self.received.lock().unwrap_or_else(PoisonError::into_inner);
+        let (rx, sent) = &mut *received;
+        while let Ok(message) = rx.try_recv() {
+            sent.push((message.channel, message.payload));
+        }
+        sent.clone()
     }
 
     /// What was published so far, in order; forgets it.
-    pub fn take(&self) -> Vec<(String, Bytes)> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    pub fn take(&self) -> Vec<Sent> {
+        let sent = self.sent();
+        self.received
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .1
+            .clear();
+        sent
     }
 }
 
-impl Transport for Recorder {
-    fn send(&self, key: &str, message: Outgoing<'_>) -> SendFuture<'_> {
-        let result = message.encode(key).map_err(EmitterError::from).map(|sent| {
-            self.0
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(sent);
-        });
-        Box::pin(std::future::ready(result))
-    }
-
-    fn close(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
-        Box::pin(std::future::ready(()))
-    }
-}
-
-/// An emitter (namespace `/`, the default key) that records instead of publishing.
-pub fn recording() -> (Emitter, Arc<Recorder>) {
-    let recorder = Arc::new(Recorder::default());
-    (Emitter::with_transport(recorder.clone()), recorder)
+/// An emitter (namespace `/`, the default key) on a `MemoryBus` of its own, and what it
+/// publishes there. Its publishes are ready at once (see [`now`]).
+pub fn recording() -> (Emitter, Recorder) {
+    let bus = MemoryBus::new();
+    let (tx, rx) = mpsc::channel(CAPACITY);
+    // The memory bus subscribes at once and cannot fail but for a poisoned lock.
+    let subscribed = now(bus.subscribe(&[Subscription::Prefix(String::new())], tx));
+    debug_assert!(matches!(subscribed, Some(Ok(()))), "{subscribed:?}");
+    let recorder = Recorder {
+        received: Mutex::new((rx, Vec::new())),
+    };
+    (Emitter::new(bus), recorder)
 }
 
 /// Polls `future` once: the recording emitter's futures are ready at once, so this is their
@@ -67,18 +77,17 @@ pub fn now<F: Future>(future: F) -> Option<F::Output> {
     }
 }
 
-/// Checks a Kafka broker list (`[kafka://]host[:port][,…]`) and a topic name as
-/// `Emitter::kafka_with_topic` does; the list in librdkafka's form, or why not.
-#[cfg(any(feature = "kafka", feature = "fuzzing"))]
-pub fn kafka_target(brokers: &str, topic: &str) -> Result<String, String> {
-    crate::brokers::check_topic(topic)?;
-    crate::brokers::parse_brokers(brokers)
+/// Checks a Kafka broker list (`[kafka://]host[:port][,…][?settings]`) and a topic name as
+/// `Emitter::kafka_with_topic` does (`volley-kafka`'s own checks, librdkafka's of the
+/// configuration included), without connecting; the brokers in librdkafka's form, or why not.
+#[cfg(feature = "kafka")]
+pub fn kafka_target(brokers: &str, topic: &str) -> Result<String, crate::EmitterError> {
+    crate::kafka_bus(brokers, Some(topic)).map(|bus| bus.brokers().to_owned())
 }
 
-/// Checks an AMQP URL and an exchange name as `Emitter::amqp_with_exchange` does; the broker
-/// address (`host:port/vhost`), or why not.
+/// Checks an AMQP URL and an exchange name as `Emitter::amqp_with_exchange` does
+/// (`volley-amqp`'s own checks), without connecting.
 #[cfg(feature = "amqp")]
-pub fn amqp_target(url: &str, exchange: &str) -> Result<String, EmitterError> {
-    crate::amqp::check_exchange(exchange)?;
-    crate::amqp::parse_url(url).map(|(_, address)| address)
+pub fn amqp_target(url: &str, exchange: &str) -> Result<(), crate::EmitterError> {
+    crate::amqp_bus(url, exchange).map(drop)
 }

@@ -19,9 +19,9 @@
 //! emitter.of("/chat").volatile().emit("typing", &"alice").await?;
 //!
 //! // Room membership and disconnections, on every node.
-//! emitter.to("room1").sockets_join(["a", "b"]).await?;
-//! emitter.to("a").sockets_leave("room1").await?;
-//! emitter.to("banned").disconnect_sockets(true).await?;
+//! emitter.to("room1").join(["a", "b"]).await?;
+//! emitter.to("a").leave("room1").await?;
+//! emitter.to("banned").disconnect(true).await?;
 //!
 //! // To the servers' own listeners (no acknowledgements).
 //! emitter.server_side_emit("reload-config", &("v2",)).await?;
@@ -31,43 +31,48 @@
 //!
 //! # Wire format
 //!
-//! [`Emitter::redis`] publishes the classic format of Node's `@socket.io/redis-emitter` 5
-//! (the same bytes, see [`volley_protocol::classic`]): a Volley cluster on Redis reads it, and
-//! so does a Node `socket.io` server with `@socket.io/redis-adapter` (`createAdapter`). Use the
-//! same key (channel prefix) as the servers: [`Emitter::with_key`].
+//! The emitter writes the classic format of Node's `@socket.io/redis-emitter` 5 (the same
+//! bytes, see [`volley_protocol::classic`]): the broadcast channels are `{key}#{nsp}#` and
+//! `{key}#{nsp}#{room}#` (msgpack `[uid, packet, opts]`), the request channel
+//! `{key}-request#{nsp}#` (JSON). Use the same key (channel prefix) as the servers:
+//! [`Emitter::with_key`].
 //!
-//! `Emitter::amqp` and `Emitter::kafka` (features `amqp` and `kafka`) publish the same
-//! payloads on the same channel names into a Volley cluster on RabbitMQ or Kafka, carried the
-//! way the cluster's transport carries a channel:
+//! It publishes through the bus of the cluster's own transport, [`PubSub::publish`] of the
+//! adapter crates, so a channel travels exactly as the nodes carry it:
 //!
-//! | broker | channel | payload |
-//! | --- | --- | --- |
-//! | Redis | `PUBLISH` channel | message |
-//! | RabbitMQ | routing key, on the fanout exchange `volley` | body |
-//! | Kafka | record key, on partition 0 of the topic `volley` | record value |
+//! | constructor | bus | channel | payload |
+//! | --- | --- | --- | --- |
+//! | `Emitter::redis` | `volley_redis::RedisBus` | `PUBLISH` channel | message |
+//! | `Emitter::amqp` | `volley_amqp::AmqpBus` | routing key, on the fanout exchange `volley` | body |
+//! | `Emitter::kafka` | `volley_kafka::KafkaBus` | record key, on partition 0 of the topic `volley` | record value |
+//! | [`Emitter::new`] | any [`PubSub`] | its channel | its payload |
 //!
-//! The broadcast channels are `{key}#{nsp}#` and `{key}#{nsp}#{room}#` (msgpack
-//! `[uid, packet, opts]`), the request channel `{key}-request#{nsp}#` (JSON). The emitter
-//! declares the exchange, or creates the topic, when missing, with the settings the nodes use;
-//! `Emitter::amqp_with_exchange` and `Emitter::kafka_with_topic` name another one, as the
-//! nodes' transports can be configured to.
+//! On Redis, a Volley cluster reads it, and so does a Node `socket.io` server with
+//! `@socket.io/redis-adapter` (`createAdapter`). On RabbitMQ and Kafka (features `amqp` and
+//! `kafka`) it reaches Volley clusters; the bus declares the exchange, or creates the topic,
+//! when missing, with the settings the nodes use, and `Emitter::amqp_with_exchange` and
+//! `Emitter::kafka_with_topic` name another one, as the nodes' transports can be configured to.
 //!
 //! # Failures
 //!
-//! One connection to the bus per [`Emitter`] (clones share it), reconnected with exponential
-//! backoff when it drops. A publish while the bus is unreachable fails at once with
-//! [`EmitterError::Publish`]; one whose answer (Redis's reply, RabbitMQ's publisher confirm,
-//! Kafka's acknowledgement) does not come within 5 seconds fails too: nothing is queued for
-//! later, so a returned error means the message was not sent (and `Ok` means the broker took
-//! it, not that any server was listening).
+//! One connection to the bus per [`Emitter`] (clones share it), made by the constructor: the
+//! first connection must succeed, else [`EmitterError::Connect`]. Later losses are reconnected
+//! in the background by the bus, forever. A publish while the bus is unreachable fails at once
+//! with [`EmitterError::Publish`]; one whose answer (Redis's reply, RabbitMQ's publisher confirm,
+//! Kafka's acknowledgement) does not come within 5 seconds fails too. Nothing is queued for
+//! later: an error means the message was not published (or, after such a timeout, perhaps was:
+//! it is never sent again), and `Ok` means the broker took it. On RabbitMQ the broker must also
+//! have put it in at least one node's queue (the nodes publish `mandatory`): with no node
+//! running, publishes fail.
 //!
 //! # Light
 //!
-//! No HTTP stack: `cargo tree -p volley-emitter -e normal --all-features` has no axum, hyper
-//! or tower, nor the server crate (a test checks it). Each broker is a feature: `redis` (on by
-//! default) brings the Redis client `fred`, `amqp` the RabbitMQ client `lapin`, `kafka` the
-//! Kafka client `rdkafka` (librdkafka, built from its bundled sources: it needs a C compiler
-//! and `make`).
+//! No HTTP stack: `cargo tree -p volley-emitter -e normal --all-features` has the bus seam
+//! `volley-cluster` and the adapter crates `volley-redis`, `volley-amqp`, `volley-kafka`, but no
+//! axum, hyper or tower, nor the server crate (a test checks it). Each broker is a feature:
+//! `redis` (on by default) brings `volley-redis` and its client `fred`, `amqp` `volley-amqp`
+//! and `lapin`, `kafka` `volley-kafka` and `rdkafka` (librdkafka, built from its bundled
+//! sources: it needs a C compiler and `make`).
 
 // Without a broker feature (`--no-default-features`) no emitter can be made, so what encodes
 // and publishes is unused: that build only checks that the crate compiles without any broker.
@@ -84,24 +89,19 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use serde::Serialize;
+use volley_cluster::PubSub;
 use volley_protocol::args::to_args;
-use volley_protocol::classic::{BroadcastRef, Opts, Request, EMITTER_UID};
+use volley_protocol::classic::{self, BroadcastRef, Opts, Request, EMITTER_UID};
 use volley_protocol::{EncodeError, Value};
 
-#[cfg(feature = "amqp")]
-mod amqp;
-#[cfg(any(feature = "kafka", feature = "fuzzing"))]
-mod brokers;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
-#[cfg(feature = "kafka")]
-mod kafka;
-#[cfg(feature = "redis")]
-mod redis;
 
 /// Why an emit could not be published.
 #[derive(Debug, thiserror::Error)]
@@ -110,8 +110,9 @@ pub enum EmitterError {
     /// The first connection to the bus failed (bad URL, unreachable, refused, auth).
     #[error("cannot connect to the message bus: {0}")]
     Connect(String),
-    /// The bus is unavailable (or did not answer in time): the message was not published.
-    #[error("the message bus is unavailable, nothing was published: {0}")]
+    /// The bus did not take the message: unavailable, closed, no answer in time, or it refused
+    /// it (too large, a channel name it cannot carry).
+    #[error("the message bus did not take the message: {0}")]
     Publish(String),
     /// The arguments cannot be encoded (a failing `Serialize`, nesting too deep, ...).
     #[error("cannot encode the message: {0}")]
@@ -124,53 +125,32 @@ pub enum EmitterError {
 
 pub use volley_protocol::RESERVED_EVENTS;
 
-/// A future the transports return.
-type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), EmitterError>> + Send + 'a>>;
+/// How long a publish may wait for the broker's answer (the buses' `operation_timeout`).
+#[cfg(any(feature = "redis", feature = "amqp", feature = "kafka"))]
+const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// What an emitter publishes; each transport writes it in its own wire format.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Outgoing<'a> {
-    /// An event for clients.
-    Broadcast(BroadcastRef<'a>),
-    /// A request for the servers of a namespace.
-    Request {
-        /// The namespace.
-        nsp: &'a str,
-        /// The request.
-        request: &'a Request,
-    },
-}
+/// How the emitters of one constructor show in the brokers' client lists.
+#[cfg(any(feature = "amqp", feature = "kafka"))]
+const CLIENT_NAME: &str = "volley-emitter";
 
-impl Outgoing<'_> {
-    /// The channel (under the prefix `key`) and the payload, in the classic format every
-    /// transport publishes.
-    pub(crate) fn encode(&self, key: &str) -> Result<(String, bytes::Bytes), EncodeError> {
-        use volley_protocol::classic;
-        match self {
-            Outgoing::Broadcast(broadcast) => {
-                classic::encode_broadcast(broadcast).map(|bytes| (broadcast.channel(key), bytes))
-            }
-            Outgoing::Request { nsp, request } => classic::encode_request(request)
-                .map(|bytes| (classic::request_channel(key, nsp), bytes)),
-        }
-    }
-}
+/// Closes the bus of an emitter made by a broker's constructor.
+type Close = Box<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
-/// A message bus an emitter publishes on: Redis, RabbitMQ or Kafka, each in its own module.
-pub(crate) trait Transport: Send + Sync + fmt::Debug {
-    /// Encodes `message` (before returning the future: borrows end here) and publishes it
-    /// under the channel prefix `key`.
-    fn send(&self, key: &str, message: Outgoing<'_>) -> SendFuture<'_>;
-
-    /// Closes the connection; later sends fail.
-    fn close(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+/// The bus every clone of an emitter publishes on.
+struct Bus {
+    bus: Arc<dyn PubSub>,
+    /// The bus's type, for `Debug`.
+    name: &'static str,
+    /// Closes the connection, for the buses the emitter connected itself.
+    close: Option<Close>,
+    closed: AtomicBool,
 }
 
 /// Publishes events and requests into a Socket.IO cluster, for one namespace (`/` unless
 /// chosen with [`Emitter::of`]). Cheap to clone: clones share the connection.
 #[derive(Clone)]
 pub struct Emitter {
-    transport: Arc<dyn Transport>,
+    bus: Arc<Bus>,
     key: Arc<str>,
     nsp: Arc<str>,
 }
@@ -178,22 +158,109 @@ pub struct Emitter {
 impl fmt::Debug for Emitter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Emitter")
-            .field("transport", &self.transport)
+            .field("bus", &self.bus.name)
             .field("key", &self.key)
             .field("nsp", &self.nsp)
             .finish()
     }
 }
 
+/// The error of a failed first connection.
+#[cfg(any(feature = "redis", feature = "amqp", feature = "kafka"))]
+fn connect_error(err: impl fmt::Display) -> EmitterError {
+    EmitterError::Connect(err.to_string())
+}
+
+/// The bus of [`Emitter::amqp_with_exchange`] (and of the fuzz targets), not connected yet.
+#[cfg(feature = "amqp")]
+pub(crate) fn amqp_bus(url: &str, exchange: &str) -> Result<volley_amqp::AmqpBus, EmitterError> {
+    volley_amqp::AmqpBus::builder(url)
+        .exchange(exchange)
+        .operation_timeout(TIMEOUT)
+        .connection_name(CLIENT_NAME)
+        .build()
+        .map_err(connect_error)
+}
+
+/// The bus of [`Emitter::kafka`] and [`Emitter::kafka_with_topic`] (and of the fuzz targets),
+/// not connected yet.
+#[cfg(feature = "kafka")]
+pub(crate) fn kafka_bus(
+    brokers: &str,
+    topic: Option<&str>,
+) -> Result<volley_kafka::KafkaBus, EmitterError> {
+    let mut builder = volley_kafka::KafkaBus::builder(brokers)
+        .operation_timeout(TIMEOUT)
+        .option("client.id", CLIENT_NAME);
+    if let Some(topic) = topic {
+        builder = builder.topic(topic);
+    }
+    builder.build().map_err(connect_error)
+}
+
 impl Emitter {
-    /// Connects to Redis and returns an emitter for namespace `/` with the key
-    /// [`DEFAULT_KEY`](volley_protocol::classic::DEFAULT_KEY) (`socket.io`).
+    /// An emitter for namespace `/` with the key
+    /// [`DEFAULT_KEY`](volley_protocol::classic::DEFAULT_KEY) (`socket.io`) that publishes on
+    /// `bus`: any [`PubSub`] (an adapter's bus built with settings of your own, a bus of your
+    /// own, or a `volley_cluster::MemoryBus` in tests). It connects nothing: a bus that
+    /// connects lazily does so on the first emit; connect it first to see a wrong address at
+    /// start-up. Publish errors are the bus's, as [`EmitterError::Publish`];
+    /// [`close`](Emitter::close) stops this emitter's publishes but leaves the bus open (it is
+    /// yours: keep a clone to close it).
     ///
-    /// `url` is a Redis URL as `fred` reads it: `redis://[[user]:password@]host[:port][/db]`,
-    /// `redis-cluster://host:port?node=host2:port2`, `redis-sentinel://...`. The first
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use volley_cluster::{MemoryBus, PubSub, Subscription};
+    ///
+    /// let bus = MemoryBus::new();
+    /// let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+    /// bus.subscribe(&[Subscription::Prefix("socket.io#".into())], tx).await.unwrap();
+    ///
+    /// let emitter = volley_emitter::Emitter::new(bus);
+    /// emitter.to("room1").emit("hello", &"world").await.unwrap();
+    /// assert_eq!(rx.recv().await.unwrap().channel, "socket.io#/#room1#");
+    /// # });
+    /// ```
+    pub fn new(bus: impl PubSub) -> Emitter {
+        Emitter::with_bus(Arc::new(bus), None)
+    }
+
+    fn with_bus<B: PubSub>(bus: Arc<B>, close: Option<Close>) -> Emitter {
+        Emitter {
+            bus: Arc::new(Bus {
+                bus,
+                name: std::any::type_name::<B>(),
+                close,
+                closed: AtomicBool::new(false),
+            }),
+            key: Arc::from(classic::DEFAULT_KEY),
+            nsp: Arc::from("/"),
+        }
+    }
+
+    /// An emitter on a bus the constructor connected: [`close`](Emitter::close) closes it.
+    #[cfg(any(feature = "redis", feature = "amqp", feature = "kafka"))]
+    fn connected<B, F>(bus: B, close: fn(B) -> F) -> Emitter
+    where
+        B: PubSub + Clone,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let bus = Arc::new(bus);
+        let closing = bus.clone();
+        let close: Close = Box::new(move || Box::pin(close(B::clone(&closing))));
+        Emitter::with_bus(bus, Some(close))
+    }
+
+    /// Connects to Redis and returns an emitter for namespace `/` with the key
+    /// [`DEFAULT_KEY`](volley_protocol::classic::DEFAULT_KEY) (`socket.io`), publishing with
+    /// `PUBLISH` through a publish-only `volley_redis::RedisBus` (one connection).
+    ///
+    /// `url` is `redis://[[user]:password@]host[:port][/db]` (or `valkey://`), port 6379 by
+    /// default; TLS, Redis Cluster, Sentinel and Unix sockets are not supported. The first
     /// connection must succeed (else [`EmitterError::Connect`], within about 5 seconds); later
-    /// losses are reconnected in the background with exponential backoff (100 ms doubling up
-    /// to 5 s, forever).
+    /// losses are reconnected in the background (100 ms doubling up to 5 s between attempts,
+    /// forever), meanwhile publishes fail at once. Each publish waits at most 5 seconds for
+    /// Redis's answer.
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), volley_emitter::EmitterError> {
@@ -206,13 +273,22 @@ impl Emitter {
     /// ```
     #[cfg(feature = "redis")]
     pub async fn redis(url: &str) -> Result<Self, EmitterError> {
-        let transport = redis::RedisTransport::connect(url).await?;
-        Ok(Self::with_transport(Arc::new(transport)))
+        let bus = volley_redis::RedisBus::builder(url)
+            .publish_only(true)
+            .operation_timeout(TIMEOUT)
+            .build()
+            .map_err(connect_error)?;
+        bus.connect().await.map_err(connect_error)?;
+        Ok(Emitter::connected(
+            bus,
+            |bus| async move { bus.close().await },
+        ))
     }
 
     /// Connects to RabbitMQ and returns an emitter for namespace `/` with the key
     /// [`DEFAULT_KEY`](volley_protocol::classic::DEFAULT_KEY) (`socket.io`), publishing on the
-    /// exchange `volley` (the default of Volley's AMQP transport).
+    /// exchange `volley` (the default of Volley's AMQP transport) through a
+    /// `volley_amqp::AmqpBus`.
     ///
     /// `url` is `amqp://[user[:password]@]host[:port][/vhost][?query]`: port 5672 and user
     /// `guest:guest` by default, the vhost percent-encoded (`%2f` is `/`, the default when the
@@ -222,10 +298,11 @@ impl Emitter {
     ///
     /// The first connection must succeed within 5 seconds (else [`EmitterError::Connect`]: bad
     /// URL, unreachable, refused, wrong credentials or vhost, or an exchange of that name
-    /// declared with other flags); it opens one channel in confirm mode and declares the fanout
-    /// exchange as the nodes do. A lost connection is opened again in the background (100 ms
-    /// doubling up to 5 s between attempts, forever); meanwhile publishes fail at once. Each
-    /// publish waits for the broker's confirm, at most 5 seconds. A channel name (key,
+    /// declared with other flags); it opens one publishing channel in confirm mode and declares
+    /// the fanout exchange as the nodes do, and no queue. A lost connection is opened again in
+    /// the background (100 ms doubling up to 5 s between attempts, forever); meanwhile publishes
+    /// fail at once. Each publish is `mandatory` and waits for the broker's confirm, at most 5
+    /// seconds: it fails when no node's queue is bound to the exchange. A channel name (key,
     /// namespace and room) longer than 255 bytes cannot be a routing key: its publish fails.
     ///
     /// ```no_run
@@ -239,7 +316,7 @@ impl Emitter {
     /// ```
     #[cfg(feature = "amqp")]
     pub async fn amqp(url: &str) -> Result<Self, EmitterError> {
-        Self::amqp_with_exchange(url, amqp::DEFAULT_EXCHANGE).await
+        Self::amqp_with_exchange(url, volley_amqp::wire::DEFAULT_EXCHANGE).await
     }
 
     /// [`Emitter::amqp`] for a cluster whose nodes use another exchange than `volley`
@@ -254,25 +331,31 @@ impl Emitter {
     /// ```
     #[cfg(feature = "amqp")]
     pub async fn amqp_with_exchange(url: &str, exchange: &str) -> Result<Self, EmitterError> {
-        let transport = amqp::AmqpTransport::connect(url, exchange).await?;
-        Ok(Self::with_transport(Arc::new(transport)))
+        let bus = amqp_bus(url, exchange)?;
+        bus.connect().await.map_err(connect_error)?;
+        Ok(Emitter::connected(
+            bus,
+            |bus| async move { bus.close().await },
+        ))
     }
 
     /// Connects to Kafka and returns an emitter for namespace `/` with the key
     /// [`DEFAULT_KEY`](volley_protocol::classic::DEFAULT_KEY) (`socket.io`), publishing on the
-    /// topic `volley` (the default of Volley's Kafka transport).
+    /// topic `volley` (the default of Volley's Kafka transport) through a
+    /// `volley_kafka::KafkaBus`.
     ///
-    /// `brokers` is `[kafka://]host[:port][,host[:port]…]`, port 9092 by default (IPv6 in
-    /// brackets); TLS and SASL are not supported.
+    /// `brokers` is `[kafka://]host[:port][,host[:port]…][?settings]`, port 9092 by default
+    /// (IPv6 in brackets), with the nodes' settings (`?topic=chat`, see
+    /// `volley_kafka::KafkaBusBuilder::build`); TLS and SASL are not supported.
     ///
     /// A broker must answer within 5 seconds, and the topic exist or be created (one
     /// partition, replication factor 1, one hour of retention: as the nodes create it), else
-    /// [`EmitterError::Connect`]. librdkafka reconnects to lost brokers in the background
-    /// (100 ms doubling up to 5 s, forever); while every broker is known to be down, publishes
-    /// fail at once. Each publish is one record (key: the channel name, value: the payload,
-    /// partition 0) sent at most once and acknowledged by the partition leader within 5 seconds,
-    /// or it fails; a topic the brokers lost (a restart without storage) is created again first,
-    /// which may double that time.
+    /// [`EmitterError::Connect`]. No consumer is created. librdkafka reconnects to lost brokers
+    /// in the background, forever; while every broker is known to be down, publishes fail at
+    /// once. Each publish is one record (key: the channel name, value: the payload, partition 0)
+    /// sent at most once and acknowledged by the partition leader within 5 seconds, or it fails;
+    /// a topic the brokers lost (a restart without storage) is created again first, which may
+    /// double that time.
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), volley_emitter::EmitterError> {
@@ -285,7 +368,7 @@ impl Emitter {
     /// ```
     #[cfg(feature = "kafka")]
     pub async fn kafka(brokers: &str) -> Result<Self, EmitterError> {
-        Self::kafka_with_topic(brokers, kafka::DEFAULT_TOPIC).await
+        Self::connect_kafka(kafka_bus(brokers, None)?).await
     }
 
     /// [`Emitter::kafka`] for a cluster whose nodes use another topic than `volley` (1 to 249
@@ -300,16 +383,16 @@ impl Emitter {
     /// ```
     #[cfg(feature = "kafka")]
     pub async fn kafka_with_topic(brokers: &str, topic: &str) -> Result<Self, EmitterError> {
-        let transport = kafka::KafkaTransport::connect(brokers, topic).await?;
-        Ok(Self::with_transport(Arc::new(transport)))
+        Self::connect_kafka(kafka_bus(brokers, Some(topic))?).await
     }
 
-    fn with_transport(transport: Arc<dyn Transport>) -> Self {
-        Emitter {
-            transport,
-            key: Arc::from(volley_protocol::classic::DEFAULT_KEY),
-            nsp: Arc::from("/"),
-        }
+    #[cfg(feature = "kafka")]
+    async fn connect_kafka(bus: volley_kafka::KafkaBus) -> Result<Self, EmitterError> {
+        bus.connect().await.map_err(connect_error)?;
+        Ok(Emitter::connected(
+            bus,
+            |bus| async move { bus.close().await },
+        ))
     }
 
     /// The same emitter with another key (the channel prefix: the `key` option of Node's
@@ -345,7 +428,7 @@ impl Emitter {
             Arc::from(format!("/{nsp}"))
         };
         Emitter {
-            transport: self.transport.clone(),
+            bus: self.bus.clone(),
             key: self.key.clone(),
             nsp,
         }
@@ -391,19 +474,19 @@ impl Emitter {
     }
 
     /// Makes every socket of the namespace join rooms.
-    pub async fn sockets_join(&self, rooms: impl IntoRooms) -> Result<(), EmitterError> {
-        self.operator().sockets_join(rooms).await
+    pub async fn join(&self, rooms: impl IntoRooms) -> Result<(), EmitterError> {
+        self.operator().join(rooms).await
     }
 
     /// Makes every socket of the namespace leave rooms.
-    pub async fn sockets_leave(&self, rooms: impl IntoRooms) -> Result<(), EmitterError> {
-        self.operator().sockets_leave(rooms).await
+    pub async fn leave(&self, rooms: impl IntoRooms) -> Result<(), EmitterError> {
+        self.operator().leave(rooms).await
     }
 
     /// Disconnects every socket of the namespace (clients see `io server disconnect`); with
     /// `close`, their whole connection is closed.
-    pub async fn disconnect_sockets(&self, close: bool) -> Result<(), EmitterError> {
-        self.operator().disconnect_sockets(close).await
+    pub async fn disconnect(&self, close: bool) -> Result<(), EmitterError> {
+        self.operator().disconnect(close).await
     }
 
     /// Emits an event to the listeners of the servers themselves (every node of the
@@ -424,17 +507,32 @@ impl Emitter {
     }
 
     async fn request(&self, request: &Request) -> Result<(), EmitterError> {
-        let message = Outgoing::Request {
-            nsp: &self.nsp,
-            request,
-        };
-        self.transport.send(&self.key, message).await
+        let payload = classic::encode_request(request)?;
+        self.publish(&classic::request_channel(&self.key, &self.nsp), payload)
+            .await
     }
 
-    /// Closes the connection to the bus (shared by every clone of this emitter); later emits
-    /// fail with [`EmitterError::Publish`]. Dropping the last clone closes it too.
+    /// Publishes one encoded message; nothing is sent once the emitter is closed.
+    async fn publish(&self, channel: &str, payload: Bytes) -> Result<(), EmitterError> {
+        if self.bus.closed.load(Ordering::Acquire) {
+            return Err(EmitterError::Publish("the emitter is closed".into()));
+        }
+        self.bus
+            .bus
+            .publish(channel, payload)
+            .await
+            .map_err(|e| EmitterError::Publish(e.to_string()))
+    }
+
+    /// Closes the emitter (every clone of it): later emits fail with
+    /// [`EmitterError::Publish`]. The connection of an emitter made by `redis`, `amqp` or
+    /// `kafka` is closed too (dropping the last clone closes it as well); the bus given to
+    /// [`Emitter::new`] is left open.
     pub async fn close(&self) {
-        self.transport.close().await;
+        self.bus.closed.store(true, Ordering::Release);
+        if let Some(close) = &self.bus.close {
+            close().await;
+        }
     }
 }
 
@@ -442,7 +540,7 @@ impl Emitter {
 /// chaining from [`Emitter::to`], [`Emitter::except`], [`Emitter::volatile`] or
 /// [`Emitter::compress`].
 #[derive(Debug, Clone)]
-#[must_use = "nothing is published until emit, sockets_join, sockets_leave or disconnect_sockets is awaited"]
+#[must_use = "nothing is published until emit, join, leave or disconnect is awaited"]
 pub struct BroadcastOperator {
     emitter: Emitter,
     opts: Opts,
@@ -500,14 +598,14 @@ impl BroadcastOperator {
             args: &args,
             opts: &self.opts,
         };
+        let payload = classic::encode_broadcast(&message)?;
         self.emitter
-            .transport
-            .send(&self.emitter.key, Outgoing::Broadcast(message))
+            .publish(&message.channel(&self.emitter.key), payload)
             .await
     }
 
     /// Makes the targeted sockets join rooms.
-    pub async fn sockets_join(&self, rooms: impl IntoRooms) -> Result<(), EmitterError> {
+    pub async fn join(&self, rooms: impl IntoRooms) -> Result<(), EmitterError> {
         let request = Request::Join {
             opts: self.target(),
             rooms: rooms.into_rooms(),
@@ -516,7 +614,7 @@ impl BroadcastOperator {
     }
 
     /// Makes the targeted sockets leave rooms.
-    pub async fn sockets_leave(&self, rooms: impl IntoRooms) -> Result<(), EmitterError> {
+    pub async fn leave(&self, rooms: impl IntoRooms) -> Result<(), EmitterError> {
         let request = Request::Leave {
             opts: self.target(),
             rooms: rooms.into_rooms(),
@@ -525,7 +623,7 @@ impl BroadcastOperator {
     }
 
     /// Disconnects the targeted sockets; with `close`, their whole connection is closed.
-    pub async fn disconnect_sockets(&self, close: bool) -> Result<(), EmitterError> {
+    pub async fn disconnect(&self, close: bool) -> Result<(), EmitterError> {
         let request = Request::Disconnect {
             opts: self.target(),
             close,
@@ -592,7 +690,7 @@ mod tests {
 
     use super::*;
 
-    fn emitter() -> (Emitter, Arc<fuzzing::Recorder>) {
+    fn emitter() -> (Emitter, fuzzing::Recorder) {
         fuzzing::recording()
     }
 
@@ -656,14 +754,14 @@ mod tests {
                 .unwrap();
             assert_eq!(last(&recorder).0, "k#/chat#solo#");
 
-            emitter.to("r").sockets_join("a").await.unwrap();
+            emitter.to("r").join("a").await.unwrap();
             let (channel, bytes) = last(&recorder);
             assert_eq!(channel, "socket.io-request#/#");
             assert_eq!(
                 std::str::from_utf8(&bytes).unwrap(),
                 r#"{"type":2,"opts":{"rooms":["r"],"except":[]},"rooms":["a"]}"#
             );
-            emitter.sockets_leave(["a", "b"]).await.unwrap();
+            emitter.leave(["a", "b"]).await.unwrap();
             assert!(matches!(
                 decode_request(&last(&recorder).1).unwrap(),
                 Request::Leave { rooms, .. } if rooms == ["a", "b"]
@@ -671,7 +769,7 @@ mod tests {
             emitter
                 .except("r")
                 .volatile()
-                .disconnect_sockets(true)
+                .disconnect(true)
                 .await
                 .unwrap();
             assert_eq!(
@@ -712,5 +810,69 @@ mod tests {
             ));
             assert!(recorder.sent().is_empty());
         });
+    }
+
+    #[test]
+    fn bus_errors_and_close() {
+        block_on(async {
+            let bus = volley_cluster::MemoryBus::new();
+            let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+            bus.subscribe(&[volley_cluster::Subscription::Prefix("k#".into())], tx)
+                .await
+                .unwrap();
+            let emitter = Emitter::new(bus.clone()).with_key("k");
+            assert!(format!("{emitter:?}").contains("MemoryBus"), "{emitter:?}");
+
+            bus.set_down(true);
+            assert!(matches!(
+                emitter.emit("ev", &()).await,
+                Err(EmitterError::Publish(reason)) if reason.contains("down")
+            ));
+            bus.set_down(false);
+            emitter.to("r").emit("ev", &()).await.unwrap();
+            assert_eq!(rx.recv().await.unwrap().channel, "k#/#r#");
+
+            // Closing stops every clone, and leaves the caller's bus open.
+            let other = emitter.of("/other");
+            emitter.close().await;
+            assert!(matches!(
+                other.emit("ev", &()).await,
+                Err(EmitterError::Publish(_))
+            ));
+            bus.publish("k#/#", Bytes::from_static(b"still open"))
+                .await
+                .unwrap();
+            assert_eq!(rx.recv().await.unwrap().payload, "still open");
+            assert!(rx.try_recv().is_err());
+        });
+    }
+
+    /// The settings the constructors give the adapters' builders are accepted (librdkafka's
+    /// check of the configuration included), and bad addresses refused before connecting.
+    #[cfg(feature = "kafka")]
+    #[test]
+    fn kafka_settings() {
+        assert_eq!(
+            fuzzing::kafka_target("kafka://h1, h2:9093", "volley").unwrap(),
+            "h1:9092,h2:9093"
+        );
+        for (brokers, topic) in [("h", "no spaces"), ("u:p@h", "t"), ("h?x=1", "t")] {
+            assert!(matches!(
+                fuzzing::kafka_target(brokers, topic),
+                Err(EmitterError::Connect(_))
+            ));
+        }
+    }
+
+    #[cfg(feature = "amqp")]
+    #[test]
+    fn amqp_settings() {
+        fuzzing::amqp_target("amqp://u:p@127.0.0.1:5672/%2f?heartbeat=3", "chat").unwrap();
+        for (url, exchange) in [("amqp://h", "amq.x"), ("amqps://h", "x"), ("h", "x")] {
+            assert!(matches!(
+                fuzzing::amqp_target(url, exchange),
+                Err(EmitterError::Connect(_))
+            ));
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! `Emitter::amqp` against the machine's RabbitMQ (127.0.0.1:5672, guest/guest, or
 //! `VOLLEY_AMQP_URL`): what arrives on the exchange under which routing key, and how failures
-//! look to the caller. Every test holds the machine-wide RabbitMQ lock shared (a broker restart
-//! test elsewhere takes it exclusive).
+//! look to the caller (a message no node's queue takes included). Every test holds the
+//! machine-wide RabbitMQ lock shared (a broker restart test elsewhere takes it exclusive).
 #![cfg(feature = "amqp")]
 #![allow(clippy::unwrap_used)]
 
@@ -227,19 +227,19 @@ async fn publishes_the_classic_format_on_the_fanout_exchange() {
         }
     );
 
-    emitter.to("r1").sockets_join(["a", "b"]).await.unwrap();
+    emitter.to("r1").join(["a", "b"]).await.unwrap();
     let (routing_key, body) = listener.next(&key).await;
     assert_eq!(routing_key, format!("{key}-request#/#"));
     assert_eq!(
         std::str::from_utf8(&body).unwrap(),
         r#"{"type":2,"opts":{"rooms":["r1"],"except":[]},"rooms":["a","b"]}"#
     );
-    emitter.sockets_leave("a").await.unwrap();
+    emitter.leave("a").await.unwrap();
     assert!(matches!(
         classic::decode_request(&listener.next(&key).await.1).unwrap(),
         Request::Leave { .. }
     ));
-    emitter.disconnect_sockets(true).await.unwrap();
+    emitter.disconnect(true).await.unwrap();
     assert!(matches!(
         classic::decode_request(&listener.next(&key).await.1).unwrap(),
         Request::Disconnect { close: true, .. }
@@ -278,6 +278,28 @@ async fn the_default_exchange_is_volleys() {
     emitter.to("room").emit("ev", &()).await.unwrap();
     assert_eq!(listener.next(&key).await.0, format!("{key}#/#room#"));
     listener.close().await;
+}
+
+#[tokio::test]
+async fn a_message_no_node_takes_is_an_error() {
+    let _lock = shared_lock().await;
+    let exchange = unique("nobody");
+    let emitter = Emitter::amqp_with_exchange(&amqp_url(), &exchange)
+        .await
+        .unwrap();
+    // No queue is bound to the exchange: the broker returns the message (`mandatory`).
+    let result = emitter.emit("ev", &()).await;
+    assert!(
+        matches!(&result, Err(EmitterError::Publish(reason)) if reason.contains("returned")),
+        "{result:?}"
+    );
+    // Once a node's queue is bound, the same emitter reaches it.
+    let mut listener = Listener::new(&exchange).await;
+    emitter.emit("ev", &()).await.unwrap();
+    assert_eq!(listener.next("socket.io").await.0, "socket.io#/#");
+    emitter.close().await;
+    listener.close().await;
+    delete_exchange(&exchange).await;
 }
 
 #[tokio::test]

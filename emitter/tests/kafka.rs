@@ -165,19 +165,19 @@ async fn publishes_the_classic_format_as_keyed_records() {
         }
     );
 
-    emitter.to("r1").sockets_join(["a", "b"]).await.unwrap();
+    emitter.to("r1").join(["a", "b"]).await.unwrap();
     let (record_key, value) = listener.next(&key).await;
     assert_eq!(record_key, format!("{key}-request#/#"));
     assert_eq!(
         std::str::from_utf8(&value).unwrap(),
         r#"{"type":2,"opts":{"rooms":["r1"],"except":[]},"rooms":["a","b"]}"#
     );
-    emitter.sockets_leave("a").await.unwrap();
+    emitter.leave("a").await.unwrap();
     assert!(matches!(
         classic::decode_request(&listener.next(&key).await.1).unwrap(),
         Request::Leave { .. }
     ));
-    emitter.disconnect_sockets(true).await.unwrap();
+    emitter.disconnect(true).await.unwrap();
     assert!(matches!(
         classic::decode_request(&listener.next(&key).await.1).unwrap(),
         Request::Disconnect { close: true, .. }

@@ -116,19 +116,19 @@ async fn publishes_the_classic_format() {
         }
     );
 
-    emitter.to("r1").sockets_join(["a", "b"]).await.unwrap();
+    emitter.to("r1").join(["a", "b"]).await.unwrap();
     let (channel, payload) = sub.next().await;
     assert_eq!(channel, format!("{key}-request#/#"));
     assert_eq!(
         std::str::from_utf8(&payload).unwrap(),
         r#"{"type":2,"opts":{"rooms":["r1"],"except":[]},"rooms":["a","b"]}"#
     );
-    emitter.sockets_leave("a").await.unwrap();
+    emitter.leave("a").await.unwrap();
     assert!(matches!(
         classic::decode_request(&sub.next().await.1).unwrap(),
         Request::Leave { .. }
     ));
-    emitter.disconnect_sockets(true).await.unwrap();
+    emitter.disconnect(true).await.unwrap();
     assert!(matches!(
         classic::decode_request(&sub.next().await.1).unwrap(),
         Request::Disconnect { close: true, .. }

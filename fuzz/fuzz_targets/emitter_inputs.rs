@@ -105,9 +105,9 @@ fuzz_target!(|input: Input| {
         Action::Join(rooms) | Action::Leave(rooms) => {
             let join = matches!(input.action, Action::Join(_));
             let result = if join {
-                fuzzing::now(operator.sockets_join(rooms.as_slice()))
+                fuzzing::now(operator.join(rooms.as_slice()))
             } else {
-                fuzzing::now(operator.sockets_leave(rooms.as_slice()))
+                fuzzing::now(operator.leave(rooms.as_slice()))
             };
             if let Some((channel, payload)) = published(&recorder, result) {
                 assert_eq!(channel, request_channel);
@@ -129,7 +129,7 @@ fuzz_target!(|input: Input| {
             }
         }
         Action::Disconnect(close) => {
-            let result = fuzzing::now(operator.disconnect_sockets(*close));
+            let result = fuzzing::now(operator.disconnect(*close));
             if let Some((channel, payload)) = published(&recorder, result) {
                 assert_eq!(channel, request_channel);
                 assert_eq!(

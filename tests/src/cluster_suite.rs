@@ -355,10 +355,10 @@ pub async fn emitter_input(backend: Backend) -> TestResult {
     a.no_event("/", "room", QUIET).await?;
     b.no_event("/", "ex", QUIET).await?;
     // joins and leaves, then emits to the room (the bus keeps the emitter's order)
-    emitter.to(sid_a.as_str()).sockets_join("r2").await?;
+    emitter.to(sid_a.as_str()).join("r2").await?;
     emitter.to("r2").emit("r2", &()).await?;
     assert_eq!(a.next_event("/", "r2").await?, json!([]));
-    emitter.to(sid_a.as_str()).sockets_leave("r2").await?;
+    emitter.to(sid_a.as_str()).leave("r2").await?;
     emitter.to("r2").emit("r2-again", &()).await?;
     a.no_event("/", "r2-again", QUIET).await?;
     b.no_event("/", "r2", QUIET).await?;
@@ -373,7 +373,7 @@ pub async fn emitter_input(backend: Backend) -> TestResult {
         );
     }
     // disconnections
-    emitter.to(sid_b.as_str()).disconnect_sockets(false).await?;
+    emitter.to(sid_b.as_str()).disconnect(false).await?;
     assert_eq!(b.next_disconnect("/").await?, "io server disconnect");
     emitter.emit("still-here", &()).await?;
     assert_eq!(a.next_event("/", "still-here").await?, json!([]));

@@ -232,7 +232,7 @@ async fn the_emitter_drives_a_node_cluster() -> TestResult {
     b2.no_event("/custom", "custom-r1", none).await?;
 
     // Join: everyone but r1 joins r2, then an emit to r2.
-    emitter.except("r1").sockets_join("r2").await?;
+    emitter.except("r1").join("r2").await?;
     emitter.to("r2").emit("in-r2", &()).await?;
     marker(&emitter, &mut [&mut a1, &mut a2, &mut b1, &mut b2], 4).await?;
     for c in [&mut a2, &mut b2] {
@@ -243,7 +243,7 @@ async fn the_emitter_drives_a_node_cluster() -> TestResult {
     }
 
     // Leave: nobody is in r2 any more.
-    emitter.to("r2").sockets_leave(["r2"]).await?;
+    emitter.to("r2").leave(["r2"]).await?;
     emitter.to("r2").emit("in-r2-again", &()).await?;
     marker(&emitter, &mut [&mut a1, &mut a2, &mut b1, &mut b2], 5).await?;
     for c in [&mut a1, &mut a2, &mut b1, &mut b2] {
@@ -268,7 +268,7 @@ async fn the_emitter_drives_a_node_cluster() -> TestResult {
     }
 
     // Disconnect r1 on "/": its members see the server's disconnect, the others stay.
-    emitter.to("r1").disconnect_sockets(false).await?;
+    emitter.to("r1").disconnect(false).await?;
     for c in [&mut a1, &mut b1] {
         let reason = c.next_disconnect("/").await?;
         if reason != "io server disconnect" {
@@ -282,7 +282,7 @@ async fn the_emitter_drives_a_node_cluster() -> TestResult {
     expect(&mut b2, "/custom", "still-here", json!([])).await?;
 
     // Disconnect everyone on /custom, closing their connections.
-    emitter.of("/custom").disconnect_sockets(true).await?;
+    emitter.of("/custom").disconnect(true).await?;
     for c in [&mut a1, &mut b2] {
         let reason = c.next_disconnect("/custom").await?;
         if reason != "io server disconnect" {
