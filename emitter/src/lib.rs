@@ -74,18 +74,6 @@
 //! and `lapin`, `kafka` `volley-kafka` and `rdkafka` (librdkafka, built from its bundled
 //! sources: it needs a C compiler and `make`).
 
-// Without a broker feature (`--no-default-features`) no emitter can be made, so what encodes
-// and publishes is unused: that build only checks that the crate compiles without any broker.
-#![cfg_attr(
-    not(any(
-        feature = "redis",
-        feature = "amqp",
-        feature = "kafka",
-        feature = "fuzzing"
-    )),
-    allow(dead_code)
-)]
-
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;

@@ -1,6 +1,7 @@
 //! `Emitter::redis` against a real Redis: what arrives on which channel, and how an outage
 //! looks to the caller. Uses the machine's Redis at 127.0.0.1:6379 (with a key prefix of its
 //! own per test) and, for the outage, a `redis-server` it starts on a free port.
+#![cfg(feature = "redis")]
 #![allow(clippy::unwrap_used)]
 
 use std::net::TcpListener;
