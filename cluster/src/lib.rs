@@ -22,6 +22,8 @@
 
 mod bus;
 mod config;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 mod memory_bus;
 
 pub use bus::{
