@@ -1,5 +1,6 @@
 //! The cluster transport over one Redis stream: [`StreamsBus`].
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -102,6 +103,8 @@ struct Inner {
     /// For [`Subscription::Prefix`]: emitters publish with `PUBLISH`.
     pubsub: RedisBus,
     connected: OnceCell<()>,
+    /// Set by [`StreamsBus::close`]: publishes and subscribes fail from then on.
+    closed: AtomicBool,
     /// The readers' tasks and connections, stopped with the bus.
     tasks: Mutex<Vec<(JoinHandle<()>, Client)>>,
 }
@@ -231,6 +234,7 @@ impl StreamsBusBuilder {
                 writer,
                 pubsub,
                 connected: OnceCell::new(),
+                closed: AtomicBool::new(false),
                 tasks: Mutex::new(Vec::new()),
             }),
         })
@@ -291,8 +295,10 @@ impl StreamsBus {
     }
 
     /// Closes the connections and stops the readers: the sinks given to
-    /// [`subscribe`](PubSub::subscribe) are closed.
+    /// [`subscribe`](PubSub::subscribe) are closed, and later publishes and subscribes fail with
+    /// [`BusError::Unavailable`]. A closed bus stays closed, for every clone.
     pub async fn close(&self) {
+        self.inner.closed.store(true, Ordering::Release);
         self.inner.stop_tasks();
         self.inner.pubsub.close().await;
         if self.inner.connected.initialized() {
@@ -301,6 +307,9 @@ impl StreamsBus {
     }
 
     async fn ensure_connected(&self) -> Result<(), BusError> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(BusError::Unavailable("the bus is closed".into()));
+        }
         if self.inner.connected.initialized() {
             return Ok(());
         }
