@@ -1,15 +1,15 @@
 //! Helpers shared by the integration tests: they run against real Redis servers.
 
-#![allow(dead_code, unreachable_pub, missing_docs)]
+#![allow(dead_code, unused_imports, unreachable_pub, missing_docs)]
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+pub use volley_cluster::conformance::{next, unique};
 use volley_cluster::BusMessage;
 
 /// The shared Redis server of the machine (`VOLLEY_REDIS_URL` overrides it).
@@ -17,34 +17,9 @@ pub fn redis_url() -> String {
     std::env::var("VOLLEY_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
-/// A name no other test (or concurrent test run) uses.
-pub fn unique(name: &str) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!(
-        "volley-test:{name}:{}:{nanos:x}:{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// Receives the next message, failing the test after `within`.
-pub async fn next(rx: &mut mpsc::Receiver<BusMessage>, within: Duration) -> BusMessage {
-    match tokio::time::timeout(within, rx.recv()).await {
-        Ok(Some(message)) => message,
-        Ok(None) => panic!("the sink was closed"),
-        Err(_) => panic!("no message within {within:?}"),
-    }
-}
-
 /// Asserts that nothing arrives for a short while.
 pub async fn nothing_more(rx: &mut mpsc::Receiver<BusMessage>) {
-    if let Ok(Some(message)) = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
-        panic!("unexpected message {message:?}");
-    }
+    volley_cluster::conformance::nothing_more(rx, Duration::from_millis(200)).await;
 }
 
 /// A free TCP port on 127.0.0.1 (free when asked; a race with other programs is unlikely).

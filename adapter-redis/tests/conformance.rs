@@ -1,0 +1,166 @@
+//! The bus conformance suite of `volley_cluster::conformance` against both Redis transports:
+//! pub/sub on the machine's Redis server, where a cluster is a channel prefix of its own, and
+//! streams on a private server of each test, where a cluster is a stream.
+
+mod common;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use common::{free_port, redis_url, RedisServer};
+use volley_cluster::conformance::{unique, Capabilities, Harness, Options};
+use volley_redis::{RedisBus, RedisBusBuilder, RedisError, StreamsBus, DEFAULT_MAX_MESSAGE_SIZE};
+
+/// What both transports declare: the machine's and the private servers answer within the
+/// default times, the size limit is the one of `RedisBusBuilder`.
+fn capabilities() -> Capabilities {
+    Capabilities {
+        quiet: Duration::from_millis(200),
+        max_message_size: Some(DEFAULT_MAX_MESSAGE_SIZE),
+        ..Capabilities::default()
+    }
+}
+
+/// The settings of `options` that both transports have.
+fn configure(builder: RedisBusBuilder, options: &Options) -> RedisBusBuilder {
+    match options.max_message_size {
+        Some(max) => builder.max_message_size(max),
+        None => builder,
+    }
+}
+
+/// The reason of a failed connect; any other error fails the test.
+fn connect_reason(result: Result<(), RedisError>) -> Result<(), String> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(RedisError::Connect(reason)) => Err(reason),
+        Err(other) => panic!("connect failed with {other}"),
+    }
+}
+
+/// A port where nothing listens.
+fn nowhere() -> String {
+    format!("redis://127.0.0.1:{}", free_port())
+}
+
+mod pubsub {
+    use super::*;
+
+    /// `RedisBus` on the machine's server.
+    pub(crate) struct PubSub;
+
+    #[async_trait]
+    impl Harness for PubSub {
+        type Bus = RedisBus;
+        type Cluster = String;
+
+        fn name(&self) -> &str {
+            "redis pub/sub"
+        }
+
+        fn capabilities(&self) -> Capabilities {
+            Capabilities {
+                // Pub/sub keeps nothing: a reader that falls behind loses messages, and the bus
+                // says so (tests/overflow.rs).
+                keeps_messages_for_slow_readers: false,
+                ..capabilities()
+            }
+        }
+
+        async fn cluster(&self, name: &str) -> String {
+            format!("{}#", unique(name))
+        }
+
+        fn channel(&self, cluster: &String, name: &str) -> String {
+            format!("{cluster}{name}")
+        }
+
+        async fn bus(&self, _cluster: &String, options: Options) -> RedisBus {
+            let bus = configure(RedisBus::builder(&redis_url()), &options)
+                .build()
+                .expect("valid URL");
+            if !options.lazy {
+                bus.connect()
+                    .await
+                    .expect("Redis runs at VOLLEY_REDIS_URL or 127.0.0.1:6379");
+            }
+            bus
+        }
+
+        async fn unreachable(&self) -> Option<RedisBus> {
+            Some(RedisBus::new(&nowhere()).expect("valid URL"))
+        }
+
+        async fn connect(&self, bus: &RedisBus) -> Result<(), String> {
+            connect_reason(bus.connect().await)
+        }
+
+        fn is_connected(&self, bus: &RedisBus) -> Option<bool> {
+            Some(bus.is_connected())
+        }
+
+        async fn close(&self, bus: &RedisBus) {
+            bus.close().await;
+        }
+    }
+
+    volley_cluster::bus_conformance_suite!(PubSub);
+}
+
+mod streams {
+    use super::*;
+
+    /// `StreamsBus` on a server of the test's own, started by the first cluster.
+    #[derive(Default)]
+    pub(crate) struct Streams {
+        server: tokio::sync::OnceCell<RedisServer>,
+    }
+
+    #[async_trait]
+    impl Harness for Streams {
+        type Bus = StreamsBus;
+        type Cluster = String;
+
+        fn name(&self) -> &str {
+            "redis streams"
+        }
+
+        fn capabilities(&self) -> Capabilities {
+            Capabilities {
+                wait: Duration::from_secs(10),
+                ..capabilities()
+            }
+        }
+
+        async fn cluster(&self, name: &str) -> String {
+            unique(name)
+        }
+
+        async fn bus(&self, cluster: &String, options: Options) -> StreamsBus {
+            let server = self.server.get_or_init(RedisServer::start).await;
+            let bus = StreamsBus::builder(&server.url())
+                .stream(cluster)
+                .redis(|r| configure(r, &options))
+                .build()
+                .expect("valid URL");
+            if !options.lazy {
+                bus.connect().await.expect("connect to the test's server");
+            }
+            bus
+        }
+
+        async fn unreachable(&self) -> Option<StreamsBus> {
+            Some(StreamsBus::new(&nowhere()).expect("valid URL"))
+        }
+
+        async fn connect(&self, bus: &StreamsBus) -> Result<(), String> {
+            connect_reason(bus.connect().await)
+        }
+
+        async fn close(&self, bus: &StreamsBus) {
+            bus.close().await;
+        }
+    }
+
+    volley_cluster::bus_conformance_suite!(Streams::default());
+}
