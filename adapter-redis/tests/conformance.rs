@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use common::{free_port, redis_url, RedisServer};
-use volley_cluster::conformance::{unique, Capabilities, Harness, Options};
+use volley_cluster::conformance::{unique, Capabilities, ConnectError, Harness, Options};
 use volley_redis::{RedisBus, RedisBusBuilder, RedisError, StreamsBus, DEFAULT_MAX_MESSAGE_SIZE};
 
 /// What both transports declare: the machine's and the private servers answer within the
@@ -29,12 +29,11 @@ fn configure(builder: RedisBusBuilder, options: &Options) -> RedisBusBuilder {
     }
 }
 
-/// The reason of a failed connect; any other error fails the test.
-fn connect_reason(result: Result<(), RedisError>) -> Result<(), String> {
-    match result {
-        Ok(()) => Ok(()),
-        Err(RedisError::Connect(reason)) => Err(reason),
-        Err(other) => panic!("connect failed with {other}"),
+/// Why a connect failed.
+fn connect_error(error: RedisError) -> ConnectError {
+    match error {
+        RedisError::Connect(reason) => ConnectError::Unreachable(reason),
+        other => ConnectError::Other(other.to_string()),
     }
 }
 
@@ -91,8 +90,8 @@ mod pubsub {
             Some(RedisBus::new(&nowhere()).expect("valid URL"))
         }
 
-        async fn connect(&self, bus: &RedisBus) -> Result<(), String> {
-            connect_reason(bus.connect().await)
+        async fn connect(&self, bus: &RedisBus) -> Result<(), ConnectError> {
+            bus.connect().await.map_err(connect_error)
         }
 
         fn is_connected(&self, bus: &RedisBus) -> Option<bool> {
@@ -153,8 +152,8 @@ mod streams {
             Some(StreamsBus::new(&nowhere()).expect("valid URL"))
         }
 
-        async fn connect(&self, bus: &StreamsBus) -> Result<(), String> {
-            connect_reason(bus.connect().await)
+        async fn connect(&self, bus: &StreamsBus) -> Result<(), ConnectError> {
+            bus.connect().await.map_err(connect_error)
         }
 
         async fn close(&self, bus: &StreamsBus) {

@@ -8,41 +8,24 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::{next, RedisServer};
 use tokio::sync::mpsc;
-use volley_cluster::{BusError, BusMessage, PubSub, Subscription};
+use volley_cluster::conformance::until_delivered;
+use volley_cluster::{BusError, PubSub, Subscription};
 use volley_redis::RedisBus;
 
 const WAIT: Duration = Duration::from_secs(5);
 
-/// Publishes on `channel` until a publish succeeds and the subscriber receives it, polling for
-/// at most `within`. Returns how long it took.
-async fn until_delivered(
-    bus: &RedisBus,
-    rx: &mut mpsc::Receiver<BusMessage>,
-    channel: &str,
-    within: Duration,
-) -> Duration {
-    let start = Instant::now();
-    let mut attempt = 0u32;
-    loop {
-        assert!(
-            start.elapsed() < within,
-            "no delivery on {channel} within {within:?} after the restart"
-        );
-        attempt += 1;
-        let payload = Bytes::from(format!("after-{attempt}"));
-        if bus.publish(channel, payload.clone()).await.is_ok() {
-            // Delivered only once the subscription is back: wait a little for this one, and
-            // skip older ones that a restored subscription may still deliver.
-            let deadline = Instant::now() + Duration::from_millis(300);
-            while let Ok(Some(m)) = tokio::time::timeout_at(deadline.into(), rx.recv()).await {
-                if m.payload == payload {
-                    assert_eq!(m.channel, channel);
-                    return start.elapsed();
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// Asserts that a publish on `channel` fails with `Unavailable` within 5 s.
+async fn fails_during_the_outage(bus: &RedisBus, channel: &str) {
+    let result = tokio::time::timeout(
+        Duration::from_secs(5),
+        bus.publish(channel, Bytes::from_static(b"during")),
+    )
+    .await
+    .expect("a publish during the outage must not hang");
+    assert!(
+        matches!(result, Err(BusError::Unavailable(_))),
+        "publish during the outage gave {result:?}"
+    );
 }
 
 /// Subscribes to `subscriptions`, checks a publish on each of `channels` arrives, kills and
@@ -70,29 +53,11 @@ async fn restart_scenario(subscriptions: Vec<Subscription>, channels: Vec<String
 
     // During the outage a publish fails, and quickly (the bound is generous: no exact timing).
     let started = Instant::now();
-    let result = tokio::time::timeout(
-        Duration::from_secs(5),
-        bus.publish(&channel, Bytes::from_static(b"during")),
-    )
-    .await
-    .expect("a publish during the outage must not hang");
-    assert!(
-        matches!(result, Err(BusError::Unavailable(_))),
-        "publish during the outage gave {result:?}"
-    );
+    fails_during_the_outage(&bus, &channel).await;
     let first_failure = started.elapsed();
     // And again a bit later, while fred is reconnecting with backoff.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let result = tokio::time::timeout(
-        Duration::from_secs(5),
-        bus.publish(&channel, Bytes::from_static(b"during")),
-    )
-    .await
-    .expect("a publish during the outage must not hang");
-    assert!(
-        matches!(result, Err(BusError::Unavailable(_))),
-        "{result:?}"
-    );
+    fails_during_the_outage(&bus, &channel).await;
     assert!(!bus.is_connected());
 
     server.restart().await;

@@ -156,9 +156,8 @@ pub trait Harness: Send + Sync + 'static {
         None
     }
 
-    /// Connects `bus`, or says why the first attempt failed (a non-empty reason; the harness
-    /// panics on an error that is not about connecting). `Ok` by default.
-    async fn connect(&self, bus: &Self::Bus) -> Result<(), String> {
+    /// Connects `bus`, or says why not. `Ok` by default.
+    async fn connect(&self, bus: &Self::Bus) -> Result<(), ConnectError> {
         let _ = bus;
         Ok(())
     }
@@ -178,6 +177,15 @@ pub trait Harness: Send + Sync + 'static {
     async fn remove(&self, cluster: Self::Cluster) {
         let _ = cluster;
     }
+}
+
+/// Why [`Harness::connect`] failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectError {
+    /// The broker could not be reached; the transport's reason.
+    Unreachable(String),
+    /// Anything else (the bus was closed, the broker refused a declaration, …).
+    Other(String),
 }
 
 /// Which bound a case runs under (see [`Capabilities::limit`]).
@@ -248,6 +256,39 @@ pub async fn next(rx: &mut mpsc::Receiver<BusMessage>, within: Duration) -> BusM
 pub async fn nothing_more(rx: &mut mpsc::Receiver<BusMessage>, quiet: Duration) {
     if let Ok(Some(message)) = tokio::time::timeout(quiet, rx.recv()).await {
         panic!("unexpected message {message:?}");
+    }
+}
+
+/// Publishes on `channel` until a publish succeeds and `rx` receives it, trying for at most
+/// `within` (every 100 ms): how a test waits for delivery to resume after a fault. Returns how
+/// long it took.
+pub async fn until_delivered<B: PubSub>(
+    bus: &B,
+    rx: &mut mpsc::Receiver<BusMessage>,
+    channel: &str,
+    within: Duration,
+) -> Duration {
+    let start = tokio::time::Instant::now();
+    let mut attempt = 0u32;
+    loop {
+        assert!(
+            start.elapsed() < within,
+            "no delivery on {channel} within {within:?}"
+        );
+        attempt += 1;
+        let payload = bytes::Bytes::from(format!("after-{attempt}"));
+        if bus.publish(channel, payload.clone()).await.is_ok() {
+            // Delivered only once the subscription is back: wait a little for this one, and
+            // skip older ones that a restored subscription may still deliver.
+            let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
+            while let Ok(Some(m)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+                if m.payload == payload {
+                    assert_eq!(m.channel, channel);
+                    return start.elapsed();
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
