@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use common::{
@@ -13,39 +13,10 @@ use common::{
 };
 use tokio::sync::mpsc;
 use volley_amqp::AmqpBus;
-use volley_cluster::{BusMessage, PubSub, Subscription};
+use volley_cluster::conformance::until_delivered;
+use volley_cluster::{PubSub, Subscription};
 
 const WAIT: Duration = Duration::from_secs(5);
-
-/// Publishes on `channel` until a publish succeeds and the subscriber receives it, polling for
-/// at most `within`. Returns how long it took.
-async fn until_delivered(
-    bus: &AmqpBus,
-    rx: &mut mpsc::Receiver<BusMessage>,
-    channel: &str,
-    within: Duration,
-) -> Duration {
-    let start = Instant::now();
-    let mut attempt = 0u32;
-    loop {
-        assert!(
-            start.elapsed() < within,
-            "no delivery on {channel} within {within:?}"
-        );
-        attempt += 1;
-        let payload = Bytes::from(format!("after-{attempt}"));
-        if bus.publish(channel, payload.clone()).await.is_ok() {
-            let deadline = Instant::now() + Duration::from_millis(300);
-            while let Ok(Some(m)) = tokio::time::timeout_at(deadline.into(), rx.recv()).await {
-                if m.payload == payload {
-                    assert_eq!(m.channel, channel);
-                    return start.elapsed();
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 #[tokio::test]
 async fn a_connection_closed_by_the_broker_is_reopened() {

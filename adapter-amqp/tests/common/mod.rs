@@ -4,17 +4,17 @@
 //! uses RabbitMQ; the test that restarts the broker holds it *exclusive*, so it waits for the
 //! others (in any test binary or crate) and they wait for it.
 
-#![allow(dead_code, unreachable_pub, missing_docs)]
+#![allow(dead_code, unused_imports, unreachable_pub, missing_docs)]
 
 use std::fs::File;
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use lapin::options::{ExchangeDeclareOptions, ExchangeDeleteOptions};
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties, ExchangeKind};
 use tokio::sync::mpsc;
+pub use volley_cluster::conformance::{next, unique};
 use volley_cluster::BusMessage;
 
 /// The lock every test that uses RabbitMQ takes (see the module's documentation).
@@ -61,34 +61,9 @@ pub async fn exclusive_lock() -> BrokerLock {
     .expect("the lock task")
 }
 
-/// A name no other test (or concurrent test run) uses: for exchanges and channels.
-pub fn unique(name: &str) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!(
-        "volley-test.{name}.{}.{nanos:x}.{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// Receives the next message, failing the test after `within`.
-pub async fn next(rx: &mut mpsc::Receiver<BusMessage>, within: Duration) -> BusMessage {
-    match tokio::time::timeout(within, rx.recv()).await {
-        Ok(Some(message)) => message,
-        Ok(None) => panic!("the sink was closed"),
-        Err(_) => panic!("no message within {within:?}"),
-    }
-}
-
 /// Asserts that nothing arrives for a short while.
 pub async fn nothing_more(rx: &mut mpsc::Receiver<BusMessage>) {
-    if let Ok(Some(message)) = tokio::time::timeout(Duration::from_millis(300), rx.recv()).await {
-        panic!("unexpected message {message:?}");
-    }
+    volley_cluster::conformance::nothing_more(rx, Duration::from_millis(300)).await;
 }
 
 /// A plain lapin connection of the test's own, to act on the broker from outside the bus.
