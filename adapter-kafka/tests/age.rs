@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{next, nothing_more, setup, unique_topic};
+use common::{next, nothing_more, setup, unique};
 use tokio::sync::mpsc;
 use volley_cluster::{PubSub, Subscription};
 use volley_kafka::KafkaBus;
@@ -16,7 +16,7 @@ use volley_kafka::KafkaBus;
 async fn records_older_than_the_max_age_are_skipped_and_counted() {
     let _lock = setup();
     tokio::time::timeout(Duration::from_secs(60), async {
-        let topic = unique_topic("age");
+        let topic = unique("age");
         let subscriber = KafkaBus::builder(&common::brokers())
             .topic(&topic)
             .max_age(Duration::from_secs(1))

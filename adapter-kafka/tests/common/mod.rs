@@ -1,14 +1,14 @@
 //! Helpers shared by the integration tests: they run against a real Kafka-protocol broker,
 //! 127.0.0.1:9092 unless `VOLLEY_KAFKA_BROKERS` says otherwise (`scripts/kafka.sh` starts one).
 
-#![allow(dead_code, unreachable_pub, missing_docs)]
+#![allow(dead_code, unused_imports, unreachable_pub, missing_docs)]
 
 use std::fs::File;
 use std::net::{TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
+pub use volley_cluster::conformance::{next, unique};
 use volley_cluster::BusMessage;
 use volley_kafka::KafkaBus;
 
@@ -66,20 +66,6 @@ pub fn setup() -> BrokerLock {
     lock
 }
 
-/// A topic name no other test (or concurrent test run) uses.
-pub fn unique_topic(name: &str) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!(
-        "volley-test.{name}.{}.{nanos:x}.{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
 /// A connected bus on `topic`.
 pub async fn bus(topic: &str) -> KafkaBus {
     let bus = KafkaBus::builder(&brokers())
@@ -92,18 +78,7 @@ pub async fn bus(topic: &str) -> KafkaBus {
     bus
 }
 
-/// Receives the next message, failing the test after `within`.
-pub async fn next(rx: &mut mpsc::Receiver<BusMessage>, within: Duration) -> BusMessage {
-    match tokio::time::timeout(within, rx.recv()).await {
-        Ok(Some(message)) => message,
-        Ok(None) => panic!("the sink was closed"),
-        Err(_) => panic!("no message within {within:?}"),
-    }
-}
-
 /// Asserts that nothing arrives for a short while.
 pub async fn nothing_more(rx: &mut mpsc::Receiver<BusMessage>) {
-    if let Ok(Some(message)) = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
-        panic!("unexpected message {message:?}");
-    }
+    volley_cluster::conformance::nothing_more(rx, Duration::from_millis(500)).await;
 }
