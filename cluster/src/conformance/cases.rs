@@ -210,12 +210,8 @@ pub async fn order_is_kept_for_ten_thousand_messages<H: Harness>(h: &H) {
     const N: u32 = 10_000;
     let caps = h.capabilities();
     let cluster = h.cluster("order").await;
-    let bulk = || Options {
-        bulk: true,
-        ..Options::default()
-    };
-    let subscriber = h.bus(&cluster, bulk()).await;
-    let publisher = h.bus(&cluster, bulk()).await;
+    let subscriber = h.bus(&cluster, Options::default().bulk()).await;
+    let publisher = h.bus(&cluster, Options::default().bulk()).await;
     let channels: Vec<String> = (0..3)
         .map(|n| h.channel(&cluster, &format!("volley#order#{n}")))
         .collect();
@@ -283,16 +279,12 @@ pub async fn a_slow_reader_loses_nothing<H: Harness>(h: &H) {
         return skip(
             h,
             "a_slow_reader_loses_nothing",
-            "it declares that messages do not wait for a slow reader",
+            "no waiting for slow readers",
         );
     }
     let cluster = h.cluster("slow").await;
     let channel = h.channel(&cluster, "volley#");
-    let options = Options {
-        read_ahead: Some(4),
-        ..Options::default()
-    };
-    let bus = h.bus(&cluster, options).await;
+    let bus = h.bus(&cluster, Options::default().read_ahead(4)).await;
     let (tx, mut rx) = mpsc::channel(1);
     bus.subscribe(&[Subscription::Channel(channel.clone())], tx)
         .await
@@ -530,19 +522,11 @@ pub async fn a_dropped_sink_does_not_stop_publishing<H: Harness>(h: &H) {
 pub async fn connect_is_lazy_and_close_ends_everything<H: Harness>(h: &H) {
     let caps = h.capabilities();
     if !caps.closes {
-        return skip(
-            h,
-            "connect_is_lazy_and_close_ends_everything",
-            "it declares that its buses cannot be closed",
-        );
+        return skip(h, "connect_is_lazy_and_close_ends_everything", "no close");
     }
     let cluster = h.cluster("lazy").await;
     let channel = h.channel(&cluster, "volley#");
-    let lazy = Options {
-        lazy: true,
-        ..Options::default()
-    };
-    let bus = h.bus(&cluster, lazy).await;
+    let bus = h.bus(&cluster, Options::default().lazy()).await;
     assert_ne!(
         h.is_connected(&bus),
         Some(true),
@@ -586,19 +570,11 @@ pub async fn a_4_mib_limit_carries_a_3_mib_payload<H: Harness>(h: &H) {
     const SIZE: usize = 3 * 1024 * 1024;
     let caps = h.capabilities();
     if caps.max_message_size.is_none() {
-        return skip(
-            h,
-            "a_4_mib_limit_carries_a_3_mib_payload",
-            "it declares no size limit to set",
-        );
+        return skip(h, "a_4_mib_limit_carries_a_3_mib_payload", "no size limit");
     }
     let cluster = h.cluster("large").await;
     let channel = h.channel(&cluster, "large");
-    let options = Options {
-        lazy: true,
-        max_message_size: Some(4 * 1024 * 1024),
-        ..Options::default()
-    };
+    let options = Options::default().lazy().max_message_size(4 * 1024 * 1024);
     let bus = h.bus(&cluster, options).await;
     let (tx, mut rx) = mpsc::channel(4);
     bus.subscribe(&[Subscription::Channel(channel.clone())], tx)
@@ -622,16 +598,12 @@ pub async fn oversized_publishes_are_refused_before_connecting<H: Harness>(h: &H
         return skip(
             h,
             "oversized_publishes_are_refused_before_connecting",
-            "it declares no size limit",
+            "no size limit",
         );
     };
     let cluster = h.cluster("big").await;
     let channel = h.channel(&cluster, "volley#big");
-    let options = Options {
-        lazy: true,
-        max_message_size: Some(1000),
-        ..Options::default()
-    };
+    let options = Options::default().lazy().max_message_size(1000);
     let bus = h.bus(&cluster, options).await;
     let (tx, mut rx) = mpsc::channel(4);
     bus.subscribe(&[Subscription::Channel(channel.clone())], tx)
@@ -662,11 +634,7 @@ pub async fn oversized_publishes_are_refused_before_connecting<H: Harness>(h: &H
 /// connect with its reason, publish and subscribe with [`BusError::Unavailable`].
 pub async fn an_unreachable_broker_fails_fast<H: Harness>(h: &H) {
     let Some(bus) = h.unreachable().await else {
-        return skip(
-            h,
-            "an_unreachable_broker_fails_fast",
-            "it has no broker to be unreachable",
-        );
+        return skip(h, "an_unreachable_broker_fails_fast", "no broker");
     };
     let bounds = h.capabilities().fails_fast;
     let timed = |what: &str, started: Instant| {

@@ -115,6 +115,34 @@ pub struct Options {
     pub read_ahead: Option<u16>,
 }
 
+impl Options {
+    /// Sets [`lazy`](Options::lazy).
+    pub fn lazy(self) -> Self {
+        Options { lazy: true, ..self }
+    }
+
+    /// Sets [`max_message_size`](Options::max_message_size).
+    pub fn max_message_size(self, bytes: usize) -> Self {
+        Options {
+            max_message_size: Some(bytes),
+            ..self
+        }
+    }
+
+    /// Sets [`bulk`](Options::bulk).
+    pub fn bulk(self) -> Self {
+        Options { bulk: true, ..self }
+    }
+
+    /// Sets [`read_ahead`](Options::read_ahead).
+    pub fn read_ahead(self, messages: u16) -> Self {
+        Options {
+            read_ahead: Some(messages),
+            ..self
+        }
+    }
+}
+
 /// A transport under test; see the [module's documentation](self).
 #[async_trait]
 pub trait Harness: Send + Sync + 'static {
@@ -217,13 +245,14 @@ pub async fn run<H: Harness>(
     }
 }
 
-/// Says on standard error that `case` does not run on this transport, and why: straight to the
-/// process's standard error, which the test harness does not capture, so that every run shows it.
-fn skip<H: Harness>(harness: &H, case: &str, why: &str) {
+/// Says on standard error that `case` does not run on this transport, for want of what its
+/// capabilities declare it does not have (`missing`): straight to the process's standard error,
+/// which the test harness does not capture, so that every run shows it.
+fn skip<H: Harness>(harness: &H, case: &str, missing: &str) {
     use std::io::Write;
     let _ = writeln!(
         std::io::stderr(),
-        "conformance: `{case}` skipped on {}: {why}",
+        "conformance: `{case}` skipped on {}, which declares {missing}",
         harness.name()
     );
 }
