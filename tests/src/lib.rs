@@ -10,8 +10,9 @@
 //! - [`clients`]: runners for the official Node and Python client scripts under `tests/clients/`;
 //! - [`interop_server`] and [`interop_cases`]: the Volley server the official clients talk to and
 //!   the scenarios both clients go through;
-//! - [`brokers`] and [`fault`]: brokers a test owns (killed and restarted at will) and the fault
-//!   kit that kills them under steady cross-node traffic and checks what was delivered.
+//! - [`brokers`], [`fault`] and [`restart`]: brokers a test owns (killed and restarted at will),
+//!   the fault kit that kills them under steady cross-node traffic and checks what was delivered,
+//!   and the restart kit that checks that a cluster and an emitter work again after a restart.
 //!
 //! ## Targeting an external server
 //! To check that the tests themselves are right, they can run against another implementation
@@ -43,6 +44,7 @@ pub mod node_peer;
 pub mod proxy;
 pub mod puppet;
 pub mod recovery;
+pub mod restart;
 pub mod server;
 pub mod wire;
 

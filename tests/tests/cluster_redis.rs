@@ -12,119 +12,22 @@ fn redis() -> Backend {
 volley_tests::cluster_suite!(broker: redis());
 
 mod restart {
-    //! A Redis restart loses no subscription: emits during the outage fail visibly, delivery
-    //! resumes afterwards, on every node.
+    //! A Redis crash and restart under a running cluster of two node processes and an emitter
+    //! (the restart kit, [`volley_tests::restart`]), on a private `redis-server` that keeps
+    //! nothing: the nodes subscribe again.
 
-    use std::process::Stdio;
     use std::time::Duration;
 
-    use serde_json::json;
-    use tokio::process::{Child, Command};
-    use volley_tests::cluster::{self, Backend};
-    use volley_tests::puppet::Puppet;
-    use volley_tests::{Failure, TestResult};
-
-    /// A `redis-server` of this test's own, on a fixed free port, killed on drop.
-    struct PrivateRedis {
-        child: Option<Child>,
-    }
-
-    impl PrivateRedis {
-        async fn start(port: u16) -> TestResult<Self> {
-            let child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no"])
-                .stdout(Stdio::null())
-                .kill_on_drop(true)
-                .spawn()
-                .map_err(|e| Failure::msg(format!("cannot start redis-server: {e}")))?;
-            for _ in 0..100 {
-                if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                    .await
-                    .is_ok()
-                {
-                    return Ok(PrivateRedis { child: Some(child) });
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(Failure::msg("redis-server did not start"))
-        }
-
-        async fn kill(&mut self) {
-            if let Some(mut child) = self.child.take() {
-                let _ = child.start_kill();
-                let _ = child.wait().await;
-            }
-        }
-    }
-
-    fn free_port() -> TestResult<u16> {
-        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-        Ok(l.local_addr()?.port())
-    }
+    use volley_tests::brokers::redis::{Persistence, RedisServer};
+    use volley_tests::restart::delivery_resumes_after_a_restart;
+    use volley_tests::TestResult;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn delivery_resumes_after_a_redis_restart() -> TestResult {
-        let port = free_port()?;
-        let mut redis = PrivateRedis::start(port).await?;
-        let backend = Backend::Url {
-            url: format!("redis://127.0.0.1:{port}"),
-            node_bin: env!("CARGO_BIN_EXE_cluster_node"),
-        };
-        let nodes = cluster::start(&backend, 2).await?;
-        let mut a = Puppet::spawn(&nodes[0].url, "websocket").await?;
-        a.connect("/", None).await?;
-        let mut b = Puppet::spawn(&nodes[1].url, "websocket").await?;
-        b.connect("/", None).await?;
-        let ok = a
-            .emit_ack("/", "broadcast", json!(["before", [], [], []]))
-            .await?;
-        assert_eq!(ok, json!([{"Ok": null}]));
-        assert_eq!(b.next_event("/", "before").await?, json!([]));
-
-        redis.kill().await;
-        // the emit is still delivered on its own node, and its caller sees the bus error
-        let during = a
-            .emit_ack_within(
-                "/",
-                "broadcast",
-                json!(["during", [], [], []]),
-                cluster::OUTAGE_ACK_WAIT,
-            )
-            .await?;
-        assert!(
-            during[0].get("Err").is_some(),
-            "emit during the outage: {during}"
-        );
-        assert_eq!(a.next_event("/", "during").await?, json!([]));
-
-        let _redis = PrivateRedis::start(port).await?;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let after = a
-                .emit_ack("/", "broadcast", json!(["after", [], [], []]))
-                .await?;
-            if after == json!([{"Ok": null}]) {
-                break;
-            }
-            if tokio::time::Instant::now() > deadline {
-                return Err(Failure::msg(format!("publishing never recovered: {after}")));
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        // the other node re-subscribed: it receives what is published now
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            a.emit_ack("/", "broadcast", json!(["probe", [], [], []]))
-                .await?;
-            if b.next_event("/", "probe").await.is_ok() {
-                break;
-            }
-            if tokio::time::Instant::now() > deadline {
-                return Err(Failure::msg("the other node never received again"));
-            }
-        }
-        Ok(())
+        let mut redis = RedisServer::start(Persistence::None).await?;
+        let recovery = Duration::from_secs(20);
+        delivery_resumes_after_a_restart(&mut redis, env!("CARGO_BIN_EXE_cluster_node"), recovery)
+            .await
     }
 }
 

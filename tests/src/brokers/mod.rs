@@ -1,6 +1,6 @@
 //! Brokers a test owns: started on a free loopback port, killed and restarted by the test,
-//! stopped when dropped. The [fault kit](crate::fault) drives any of them through the
-//! [`Broker`] trait; each kind of broker has a module here.
+//! stopped when dropped. The [fault kit](crate::fault) and the [restart kit](crate::restart)
+//! drive any of them through the [`Broker`] trait; each kind of broker has a module here.
 //!
 //! - [`redis`]: a private `redis-server`, optionally persistent across kills.
 //! - [`rabbitmq`]: a private RabbitMQ node (its own name, ports and data directory).
@@ -23,6 +23,13 @@ use crate::TestResult;
 pub trait Broker: Send {
     /// A short name for reports (`redis`, `rabbitmq`, …).
     fn name(&self) -> &str;
+
+    /// The URL a node's `--adapter` takes to use this broker (`redis://…`, `amqp://…`,
+    /// `kafka://…`).
+    fn url(&self) -> String;
+
+    /// An emitter (`volley_emitter`) connected to this broker, publishing as nodes on it read.
+    async fn emitter(&self) -> TestResult<volley_emitter::Emitter>;
 
     /// Kills the broker at once and waits until it no longer runs.
     async fn kill(&mut self) -> TestResult;

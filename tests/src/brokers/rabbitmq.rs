@@ -194,6 +194,14 @@ impl Broker for RabbitMq {
         "rabbitmq"
     }
 
+    fn url(&self) -> String {
+        RabbitMq::url(self)
+    }
+
+    async fn emitter(&self) -> TestResult<volley_emitter::Emitter> {
+        Ok(volley_emitter::Emitter::amqp(&self.url()).await?)
+    }
+
     async fn kill(&mut self) -> TestResult {
         RabbitMq::kill(self).await
     }

@@ -187,6 +187,14 @@ impl Broker for Tansu {
         "tansu"
     }
 
+    fn url(&self) -> String {
+        Tansu::url(self)
+    }
+
+    async fn emitter(&self) -> TestResult<volley_emitter::Emitter> {
+        Ok(volley_emitter::Emitter::kafka(&self.url()).await?)
+    }
+
     async fn kill(&mut self) -> TestResult {
         Tansu::kill(self).await
     }
