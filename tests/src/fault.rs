@@ -27,8 +27,7 @@
 //!
 //! # async fn test() -> volley_tests::TestResult {
 //! let mut redis = RedisServer::start(Persistence::None).await?;
-//! let url = redis.url();
-//! let report = fault::run(&mut redis, &url, "path/to/cluster_node", &FaultPlan::default()).await?;
+//! let report = fault::run(&mut redis, "path/to/cluster_node", &FaultPlan::default()).await?;
 //! assert!(report.ok_emits() > 0);
 //! # Ok(())
 //! # }
@@ -84,6 +83,11 @@ pub struct FaultPlan {
     /// `false`): a broker that acknowledged a message and crashed before its subscribers read
     /// it, as pub/sub without storage can. Other losses still fail the run.
     pub loss_at_kill_allowed: bool,
+    /// The URL the nodes' `--adapter` takes, when not the broker's own ([`Broker::url`]): one
+    /// that chooses another bus on the same broker (default `None`).
+    pub adapter_url: Option<String>,
+    /// The bound of the whole run (default 300 s).
+    pub limit: Duration,
 }
 
 impl Default for FaultPlan {
@@ -98,6 +102,8 @@ impl Default for FaultPlan {
             rss_growth_kib: 16 * 1024,
             task_growth: 32,
             loss_at_kill_allowed: false,
+            adapter_url: None,
+            limit: Duration::from_secs(300),
         }
     }
 }
@@ -132,6 +138,19 @@ impl FaultPlan {
     /// [`loss_at_kill_allowed`](FaultPlan::loss_at_kill_allowed)).
     pub fn allow_loss_at_kill(mut self) -> Self {
         self.loss_at_kill_allowed = true;
+        self
+    }
+
+    /// Sets the URL the nodes' `--adapter` takes (see
+    /// [`adapter_url`](FaultPlan::adapter_url)).
+    pub fn adapter_url(mut self, url: impl Into<String>) -> Self {
+        self.adapter_url = Some(url.into());
+        self
+    }
+
+    /// Sets the bound of the whole run.
+    pub fn limit(mut self, limit: Duration) -> Self {
+        self.limit = limit;
         self
     }
 }
@@ -353,8 +372,23 @@ struct Outage {
 
 /// Runs the fault scenario described in the [module documentation](self) against `broker`,
 /// with nodes of `node_bin` (the `cluster_node` binary: `env!("CARGO_BIN_EXE_cluster_node")`)
-/// started with `--adapter adapter_url`. Leaves the broker running.
+/// started with `--adapter` and the broker's URL (or [`FaultPlan::adapter_url`]), within
+/// [`FaultPlan::limit`]. Leaves the broker running.
 pub async fn run(
+    broker: &mut dyn Broker,
+    node_bin: &'static str,
+    plan: &FaultPlan,
+) -> TestResult<FaultReport> {
+    let adapter_url = plan.adapter_url.clone().unwrap_or_else(|| broker.url());
+    tokio::time::timeout(
+        plan.limit,
+        run_unbounded(broker, &adapter_url, node_bin, plan),
+    )
+    .await
+    .map_err(|_| Failure::msg(format!("the fault run took more than {:?}", plan.limit)))?
+}
+
+async fn run_unbounded(
     broker: &mut dyn Broker,
     adapter_url: &str,
     node_bin: &'static str,
