@@ -37,6 +37,8 @@ use crate::cluster::{self, Backend};
 use crate::puppet::Puppet;
 use crate::{Failure, TestResult};
 
+/// How soon delivery resumes after a RabbitMQ or Kafka restart, at most.
+pub const RECOVERY: Duration = Duration::from_secs(30);
 /// The bound of the whole scenario.
 const SCENARIO_LIMIT: Duration = Duration::from_secs(180);
 /// How long an emitter may take to fail while the broker is down.

@@ -3,16 +3,12 @@
 //! ([`RabbitMq`]: killed with `SIGKILL`, started again on the same port with its data): the
 //! nodes reconnect and find their durable queues and bindings again.
 
-use std::time::Duration;
-
 use volley_tests::brokers::rabbitmq::RabbitMq;
-use volley_tests::restart::delivery_resumes_after_a_restart;
+use volley_tests::restart::{delivery_resumes_after_a_restart, RECOVERY};
 use volley_tests::TestResult;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delivery_resumes_after_a_rabbitmq_restart() -> TestResult {
-    let mut broker = RabbitMq::start().await?;
-    let recovery = Duration::from_secs(30);
-    delivery_resumes_after_a_restart(&mut broker, env!("CARGO_BIN_EXE_cluster_node"), recovery)
-        .await
+    let node = env!("CARGO_BIN_EXE_cluster_node");
+    delivery_resumes_after_a_restart(&mut RabbitMq::start().await?, node, RECOVERY).await
 }

@@ -3,16 +3,12 @@
 //! ([`Tansu`]: SQLite storage, killed with `SIGKILL`, started again on the same port with its
 //! data): the nodes' consumers resume where they were.
 
-use std::time::Duration;
-
 use volley_tests::brokers::tansu::Tansu;
-use volley_tests::restart::delivery_resumes_after_a_restart;
+use volley_tests::restart::{delivery_resumes_after_a_restart, RECOVERY};
 use volley_tests::TestResult;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delivery_resumes_after_a_kafka_restart() -> TestResult {
-    let mut broker = Tansu::start().await?;
-    let recovery = Duration::from_secs(30);
-    delivery_resumes_after_a_restart(&mut broker, env!("CARGO_BIN_EXE_cluster_node"), recovery)
-        .await
+    let node = env!("CARGO_BIN_EXE_cluster_node");
+    delivery_resumes_after_a_restart(&mut Tansu::start().await?, node, RECOVERY).await
 }

@@ -20,7 +20,7 @@ use crate::TestResult;
 /// until it is gone, and on [`restart`](Broker::restart) start it again on the same address and
 /// wait until it answers. Dropping the broker stops it.
 #[async_trait]
-pub trait Broker: Send {
+pub trait Broker: Send + Sync {
     /// A short name for reports (`redis`, `rabbitmq`, …).
     fn name(&self) -> &str;
 
@@ -28,8 +28,17 @@ pub trait Broker: Send {
     /// `kafka://…`).
     fn url(&self) -> String;
 
-    /// An emitter (`volley_emitter`) connected to this broker, publishing as nodes on it read.
-    async fn emitter(&self) -> TestResult<volley_emitter::Emitter>;
+    /// An emitter (`volley_emitter`) connected to this broker, publishing as nodes on it read:
+    /// the one [`url`](Broker::url)'s scheme names.
+    async fn emitter(&self) -> TestResult<volley_emitter::Emitter> {
+        use volley_emitter::Emitter;
+        let url = self.url();
+        Ok(match url.split_once("://").map(|(scheme, _)| scheme) {
+            Some("amqp") => Emitter::amqp(&url).await?,
+            Some("kafka") => Emitter::kafka(&url).await?,
+            _ => Emitter::redis(&url).await?,
+        })
+    }
 
     /// Kills the broker at once and waits until it no longer runs.
     async fn kill(&mut self) -> TestResult;

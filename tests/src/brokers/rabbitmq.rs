@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
-use crate::brokers::{wait_port_closed, Broker};
+use crate::brokers::{free_port, wait_port_closed, Broker};
 use crate::{Failure, TestResult};
 
 /// The server script that runs a node in the foreground as the calling user (the `/usr/sbin`
@@ -152,9 +152,20 @@ impl RabbitMq {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+#[async_trait::async_trait]
+impl Broker for RabbitMq {
+    fn name(&self) -> &str {
+        "rabbitmq"
+    }
+
+    fn url(&self) -> String {
+        RabbitMq::url(self)
+    }
 
     /// Kills the node at once (`SIGKILL` to its process group) and waits until its port is free.
-    pub async fn kill(&mut self) -> TestResult {
+    async fn kill(&mut self) -> TestResult {
         if let Some(mut child) = self.child.take() {
             kill_group(&child);
             let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
@@ -168,7 +179,7 @@ impl RabbitMq {
 
     /// Starts the node again on the same ports, with the data it had, and waits until it takes
     /// connections.
-    pub async fn restart(&mut self) -> TestResult {
+    async fn restart(&mut self) -> TestResult {
         if self.child.is_some() {
             self.kill().await?;
         }
@@ -185,29 +196,6 @@ impl RabbitMq {
                 Err(e) => return Err(e),
             }
         }
-    }
-}
-
-#[async_trait::async_trait]
-impl Broker for RabbitMq {
-    fn name(&self) -> &str {
-        "rabbitmq"
-    }
-
-    fn url(&self) -> String {
-        RabbitMq::url(self)
-    }
-
-    async fn emitter(&self) -> TestResult<volley_emitter::Emitter> {
-        Ok(volley_emitter::Emitter::amqp(&self.url()).await?)
-    }
-
-    async fn kill(&mut self) -> TestResult {
-        RabbitMq::kill(self).await
-    }
-
-    async fn restart(&mut self) -> TestResult {
-        RabbitMq::restart(self).await
     }
 }
 
@@ -247,10 +235,4 @@ async fn amqp_answers(port: u16) -> bool {
         tokio::time::timeout(Duration::from_secs(2), attempt).await,
         Ok(Some(true))
     )
-}
-
-/// A TCP port on 127.0.0.1 that was free when asked.
-fn free_port() -> TestResult<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
 }

@@ -174,10 +174,6 @@ impl Broker for RedisServer {
         RedisServer::url(self)
     }
 
-    async fn emitter(&self) -> TestResult<volley_emitter::Emitter> {
-        Ok(volley_emitter::Emitter::redis(&self.url()).await?)
-    }
-
     async fn kill(&mut self) -> TestResult {
         if self.child.is_none() {
             bail!("redis-server on port {} is not running", self.port);

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
-use crate::brokers::{wait_port_closed, Broker};
+use crate::brokers::{free_port, wait_port_closed, Broker};
 use crate::{Failure, TestResult};
 
 /// How long a start may take.
@@ -53,9 +53,7 @@ impl Tansu {
         );
         let dir = std::env::temp_dir().join(format!("volley-tansu-{unique}"));
         std::fs::create_dir_all(&dir)?;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        let port = listener.local_addr()?.port();
-        drop(listener);
+        let port = free_port()?;
         let mut broker = Tansu {
             dir,
             port,
@@ -162,23 +160,6 @@ con.commit()
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-
-    /// Kills the broker at once (`SIGKILL`) and waits until its port is free.
-    pub async fn kill(&mut self) -> TestResult {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.start_kill();
-            let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
-        }
-        wait_port_closed(self.port, "the private tansu").await
-    }
-
-    /// Starts the broker again on the same port with the same data.
-    pub async fn restart(&mut self) -> TestResult {
-        if self.child.is_some() {
-            self.kill().await?;
-        }
-        self.spawn().await
-    }
 }
 
 #[async_trait::async_trait]
@@ -191,16 +172,21 @@ impl Broker for Tansu {
         Tansu::url(self)
     }
 
-    async fn emitter(&self) -> TestResult<volley_emitter::Emitter> {
-        Ok(volley_emitter::Emitter::kafka(&self.url()).await?)
-    }
-
+    /// Kills the broker at once (`SIGKILL`) and waits until its port is free.
     async fn kill(&mut self) -> TestResult {
-        Tansu::kill(self).await
+        if let Some(mut child) = self.child.take() {
+            let _ = child.start_kill();
+            let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+        }
+        wait_port_closed(self.port, "the private tansu").await
     }
 
+    /// Starts the broker again on the same port with the same data.
     async fn restart(&mut self) -> TestResult {
-        Tansu::restart(self).await
+        if self.child.is_some() {
+            self.kill().await?;
+        }
+        self.spawn().await
     }
 }
 
