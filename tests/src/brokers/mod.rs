@@ -54,6 +54,32 @@ pub fn free_port() -> TestResult<u16> {
     Ok(listener.local_addr()?.port())
 }
 
+/// A new directory `volley-KIND-UNIQUE` under the system's temporary directory, for the data
+/// of a broker of kind `kind`; `UNIQUE` (returned too) is a name no other test or concurrent
+/// run uses.
+pub fn scratch_dir(kind: &str) -> TestResult<(std::path::PathBuf, String)> {
+    let unique = format!(
+        "{}-{:x}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+    );
+    let dir = std::env::temp_dir().join(format!("volley-{kind}-{unique}"));
+    std::fs::create_dir_all(&dir)?;
+    Ok((dir, unique))
+}
+
+/// Waits (up to 10 s) for a broker's process, just killed, to exit, then until nothing listens
+/// on its port. `what` names the broker in the error.
+pub async fn reap(child: Option<tokio::process::Child>, port: u16, what: &str) -> TestResult {
+    if let Some(mut child) = child {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait()).await;
+    }
+    wait_port_closed(port, what).await
+}
+
 /// Whether `program` can be found on `PATH` (or is a path to an existing file).
 pub fn installed(program: &str) -> bool {
     if program.contains('/') {

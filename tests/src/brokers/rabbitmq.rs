@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
-use crate::brokers::{free_port, wait_port_closed, Broker};
+use crate::brokers::{free_port, reap, scratch_dir, Broker};
 use crate::{Failure, TestResult};
 
 /// The server script that runs a node in the foreground as the calling user (the `/usr/sbin`
@@ -41,15 +41,7 @@ impl RabbitMq {
                 "{SERVER} is missing: install Debian's rabbitmq-server (scripts/prereqs.sh)"
             )));
         }
-        let unique = format!(
-            "{}-{:x}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or_default()
-        );
-        let dir = std::env::temp_dir().join(format!("volley-rabbitmq-{unique}"));
+        let (dir, unique) = scratch_dir("rabbitmq")?;
         std::fs::create_dir_all(dir.join("mnesia"))?;
         std::fs::create_dir_all(dir.join("log"))?;
         std::fs::create_dir_all(dir.join("plugins-expand"))?;
@@ -166,11 +158,11 @@ impl Broker for RabbitMq {
 
     /// Kills the node at once (`SIGKILL` to its process group) and waits until its port is free.
     async fn kill(&mut self) -> TestResult {
-        if let Some(mut child) = self.child.take() {
-            kill_group(&child);
-            let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+        let child = self.child.take();
+        if let Some(child) = &child {
+            kill_group(child);
         }
-        wait_port_closed(self.port, "the private RabbitMQ").await?;
+        reap(child, self.port, "the private RabbitMQ").await?;
         // epmd forgets the name when the VM's connection to it closes: wait for that, or the
         // new VM cannot register the same name.
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
-use super::{free_port, installed, Broker};
+use super::{free_port, installed, scratch_dir, Broker};
 use crate::{bail, Failure, TestResult};
 
 /// The program started; `VOLLEY_REDIS_SERVER` overrides it.
@@ -50,15 +50,7 @@ impl RedisServer {
             );
         }
         let port = free_port()?;
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let dir = std::env::temp_dir().join(format!(
-            "volley-redis-{}-{port}-{nanos:x}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir)?;
+        let (dir, _) = scratch_dir("redis")?;
         let mut server = RedisServer {
             port,
             dir,

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
-use crate::brokers::{free_port, wait_port_closed, Broker};
+use crate::brokers::{free_port, reap, scratch_dir, Broker};
 use crate::{Failure, TestResult};
 
 /// How long a start may take.
@@ -43,16 +43,7 @@ pub fn tansu_binary() -> PathBuf {
 impl Tansu {
     /// Starts a broker on a free loopback port and waits until it answers Kafka requests.
     pub async fn start() -> TestResult<Tansu> {
-        let unique = format!(
-            "{}-{:x}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or_default()
-        );
-        let dir = std::env::temp_dir().join(format!("volley-tansu-{unique}"));
-        std::fs::create_dir_all(&dir)?;
+        let (dir, _) = scratch_dir("tansu")?;
         let port = free_port()?;
         let mut broker = Tansu {
             dir,
@@ -174,11 +165,11 @@ impl Broker for Tansu {
 
     /// Kills the broker at once (`SIGKILL`) and waits until its port is free.
     async fn kill(&mut self) -> TestResult {
-        if let Some(mut child) = self.child.take() {
+        let mut child = self.child.take();
+        if let Some(child) = child.as_mut() {
             let _ = child.start_kill();
-            let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
         }
-        wait_port_closed(self.port, "the private tansu").await
+        reap(child, self.port, "the private tansu").await
     }
 
     /// Starts the broker again on the same port with the same data.
