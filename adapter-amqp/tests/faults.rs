@@ -14,9 +14,26 @@ use common::{
 use tokio::sync::mpsc;
 use volley_amqp::AmqpBus;
 use volley_cluster::conformance::until_delivered;
-use volley_cluster::{PubSub, Subscription};
+use volley_cluster::{BusMessage, PubSub, Subscription};
 
 const WAIT: Duration = Duration::from_secs(5);
+
+/// A bus on `exchange`, subscribed to `volley#`, whose first message arrived.
+async fn delivering(exchange: &str) -> (AmqpBus, mpsc::Receiver<BusMessage>) {
+    let bus = AmqpBus::builder(&amqp_url())
+        .exchange(exchange)
+        .build()
+        .expect("valid URL");
+    let (tx, mut rx) = mpsc::channel(16);
+    bus.subscribe(&[Subscription::Channel("volley#".into())], tx)
+        .await
+        .expect("subscribe");
+    bus.publish("volley#", Bytes::from_static(b"before"))
+        .await
+        .expect("publish");
+    assert_eq!(&next(&mut rx, WAIT).await.payload[..], b"before");
+    (bus, rx)
+}
 
 #[tokio::test]
 async fn a_connection_closed_by_the_broker_is_reopened() {
@@ -62,18 +79,7 @@ async fn a_deleted_exchange_is_declared_again() {
     let _lock = shared_lock().await;
     tokio::time::timeout(Duration::from_secs(60), async {
         let exchange = unique("deleted");
-        let bus = AmqpBus::builder(&amqp_url())
-            .exchange(&exchange)
-            .build()
-            .expect("valid URL");
-        let (tx, mut rx) = mpsc::channel(16);
-        bus.subscribe(&[Subscription::Channel("volley#".into())], tx)
-            .await
-            .expect("subscribe");
-        bus.publish("volley#", Bytes::from_static(b"before"))
-            .await
-            .expect("publish");
-        assert_eq!(&next(&mut rx, WAIT).await.payload[..], b"before");
+        let (bus, mut rx) = delivering(&exchange).await;
 
         // Deleting the exchange also removes the queue's binding. The next publish to the missing
         // exchange fails (NOT_FOUND closes the publishing channel), and the bus starts over.
@@ -99,18 +105,7 @@ async fn a_deleted_queue_is_declared_again() {
     let _lock = shared_lock().await;
     tokio::time::timeout(Duration::from_secs(60), async {
         let exchange = unique("queue");
-        let bus = AmqpBus::builder(&amqp_url())
-            .exchange(&exchange)
-            .build()
-            .expect("valid URL");
-        let (tx, mut rx) = mpsc::channel(16);
-        bus.subscribe(&[Subscription::Channel("volley#".into())], tx)
-            .await
-            .expect("subscribe");
-        bus.publish("volley#", Bytes::from_static(b"before"))
-            .await
-            .expect("publish");
-        assert_eq!(&next(&mut rx, WAIT).await.payload[..], b"before");
+        let (bus, mut rx) = delivering(&exchange).await;
 
         // The broker cancels the consumer of a deleted queue: the bus starts over.
         assert_eq!(delete_queues_bound_to(&exchange).await, 1);

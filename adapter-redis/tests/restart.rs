@@ -29,8 +29,14 @@ async fn fails_during_the_outage(bus: &RedisBus, channel: &str) {
 }
 
 /// Subscribes to `subscriptions`, checks a publish on each of `channels` arrives, kills and
-/// restarts the server, and checks again.
+/// restarts the server, and checks again; within 60 s.
 async fn restart_scenario(subscriptions: Vec<Subscription>, channels: Vec<String>) {
+    tokio::time::timeout(Duration::from_secs(60), scenario(subscriptions, channels))
+        .await
+        .expect("the test finished in time");
+}
+
+async fn scenario(subscriptions: Vec<Subscription>, channels: Vec<String>) {
     let channel = channels[0].clone();
     let mut server = RedisServer::start().await;
     let bus = RedisBus::new(&server.url()).expect("valid URL");
@@ -74,38 +80,26 @@ async fn restart_scenario(subscriptions: Vec<Subscription>, channels: Vec<String
 
 #[tokio::test]
 async fn restart_restores_channel_and_prefix_subscriptions() {
-    tokio::time::timeout(Duration::from_secs(60), async {
-        let base = common::unique("restart");
-        let exact = format!("{base}#exact");
-        let prefix = format!("{base}#room#");
-        let subscriptions = vec![
-            Subscription::Channel(exact.clone()),
-            Subscription::Prefix(prefix.clone()),
-        ];
-        restart_scenario(subscriptions, vec![exact, format!("{prefix}a#")]).await;
-    })
-    .await
-    .expect("the test finished in time");
+    let base = common::unique("restart");
+    let exact = format!("{base}#exact");
+    let prefix = format!("{base}#room#");
+    let subscriptions = vec![
+        Subscription::Channel(exact.clone()),
+        Subscription::Prefix(prefix.clone()),
+    ];
+    restart_scenario(subscriptions, vec![exact, format!("{prefix}a#")]).await;
 }
 
 #[tokio::test]
 async fn restart_restores_a_prefix_only_subscription() {
-    tokio::time::timeout(Duration::from_secs(60), async {
-        let base = common::unique("restart-prefix");
-        let subscriptions = vec![Subscription::Prefix(format!("{base}#"))];
-        restart_scenario(subscriptions, vec![format!("{base}#room#")]).await;
-    })
-    .await
-    .expect("the test finished in time");
+    let base = common::unique("restart-prefix");
+    let subscriptions = vec![Subscription::Prefix(format!("{base}#"))];
+    restart_scenario(subscriptions, vec![format!("{base}#room#")]).await;
 }
 
 #[tokio::test]
 async fn restart_restores_a_channel_only_subscription() {
-    tokio::time::timeout(Duration::from_secs(60), async {
-        let base = common::unique("restart-channel");
-        let channel = format!("{base}#only");
-        restart_scenario(vec![Subscription::Channel(channel.clone())], vec![channel]).await;
-    })
-    .await
-    .expect("the test finished in time");
+    let base = common::unique("restart-channel");
+    let channel = format!("{base}#only");
+    restart_scenario(vec![Subscription::Channel(channel.clone())], vec![channel]).await;
 }
