@@ -18,16 +18,22 @@ use volley_cluster::{BusMessage, PubSub, Subscription};
 
 const WAIT: Duration = Duration::from_secs(5);
 
-/// A bus on `exchange`, subscribed to `volley#`, whose first message arrived.
-async fn delivering(exchange: &str) -> (AmqpBus, mpsc::Receiver<BusMessage>) {
+/// A bus on `exchange`, subscribed to `volley#`.
+async fn subscribed(exchange: &str) -> (AmqpBus, mpsc::Receiver<BusMessage>) {
     let bus = AmqpBus::builder(&amqp_url())
         .exchange(exchange)
         .build()
         .expect("valid URL");
-    let (tx, mut rx) = mpsc::channel(16);
+    let (tx, rx) = mpsc::channel(16);
     bus.subscribe(&[Subscription::Channel("volley#".into())], tx)
         .await
         .expect("subscribe");
+    (bus, rx)
+}
+
+/// A bus on `exchange`, subscribed to `volley#`, whose first message arrived.
+async fn delivering(exchange: &str) -> (AmqpBus, mpsc::Receiver<BusMessage>) {
+    let (bus, mut rx) = subscribed(exchange).await;
     bus.publish("volley#", Bytes::from_static(b"before"))
         .await
         .expect("publish");
@@ -123,14 +129,7 @@ async fn dropping_the_last_clone_closes_the_sinks() {
     let _lock = shared_lock().await;
     tokio::time::timeout(Duration::from_secs(30), async {
         let exchange = unique("drop");
-        let bus = AmqpBus::builder(&amqp_url())
-            .exchange(&exchange)
-            .build()
-            .expect("valid URL");
-        let (tx, mut rx) = mpsc::channel(16);
-        bus.subscribe(&[Subscription::Channel("volley#".into())], tx)
-            .await
-            .expect("subscribe");
+        let (bus, mut rx) = subscribed(&exchange).await;
         let clone = bus.clone();
         drop(bus);
         clone

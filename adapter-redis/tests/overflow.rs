@@ -7,20 +7,12 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{next, redis_url, unique};
+use common::{bounded, next, redis_url, unique};
 use tokio::sync::mpsc;
 use volley_cluster::{PubSub, Subscription};
 use volley_redis::RedisBus;
 
 const WAIT: Duration = Duration::from_secs(5);
-const TEST_LIMIT: Duration = Duration::from_secs(60);
-
-/// Runs a test body with an upper bound, so that nothing hangs.
-async fn bounded<F: std::future::Future<Output = ()>>(body: F) {
-    tokio::time::timeout(TEST_LIMIT, body)
-        .await
-        .expect("the test finished in time");
-}
 
 /// Collects what the tests log, on the current thread.
 #[derive(Clone, Default)]

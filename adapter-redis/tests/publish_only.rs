@@ -6,21 +6,13 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{next, unique, RedisServer};
+use common::{bounded, next, unique, RedisServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use volley_cluster::{BusError, PubSub, Subscription};
 use volley_redis::RedisBus;
 
 const WAIT: Duration = Duration::from_secs(5);
-const TEST_LIMIT: Duration = Duration::from_secs(60);
-
-/// Runs a test body with an upper bound, so that nothing hangs.
-async fn bounded<F: std::future::Future<Output = ()>>(body: F) {
-    tokio::time::timeout(TEST_LIMIT, body)
-        .await
-        .expect("the test finished in time");
-}
 
 /// `connected_clients` of a Redis server, asked on one connection of the test's own (counted).
 async fn connected_clients(stream: &mut tokio::net::TcpStream) -> usize {

@@ -17,6 +17,13 @@ pub fn redis_url() -> String {
     std::env::var("VOLLEY_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
+/// Runs a test body with an upper bound of a minute, so that nothing hangs.
+pub async fn bounded<F: std::future::Future<Output = ()>>(body: F) {
+    tokio::time::timeout(Duration::from_secs(60), body)
+        .await
+        .expect("the test finished in time");
+}
+
 /// Asserts that nothing arrives for a short while.
 pub async fn nothing_more(rx: &mut mpsc::Receiver<BusMessage>) {
     volley_cluster::conformance::nothing_more(rx, Duration::from_millis(200)).await;
