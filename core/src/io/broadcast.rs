@@ -21,7 +21,7 @@ pub struct AckResponse {
 }
 
 /// An emit being described: which rooms, which to skip, how to deliver. Made by
-/// [`crate::Namespace::to`], [`crate::Namespace::skip`] and [`crate::Namespace::broadcast`].
+/// [`crate::Namespace::to`], [`crate::Namespace::except`] and [`crate::Namespace::broadcast`].
 ///
 /// ```
 /// # async fn f(io: volley::Server) -> Result<(), volley::EmitError> {

@@ -50,7 +50,7 @@ macro_rules! broker_manager {
         #[cfg(feature = $feature)]
         impl $name {
             /// A manager for the broker at `url` (its options in the URL's query, see
-            /// [`from_url`](super::from_url)), with the default [`ClusterConfig`]. Nothing is
+            /// [`from_url`](super::from_url)), with the default [`ClusterConfig`](super::ClusterConfig). Nothing is
             /// checked or connected yet.
             pub fn new(url: impl Into<String>) -> Self {
                 $name {

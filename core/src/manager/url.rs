@@ -1,28 +1,5 @@
-//! Choosing a client manager from a URL, as a command line or a configuration file gives it.
-//!
-//! | URL | manager |
-//! |---|---|
-//! | `memory` | [`MemoryManager`]: one node |
-//! | `redis://host:port[?key=PREFIX]` | Redis pub/sub (feature `redis`); channels `{key}#…` (default `volley`), Node emitters accepted on `{key}` (default `socket.io`) |
-//! | `redis://host:port?bus=streams[&stream=NAME][&maxlen=N][&key=PREFIX]` | one Redis stream (default `socket.io`, about 10 000 entries) |
-//! | `redis://host:port?bus=streams&protocol=node[&key=PREFIX]` | the same, in the format of Node's `@socket.io/redis-streams-adapter` (`key`: its `channelPrefix`) |
-//! | `amqp://[user:password@]host[:port][/vhost][?key=EXCHANGE]` | RabbitMQ (feature `amqp`), exchange `volley` by default; lapin's own query settings (`heartbeat`, …) pass through |
-//! | `kafka://host:port[,host:port…][?key=TOPIC]` | Kafka (feature `kafka`), topic `volley` by default; the bus's query settings (`fetch_wait_ms`, …) pass through |
-//!
-//! `key` names what one cluster shares on the broker, so that two deployments on one broker do
-//! not hear each other. TLS (`rediss://`, `amqps://`) is not built in: such URLs are refused with
-//! a message that says so.
-//!
-//! ```
-//! use volley::manager::{from_url, AdapterError, ClusterConfig};
-//!
-//! let memory = from_url("memory", ClusterConfig::default()).unwrap();
-//! assert_eq!(memory.server_count(), 1);
-//! assert!(matches!(
-//!     from_url("carrier-pigeon://", ClusterConfig::default()),
-//!     Err(AdapterError::Unknown(_))
-//! ));
-//! ```
+//! Choosing a client manager from a URL, as a command line or a configuration file gives it
+//! ([`from_url`]).
 
 use std::sync::Arc;
 
@@ -56,8 +33,33 @@ pub enum AdapterError {
     },
 }
 
-/// The manager for `url`, with `config` for cluster managers (see the [module](self) for the
-/// URLs). Nothing connects here: a cluster manager connects when the server built with it
+/// The manager for `url`, with `config` for cluster managers.
+///
+/// | URL | manager |
+/// |---|---|
+/// | `memory` | [`MemoryManager`]: one node |
+/// | `redis://host:port[?key=PREFIX]` | Redis pub/sub (feature `redis`); channels `{key}#…` (default `volley`), Node emitters accepted on `{key}` (default `socket.io`) |
+/// | `redis://host:port?bus=streams[&stream=NAME][&maxlen=N][&key=PREFIX]` | one Redis stream (default `socket.io`, about 10 000 entries) |
+/// | `redis://host:port?bus=streams&protocol=node[&key=PREFIX]` | the same, in the format of Node's `@socket.io/redis-streams-adapter` (`key`: its `channelPrefix`) |
+/// | `amqp://[user:password@]host[:port][/vhost][?key=EXCHANGE]` | RabbitMQ (feature `amqp`), exchange `volley` by default; lapin's own query settings (`heartbeat`, …) pass through |
+/// | `kafka://host:port[,host:port…][?key=TOPIC]` | Kafka (feature `kafka`), topic `volley` by default; the bus's query settings (`fetch_wait_ms`, …) pass through |
+///
+/// `key` names what one cluster shares on the broker, so that two deployments on one broker do
+/// not hear each other. TLS (`rediss://`, `amqps://`) is not built in: such URLs are refused with
+/// a message that says so.
+///
+/// ```
+/// use volley::manager::{from_url, AdapterError, ClusterConfig};
+///
+/// let memory = from_url("memory", ClusterConfig::default()).unwrap();
+/// assert_eq!(memory.server_count(), 1);
+/// assert!(matches!(
+///     from_url("carrier-pigeon://", ClusterConfig::default()),
+///     Err(AdapterError::Unknown(_))
+/// ));
+/// ```
+///
+/// Nothing connects here: a cluster manager connects when the server built with it
 /// starts, and [`Server::ready`](crate::Server::ready) says whether it could.
 ///
 /// ```
@@ -88,12 +90,42 @@ pub fn from_url(url: &str, config: ClusterConfig) -> Result<Arc<dyn ClientManage
     if url == "memory" {
         return Ok(Arc::new(MemoryManager::default()));
     }
+    // (only the adapters take it)
+    #[cfg(not(any(feature = "redis", feature = "amqp", feature = "kafka")))]
+    let _ = config;
     let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
     match scheme {
-        "redis" | "rediss" => redis(url, config, |bus| bus),
-        "amqp" | "amqps" => amqp(url, config, |bus| bus),
-        "kafka" => kafka(url, config, |bus| bus),
+        "redis" | "rediss" => {
+            #[cfg(feature = "redis")]
+            return redis(url, config, |bus| bus);
+            #[cfg(not(feature = "redis"))]
+            return Err(not_built(url, "redis"));
+        }
+        "amqp" | "amqps" => {
+            #[cfg(feature = "amqp")]
+            return amqp(url, config, |bus| bus);
+            #[cfg(not(feature = "amqp"))]
+            return Err(not_built(url, "amqp"));
+        }
+        "kafka" => {
+            #[cfg(feature = "kafka")]
+            return kafka(url, config, |bus| bus);
+            #[cfg(not(feature = "kafka"))]
+            return Err(not_built(url, "kafka"));
+        }
         _ => Err(AdapterError::Unknown(redact(url))),
+    }
+}
+
+/// The error for a URL whose adapter this build leaves out.
+#[cfg_attr(
+    all(feature = "redis", feature = "amqp", feature = "kafka"),
+    allow(dead_code)
+)]
+fn not_built(url: &str, feature: &'static str) -> AdapterError {
+    AdapterError::NotBuilt {
+        url: redact(url),
+        feature,
     }
 }
 
@@ -170,18 +202,6 @@ fn cluster<B: super::cluster::PubSub>(
 ) -> Result<Arc<dyn ClientManager>, AdapterError> {
     let bus = bus.map_err(|e| invalid(url, e.to_string()))?;
     Ok(Arc::new(super::cluster::ClusterManager::new(bus, config)))
-}
-
-#[cfg(not(feature = "redis"))]
-fn redis(
-    url: &str,
-    _: ClusterConfig,
-    _: fn(()) -> (),
-) -> Result<Arc<dyn ClientManager>, AdapterError> {
-    Err(AdapterError::NotBuilt {
-        url: redact(url),
-        feature: "redis",
-    })
 }
 
 /// The Redis manager for `url`, its bus settings passed through `configure`.
@@ -283,18 +303,6 @@ pub(super) fn redis(
     Ok(Arc::new(ClusterManager::new(bus, config)))
 }
 
-#[cfg(not(feature = "amqp"))]
-fn amqp(
-    url: &str,
-    _: ClusterConfig,
-    _: fn(()) -> (),
-) -> Result<Arc<dyn ClientManager>, AdapterError> {
-    Err(AdapterError::NotBuilt {
-        url: redact(url),
-        feature: "amqp",
-    })
-}
-
 /// The RabbitMQ manager for `url`, its bus settings passed through `configure`.
 #[cfg(feature = "amqp")]
 pub(super) fn amqp(
@@ -308,18 +316,6 @@ pub(super) fn amqp(
         builder = builder.exchange(exchange);
     }
     cluster(url, configure(builder).build(), config)
-}
-
-#[cfg(not(feature = "kafka"))]
-fn kafka(
-    url: &str,
-    _: ClusterConfig,
-    _: fn(()) -> (),
-) -> Result<Arc<dyn ClientManager>, AdapterError> {
-    Err(AdapterError::NotBuilt {
-        url: redact(url),
-        feature: "kafka",
-    })
 }
 
 /// The Kafka manager for `url`, its bus settings passed through `configure`.
