@@ -244,7 +244,11 @@ impl Emitter {
     /// `PUBLISH` through a publish-only `volley_redis::RedisBus` (one connection).
     ///
     /// `url` is `redis://[[user]:password@]host[:port][/db]` (or `valkey://`), port 6379 by
-    /// default; TLS, Redis Cluster, Sentinel and Unix sockets are not supported. The first
+    /// default; TLS, Redis Cluster, Sentinel and Unix sockets are not supported. The nodes' own
+    /// adapter URL is taken too: its `key=NAME` sets the emitter's key (as it sets the key the
+    /// nodes accept emitters on), and `bus`, `stream`, `maxlen`, `protocol`, which say how the
+    /// nodes read, change nothing here (nodes on every Redis bus accept `PUBLISH`ed emitter
+    /// input); any other parameter is refused. The first
     /// connection must succeed (else [`EmitterError::Connect`], within about 5 seconds); later
     /// losses are reconnected in the background (100 ms doubling up to 5 s between attempts,
     /// forever), meanwhile publishes fail at once. Each publish waits at most 5 seconds for
@@ -261,16 +265,30 @@ impl Emitter {
     /// ```
     #[cfg(feature = "redis")]
     pub async fn redis(url: &str) -> Result<Self, EmitterError> {
+        let (url, query) = url.split_once('?').unwrap_or((url, ""));
+        let mut key = None;
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=').unwrap_or((pair, "")) {
+                ("key", value) if !value.is_empty() => key = Some(value.to_owned()),
+                ("bus" | "stream" | "maxlen" | "protocol", _) => {}
+                (name, _) => {
+                    return Err(EmitterError::Connect(format!(
+                        "invalid Redis URL: unknown parameter {name:?} (the nodes' adapter URL takes key, bus, stream, maxlen and protocol)"
+                    )))
+                }
+            }
+        }
         let bus = volley_redis::RedisBus::builder(url)
             .publish_only(true)
             .operation_timeout(TIMEOUT)
             .build()
             .map_err(connect_error)?;
         bus.connect().await.map_err(connect_error)?;
-        Ok(Emitter::connected(
-            bus,
-            |bus| async move { bus.close().await },
-        ))
+        let emitter = Emitter::connected(bus, |bus| async move { bus.close().await });
+        Ok(match key {
+            Some(key) => emitter.with_key(key),
+            None => emitter,
+        })
     }
 
     /// Connects to RabbitMQ and returns an emitter for namespace `/` with the key

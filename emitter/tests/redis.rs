@@ -263,3 +263,21 @@ async fn an_outage_is_an_error_then_publishing_resumes() {
     assert_eq!(classic::decode_broadcast(&payload).unwrap().event, "after");
     sub.close().await;
 }
+
+/// The nodes' own adapter URL works: its `key` becomes the emitter's, the parameters that say
+/// how nodes read change nothing, anything else is refused.
+#[tokio::test]
+async fn takes_the_nodes_adapter_url() {
+    let emitter = Emitter::redis("redis://127.0.0.1:6379?bus=streams&stream=s&maxlen=10&key=app")
+        .await
+        .expect("the nodes' URL is refused");
+    assert_eq!(emitter.key(), "app");
+    emitter.emit("ready", &()).await.expect("publish");
+    emitter.close().await;
+    let refused = Emitter::redis("redis://127.0.0.1:6379?colour=blue").await;
+    assert!(
+        matches!(&refused, Err(EmitterError::Connect(m)) if m.contains("colour")),
+        "{:?}",
+        refused.map(|_| ())
+    );
+}

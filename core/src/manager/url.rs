@@ -39,7 +39,7 @@ pub enum AdapterError {
 /// |---|---|
 /// | `memory` | [`MemoryManager`]: one node |
 /// | `redis://host:port[?key=PREFIX]` | Redis pub/sub (feature `redis`); channels `{key}#…` (default `volley`), Node emitters accepted on `{key}` (default `socket.io`) |
-/// | `redis://host:port?bus=streams[&stream=NAME][&maxlen=N][&key=PREFIX]` | one Redis stream (default `socket.io`, about 10 000 entries) |
+/// | `redis://host:port?bus=streams[&stream=NAME][&maxlen=N][&key=PREFIX]` | one Redis stream (default `socket.io`, about 10 000 entries); `key` as for pub/sub |
 /// | `redis://host:port?bus=streams&protocol=node[&key=PREFIX]` | the same, in the format of Node's `@socket.io/redis-streams-adapter` (`key`: its `channelPrefix`) |
 /// | `amqp://[user:password@]host[:port][/vhost][?key=EXCHANGE]` | RabbitMQ (feature `amqp`), exchange `volley` by default; lapin's own query settings (`heartbeat`, …) pass through |
 /// | `kafka://host:port[,host:port…][?key=TOPIC]` | Kafka (feature `kafka`), topic `volley` by default; the bus's query settings (`fetch_wait_ms`, …) pass through |
@@ -292,6 +292,9 @@ pub(super) fn redis(
     }
     if let Some(max_len) = max_len {
         builder = builder.max_len(max_len);
+    }
+    if let Some(key) = &key {
+        config.node_compat_key = Some(key.clone());
     }
     if node {
         let key = key.unwrap_or_else(|| volley_redis::DEFAULT_CHANNEL_PREFIX.to_owned());
