@@ -622,7 +622,10 @@ pub async fn oversized_publishes_are_refused_before_connecting<H: Harness>(h: &H
     let received = match first {
         Ok(Some(message)) => message,
         _ => {
-            eprintln!("{}: the first message at the size limit was not delivered", h.name());
+            eprintln!(
+                "{}: the first message at the size limit was not delivered",
+                h.name()
+            );
             bus.publish(&channel, Bytes::from(vec![7u8; 1000]))
                 .await
                 .expect("exactly the limit is accepted");
