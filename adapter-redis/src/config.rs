@@ -40,6 +40,7 @@ pub struct RedisBusBuilder {
     max_pending_commands: usize,
     count_receivers: bool,
     publish_only: bool,
+    pub(crate) node_protocol: Option<String>,
 }
 
 impl std::fmt::Debug for RedisBusBuilder {
@@ -55,6 +56,7 @@ impl std::fmt::Debug for RedisBusBuilder {
             .field("max_pending_commands", &self.max_pending_commands)
             .field("count_receivers", &self.count_receivers)
             .field("publish_only", &self.publish_only)
+            .field("node_protocol", &self.node_protocol)
             .finish_non_exhaustive()
     }
 }
@@ -72,6 +74,7 @@ impl RedisBusBuilder {
             max_pending_commands: 64 * 1024,
             count_receivers: true,
             publish_only: false,
+            node_protocol: None,
         }
     }
 
@@ -181,6 +184,34 @@ impl RedisBusBuilder {
         self
     }
 
+    /// Speaks the protocol of Node's classic Redis adapter (`@socket.io/redis-adapter` 8,
+    /// `createAdapter(pub, sub, { key })`) with this `key` (Node's default is `socket.io`), so
+    /// that Volley nodes and Node socket.io nodes form one cluster: every broadcast, room change,
+    /// disconnection, fetch, server-side emit and ack crosses between them, both ways. Picked
+    /// with `?protocol=node` in an adapter URL. See
+    /// [`volley_protocol::cluster::classic`] for the channels and shapes.
+    ///
+    /// What changes beside the format: nodes are counted as Node counts them (the subscribers of
+    /// a namespace's request channel), a broadcast is checked against that count (taken at most
+    /// 2 s earlier, when there is one) rather than against the nodes heard from, and messages are
+    /// published one by one (Node has no batches).
+    ///
+    /// Default: off (Volley's own protocol, which batches and is faster).
+    ///
+    /// ```
+    /// use volley_redis::RedisBus;
+    ///
+    /// let bus = RedisBus::builder("redis://127.0.0.1:6379")
+    ///     .node_protocol("socket.io")
+    ///     .build()
+    ///     .expect("a valid URL");
+    /// # drop(bus);
+    /// ```
+    pub fn node_protocol(mut self, key: impl Into<String>) -> Self {
+        self.node_protocol = Some(key.into());
+        self
+    }
+
     /// Checks the URL and builds the bus. Nothing is connected yet: see [`RedisBus::connect`].
     ///
     /// The URL is `redis://[[user]:password@]host[:port][/db]` (or `valkey://`), port 6379 by
@@ -265,6 +296,7 @@ impl RedisBusBuilder {
             operation_timeout: self.operation_timeout,
             count_receivers: self.count_receivers,
             publish_only: self.publish_only,
+            node_protocol: self.node_protocol.clone(),
         })
     }
 }
@@ -282,6 +314,7 @@ pub(crate) struct FredSettings {
     pub(crate) operation_timeout: Duration,
     pub(crate) count_receivers: bool,
     pub(crate) publish_only: bool,
+    pub(crate) node_protocol: Option<String>,
 }
 
 fn millis(d: Duration) -> u32 {

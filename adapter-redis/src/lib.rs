@@ -46,8 +46,10 @@
 //! # }
 //! ```
 
+mod classic;
 mod config;
 mod error;
+mod manager_channels;
 mod streams;
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -160,6 +162,8 @@ struct Inner {
     operation_timeout: Duration,
     count_receivers: bool,
     address: String,
+    /// Node's classic protocol, when spoken (see [`RedisBusBuilder::node_protocol`]).
+    classic: Option<classic::ClassicWire>,
     /// Set once the connections are up; never reset (fred reconnects by itself afterwards).
     connected: OnceCell<()>,
     /// The tasks to stop with the bus: resubscription and message forwarding.
@@ -222,6 +226,7 @@ impl RedisBus {
                 operation_timeout: settings.operation_timeout,
                 count_receivers: settings.count_receivers,
                 address: settings.address,
+                classic: settings.node_protocol.map(classic::ClassicWire::new),
                 connected: OnceCell::new(),
                 tasks: Mutex::new(Vec::new()),
             }),
@@ -301,6 +306,32 @@ impl RedisBus {
     }
 }
 
+/// How many connections subscribe to `channel` (`PUBSUB NUMSUB`): how Node's adapters count the
+/// nodes of a cluster. `None` (logged at debug level) when Redis does not answer in time.
+pub(crate) async fn count_subscribers(
+    client: &Client,
+    timeout: Duration,
+    channel: String,
+) -> Option<usize> {
+    let reply: Value = client
+        .with_options(&Options {
+            timeout: Some(timeout),
+            ..Default::default()
+        })
+        .pubsub_numsub(channel)
+        .await
+        .map_err(|e| {
+            tracing::debug!(target: LOG_TARGET, error = %error::describe(&e), "cannot count the nodes");
+        })
+        .ok()?;
+    let count = match reply {
+        Value::Array(items) => items.get(1).and_then(Value::as_u64),
+        Value::Map(map) => map.values().next().and_then(Value::as_u64),
+        _ => None,
+    }?;
+    Some(usize::try_from(count).unwrap_or(0))
+}
+
 impl Inner {
     async fn open(&self) -> Result<(), RedisError> {
         let connect_error = |e: fred::error::Error| RedisError::Connect(error::describe(&e));
@@ -363,6 +394,9 @@ impl PubSub for RedisBus {
     }
 
     async fn publish(&self, channel: &str, payload: Bytes) -> Result<(), BusError> {
+        if self.inner.classic.is_some() {
+            return self.publish_classic(channel, &payload).await;
+        }
         self.publish_to(channel, payload).await.map(|_| ())
     }
 
@@ -371,11 +405,43 @@ impl PubSub for RedisBus {
         channel: &str,
         payload: Bytes,
     ) -> Result<Option<usize>, BusError> {
+        if self.inner.classic.is_some() {
+            // checked against Node's count of the namespace's nodes, by the wire itself
+            return self.publish_classic(channel, &payload).await.map(|()| None);
+        }
         let receivers = self.publish_to(channel, payload).await?;
         Ok(self.inner.count_receivers.then_some(receivers))
     }
 
+    async fn peers(&self, nsp: &str) -> Option<usize> {
+        if self.inner.classic.is_some() {
+            return self.classic_peers(nsp).await;
+        }
+        None
+    }
+
+    async fn serve(&self, nsp: &str) {
+        if self.inner.classic.is_some() {
+            self.serve_classic(nsp).await;
+        }
+    }
+
     async fn subscribe(
+        &self,
+        subscriptions: &[Subscription],
+        sink: mpsc::Sender<BusMessage>,
+    ) -> Result<(), BusError> {
+        if self.inner.classic.is_some() {
+            return self.subscribe_classic(subscriptions, sink).await;
+        }
+        self.subscribe_raw(subscriptions, sink).await
+    }
+}
+
+impl RedisBus {
+    /// `SUBSCRIBE`s and `PSUBSCRIBE`s `subscriptions` and forwards their messages to `sink`, as
+    /// they come (see [Subscribing](RedisBus#subscribing)).
+    async fn subscribe_raw(
         &self,
         subscriptions: &[Subscription],
         sink: mpsc::Sender<BusMessage>,

@@ -219,7 +219,11 @@ impl StreamsBusBuilder {
             return Err(RedisError::InvalidUrl("the stream name is empty".into()));
         }
         let fred = self.redis.fred_settings()?;
-        let pubsub = self.redis.build()?;
+        // the streams bus speaks Node's streams protocol itself (`node_protocol` above): its
+        // pub/sub side carries that protocol's messages as they are
+        let mut redis = self.redis;
+        redis.node_protocol = None;
+        let pubsub = redis.build()?;
         let writer = fred.client(fred.publisher_perf.clone());
         Ok(StreamsBus {
             inner: Arc::new(Inner {

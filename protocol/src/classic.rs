@@ -202,6 +202,15 @@ impl BroadcastRef<'_> {
 /// Errors: a namespace that does not start with `/`, lengths beyond MessagePack's 32 bits, and
 /// arguments nested so deeply that [`decode_broadcast`] would refuse them.
 pub fn encode_broadcast(message: &BroadcastRef<'_>) -> Result<Bytes, EncodeError> {
+    write_broadcast(message, None)
+}
+
+/// [`encode_broadcast`], with a fourth option `offset` when one is given: the offset of the
+/// broadcast for connection state recovery, which Volley nodes read and Node nodes ignore.
+pub(crate) fn write_broadcast(
+    message: &BroadcastRef<'_>,
+    offset: Option<&str>,
+) -> Result<Bytes, EncodeError> {
     if !message.nsp.starts_with('/') {
         return Err(EncodeError::InvalidNamespace(message.nsp.to_owned()));
     }
@@ -223,7 +232,7 @@ pub fn encode_broadcast(message: &BroadcastRef<'_>) -> Result<Bytes, EncodeError
     w.str(message.nsp)?;
 
     let opts = message.opts;
-    w.map_len(3)?;
+    w.map_len(3 + usize::from(offset.is_some()))?;
     w.str("rooms")?;
     write_strings(&mut w, &opts.rooms)?;
     w.str("flags")?;
@@ -238,6 +247,10 @@ pub fn encode_broadcast(message: &BroadcastRef<'_>) -> Result<Bytes, EncodeError
     }
     w.str("except")?;
     write_strings(&mut w, &opts.except)?;
+    if let Some(offset) = offset {
+        w.str("offset")?;
+        w.str(offset)?;
+    }
     Ok(Bytes::from(w.0))
 }
 
@@ -306,6 +319,11 @@ fn write_number(w: &mut Writer, f: f64) -> Result<(), EncodeError> {
 /// Decodes a broadcast published by a Node node, a Node emitter (any version) or
 /// `volley-emitter`; see the [module docs](self) for what is accepted.
 pub fn decode_broadcast(data: &[u8]) -> Result<Broadcast, DecodeError> {
+    read_broadcast(data).map(|(broadcast, _)| broadcast)
+}
+
+/// [`decode_broadcast`], with the `offset` option Volley nodes add (see [`write_broadcast`]).
+pub(crate) fn read_broadcast(data: &[u8]) -> Result<(Broadcast, Option<String>), DecodeError> {
     let Value::Array(items) = read_value(data)? else {
         return Err(invalid("a broadcast must be an array [uid, packet, opts]"));
     };
@@ -350,14 +368,23 @@ pub fn decode_broadcast(data: &[u8]) -> Result<Broadcast, DecodeError> {
         None => return Err(invalid("EVENT data must not be empty")),
     };
     let args = data.map(normalize).collect();
+    let offset = match &opts {
+        Value::Map(entries) => entries
+            .iter()
+            .find(|(key, _)| key.as_str() == Some("offset"))
+            .and_then(|(_, value)| value.as_str())
+            .map(str::to_owned),
+        _ => None,
+    };
 
-    Ok(Broadcast {
+    let broadcast = Broadcast {
         uid,
         nsp,
         event,
         args,
         opts: decode_opts(opts)?,
-    })
+    };
+    Ok((broadcast, offset))
 }
 
 /// `{rooms, except, flags}` of a broadcast (the flags are ignored in requests).

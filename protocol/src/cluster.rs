@@ -24,6 +24,7 @@
 
 pub mod batch;
 mod broadcast;
+pub mod classic;
 pub mod node;
 
 pub use broadcast::BroadcastRef;

@@ -1,7 +1,7 @@
 //! Multi-node test clusters and the suite every cluster backend must pass.
 //!
 //! A [`Backend`] is the bus: the in-process [`MemoryBus`] (nodes in this process), a broker URL
-//! (nodes are `cluster_node` processes), or Redis Streams shared with Node's socket.io (nodes are
+//! (nodes are `cluster_node` processes), or Redis shared with Node's socket.io (nodes are
 //! `cluster_node` processes or Node processes, see [`crate::node_peer`]). The suite's scenarios
 //! take a backend, so the same tests run unchanged against each adapter;
 //! [`cluster_suite!`](macro@crate::cluster_suite) instantiates them.
@@ -41,12 +41,14 @@ pub enum Backend {
         /// The node binary.
         node_bin: &'static str,
     },
-    /// A Redis Streams cluster in the format of Node's `@socket.io/redis-streams-adapter`: the
-    /// stream and the channel prefix are the cluster's prefix, and node `i` runs
-    /// `kinds[i % kinds.len()]` (see [`Backend::node_streams`]).
-    NodeStreams {
+    /// A Redis cluster in the format of one of Node's Redis adapters, shared by Volley nodes and
+    /// Node socket.io nodes: node `i` runs `kinds[i % kinds.len()]` (see
+    /// [`Backend::node_streams`] and [`Backend::node_classic`]).
+    WithNode {
         /// The Redis URL, without a query (`redis://127.0.0.1:6379`).
         redis: String,
+        /// Which of Node's adapters.
+        adapter: NodeAdapter,
         /// Which implementation each node runs, in order of start.
         kinds: Vec<Kind>,
         /// The Volley node binary, for [`Kind::Volley`] nodes.
@@ -54,12 +56,23 @@ pub enum Backend {
     },
 }
 
-/// Which implementation a node of a [`Backend::NodeStreams`] cluster runs.
+/// Which of Node's Redis adapters a [`Backend::WithNode`] cluster speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeAdapter {
+    /// `@socket.io/redis-streams-adapter`: the stream and the channel prefix are the cluster's
+    /// prefix.
+    Streams,
+    /// The classic `@socket.io/redis-adapter` (pub/sub): its `key` is the cluster's prefix.
+    Classic,
+}
+
+/// Which implementation a node of a [`Backend::WithNode`] cluster runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// A `cluster_node` process on `?bus=streams&stream=<prefix>&protocol=node&key=<prefix>`.
+    /// A `cluster_node` process speaking the Node adapter's protocol
+    /// ([`crate::node_peer::volley_url`]).
     Volley,
-    /// A Node socket.io process on `@socket.io/redis-streams-adapter` ([`crate::node_peer`]).
+    /// A Node socket.io process on that adapter ([`crate::node_peer`]).
     Node,
 }
 
@@ -74,7 +87,7 @@ impl Backend {
     /// name the socket; the ack comes under [`volley::Sid::UNNAMED`]).
     pub fn names_acks(&self, asker: usize, node: usize) -> bool {
         match self {
-            Backend::NodeStreams { kinds, .. } if !kinds.is_empty() => {
+            Backend::WithNode { kinds, .. } if !kinds.is_empty() => {
                 let kind = |i: usize| kinds[i % kinds.len()];
                 !(asker != node && kind(asker) == Kind::Volley && kind(node) == Kind::Node)
             }
@@ -82,11 +95,23 @@ impl Backend {
         }
     }
 
-    /// A [`Backend::NodeStreams`] cluster on the Redis at `redis` (no query) whose nodes run
-    /// `kinds` in turn; `node_bin` is `env!("CARGO_BIN_EXE_cluster_node")`.
+    /// A [`Backend::WithNode`] cluster on Node's Redis Streams adapter, on the Redis at `redis`
+    /// (no query), whose nodes run `kinds` in turn; `node_bin` is
+    /// `env!("CARGO_BIN_EXE_cluster_node")`.
     pub fn node_streams(redis: &str, kinds: &[Kind], node_bin: &'static str) -> Self {
-        Backend::NodeStreams {
+        Backend::WithNode {
             redis: redis.to_owned(),
+            adapter: NodeAdapter::Streams,
+            kinds: kinds.to_vec(),
+            node_bin,
+        }
+    }
+
+    /// The same on Node's classic Redis adapter (pub/sub).
+    pub fn node_classic(redis: &str, kinds: &[Kind], node_bin: &'static str) -> Self {
+        Backend::WithNode {
+            redis: redis.to_owned(),
+            adapter: NodeAdapter::Classic,
             kinds: kinds.to_vec(),
             node_bin,
         }
@@ -250,8 +275,9 @@ pub async fn start_node_with(
         Backend::Url { url, node_bin } => {
             start_process(node_bin, url, prefix, name, recovery).await
         }
-        Backend::NodeStreams {
+        Backend::WithNode {
             redis,
+            adapter,
             kinds,
             node_bin,
         } => {
@@ -261,9 +287,11 @@ pub async fn start_node_with(
                 .parse()
                 .unwrap_or(0);
             match kinds.get(index % kinds.len().max(1)) {
-                Some(Kind::Node) => crate::node_peer::start(redis, prefix, name, recovery).await,
+                Some(Kind::Node) => {
+                    crate::node_peer::start(redis, *adapter, prefix, name, recovery).await
+                }
                 _ => {
-                    let url = crate::node_peer::volley_streams_url(redis, prefix);
+                    let url = crate::node_peer::volley_url(redis, *adapter, prefix);
                     start_process(node_bin, &url, prefix, name, recovery).await
                 }
             }

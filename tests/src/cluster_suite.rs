@@ -302,8 +302,17 @@ pub async fn dead_nodes_stop_counting(backend: Backend) -> TestResult {
 /// The emitter of `volley-emitter` for the broker of `backend`, publishing under the key the
 /// test nodes of the cluster with channel prefix `prefix` accept emitter input on.
 async fn emitter_for(backend: &Backend, prefix: &str) -> TestResult<volley_emitter::Emitter> {
-    let Backend::Url { url, .. } = backend else {
-        bail!("emitter_input needs a broker: instantiate it with `cluster_suite!(broker: ...)`");
+    // a cluster speaking Node's classic protocol reads Node's emitters under its own key
+    let (url, key) = match backend {
+        Backend::Url { url, .. } => (url, cluster::compat_key(prefix)),
+        Backend::WithNode {
+            redis,
+            adapter: cluster::NodeAdapter::Classic,
+            ..
+        } => (redis, prefix.to_owned()),
+        _ => {
+            bail!("emitter_input needs a broker: instantiate it with `cluster_suite!(broker: ...)`")
+        }
     };
     let connecting = async {
         if url.starts_with("redis://") {
@@ -321,7 +330,7 @@ async fn emitter_for(backend: &Backend, prefix: &str) -> TestResult<volley_emitt
     let emitter = tokio::time::timeout(Duration::from_secs(15), connecting)
         .await
         .map_err(|_| crate::Failure::msg("the emitter did not connect within 15 s"))??;
-    Ok(emitter.with_key(cluster::compat_key(prefix)))
+    Ok(emitter.with_key(key))
 }
 
 /// `volley_emitter::Emitter` on the cluster's broker drives the cluster from outside: events to

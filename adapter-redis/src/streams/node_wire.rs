@@ -21,7 +21,7 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 
 use base64::Engine as _;
 use bytes::Bytes;
-use fred::prelude::{ClientLike, Expiration, KeysInterface, PubsubInterface, StreamsInterface};
+use fred::prelude::{ClientLike, Expiration, KeysInterface, StreamsInterface};
 use fred::types::Value as FredValue;
 use tokio::sync::mpsc;
 use volley_cluster::PubSub as _;
@@ -33,6 +33,7 @@ use volley_protocol::Value;
 
 use super::entry::Entry;
 use super::Inner;
+use crate::manager_channels::{manager_channels, target_uid};
 use crate::{error, LOG_TARGET};
 
 /// Default of the channel prefix: `socket.io`, as Node's streams adapter.
@@ -76,29 +77,6 @@ impl NodeWire {
     fn private_channel(&self, nsp: &str, uid: &str) -> String {
         format!("{}#{}#{}#", self.key, nsp, uid)
     }
-}
-
-/// The manager's two channels: every node's (delivered on) and this node's own (naming its uid).
-fn manager_channels(subscriptions: &[Subscription]) -> Option<(String, String)> {
-    let channels: Vec<&str> = subscriptions
-        .iter()
-        .filter_map(|s| match s {
-            Subscription::Channel(c) => Some(c.as_str()),
-            Subscription::Prefix(_) => None,
-        })
-        .collect();
-    channels.iter().find_map(|main| {
-        channels.iter().find_map(|own| {
-            let uid = own.strip_prefix(main)?.strip_suffix('#')?;
-            (!uid.is_empty()).then(|| (main.to_string(), uid.to_owned()))
-        })
-    })
-}
-
-/// The uid in a node channel of the manager's, `{prefix}#{uid}#`.
-fn target_uid(channel: &str) -> Option<&str> {
-    let uid = channel.strip_suffix('#')?.rsplit('#').next()?;
-    (!uid.is_empty()).then_some(uid)
 }
 
 fn is_answer(body: &Body) -> bool {
@@ -234,24 +212,9 @@ impl Inner {
         let wire = self.wire().ok()?;
         self.serve_namespace(nsp).await;
         let channel = wire.public_channel(nsp);
-        let reply: FredValue = self
-            .writer
-            .with_options(&fred::prelude::Options {
-                timeout: Some(self.settings.fred.operation_timeout),
-                ..Default::default()
-            })
-            .pubsub_numsub(channel)
-            .await
-            .map_err(|e| {
-                tracing::debug!(target: LOG_TARGET, error = %error::describe(&e), "cannot count the nodes");
-            })
-            .ok()?;
-        let count = match reply {
-            FredValue::Array(items) => items.get(1).and_then(FredValue::as_u64),
-            FredValue::Map(map) => map.values().next().and_then(FredValue::as_u64),
-            _ => None,
-        }?;
-        Some(usize::try_from(count).unwrap_or(0).saturating_sub(1))
+        let timeout = self.settings.fred.operation_timeout;
+        let count = crate::count_subscribers(&self.writer, timeout, channel).await?;
+        Some(count.saturating_sub(1))
     }
 }
 
@@ -479,26 +442,5 @@ fn reencode(message: &Message) -> Option<Bytes> {
             tracing::warn!(target: LOG_TARGET, error = %e, "cannot re-encode a Node message, skipped");
             None
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn finds_the_managers_channels() {
-        let subs = [
-            Subscription::Channel("volley#".into()),
-            Subscription::Channel("volley#abc#".into()),
-            Subscription::Prefix("socket.io#".into()),
-        ];
-        assert_eq!(
-            manager_channels(&subs),
-            Some(("volley#".into(), "abc".into()))
-        );
-        assert_eq!(manager_channels(&subs[..1]), None);
-        assert_eq!(target_uid("volley#abc#"), Some("abc"));
-        assert_eq!(target_uid("volley##"), None);
     }
 }

@@ -39,6 +39,7 @@ pub enum AdapterError {
 /// |---|---|
 /// | `memory` | [`MemoryManager`]: one node |
 /// | `redis://host:port[?key=PREFIX]` | Redis pub/sub (feature `redis`); channels `{key}#…` (default `volley`), Node emitters accepted on `{key}` (default `socket.io`) |
+/// | `redis://host:port?protocol=node[&key=KEY]` | Redis pub/sub in the format of Node's `@socket.io/redis-adapter` (`createAdapter`; `key`: its `key`, default `socket.io`): Volley and Node nodes in one cluster |
 /// | `redis://host:port?bus=streams[&stream=NAME][&maxlen=N][&key=PREFIX]` | one Redis stream (default `socket.io`, about 10 000 entries); `key` as for pub/sub |
 /// | `redis://host:port?bus=streams&protocol=node[&key=PREFIX]` | the same, in the format of Node's `@socket.io/redis-streams-adapter` (`key`: its `channelPrefix`) |
 /// | `amqp://[user:password@]host[:port][/vhost][?key=EXCHANGE]` | RabbitMQ (feature `amqp`), exchange `volley` by default; lapin's own query settings (`heartbeat`, …) pass through |
@@ -74,6 +75,7 @@ pub enum AdapterError {
 /// assert!(from_url("redis://127.0.0.1:6379?bus=streams&stream=chat&maxlen=1000", c()).is_ok());
 /// assert!(from_url("redis://127.0.0.1:6379?key=staging", c()).is_ok());
 /// assert!(from_url("redis://127.0.0.1:6379?bus=streams&protocol=node&key=app", c()).is_ok());
+/// assert!(from_url("redis://127.0.0.1:6379?protocol=node", c()).is_ok());
 /// assert!(from_url("redis://127.0.0.1:6379?bus=streams&protocol=python", c()).is_err());
 /// assert!(from_url("redis://127.0.0.1:6379?bus=carrier", c()).is_err());
 /// assert!(from_url("redis://127.0.0.1:6379?bus=streams&maxlen=many", c()).is_err());
@@ -274,16 +276,20 @@ pub(super) fn redis(
     }
     let refused = |e: volley_redis::RedisError| invalid(url, e.to_string());
     if !streams {
-        if stream.is_some() || max_len.is_some() || node {
-            return Err(invalid(url, "stream, maxlen and protocol need bus=streams"));
+        if stream.is_some() || max_len.is_some() {
+            return Err(invalid(url, "stream and maxlen need bus=streams"));
         }
-        if let Some(key) = key {
+        let mut builder = configure(volley_redis::RedisBus::builder(base));
+        if node {
+            // the bus reads Node's channels itself, the emitters' messages included
+            config.node_compat_key = None;
+            builder = builder
+                .node_protocol(key.unwrap_or_else(|| volley_protocol::classic::DEFAULT_KEY.into()));
+        } else if let Some(key) = key {
             config.node_compat_key = Some(key.clone());
             config.prefix = key;
         }
-        let bus = configure(volley_redis::RedisBus::builder(base))
-            .build()
-            .map_err(refused)?;
+        let bus = builder.build().map_err(refused)?;
         return Ok(Arc::new(ClusterManager::new(bus, config)));
     }
     let mut builder = volley_redis::StreamsBus::builder(base).redis(configure);

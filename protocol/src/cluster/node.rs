@@ -214,11 +214,11 @@ fn parse_request_id(value: Option<Value>) -> Result<u64, DecodeError> {
     u64::from_str_radix(&text, 16).map_err(|_| invalid("a requestId must be 16 hex digits"))
 }
 
-fn invalid(why: &str) -> DecodeError {
+pub(super) fn invalid(why: &str) -> DecodeError {
     DecodeError::InvalidPayload(format!("Node cluster message: {why}"))
 }
 
-fn text(value: Value) -> Option<String> {
+pub(super) fn text(value: Value) -> Option<String> {
     match value {
         Value::String(s) => s.into_str(),
         _ => None,
@@ -238,7 +238,7 @@ fn has_binary(value: &Value) -> bool {
     }
 }
 
-fn map(entries: Vec<(&str, Value)>) -> Value {
+pub(super) fn map(entries: Vec<(&str, Value)>) -> Value {
     Value::Map(
         entries
             .into_iter()
@@ -247,11 +247,11 @@ fn map(entries: Vec<(&str, Value)>) -> Value {
     )
 }
 
-fn strings(items: &[String]) -> Value {
+pub(super) fn strings(items: &[String]) -> Value {
     Value::Array(items.iter().map(|s| Value::from(s.as_str())).collect())
 }
 
-fn opts_value(opts: &BroadcastOpts, timeout_ms: Option<u64>) -> Value {
+pub(super) fn opts_value(opts: &BroadcastOpts, timeout_ms: Option<u64>) -> Value {
     let mut flags = Vec::new();
     if opts.volatile {
         flags.push(("volatile", Value::Boolean(true)));
@@ -266,14 +266,14 @@ fn opts_value(opts: &BroadcastOpts, timeout_ms: Option<u64>) -> Value {
     ])
 }
 
-fn event_array(event: &str, args: &[Value]) -> Value {
+pub(super) fn event_array(event: &str, args: &[Value]) -> Value {
     let mut items = Vec::with_capacity(args.len() + 1);
     items.push(Value::from(event));
     items.extend(args.iter().cloned());
     Value::Array(items)
 }
 
-fn socket_value(socket: &RemoteSocket) -> Value {
+pub(super) fn socket_value(socket: &RemoteSocket) -> Value {
     let address = socket.address.as_deref().map_or(Value::Nil, Value::from);
     let handshake = map(vec![
         ("headers", map(Vec::new())),
@@ -387,22 +387,22 @@ fn data_of(msg: &Message) -> Result<Option<Value>, EncodeError> {
 }
 
 /// The fields of a `data` map, by name.
-struct Fields(Vec<(Value, Value)>);
+pub(super) struct Fields(Vec<(Value, Value)>);
 
 impl Fields {
-    fn new(data: Option<Value>) -> Result<Self, DecodeError> {
+    pub(super) fn new(data: Option<Value>) -> Result<Self, DecodeError> {
         match data {
             Some(Value::Map(entries)) => Ok(Fields(entries)),
             _ => Err(invalid("data must be a map")),
         }
     }
 
-    fn take(&mut self, name: &str) -> Option<Value> {
+    pub(super) fn take(&mut self, name: &str) -> Option<Value> {
         let at = self.0.iter().position(|(k, _)| k.as_str() == Some(name))?;
         Some(self.0.swap_remove(at).1)
     }
 
-    fn opts(&mut self) -> Result<(BroadcastOpts, Option<u64>), DecodeError> {
+    pub(super) fn opts(&mut self) -> Result<(BroadcastOpts, Option<u64>), DecodeError> {
         let Some(value) = self.take("opts") else {
             return Ok((BroadcastOpts::default(), None));
         };
@@ -431,7 +431,19 @@ impl Fields {
         ))
     }
 
-    fn rooms(&mut self) -> Result<Vec<String>, DecodeError> {
+    /// The sockets an answer to a broadcast with acks counts (`count`, its `clientCount`):
+    /// named when a Volley node sent it (`sids`), as many empty ids otherwise (Node's nodes do
+    /// not name them). Bounded: a count is not a reason to allocate without limit.
+    pub(super) fn recipients(&mut self, count: Option<u64>) -> Result<Vec<String>, DecodeError> {
+        let count = count.ok_or_else(|| invalid("clientCount must be a number"))?;
+        let count = usize::try_from(count.min(MAX_CLIENT_COUNT)).unwrap_or(0);
+        Ok(match self.take("sids").map(|v| rooms(v, "sids")) {
+            Some(Ok(sids)) if sids.len() == count => sids,
+            _ => vec![String::new(); count],
+        })
+    }
+
+    pub(super) fn rooms(&mut self) -> Result<Vec<String>, DecodeError> {
         rooms(self.take("rooms").unwrap_or(Value::Nil), "rooms")
     }
 
@@ -440,7 +452,7 @@ impl Fields {
     }
 
     /// `[event, ...args]`, from a broadcast's packet or a server-side emit.
-    fn event(value: Option<Value>) -> Result<(String, Vec<Value>), DecodeError> {
+    pub(super) fn event(value: Option<Value>) -> Result<(String, Vec<Value>), DecodeError> {
         let Some(Value::Array(items)) = value else {
             return Err(invalid("an event must be an array [event, ...args]"));
         };
@@ -462,7 +474,7 @@ impl Fields {
     }
 }
 
-fn socket_from(value: Value, nsp: &str) -> Result<RemoteSocket, DecodeError> {
+pub(super) fn socket_from(value: Value, nsp: &str) -> Result<RemoteSocket, DecodeError> {
     let mut fields = Fields::new(Some(value))?;
     let id = fields
         .take("id")
@@ -580,17 +592,8 @@ fn message(
         11 => {
             let mut d = Fields::new(data)?;
             let request_id = d.request_id()?;
-            // bounded: a count is not a reason to allocate without limit
-            let count = d
-                .take("clientCount")
-                .and_then(|c| c.as_u64())
-                .ok_or_else(|| invalid("clientCount must be a number"))?;
-            let count = usize::try_from(count.min(MAX_CLIENT_COUNT)).unwrap_or(0);
-            // Volley nodes name the sockets too; Node's do not
-            let sids = match d.take("sids").map(|v| rooms(v, "sids")) {
-                Some(Ok(sids)) if sids.len() == count => sids,
-                _ => vec![String::new(); count],
-            };
+            let count = d.take("clientCount").and_then(|c| c.as_u64());
+            let sids = d.recipients(count)?;
             Body::BroadcastClientCount { request_id, sids }
         }
         12 => {

@@ -148,7 +148,8 @@ impl<B: PubSub> Node<B> {
             nsp,
             body,
         } = msg;
-        if from != EMITTER_UID {
+        // emitters, and nodes that do not say who they are, are not nodes to keep track of
+        if from != EMITTER_UID && !from.is_empty() {
             self.seen(&from, matches!(body, Body::AdapterClose));
         }
         match body {
@@ -209,9 +210,12 @@ impl<B: PubSub> Node<B> {
             }
             Body::SocketsJoin { opts, rooms } => self.local.add_sockets(&nsp, &opts, &rooms),
             Body::SocketsLeave { opts, rooms } => self.local.del_sockets(&nsp, &opts, &rooms),
-            Body::DisconnectSockets { opts, .. } => {
+            Body::DisconnectSockets { opts, close } => {
                 for socket in self.local.select(&nsp, &opts) {
                     socket.disconnect();
+                    if close {
+                        socket.close_connection();
+                    }
                 }
             }
             Body::FetchSockets { opts, request_id } => {

@@ -33,7 +33,8 @@ pub(crate) async fn run<B: PubSub>(node: Weak<Node<B>>) {
                 tracing::debug!(target: "volley::cluster", error = %e, "heartbeat not sent");
             }
         }
-        if let Some(others) = node.bus.peers("/").await {
+        let counted = node.bus.peers("/").await;
+        if let Some(others) = counted {
             node.counted
                 .store(others + 1, std::sync::atomic::Ordering::Relaxed);
         }
@@ -57,7 +58,13 @@ pub(crate) async fn run<B: PubSub>(node: Weak<Node<B>>) {
             Err(_) => Vec::new(),
         };
         for uid in dead {
-            tracing::warn!(target: "volley::cluster", node = %uid, "node stopped answering, dropped");
+            if counted.is_some() {
+                // the bus counts the nodes: silence is normal for nodes without heartbeats
+                // (Node's), and a node really gone is no longer counted
+                tracing::debug!(target: "volley::cluster", node = %uid, "node silent, no longer tracked");
+            } else {
+                tracing::warn!(target: "volley::cluster", node = %uid, "node stopped answering, dropped");
+            }
             node.requests.node_gone(&uid);
         }
     }

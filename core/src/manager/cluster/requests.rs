@@ -63,9 +63,15 @@ impl Pending {
             && self.unnamed.is_empty()
     }
 
-    /// Takes `from`'s answer into account; `false` when it was not awaited.
+    /// Takes `from`'s answer into account; `false` when it was not awaited. An empty `from` is
+    /// a node that does not say who it is (Node's classic Redis adapter): each of its answers
+    /// counts as one more node.
     fn answered_by(&mut self, from: &str) -> bool {
         if self.nodes.remove(from) {
+            return true;
+        }
+        if from.is_empty() && self.anonymous > 0 {
+            self.anonymous -= 1;
             return true;
         }
         if self.anonymous > 0 && self.answered.insert(from.to_owned()) {
@@ -200,11 +206,12 @@ impl Requests {
         session: Option<volley_protocol::cluster::RecoveredSession>,
     ) {
         self.update(id, |p| {
-            if p.nodes.remove(from) {
+            if p.answered_by(from) {
                 if let (Collected::Session(slot @ None), Some(found)) = (&mut p.collected, session)
                 {
                     *slot = Some(found);
                     p.nodes.clear();
+                    p.anonymous = 0;
                 }
             }
         });
@@ -223,7 +230,8 @@ impl Requests {
                     }
                 }
                 if unnamed > 0 {
-                    p.unnamed.insert(from.to_owned(), unnamed);
+                    // nodes that do not say who they are share one entry
+                    *p.unnamed.entry(from.to_owned()).or_default() += unnamed;
                 }
             }
         });

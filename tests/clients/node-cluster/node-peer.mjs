@@ -1,30 +1,38 @@
-// A Node socket.io node of a Redis Streams cluster (@socket.io/redis-streams-adapter) that behaves
-// like Volley's test node (tests/src/cluster_app.rs): the same namespaces, event handlers, acks,
-// server-side events and HTTP routes, so the cluster suite (tests/src/cluster_suite.rs) can drive
-// a Node node exactly as it drives a Volley one (tests/src/node_peer.rs starts it).
+// A Node socket.io node of a Redis cluster that behaves like Volley's test node
+// (tests/src/cluster_app.rs): the same namespaces, event handlers, acks, server-side events and
+// HTTP routes, so the cluster suite (tests/src/cluster_suite.rs) can drive a Node node exactly as
+// it drives a Volley one (tests/src/node_peer.rs starts it). Its adapter is
+// @socket.io/redis-streams-adapter, or with `--classic` the classic @socket.io/redis-adapter.
 //
-// usage: node streams-node.mjs <port|0> <redisUrl> <streamName> <name> [--recovery]
+// usage: node node-peer.mjs <port|0> <redisUrl> <prefix> <name> [--recovery] [--classic]
 //
-// The stream is <streamName> and the pub/sub channels start with <streamName> too (the adapter's
-// `channelPrefix`), so a unique name makes a cluster of its own. `--recovery` turns connection
-// state recovery on (2 min, middlewares skipped), as `cluster_node --recovery` does: with it, every
-// broadcast carries its stream offset as a last argument.
+// Streams: the stream is <prefix> and the pub/sub channels start with <prefix> too (the adapter's
+// `channelPrefix`). Classic: <prefix> is the adapter's `key`. Either way a unique prefix makes a
+// cluster of its own. `--recovery` (streams only) turns connection state recovery on (2 min,
+// middlewares skipped), as `cluster_node --recovery` does: with it, every broadcast carries its
+// stream offset as a last argument.
 //
-// Prints {"ev":"listening","port":N} once its Redis connections read the stream and listen on
-// their channels, then {"ev":"redis_error",...} lines if Redis fails. Exits when stdin closes.
+// Prints {"ev":"listening","port":N} once its Redis connections listen on their channels (and
+// read the stream), then {"ev":"redis_error",...} lines if Redis fails. Exits when stdin closes.
 //
 // Acks are shaped as Volley serializes handler results: `Ok(x)` as {"Ok": x}, `Err(e)` as
 // {"Err": "<message>"}, `()` as no argument; arguments that do not fit a handler get
 // {"error": "invalid arguments", "message": ...}.
 import { createServer } from "node:http";
 import { Server } from "socket.io";
-import { createAdapter } from "@socket.io/redis-streams-adapter";
+import { createAdapter as createStreamsAdapter } from "@socket.io/redis-streams-adapter";
+import { createAdapter as createClassicAdapter } from "@socket.io/redis-adapter";
 import { createClient } from "redis";
 
 const args = process.argv.slice(2);
 const recovery = args.includes("--recovery");
+const classic = args.includes("--classic");
 const [port = "0", redisUrl = "redis://127.0.0.1:6379", streamName = "socket.io", name = "node"] =
-  args.filter((a) => a !== "--recovery");
+  args.filter((a) => !a.startsWith("--"));
+if (recovery && classic) {
+  out({ ev: "error", message: "the classic Redis adapter has no connection state recovery" });
+  process.exit(1);
+}
 
 /// How long cluster-wide requests (fetch, acks of a call) wait, as Volley's test nodes.
 const REQUEST_TIMEOUT_MS = 3000;
@@ -39,10 +47,16 @@ function out(obj) {
 
 // Every connection of this node (the adapter duplicates this client) carries one name, which the
 // readiness check looks for in CLIENT LIST.
-const clientName = `streams-node-${streamName}-${name}-${process.pid}`;
+const clientName = `node-peer-${streamName}-${name}-${process.pid}`;
 const redisClient = createClient({ url: redisUrl, name: clientName });
 redisClient.on("error", (err) => out({ ev: "redis_error", message: String(err && err.message) }));
 await redisClient.connect();
+// the classic adapter subscribes on a connection of its own
+const subClient = classic ? redisClient.duplicate() : null;
+if (subClient) {
+  subClient.on("error", (err) => out({ ev: "redis_error", message: String(err && err.message) }));
+  await subClient.connect();
+}
 
 const httpServer = createServer((req, res) => {
   const path = (req.url || "").split("?")[0];
@@ -66,7 +80,12 @@ const httpServer = createServer((req, res) => {
 });
 
 const io = new Server(httpServer, {
-  adapter: createAdapter(redisClient, { streamName, channelPrefix: streamName }),
+  adapter: classic
+    ? createClassicAdapter(redisClient, subClient, {
+        key: streamName,
+        requestsTimeout: REQUEST_TIMEOUT_MS,
+      })
+    : createStreamsAdapter(redisClient, { streamName, channelPrefix: streamName }),
   ...(recovery ? { connectionStateRecovery: RECOVERY } : {}),
 });
 
@@ -119,10 +138,11 @@ function on(socket, event, spec, run) {
 /// Broadcasts `[event, ...values]` to `rooms` but `except` across the cluster, as the
 /// BroadcastOperator does, awaiting the adapter's publish.
 function publish(nsp, rooms, except, event, values) {
-  return nsp.adapter.broadcast(
+  // the streams adapter returns a promise, the classic one nothing
+  return Promise.resolve().then(() => nsp.adapter.broadcast(
     { type: 2, data: [event, ...values] },
     { rooms: new Set(rooms), except: new Set(except), flags: {} },
-  );
+  ));
 }
 
 function targets(rooms) {
@@ -314,14 +334,18 @@ function isSid(s) {
 
 // --- readiness ----------------------------------------------------------------------------------
 
-/// Whether the adapter's connections are in place: one blocked reading the stream, one
-/// subscribed to the public and private channels of both namespaces.
+/// Whether the adapter's connections are in place: streams, one blocked reading the stream and
+/// one subscribed to the public and private channels of both namespaces; classic, one subscribed
+/// to the request and response channels (3 per namespace) and the broadcast patterns of both.
 async function adapterReady() {
   const list = await redisClient.sendCommand(["CLIENT", "LIST"]);
   const mine = String(list)
     .split("\n")
     .filter((line) => line.includes(` name=${clientName} `))
     .map((line) => Object.fromEntries(line.trim().split(" ").map((kv) => kv.split("="))));
+  if (classic) {
+    return mine.some((c) => Number(c.sub) >= 6 && Number(c.psub) >= 2);
+  }
   const reading = mine.some((c) => c.cmd === "xread" && c.flags.includes("b"));
   const subscribed = mine.some((c) => Number(c.sub) >= 4);
   return reading && subscribed;
@@ -339,15 +363,17 @@ while (!(await adapterReady())) {
 // Tests make a stream per cluster: it expires 10 minutes after its last node went away. The
 // expiry is set after this node's first entry (the adapter writes through `redisClient`), and
 // again 4 times a second for entries of other nodes.
-const expire = () => redisClient.pExpire(streamName, 10 * 60 * 1000).catch(() => {});
-setInterval(expire, 250).unref();
-const xAdd = redisClient.xAdd.bind(redisClient);
-let firstEntry = null;
-redisClient.xAdd = async (...command) => {
-  const id = await xAdd(...command);
-  await (firstEntry ??= expire());
-  return id;
-};
+if (!classic) {
+  const expire = () => redisClient.pExpire(streamName, 10 * 60 * 1000).catch(() => {});
+  setInterval(expire, 250).unref();
+  const xAdd = redisClient.xAdd.bind(redisClient);
+  let firstEntry = null;
+  redisClient.xAdd = async (...command) => {
+    const id = await xAdd(...command);
+    await (firstEntry ??= expire());
+    return id;
+  };
+}
 
 httpServer.listen(Number(port), "127.0.0.1", () => {
   out({ ev: "listening", port: httpServer.address().port });
