@@ -40,6 +40,14 @@ pub(crate) struct ClassicWire {
     counts: Mutex<HashMap<String, (usize, Instant)>>,
 }
 
+/// A message ready to go out on Node's channels.
+struct Outgoing {
+    channel: String,
+    payload: Bytes,
+    /// How many subscribers it must reach, when that is checked.
+    expected: Option<usize>,
+}
+
 /// How this node is reached, learnt from the manager's subscriptions.
 struct Link {
     /// This node's uid.
@@ -218,37 +226,55 @@ impl RedisBus {
             Some(link) if channel != link.main => target_uid(channel),
             _ => None,
         };
+        let mut outgoing = Vec::new();
         if batch::is_batch(payload) {
             let messages =
                 batch::messages(payload).map_err(|e| BusError::Other(format!("a batch: {e}")))?;
             for message in messages {
-                self.publish_one_classic(wire, to, message).await?;
+                outgoing.push(self.translate_out(wire, to, message).await?);
             }
-            Ok(())
         } else {
-            self.publish_one_classic(wire, to, payload).await
+            outgoing.push(self.translate_out(wire, to, payload).await?);
         }
+        // Node has no batches: one PUBLISH per message, all sent at once on the one publishing
+        // connection (which keeps their order) rather than one round trip each
+        let publishes = outgoing
+            .iter()
+            .map(|out| self.publish_to(&out.channel, out.payload.clone()));
+        let results = futures_util::future::join_all(publishes).await;
+        for (out, reached) in outgoing.iter().zip(results) {
+            let reached = reached?;
+            if let Some(expected) = out.expected.filter(|_| self.inner.count_receivers) {
+                if reached < expected {
+                    return Err(BusError::Undelivered { reached, expected });
+                }
+            }
+        }
+        Ok(())
     }
 
-    async fn publish_one_classic(
+    /// One of the manager's messages as Node sends it.
+    async fn translate_out(
         &self,
         wire: &ClassicWire,
         to: Option<&str>,
         bytes: &[u8],
-    ) -> Result<(), BusError> {
+    ) -> Result<Outgoing, BusError> {
         let msg = Message::decode(bytes).map_err(|e| BusError::Other(e.to_string()))?;
         // listen for the answers before asking
         self.serve_classic(&msg.nsp).await;
         let (route, payload) =
             classic::to_classic(&msg, to).map_err(|e| BusError::Other(e.to_string()))?;
-        let channel = route.channel(&wire.key, &msg.nsp);
-        let reached = self.publish_to(&channel, payload).await?;
-        if let (Route::Broadcast { .. }, Some(expected)) = (&route, wire.fresh_count(&msg.nsp)) {
-            if self.inner.count_receivers && reached < expected {
-                return Err(BusError::Undelivered { reached, expected });
-            }
-        }
-        Ok(())
+        // a broadcast must reach every node of its namespace (when they were counted lately)
+        let expected = match route {
+            Route::Broadcast { .. } => wire.fresh_count(&msg.nsp),
+            _ => None,
+        };
+        Ok(Outgoing {
+            channel: route.channel(&wire.key, &msg.nsp),
+            payload,
+            expected,
+        })
     }
 
     /// Node's count of the other servers of `nsp`: the subscribers of its request channel, this

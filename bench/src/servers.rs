@@ -48,6 +48,12 @@ impl Kind {
         let broker = adapter.split("://").next().unwrap_or(adapter);
         match (self, broker) {
             (Kind::Volley, b) if adapter.contains("bus=streams") => format!("Volley + {b} streams"),
+            (Kind::Volley, b) if adapter.contains("protocol=node") => {
+                format!("Volley + {b}, Node's protocol")
+            }
+            (Kind::Python, _) if adapter.contains("protocol=node") => {
+                "python-socketio (no Node protocol)".to_owned()
+            }
             (Kind::Volley, b) => format!("Volley + {b}"),
             (Kind::Node, "redis") if adapter.contains("bus=streams") => {
                 "Node + @socket.io/redis-streams-adapter".to_owned()
@@ -291,6 +297,19 @@ mod tests {
         assert_eq!(
             Kind::Python.cluster_name(streams),
             "python-socketio (no Redis Streams manager)"
+        );
+        let node_protocol = "redis://127.0.0.1:6379?protocol=node";
+        assert_eq!(
+            Kind::Volley.cluster_name(node_protocol),
+            "Volley + redis, Node's protocol"
+        );
+        assert_eq!(
+            Kind::Node.cluster_name(node_protocol),
+            "Node + @socket.io/redis-adapter"
+        );
+        assert_eq!(
+            Kind::Python.cluster_name(node_protocol),
+            "python-socketio (no Node protocol)"
         );
     }
 }

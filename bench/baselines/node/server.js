@@ -28,7 +28,7 @@ function options() {
   return o;
 }
 
-// `redis://host:port[?bus=pubsub|streams][&stream=NAME][&maxlen=N]`, as Volley reads it: the
+// `redis://host:port[?bus=pubsub|streams][&stream=NAME][&maxlen=N][&protocol=node]`, as Volley reads it: the
 // URL node-redis is given (without the query), the bus, and the stream's length if set.
 function redisUrl(adapter) {
   const u = new URL(adapter);
@@ -37,6 +37,8 @@ function redisUrl(adapter) {
   for (const [key, value] of u.searchParams) {
     if (key === "bus" && (value === "pubsub" || value === "streams")) bus = value;
     else if (key === "maxlen" && /^[0-9]+$/.test(value)) maxLen = Number(value);
+    // Volley's choice of Node's protocol: the protocol Node's adapters speak anyway
+    else if (key === "protocol" && value === "node") continue;
     else if (key !== "stream") throw new Error(`unsupported ${key}=${value} in ${adapter}`);
   }
   if (bus !== "streams" && (u.searchParams.has("stream") || maxLen !== undefined)) {

@@ -61,6 +61,14 @@ pub const BROKERS: &[Broker] = &[
         url: "redis://127.0.0.1:6379?bus=streams&stream=volley-bench",
         ..REDIS
     },
+    // the same server speaking Node's classic adapter protocol (Node's channels and shapes, one
+    // message per publish): what joining a Node cluster costs against Volley's own format; Node
+    // runs its own adapter, as in the Redis row
+    Broker {
+        name: "Redis node-protocol",
+        url: "redis://127.0.0.1:6379?protocol=node",
+        ..REDIS
+    },
     Broker {
         name: "RabbitMQ",
         url: "amqp://guest:guest@127.0.0.1:5672",
@@ -131,6 +139,13 @@ impl Bench {
                     all.push((
                         kind,
                         Series::failed("python-socketio has no Redis Streams manager"),
+                    ));
+                    continue;
+                }
+                if kind == Kind::Python && url.contains("protocol=node") {
+                    all.push((
+                        kind,
+                        Series::failed("python-socketio does not speak Node's adapter protocol"),
                     ));
                     continue;
                 }
