@@ -479,6 +479,14 @@ impl RedisBus {
                 .map_err(|_| timed_out())?
                 .map_err(|e| error::bus_error(e, &self.inner.address))?;
         }
+        // fred answers SUBSCRIBE and PSUBSCRIBE as soon as they are queued, not when Redis has
+        // taken them (their replies come out of band), so a publish right after this call could
+        // reach Redis first and find no subscriber. Redis answers a connection's commands in
+        // order: once this PING is answered, the subscriptions above are in place.
+        tokio::time::timeout(limit, subscriber.ping::<Value>(None))
+            .await
+            .map_err(|_| timed_out())?
+            .map_err(|e| error::bus_error(e, &self.inner.address))?;
 
         let task = tokio::spawn(forward(messages, filter, sink));
         let mut tasks = self

@@ -373,6 +373,7 @@ macro_rules! bus_conformance_suite {
             Full: prefix_with_glob_characters_matches_literally,
             Full: many_concurrent_publishers_are_all_delivered_once,
             Full: messages_published_before_subscribing_are_not_delivered,
+            Full: a_publish_right_after_subscribe_is_delivered,
             Full: a_dropped_sink_does_not_stop_publishing,
             Full: connect_is_lazy_and_close_ends_everything,
             Full: a_4_mib_limit_carries_a_3_mib_payload,
