@@ -5,7 +5,9 @@
 //! - [`redis`]: a private `redis-server`, optionally persistent across kills.
 //! - [`rabbitmq`]: a private RabbitMQ node (its own name, ports and data directory).
 //! - [`tansu`]: a private tansu (Kafka protocol) with SQLite storage, kept across kills.
+//! - [`nats`]: a private `nats-server` with JetStream, its storage kept across kills.
 
+pub mod nats;
 pub mod rabbitmq;
 pub mod redis;
 pub mod tansu;
@@ -25,7 +27,7 @@ pub trait Broker: Send + Sync {
     fn name(&self) -> &str;
 
     /// The URL a node's `--adapter` takes to use this broker (`redis://…`, `amqp://…`,
-    /// `kafka://…`).
+    /// `kafka://…`, `nats://…`).
     fn url(&self) -> String;
 
     /// An emitter (`volley_emitter`) connected to this broker, publishing as nodes on it read:
@@ -36,6 +38,7 @@ pub trait Broker: Send + Sync {
         Ok(match url.split_once("://").map(|(scheme, _)| scheme) {
             Some("amqp") => Emitter::amqp(&url).await?,
             Some("kafka") => Emitter::kafka(&url).await?,
+            Some("nats") => Emitter::nats(&url).await?,
             _ => Emitter::redis(&url).await?,
         })
     }
