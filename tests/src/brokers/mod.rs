@@ -83,6 +83,32 @@ pub async fn reap(child: Option<tokio::process::Child>, port: u16, what: &str) -
     wait_port_closed(port, what).await
 }
 
+/// Whether the broker process `child` answers `probe` (called with its port, every 20 ms) before
+/// `within` passes; `false` at once when there is no process or it exited (a port in use, …).
+pub async fn wait_answering<F, Fut>(
+    child: &mut Option<tokio::process::Child>,
+    port: u16,
+    within: std::time::Duration,
+    probe: F,
+) -> bool
+where
+    F: Fn(u16) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        match child.as_mut().map(tokio::process::Child::try_wait) {
+            Some(Ok(None)) => {}
+            _ => return false,
+        }
+        if probe(port).await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    false
+}
+
 /// Whether `program` can be found on `PATH` (or is a path to an existing file).
 pub fn installed(program: &str) -> bool {
     if program.contains('/') {

@@ -12,7 +12,7 @@ use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
-use super::{free_port, installed, reap, scratch_dir, Broker};
+use super::{free_port, installed, reap, scratch_dir, wait_answering, Broker};
 use crate::{bail, Failure, TestResult};
 
 /// The program started: `VOLLEY_NATS_SERVER`, else `nats-server` on `PATH`, else Debian's
@@ -102,18 +102,7 @@ impl NatsServer {
     /// Whether the server greets a client (`INFO`) before `within` passes; `false` once the
     /// process died.
     async fn wait_ready(&mut self, within: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + within;
-        while tokio::time::Instant::now() < deadline {
-            match self.child.as_mut().map(Child::try_wait) {
-                Some(Ok(None)) => {}
-                _ => return false,
-            }
-            if greets(self.port).await {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        false
+        wait_answering(&mut self.child, self.port, within, greets).await
     }
 }
 
