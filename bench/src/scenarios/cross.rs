@@ -391,8 +391,9 @@ impl Bench {
                     "Redis Streams" => Some((5.0, "≥ 5× Node + redis-streams-adapter")),
                     _ => None,
                 },
-                // python-socketio has no streams manager: nothing to compare with
-                (!streams).then_some(10.0),
+                // python-socketio has no streams manager and no NATS manager: nothing to
+                // compare with
+                (!streams && !url.starts_with("nats://")).then_some(10.0),
             );
             // the broker's targets: a rate, and an added latency p99 at that rate
             let volley_rate = all
