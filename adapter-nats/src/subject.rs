@@ -229,6 +229,27 @@ mod tests {
     }
 
     #[test]
+    fn any_subject_decodes_to_nothing_or_to_the_channel_that_writes_it() {
+        // a small deterministic generator over the characters that matter
+        let alphabet = b"volley.~#*>$ 0A9aF/-_\xc3\xa9";
+        let mut state: u32 = 1;
+        for _ in 0..20_000 {
+            let mut bytes = b"volley.".to_vec();
+            for _ in 0..(state % 12) {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                bytes.push(alphabet[(state >> 16) as usize % alphabet.len()]);
+            }
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let Ok(s) = std::str::from_utf8(&bytes) else {
+                continue;
+            };
+            if let Some(c) = channel("volley", s) {
+                assert_eq!(subject("volley", &c), s, "{c:?}");
+            }
+        }
+    }
+
+    #[test]
     fn prefixes_become_wildcards_without_overlap() {
         let f = filters(
             "r",
