@@ -48,8 +48,8 @@ pub enum AdapterError {
 /// | `nats://host:port?bus=jetstream[&stream=NAME][&maxlen=N][&key=ROOT]` | one JetStream stream (default: named after the root, at most 100 000 messages): every `Ok` emit stored, read by every node across reconnections and server restarts |
 ///
 /// `key` names what one cluster shares on the broker, so that two deployments on one broker do
-/// not hear each other. TLS (`rediss://`, `amqps://`) is not built in: such URLs are refused with
-/// a message that says so.
+/// not hear each other. TLS (`rediss://`, `amqps://`, NATS's `tls://`) is not built in: such
+/// URLs are refused with a message that says so.
 ///
 /// ```
 /// use volley::manager::{from_url, AdapterError, ClusterConfig};
@@ -88,13 +88,10 @@ pub enum AdapterError {
 /// assert!(from_url("amqps://127.0.0.1", c()).is_err());
 /// assert!(from_url("kafka://127.0.0.1:9092?key=chat", c()).is_ok());
 /// assert!(from_url("kafka://127.0.0.1:9092?key=a&topic=b", c()).is_err());
-/// # #[cfg(feature = "nats")]
-/// # {
 /// assert!(from_url("nats://127.0.0.1:4222", c()).is_ok());
 /// assert!(from_url("nats://127.0.0.1:4222?bus=jetstream&stream=chat&maxlen=1000&key=chat", c()).is_ok());
 /// assert!(from_url("nats://127.0.0.1:4222?stream=chat", c()).is_err());
 /// assert!(from_url("tls://127.0.0.1:4222", c()).is_err());
-/// # }
 /// # }
 /// ```
 pub fn from_url(url: &str, config: ClusterConfig) -> Result<Arc<dyn ClientManager>, AdapterError> {
