@@ -94,6 +94,12 @@ impl NatsServer {
         }
     }
 
+    /// Removes the server's storage (while it is down): it restarts empty.
+    pub fn wipe(&self) {
+        assert!(self.child.is_none(), "the server runs");
+        let _ = std::fs::remove_dir_all(self.dir.join("store"));
+    }
+
     /// Kills the server with SIGKILL and waits until it is gone.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
