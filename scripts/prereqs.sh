@@ -8,6 +8,7 @@
 #   nginx             the deployment test
 #   redis-server      the shared Redis (with redis-cli), and the private servers the fault tests kill
 #   rabbitmq-server   the shared RabbitMQ, and the private nodes the restart tests kill
+#   nats-server       the shared NATS (with JetStream), and the private servers the fault test kills
 #   procps            pgrep (scripts/kafka.sh finds the broker it started with it)
 #
 #   scripts/prereqs.sh           as root with apt-get: install what is missing; otherwise print
@@ -65,6 +66,7 @@ detect() {
     has nginx || need nginx "the deployment test"
     { has redis-server && has redis-cli; } || need redis-server "Redis (redis-server and redis-cli)"
     { has rabbitmq-server && has rabbitmqctl; } || need rabbitmq-server "RabbitMQ"
+    has nats-server || need nats-server "NATS (nats-server)"
     has pgrep || need procps "pgrep"
     return 0
 }

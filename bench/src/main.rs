@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! volley-bench run [--quick] [--only idle,storm,echo,fanout,rooms,cross,emitter,floods,compression]
-//!                  [--servers volley,node,python] [--brokers redis,redis-streams,redis-node-protocol,rabbitmq,kafka]
+//!                  [--servers volley,node,python] [--brokers redis,redis-streams,redis-node-protocol,rabbitmq,kafka,nats,nats-jetstream]
 //!                  [--out FILE] [--no-pin]
 //! volley-bench smoke
 //! volley-bench floods [--adapter URL[,URL…]] [--seconds N] [--only handlers,connect,binary,reader,http]
@@ -33,7 +33,7 @@ const USAGE: &str =
     "usage: volley-bench run [--quick] \
                      [--only idle,storm,echo,fanout,rooms,cross,emitter,floods,compression] \
                      [--servers volley,node,python] \
-                     [--brokers redis,redis-streams,redis-node-protocol,rabbitmq,kafka] [--out FILE] [--no-pin]\n       \
+                     [--brokers redis,redis-streams,redis-node-protocol,rabbitmq,kafka,nats,nats-jetstream] [--out FILE] [--no-pin]\n       \
                      volley-bench smoke\n       \
                      volley-bench floods [--adapter URL[,URL...]] [--seconds N] \
                      [--only handlers,connect,binary,reader,http]\n       \

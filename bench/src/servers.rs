@@ -48,6 +48,11 @@ impl Kind {
         let broker = adapter.split("://").next().unwrap_or(adapter);
         match (self, broker) {
             (Kind::Volley, b) if adapter.contains("bus=streams") => format!("Volley + {b} streams"),
+            (Kind::Volley, b) if adapter.contains("bus=jetstream") => {
+                format!("Volley + {b} JetStream")
+            }
+            (Kind::Node, "nats") => "Node socket.io (no NATS adapter)".to_owned(),
+            (Kind::Python, "nats") => "python-socketio (no NATS manager)".to_owned(),
             (Kind::Volley, b) if adapter.contains("protocol=node") => {
                 format!("Volley + {b}, Node's protocol")
             }

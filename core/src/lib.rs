@@ -98,6 +98,8 @@ pub use io::{
 pub use manager::AmqpManager;
 #[cfg(feature = "kafka")]
 pub use manager::KafkaManager;
+#[cfg(feature = "nats")]
+pub use manager::NatsManager;
 #[cfg(feature = "redis")]
 pub use manager::RedisManager;
 pub use manager::{ClientManager, ConnectionStateRecovery, MemoryManager, SocketInfo};

@@ -45,6 +45,7 @@
 //! | `Emitter::redis` | `volley_redis::RedisBus` | `PUBLISH` channel | message |
 //! | `Emitter::amqp` | `volley_amqp::AmqpBus` | routing key, on the fanout exchange `volley` | body |
 //! | `Emitter::kafka` | `volley_kafka::KafkaBus` | record key, on partition 0 of the topic `volley` | record value |
+//! | `Emitter::nats` | `volley_nats::NatsBus` | subject under the root `volley` (in the stream, with `?bus=jetstream`) | message |
 //! | [`Emitter::new`] | any [`PubSub`] | its channel | its payload |
 //!
 //! On Redis, a Volley cluster reads it, and so does a Node `socket.io` server with
@@ -52,6 +53,8 @@
 //! `kafka`) it reaches Volley clusters; the bus declares the exchange, or creates the topic,
 //! when missing, with the settings the nodes use, and `Emitter::amqp_with_exchange` and
 //! `Emitter::kafka_with_topic` name another one, as the nodes' transports can be configured to.
+//! On NATS (feature `nats`) it takes the nodes' own adapter URL, and so publishes on their
+//! subjects (`?key=ROOT`), and into their JetStream stream when they use one.
 //!
 //! # Failures
 //!
@@ -72,7 +75,7 @@
 //! axum, hyper or tower, nor the server crate (a test checks it). Each broker is a feature:
 //! `redis` (on by default) brings `volley-redis` and its client `fred`, `amqp` `volley-amqp`
 //! and `lapin`, `kafka` `volley-kafka` and `rdkafka` (librdkafka, built from its bundled
-//! sources: it needs a C compiler and `make`).
+//! sources: it needs a C compiler and `make`), `nats` `volley-nats` and `async-nats`.
 
 use std::fmt;
 use std::future::Future;
@@ -114,7 +117,12 @@ pub enum EmitterError {
 pub use volley_protocol::RESERVED_EVENTS;
 
 /// How long a publish may wait for the broker's answer (the buses' `operation_timeout`).
-#[cfg(any(feature = "redis", feature = "amqp", feature = "kafka"))]
+#[cfg(any(
+    feature = "redis",
+    feature = "amqp",
+    feature = "kafka",
+    feature = "nats"
+))]
 const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How the emitters of one constructor show in the brokers' client lists.
@@ -154,7 +162,12 @@ impl fmt::Debug for Emitter {
 }
 
 /// The error of a failed first connection.
-#[cfg(any(feature = "redis", feature = "amqp", feature = "kafka"))]
+#[cfg(any(
+    feature = "redis",
+    feature = "amqp",
+    feature = "kafka",
+    feature = "nats"
+))]
 fn connect_error(err: impl fmt::Display) -> EmitterError {
     EmitterError::Connect(err.to_string())
 }
@@ -227,7 +240,12 @@ impl Emitter {
     }
 
     /// An emitter on a bus the constructor connected: [`close`](Emitter::close) closes it.
-    #[cfg(any(feature = "redis", feature = "amqp", feature = "kafka"))]
+    #[cfg(any(
+        feature = "redis",
+        feature = "amqp",
+        feature = "kafka",
+        feature = "nats"
+    ))]
     fn connected<B, F>(bus: B, close: fn(B) -> F) -> Emitter
     where
         B: PubSub + Clone,
@@ -394,6 +412,40 @@ impl Emitter {
 
     #[cfg(feature = "kafka")]
     async fn connect_kafka(bus: volley_kafka::KafkaBus) -> Result<Self, EmitterError> {
+        bus.connect().await.map_err(connect_error)?;
+        Ok(Emitter::connected(
+            bus,
+            |bus| async move { bus.close().await },
+        ))
+    }
+
+    /// Connects to NATS and returns an emitter for namespace `/` with the key
+    /// [`DEFAULT_KEY`](volley_protocol::classic::DEFAULT_KEY) (`socket.io`), publishing through
+    /// a `volley_nats::NatsBus` made from the nodes' own adapter URL.
+    ///
+    /// `url` is `nats://[user:password@]host[:port][?settings]`, port 4222 by default, with the
+    /// nodes' settings: `key=ROOT` (the subject root the nodes share, `volley` by default), and
+    /// `bus=jetstream` (with `stream` and `maxlen`) to publish into their stream, each emit then
+    /// waiting for the stream's acknowledgement. The server must answer within 5 seconds (else
+    /// [`EmitterError::Connect`]; with JetStream the stream is created when missing, as the nodes
+    /// create it). The connection is re-established in the background after a loss, forever;
+    /// meanwhile publishes fail at once. Each publish waits at most 5 seconds; on core NATS,
+    /// `Ok` means the server took the message, not that a node was listening.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), volley_emitter::EmitterError> {
+    /// let emitter = volley_emitter::Emitter::nats("nats://127.0.0.1:4222?bus=jetstream").await?;
+    /// emitter.to("room1").emit("ready", &()).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "nats")]
+    pub async fn nats(url: &str) -> Result<Self, EmitterError> {
+        let bus = volley_nats::NatsBus::builder(url)
+            .operation_timeout(TIMEOUT)
+            .connect_timeout(TIMEOUT)
+            .build()
+            .map_err(connect_error)?;
         bus.connect().await.map_err(connect_error)?;
         Ok(Emitter::connected(
             bus,

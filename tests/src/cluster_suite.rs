@@ -321,6 +321,8 @@ async fn emitter_for(backend: &Backend, prefix: &str) -> TestResult<volley_emitt
             volley_emitter::Emitter::amqp(url).await
         } else if url.starts_with("kafka://") {
             volley_emitter::Emitter::kafka(url).await
+        } else if url.starts_with("nats://") {
+            volley_emitter::Emitter::nats(url).await
         } else {
             Err(volley_emitter::EmitterError::Connect(format!(
                 "no emitter for {url}"

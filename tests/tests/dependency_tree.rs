@@ -73,6 +73,11 @@ fn the_kafka_adapter_is_light() {
 }
 
 #[test]
+fn the_nats_adapter_is_light() {
+    light("volley-nats", &["volley-cluster", "async-nats"]);
+}
+
+#[test]
 fn the_emitter_is_light() {
     // It publishes through the adapters' buses: every adapter, and so every broker client, is
     // in this tree, and the check covers them too.
@@ -84,9 +89,11 @@ fn the_emitter_is_light() {
             "volley-redis",
             "volley-amqp",
             "volley-kafka",
+            "volley-nats",
             "fred",
             "lapin",
             "rdkafka",
+            "async-nats",
         ],
     );
 }

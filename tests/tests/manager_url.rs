@@ -1,13 +1,16 @@
-//! Managers made from a URL (`RedisManager::new(url)`, `AmqpManager`, `KafkaManager`): a good
+//! Managers made from a URL (`RedisManager::new(url)`, `AmqpManager`, `KafkaManager`,
+//! `NatsManager`): a good
 //! URL serves, a bad one or an unreachable broker is reported by `Server::ready` and never
 //! panics, and `?key=` keeps two deployments on one broker apart. Real brokers: Redis and
-//! RabbitMQ of the machine, the tests' Kafka (scripts/kafka.sh).
+//! RabbitMQ and NATS of the machine, the tests' Kafka (scripts/kafka.sh).
 
 use std::time::Duration;
 
 use serde_json::json;
 use volley::manager::IntoClientManager;
-use volley::manager::{AdapterError, AmqpManager, KafkaManager, ReadyError, RedisManager};
+use volley::manager::{
+    AdapterError, AmqpManager, KafkaManager, NatsManager, ReadyError, RedisManager,
+};
 use volley::{EmitError, Server};
 use volley_tests::puppet::Puppet;
 use volley_tests::server::TestServer;
@@ -47,6 +50,12 @@ async fn a_bad_url_is_reported_by_ready_and_fails_emits() -> TestResult {
                 .client_manager(AmqpManager::new("amqps://guest:secret@127.0.0.1"))
                 .build(),
             "TLS (amqps://) is not supported",
+        ),
+        (
+            Server::builder()
+                .client_manager(NatsManager::new("nats://u:secret@127.0.0.1?stream=chat"))
+                .build(),
+            "stream and maxlen need bus=jetstream",
         ),
     ] {
         let Err(ReadyError::Adapter(AdapterError::Invalid { reason, url })) = io.ready(READY).await
@@ -107,6 +116,26 @@ async fn amqp_keys_keep_deployments_apart() -> TestResult {
 #[tokio::test]
 async fn kafka_keys_keep_deployments_apart() -> TestResult {
     apart(|key| KafkaManager::new(format!("kafka://127.0.0.1:9092?key={key}"))).await
+}
+
+#[tokio::test]
+async fn nats_keys_keep_deployments_apart() -> TestResult {
+    apart(|key| NatsManager::new(format!("nats://127.0.0.1:4222?key={key}"))).await
+}
+
+#[tokio::test]
+async fn nats_jetstream_keys_keep_deployments_apart() -> TestResult {
+    // Fixed roots (each its own stream on the machine's server, whatever the number of runs):
+    // a concurrent run's emits only reach the clients that hear this run's too.
+    apart(|key| {
+        let root = if key.starts_with('a') {
+            "volley-test-a"
+        } else {
+            "volley-test-c"
+        };
+        NatsManager::new(format!("nats://127.0.0.1:4222?bus=jetstream&key={root}"))
+    })
+    .await
 }
 
 /// Three nodes on one broker, two with one key and one with another: an emit to all of the

@@ -134,8 +134,8 @@ pub(crate) fn document(
     out.push_str("## Targets\n\n");
     out.push_str(
         "The targets: ratios against Node socket.io and python-socketio on this machine, and \
-         absolute figures for cross-node delivery through one local Redis, RabbitMQ and \
-         Kafka.\n\n",
+         absolute figures for cross-node delivery through one local Redis, RabbitMQ, \
+         Kafka and NATS.\n\n",
     );
     let rows: Vec<Vec<String>> = checks.iter().map(Check::row).collect();
     table(
@@ -158,7 +158,8 @@ pub(crate) fn document(
     }
     out.push_str(
         "Node has no RabbitMQ or Kafka adapter of its own here, so those rows compare with \
-         python-socketio only.\n\n",
+         python-socketio only; neither Node nor python-socketio has a NATS adapter, so the NATS \
+         rows measure Volley alone.\n\n",
     );
     out.push_str(sections);
     out

@@ -94,7 +94,31 @@ pub const BROKERS: &[Broker] = &[
         // its round trip is ~25 ms (tansu): 800 in flight would cap any server at ~32,000/s
         window: 4_000,
     },
+    // the machine's nats-server (with JetStream): core NATS subjects, nothing stored; Node and
+    // python-socketio have no NATS adapter, their columns say so
+    NATS,
+    // the same server through one JetStream stream: what storing every message costs
+    Broker {
+        name: "NATS JetStream",
+        url: "nats://127.0.0.1:4222?bus=jetstream&key=volley-bench",
+        target_rate: 20_000.0,
+        target_p99_us: 10_000.0,
+        ..NATS
+    },
 ];
+
+/// Core NATS, and the settings the NATS rows share.
+const NATS: Broker = Broker {
+    name: "NATS",
+    url: "nats://127.0.0.1:4222",
+    process: "nats-server",
+    target_rate: 50_000.0,
+    target_p99_us: 2_000.0,
+    restart: None,
+    probe: None,
+    latency_note: None,
+    window: 800,
+};
 
 /// A broker's name as `--brokers` takes it: lower case, dashes for spaces (`redis-streams`).
 pub fn broker_key(name: &str) -> String {
@@ -131,6 +155,14 @@ impl Bench {
             for kind in self.cfg.servers.clone() {
                 let name = kind.cluster_name(url);
                 self.log(&format!("cross-node via {broker}: {name}"));
+                if kind != Kind::Volley && url.starts_with("nats://") {
+                    let why = match kind {
+                        Kind::Node => "Node socket.io has no NATS adapter",
+                        _ => "python-socketio has no NATS manager",
+                    };
+                    all.push((kind, Series::failed(why)));
+                    continue;
+                }
                 if kind == Kind::Node && !url.starts_with("redis://") {
                     all.push((kind, Series::failed("no such adapter for Node here")));
                     continue;
@@ -359,8 +391,9 @@ impl Bench {
                     "Redis Streams" => Some((5.0, "≥ 5× Node + redis-streams-adapter")),
                     _ => None,
                 },
-                // python-socketio has no streams manager: nothing to compare with
-                (!streams).then_some(10.0),
+                // python-socketio has no streams manager and no NATS manager: nothing to
+                // compare with
+                (!streams && !url.starts_with("nats://")).then_some(10.0),
             );
             // the broker's targets: a rate, and an added latency p99 at that rate
             let volley_rate = all

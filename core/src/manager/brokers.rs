@@ -1,5 +1,6 @@
 //! The cluster managers of the broker adapters, each named by its broker and made from a URL:
-//! [`RedisManager`], [`AmqpManager`], [`KafkaManager`] (features `redis`, `amqp`, `kafka`).
+//! [`RedisManager`], [`AmqpManager`], [`KafkaManager`], [`NatsManager`] (features `redis`,
+//! `amqp`, `kafka`, `nats`).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -167,10 +168,33 @@ broker_manager! {
     builder = volley_kafka::KafkaBusBuilder, make = super::url::kafka
 }
 
+broker_manager! {
+    /// The cluster manager over NATS: the nodes share the subjects under a root (`volley`, or
+    /// `?key=ROOT`), on core NATS or, with `?bus=jetstream`, through one JetStream stream from
+    /// which each node reads on where it stopped after a lost connection or a server restart.
+    ///
+    /// ```no_run
+    /// # #[tokio::main]
+    /// # async fn main() {
+    /// let io = volley::Server::builder()
+    ///     .client_manager(volley::manager::NatsManager::new("nats://127.0.0.1:4222?bus=jetstream"))
+    ///     .build();
+    /// # let _ = io;
+    /// # }
+    /// ```
+    NatsManager, feature = "nats", schemes = ["nats://"],
+    builder = volley_nats::NatsBusBuilder, make = super::url::nats
+}
+
 /// The manager a server gets for a URL that cannot be used: this node's sockets work, every
 /// emit fails with the URL's error, and [`Server::ready`](crate::Server::ready) returns it.
 #[cfg_attr(
-    not(any(feature = "redis", feature = "amqp", feature = "kafka")),
+    not(any(
+        feature = "redis",
+        feature = "amqp",
+        feature = "kafka",
+        feature = "nats"
+    )),
     allow(dead_code)
 )]
 pub(crate) struct Misconfigured {
@@ -179,7 +203,12 @@ pub(crate) struct Misconfigured {
 }
 
 #[cfg_attr(
-    not(any(feature = "redis", feature = "amqp", feature = "kafka")),
+    not(any(
+        feature = "redis",
+        feature = "amqp",
+        feature = "kafka",
+        feature = "nats"
+    )),
     allow(dead_code)
 )]
 impl Misconfigured {

@@ -21,6 +21,8 @@ pub(crate) mod recovery_parts {
 pub use brokers::AmqpManager;
 #[cfg(feature = "kafka")]
 pub use brokers::KafkaManager;
+#[cfg(feature = "nats")]
+pub use brokers::NatsManager;
 #[cfg(feature = "redis")]
 pub use brokers::RedisManager;
 pub use cluster::ClusterConfig;

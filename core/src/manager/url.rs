@@ -12,7 +12,7 @@ use super::{ClientManager, MemoryManager};
 pub enum AdapterError {
     /// The scheme is not one Volley has an adapter for.
     #[error(
-        "unknown adapter {0:?}: use `memory`, `redis://host:port[?bus=streams]`, `amqp://[user:password@]host[:port][/vhost]` or `kafka://host:port[,host:port]`"
+        "unknown adapter {0:?}: use `memory`, `redis://host:port[?bus=streams]`, `amqp://[user:password@]host[:port][/vhost]`, `kafka://host:port[,host:port]` or `nats://host:port[?bus=jetstream]`"
     )]
     Unknown(String),
     /// The adapter exists but this build of Volley leaves it out.
@@ -44,10 +44,12 @@ pub enum AdapterError {
 /// | `redis://host:port?bus=streams&protocol=node[&key=PREFIX]` | the same, in the format of Node's `@socket.io/redis-streams-adapter` (`key`: its `channelPrefix`) |
 /// | `amqp://[user:password@]host[:port][/vhost][?key=EXCHANGE]` | RabbitMQ (feature `amqp`), exchange `volley` by default; lapin's own query settings (`heartbeat`, …) pass through |
 /// | `kafka://host:port[,host:port…][?key=TOPIC]` | Kafka (feature `kafka`), topic `volley` by default; the bus's query settings (`fetch_wait_ms`, …) pass through |
+/// | `nats://[user:password@]host:port[?key=ROOT]` | core NATS (feature `nats`): subjects under `ROOT` (default `volley`), nothing stored |
+/// | `nats://host:port?bus=jetstream[&stream=NAME][&maxlen=N][&key=ROOT]` | one JetStream stream (default: named after the root, at most 100 000 messages): every `Ok` emit stored, read by every node across reconnections and server restarts |
 ///
 /// `key` names what one cluster shares on the broker, so that two deployments on one broker do
-/// not hear each other. TLS (`rediss://`, `amqps://`) is not built in: such URLs are refused with
-/// a message that says so.
+/// not hear each other. TLS (`rediss://`, `amqps://`, NATS's `tls://`) is not built in: such
+/// URLs are refused with a message that says so.
 ///
 /// ```
 /// use volley::manager::{from_url, AdapterError, ClusterConfig};
@@ -66,9 +68,9 @@ pub enum AdapterError {
 /// ```
 /// use volley::manager::{from_url, ClusterConfig};
 ///
-/// # #[cfg(not(all(feature = "redis", feature = "amqp", feature = "kafka")))]
+/// # #[cfg(not(all(feature = "redis", feature = "amqp", feature = "kafka", feature = "nats")))]
 /// # fn main() {}
-/// # #[cfg(all(feature = "redis", feature = "amqp", feature = "kafka"))]
+/// # #[cfg(all(feature = "redis", feature = "amqp", feature = "kafka", feature = "nats"))]
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// let c = ClusterConfig::default;
@@ -86,6 +88,10 @@ pub enum AdapterError {
 /// assert!(from_url("amqps://127.0.0.1", c()).is_err());
 /// assert!(from_url("kafka://127.0.0.1:9092?key=chat", c()).is_ok());
 /// assert!(from_url("kafka://127.0.0.1:9092?key=a&topic=b", c()).is_err());
+/// assert!(from_url("nats://127.0.0.1:4222", c()).is_ok());
+/// assert!(from_url("nats://127.0.0.1:4222?bus=jetstream&stream=chat&maxlen=1000&key=chat", c()).is_ok());
+/// assert!(from_url("nats://127.0.0.1:4222?stream=chat", c()).is_err());
+/// assert!(from_url("tls://127.0.0.1:4222", c()).is_err());
 /// # }
 /// ```
 pub fn from_url(url: &str, config: ClusterConfig) -> Result<Arc<dyn ClientManager>, AdapterError> {
@@ -93,7 +99,12 @@ pub fn from_url(url: &str, config: ClusterConfig) -> Result<Arc<dyn ClientManage
         return Ok(Arc::new(MemoryManager::default()));
     }
     // (only the adapters take it)
-    #[cfg(not(any(feature = "redis", feature = "amqp", feature = "kafka")))]
+    #[cfg(not(any(
+        feature = "redis",
+        feature = "amqp",
+        feature = "kafka",
+        feature = "nats"
+    )))]
     let _ = config;
     let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
     match scheme {
@@ -115,13 +126,24 @@ pub fn from_url(url: &str, config: ClusterConfig) -> Result<Arc<dyn ClientManage
             #[cfg(not(feature = "kafka"))]
             return Err(not_built(url, "kafka"));
         }
+        "nats" | "tls" => {
+            #[cfg(feature = "nats")]
+            return nats(url, config, |bus| bus);
+            #[cfg(not(feature = "nats"))]
+            return Err(not_built(url, "nats"));
+        }
         _ => Err(AdapterError::Unknown(redact(url))),
     }
 }
 
 /// The error for a URL whose adapter this build leaves out.
 #[cfg_attr(
-    all(feature = "redis", feature = "amqp", feature = "kafka"),
+    all(
+        feature = "redis",
+        feature = "amqp",
+        feature = "kafka",
+        feature = "nats"
+    ),
     allow(dead_code)
 )]
 fn not_built(url: &str, feature: &'static str) -> AdapterError {
@@ -161,7 +183,12 @@ fn query_pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
 
 /// The error for `url`, saying `reason`.
 #[cfg_attr(
-    not(any(feature = "redis", feature = "amqp", feature = "kafka")),
+    not(any(
+        feature = "redis",
+        feature = "amqp",
+        feature = "kafka",
+        feature = "nats"
+    )),
     allow(dead_code)
 )]
 fn invalid(url: &str, reason: impl Into<String>) -> AdapterError {
@@ -196,7 +223,7 @@ fn take_key(url: &str) -> (String, Option<String>) {
 }
 
 /// The cluster manager on the bus a builder made (or the error it gave).
-#[cfg(any(feature = "amqp", feature = "kafka"))]
+#[cfg(any(feature = "amqp", feature = "kafka", feature = "nats"))]
 fn cluster<B: super::cluster::PubSub>(
     url: &str,
     bus: Result<B, impl std::fmt::Display>,
@@ -343,6 +370,21 @@ pub(super) fn kafka(
         builder = builder.topic(&topic);
     }
     cluster(url, configure(builder).build(), config)
+}
+
+/// The NATS manager for `url` (its settings, `key` included, read by the bus itself), its bus
+/// settings passed through `configure`.
+#[cfg(feature = "nats")]
+pub(super) fn nats(
+    url: &str,
+    config: ClusterConfig,
+    configure: impl FnOnce(volley_nats::NatsBusBuilder) -> volley_nats::NatsBusBuilder,
+) -> Result<Arc<dyn ClientManager>, AdapterError> {
+    cluster(
+        url,
+        configure(volley_nats::NatsBus::builder(url)).build(),
+        config,
+    )
 }
 
 #[cfg(test)]

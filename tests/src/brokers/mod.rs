@@ -5,7 +5,9 @@
 //! - [`redis`]: a private `redis-server`, optionally persistent across kills.
 //! - [`rabbitmq`]: a private RabbitMQ node (its own name, ports and data directory).
 //! - [`tansu`]: a private tansu (Kafka protocol) with SQLite storage, kept across kills.
+//! - [`nats`]: a private `nats-server` with JetStream, its storage kept across kills.
 
+pub mod nats;
 pub mod rabbitmq;
 pub mod redis;
 pub mod tansu;
@@ -25,7 +27,7 @@ pub trait Broker: Send + Sync {
     fn name(&self) -> &str;
 
     /// The URL a node's `--adapter` takes to use this broker (`redis://…`, `amqp://…`,
-    /// `kafka://…`).
+    /// `kafka://…`, `nats://…`).
     fn url(&self) -> String;
 
     /// An emitter (`volley_emitter`) connected to this broker, publishing as nodes on it read:
@@ -36,6 +38,7 @@ pub trait Broker: Send + Sync {
         Ok(match url.split_once("://").map(|(scheme, _)| scheme) {
             Some("amqp") => Emitter::amqp(&url).await?,
             Some("kafka") => Emitter::kafka(&url).await?,
+            Some("nats") => Emitter::nats(&url).await?,
             _ => Emitter::redis(&url).await?,
         })
     }
@@ -78,6 +81,32 @@ pub async fn reap(child: Option<tokio::process::Child>, port: u16, what: &str) -
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait()).await;
     }
     wait_port_closed(port, what).await
+}
+
+/// Whether the broker process `child` answers `probe` (called with its port, every 20 ms) before
+/// `within` passes; `false` at once when there is no process or it exited (a port in use, …).
+pub async fn wait_answering<F, Fut>(
+    child: &mut Option<tokio::process::Child>,
+    port: u16,
+    within: std::time::Duration,
+    probe: F,
+) -> bool
+where
+    F: Fn(u16) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        match child.as_mut().map(tokio::process::Child::try_wait) {
+            Some(Ok(None)) => {}
+            _ => return false,
+        }
+        if probe(port).await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    false
 }
 
 /// Whether `program` can be found on `PATH` (or is a path to an existing file).

@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
-use super::{free_port, installed, scratch_dir, Broker};
+use super::{free_port, installed, scratch_dir, wait_answering, Broker};
 use crate::{bail, Failure, TestResult};
 
 /// The program started; `VOLLEY_REDIS_SERVER` overrides it.
@@ -126,18 +126,7 @@ impl RedisServer {
     /// Whether the server answers `PING` (while loading its append-only file it answers
     /// `-LOADING`, which does not count) before `within` passes; `false` once the process died.
     async fn wait_ready(&mut self, within: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + within;
-        while tokio::time::Instant::now() < deadline {
-            match self.child.as_mut().map(Child::try_wait) {
-                Some(Ok(None)) => {}
-                _ => return false,
-            }
-            if ping(self.port).await {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        false
+        wait_answering(&mut self.child, self.port, within, ping).await
     }
 }
 
