@@ -92,8 +92,12 @@ if $ci && is_root && command -v apt-get >/dev/null; then
     command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || pkgs+=(debootstrap)
     if [ ${#pkgs[@]} -gt 0 ]; then
         say "installing ${pkgs[*]} (apt-get)"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${pkgs[@]}" >"$tmp/volley-compose-test-apt.log" 2>&1 ||
-            unavailable "apt-get install ${pkgs[*]} failed (see $tmp/volley-compose-test-apt.log)"
+        apt_log="$tmp/volley-compose-test-apt.log"
+        apt_install() { DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${pkgs[@]}" >>"$apt_log" 2>&1; }
+        : >"$apt_log"
+        # an old package list first fails: update it then
+        apt_install || { apt-get update -q >>"$apt_log" 2>&1 && apt_install; } ||
+            unavailable "apt-get install ${pkgs[*]} failed (see $apt_log)"
     fi
 fi
 export PATH="$PATH:/usr/sbin:/sbin"
@@ -119,7 +123,7 @@ export PATH="$(dirname "$docker_bin"):$PATH"
 export DOCKER_BUILDKIT=1 COMPOSE_DOCKER_CLI_BUILD=1
 
 if ! docker info >/dev/null 2>&1; then
-    is_root || unavailable "the Docker engine is not running and only root may start it here"
+    is_root || unavailable "no Docker engine answers (docker info failed), and only root may start one"
     command -v dockerd >/dev/null || unavailable "the Docker engine is not running and dockerd is not installed"
     say "starting dockerd (log: $tmp/volley-compose-test-dockerd.log)"
     dockerd >"$tmp/volley-compose-test-dockerd.log" 2>&1 &
