@@ -83,6 +83,10 @@ unavailable() {
 }
 is_root() { [ "$(id -u)" -eq 0 ]; }
 
+# One run at a time: runs share the image names (volley-chat, volley-tansu) and deploy/prebuilt.
+exec 9>"$tmp/volley-compose-test.lock"
+flock -n 9 || die "another deploy/compose-test.sh is running (lock: $tmp/volley-compose-test.lock)"
+
 # --- the engine, the clients ----------------------------------------------------------------------
 if $ci && is_root && command -v apt-get >/dev/null; then
     pkgs=()
@@ -126,7 +130,7 @@ if ! docker info >/dev/null 2>&1; then
     is_root || unavailable "no Docker engine answers (docker info failed), and only root may start one"
     command -v dockerd >/dev/null || unavailable "the Docker engine is not running and dockerd is not installed"
     say "starting dockerd (log: $tmp/volley-compose-test-dockerd.log)"
-    dockerd >"$tmp/volley-compose-test-dockerd.log" 2>&1 &
+    dockerd >"$tmp/volley-compose-test-dockerd.log" 2>&1 9>&- &
     started_engine=$!
     for _ in $(seq 60); do
         docker info >/dev/null 2>&1 && break
@@ -253,6 +257,8 @@ else
     mkdir -p "$prebuilt"
     cp "$chat_bin" "$prebuilt/chat"
     cp "$tansu_bin" "$prebuilt/tansu"
+    # a debug build's symbols would only make the build context and the image larger
+    if command -v strip >/dev/null; then strip --strip-debug "$prebuilt/chat" "$prebuilt/tansu" 2>/dev/null || true; fi
     say "building volley-chat and volley-tansu with $chat_bin and $tansu_bin"
 fi
 build_log="$tmp/volley-compose-test-build.log"
