@@ -87,6 +87,28 @@ is_root() { [ "$(id -u)" -eq 0 ]; }
 exec 9>"$tmp/volley-compose-test.lock"
 flock -n 9 || die "another deploy/compose-test.sh is running (lock: $tmp/volley-compose-test.lock)"
 
+# Whatever happens from here on: the deployment is taken down, the client containers removed,
+# and a dockerd this script started is stopped.
+compose=()
+made_prebuilt=false
+cleanup() {
+    local status=$?
+    set +e
+    if [ ${#compose[@]} -gt 0 ]; then
+        "${compose[@]}" down -v --remove-orphans -t 3 >/dev/null 2>&1
+        docker ps -aq --filter "label=$label" | xargs -r docker rm -f >/dev/null 2>&1
+    fi
+    if $made_prebuilt; then rm -rf "$prebuilt"; fi
+    if [ -n "$started_engine" ]; then
+        say "stopping the dockerd this script started (pid $started_engine)"
+        kill "$started_engine" 2>/dev/null
+        wait "$started_engine" 2>/dev/null
+    fi
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
 # --- the engine, the clients ----------------------------------------------------------------------
 if $ci && is_root && command -v apt-get >/dev/null; then
     pkgs=()
@@ -162,21 +184,6 @@ if [ ! -d "$clients/node_modules/socket.io-client" ]; then
     (cd "$clients" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-cleanup() {
-    local status=$?
-    set +e
-    "${compose[@]}" down -v --remove-orphans -t 3 >/dev/null 2>&1
-    docker ps -aq --filter "label=$label" | xargs -r docker rm -f >/dev/null 2>&1
-    rm -rf "$prebuilt"
-    if [ -n "$started_engine" ]; then
-        say "stopping the dockerd this script started (pid $started_engine)"
-        kill "$started_engine" 2>/dev/null
-        wait "$started_engine" 2>/dev/null
-    fi
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 say "engine $(docker version -f '{{.Server.Version}}'), compose $compose_version, client $docker_bin"
 
 # --- local stand-ins for the base images (kept between runs) -----------------------------------
@@ -254,6 +261,8 @@ else
     tansu_bin="${TANSU_BIN:-$(command -v tansu || echo "${CARGO_HOME:-$HOME/.cargo}/bin/tansu")}"
     [ -x "$chat_bin" ] || die "no chat server binary at $chat_bin"
     [ -x "$tansu_bin" ] || die "no tansu at $tansu_bin: scripts/kafka.sh installs it, or use --source"
+    # the directory is removed afterwards if this run made it (else only chat and tansu replaced)
+    [ -d "$prebuilt" ] || made_prebuilt=true
     mkdir -p "$prebuilt"
     cp "$chat_bin" "$prebuilt/chat"
     cp "$tansu_bin" "$prebuilt/tansu"
@@ -266,7 +275,7 @@ build_log="$tmp/volley-compose-test-build.log"
     tail -n 40 "$build_log" >&2
     die "docker compose build failed (log: $build_log)"
 }
-rm -rf "$prebuilt"
+if $made_prebuilt; then rm -rf "$prebuilt"; fi
 
 # --- one deployment per adapter ---------------------------------------------------------------------
 free_port() {
