@@ -11,7 +11,7 @@
 # built-in Dockerfile syntax: no `# syntax=` line, so that a build pulls nothing but the base
 # images below.
 #
-# Build arguments (docker-compose.yml passes them on from the environment when set):
+# Build arguments (docker-compose.yml passes them on from the environment, same defaults):
 #   RUST_IMAGE, NODE_IMAGE, RUNTIME_IMAGE  the base images (deploy/compose-test.sh builds local
 #                                          stand-ins on a machine that reaches no registry)
 #   CHAT_BUILD   source (default): cargo builds the chat server in RUST_IMAGE;
