@@ -216,6 +216,14 @@ async fn python_and_volley_nodes_share_a_cluster(kind: &str, url: &str, base: &s
     v.emit_ack("/", "remote-leave", json!([sp, "r9"])).await?;
     broadcast(&mut v, "v-r9", &["r9"], &[], json!(["out"])).await?;
 
+    // a room closed on either side empties it on both
+    p.emit_ack("/", "join", json!(["r7"])).await?;
+    v.emit_ack("/", "join", json!(["r6"])).await?;
+    v.emit_ack("/", "close-room", json!(["r7"])).await?;
+    broadcast(&mut v, "v-r7", &["r7"], &[], json!([1])).await?;
+    p.emit_ack("/", "close-room", json!(["r6"])).await?;
+    broadcast(&mut p, "p-r6", &["r6"], &[], json!([1])).await?;
+
     broadcast(&mut v, "v-mark", &[], &[], json!([0])).await?;
     broadcast(&mut p, "p-mark", &[], &[], json!([0])).await?;
     p.next_event("/", "v-mark").await?;
@@ -227,6 +235,8 @@ async fn python_and_volley_nodes_share_a_cluster(kind: &str, url: &str, base: &s
     p.no_event("/", "v-r9", AFTER).await?;
     v.no_event("/", "p-skip", AFTER).await?;
     v.no_event("/", "p-r8", AFTER).await?;
+    p.no_event("/", "v-r7", AFTER).await?;
+    v.no_event("/", "p-r6", AFTER).await?;
     // nothing came twice (no echo between the two protocols)
     p.no_event("/", "v-all", AFTER).await?;
     v.no_event("/", "p-all", AFTER).await?;

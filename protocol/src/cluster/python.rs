@@ -401,6 +401,13 @@ pub fn encode_room_change(
     finish(map)
 }
 
+/// Encodes the closing of a room (every socket leaves it).
+pub fn encode_close_room(host_id: &str, namespace: &str, room: &str) -> Result<Bytes, EncodeError> {
+    let mut map = header("close_room", host_id, namespace);
+    map.insert("room".into(), Json::String(room.to_owned()));
+    finish(map)
+}
+
 /// Encodes the disconnection of one socket.
 pub fn encode_disconnect(host_id: &str, namespace: &str, sid: &str) -> Result<Bytes, EncodeError> {
     let mut map = header("disconnect", host_id, namespace);

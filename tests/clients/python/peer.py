@@ -10,8 +10,9 @@ in every namespace, as the Volley test node's (tests/src/cluster_app.rs):
 - `node` acks NAME; `join` (room) enters the room;
 - `broadcast` (event, rooms, skipped sids, [args]) emits to those rooms (all when empty) but the
   skipped sockets, across the cluster;
-- `remote-join` / `remote-leave` (sid, room), `remote-disconnect` (sid): python's enter_room,
-  leave_room and disconnect of a socket that may be on another node;
+- `remote-join` / `remote-leave` (sid, room), `remote-disconnect` (sid), `close-room` (room):
+  python's enter_room, leave_room, disconnect and close_room, for sockets that may be on
+  another node;
 - `call` (sid) asks that socket `question` ("?") and acks its answer (python's `call`, which
   waits for the ack through the manager's callbacks when the socket is elsewhere).
 """
@@ -56,6 +57,10 @@ def handlers(ns):
     @sio.on('remote-disconnect', namespace=ns)
     async def remote_disconnect(sid, target):
         await sio.disconnect(target, namespace=ns)
+
+    @sio.on('close-room', namespace=ns)
+    async def close_room(sid, room):
+        await sio.close_room(room, namespace=ns)
 
     @sio.on('call', namespace=ns)
     async def call(sid, target):

@@ -207,7 +207,8 @@ impl<B: PubSub> Node<B> {
     }
 
     /// Room changes and disconnections of one socket (`opts` names one room and leaves none
-    /// out) for python nodes: python's protocol names sockets, not selections.
+    /// out), and the closing of a room (its sockets leave it), for python nodes: python's
+    /// protocol names sockets, not selections.
     pub(super) async fn python_sockets(
         &self,
         ns: &str,
@@ -221,6 +222,14 @@ impl<B: PubSub> Node<B> {
             return Ok(());
         };
         match change {
+            // `close_room`: the sockets of a room leave it
+            SocketChange::Rooms {
+                enter: false,
+                rooms: [room],
+            } if room == sid => {
+                self.python_publish(python::encode_close_room(&self.uid, ns, room)?)
+                    .await
+            }
             SocketChange::Rooms { enter, rooms } => {
                 for room in rooms {
                     let bytes = python::encode_room_change(&self.uid, enter, ns, sid, room)?;

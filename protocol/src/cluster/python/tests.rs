@@ -208,6 +208,14 @@ fn volley_room_changes_disconnects_and_acks() {
     );
     let leave = decode(&encode_room_change("h", false, "/", "s", "r").unwrap()).unwrap();
     assert!(matches!(leave.method, Method::LeaveRoom { .. }));
+    let closed = decode(&encode_close_room("h", "/", "r").unwrap()).unwrap();
+    assert_eq!(
+        closed.method,
+        Method::CloseRoom {
+            room: "r".into(),
+            namespace: "/".into()
+        }
+    );
     let gone = decode(&encode_disconnect("h", "/x", "s").unwrap()).unwrap();
     assert_eq!(
         gone.method,
