@@ -257,3 +257,53 @@ pub(super) enum SocketChange<'a> {
     /// It is disconnected.
     Disconnect,
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use bytes::Bytes;
+    use tokio::sync::mpsc;
+    use volley_protocol::cluster::python::{self, Method};
+
+    use crate::manager::cluster::{ClusterConfig, ClusterManager, MemoryBus, PubSub, Subscription};
+
+    #[tokio::test]
+    async fn broadcasts_go_out_in_pythons_format_and_garbage_is_skipped() {
+        let bus = MemoryBus::new();
+        let (tap, mut heard) = mpsc::channel(16);
+        bus.subscribe(&[Subscription::Channel("pyc".into())], tap)
+            .await
+            .unwrap();
+        let config = ClusterConfig::default().python_channel(Some("pyc".into()));
+        let manager = ClusterManager::new(bus.clone(), config);
+        let uid = manager.uid().to_owned();
+        let io = crate::Server::builder().client_manager(manager).build();
+        io.ready(std::time::Duration::from_secs(5)).await.unwrap();
+        // malformed and foreign messages on the channel: skipped, the node goes on
+        for bad in [&b"\x80\x04pickle"[..], b"{}", br#"{"method": "emit"}"#] {
+            bus.publish("pyc", Bytes::from_static(bad)).await.unwrap();
+        }
+        io.of("/")
+            .to("room1")
+            .emit("news", &("hi", 1))
+            .await
+            .unwrap();
+        let msg = loop {
+            let got = heard.recv().await.unwrap();
+            if let Ok(msg) = python::decode(&got.payload) {
+                break msg;
+            }
+        };
+        assert!(msg.from_volley);
+        assert_eq!(msg.host_id.as_deref(), Some(uid.as_str()));
+        let Method::Emit(emit) = msg.method else {
+            panic!("not an emit")
+        };
+        assert_eq!(
+            (emit.event.as_str(), emit.rooms),
+            ("news", vec!["room1".into()])
+        );
+        assert_eq!(emit.args.len(), 2);
+    }
+}

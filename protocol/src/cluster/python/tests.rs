@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used)]
+
 //! Fixtures are what python-socketio 5.18's managers publish (`json.dumps` of their messages).
 
 use super::*;
