@@ -12,6 +12,8 @@ tests of tests/tests/cluster_python.rs.
 | kafka | KafkaManager | kafka://127.0.0.1:9092 |
 """
 
+import json
+
 import socketio
 
 MANAGERS = {
@@ -25,5 +27,18 @@ MANAGERS = {
 ASYNC = {'async-redis', 'aio-pika'}
 
 
+class BytesJson:
+    """The `json` module KafkaManager is given: python-socketio hands kafka-python the text of
+    `json.dumps`, and kafka-python 3 takes only bytes ("Unsupported type for serialized value"),
+    so an application passes a module whose `dumps` returns UTF-8 bytes."""
+
+    @staticmethod
+    def dumps(*args, **kwargs):
+        return json.dumps(*args, **kwargs).encode()
+
+    loads = staticmethod(json.loads)
+
+
 def make(kind, url, channel, write_only):
-    return MANAGERS[kind](url, channel=channel, write_only=write_only)
+    options = {'json': BytesJson} if kind == 'kafka' else {}
+    return MANAGERS[kind](url, channel=channel, write_only=write_only, **options)

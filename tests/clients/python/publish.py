@@ -90,16 +90,6 @@ async def araw(kind, mgr, payload):
 async def main():
     kind, url, channel = sys.argv[1:4]
     mgr = make(kind, url, channel, write_only=True)
-    if kind == 'kafka':
-        # kafka-python's producer takes bytes: the JSON text goes as UTF-8, as an application
-        # gives KafkaManager a json module whose dumps returns bytes
-        class Json:
-            @staticmethod
-            def dumps(*a, **k):
-                return json.dumps(*a, **k).encode()
-
-            loads = staticmethod(json.loads)
-        mgr.json = Json
     if kind == 'kombu':
         mgr.publisher_connection = mgr._connection()
     for line in sys.stdin:
