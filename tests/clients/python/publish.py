@@ -50,6 +50,9 @@ def calls(mgr, cmd):
     if op == 'close_room':
         return mgr.close_room, (cmd['room'],), {'namespace': ns}
     if op == 'disconnect':
+        if asyncio.iscoroutinefunction(mgr.can_disconnect):
+            # the async managers publish it from `can_disconnect` alone
+            return mgr.can_disconnect, (cmd['sid'], ns), {}
         # `disconnect` of a write-only manager first disconnects locally, through the server it
         # does not have; the message it then publishes goes through the manager's own `_publish`
         message = {'method': 'disconnect', 'sid': cmd['sid'], 'namespace': ns,
