@@ -52,6 +52,10 @@ pub const DEFAULT_CHANNEL: &str = "socketio";
 /// The largest message [`decode`] reads.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
+/// The deepest nesting of arrays and objects [`decode`] reads (what it writes back, the arguments
+/// in one more list, always reads again).
+pub const MAX_DEPTH: usize = 64;
+
 /// The most binary attachments an emit may carry.
 pub const MAX_ATTACHMENTS: usize = 1024;
 
@@ -152,6 +156,9 @@ pub fn decode(bytes: &[u8]) -> Result<PyMessage, DecodeError> {
     if let Json::String(inner) = &json {
         // KombuManager: kombu's JSON serialiser wrapped the JSON text in a string
         json = serde_json::from_str(inner).map_err(|e| DecodeError::InvalidJson(e.to_string()))?;
+    }
+    if too_deep(&json, MAX_DEPTH) {
+        return Err(invalid(format!("nested deeper than {MAX_DEPTH} levels")));
     }
     let Json::Object(mut map) = json else {
         return Err(invalid("not a JSON object"));
@@ -262,6 +269,16 @@ fn emit(map: &mut Map<String, Json>, namespace: String) -> Result<Emit, DecodeEr
         skip_sids: texts(map.remove("skip_sid"))?,
         callback,
     })
+}
+
+/// Whether `json` nests arrays and objects more than `levels` deep.
+fn too_deep(json: &Json, levels: usize) -> bool {
+    let inner = match json {
+        Json::Array(items) => items.iter().collect::<Vec<_>>(),
+        Json::Object(map) => map.values().collect(),
+        _ => return false,
+    };
+    levels == 0 || inner.into_iter().any(|v| too_deep(v, levels - 1))
 }
 
 /// A JSON value as a [`Value`] (never fails: JSON is a subset).

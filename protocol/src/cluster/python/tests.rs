@@ -135,6 +135,15 @@ fn malformed_messages_are_errors() {
     }
     let deep = "[".repeat(10_000);
     assert!(decode(deep.as_bytes()).is_err());
+    let nested = |levels: usize| {
+        format!(
+            r#"{{"method": "emit", "event": "e", "data": {}1{}}}"#,
+            "[".repeat(levels),
+            "]".repeat(levels)
+        )
+    };
+    assert!(decode(nested(MAX_DEPTH - 1).as_bytes()).is_ok());
+    assert!(decode(nested(MAX_DEPTH).as_bytes()).is_err());
     let big = vec![b' '; MAX_MESSAGE_BYTES + 1];
     assert!(decode(&big).is_err());
 }
