@@ -230,6 +230,8 @@ impl<B: PubSub> Node<B> {
                 self.python_publish(python::encode_close_room(&self.uid, ns, room)?)
                     .await
             }
+            // python names sockets by their ids: other rooms are not python's to hear of
+            _ if crate::engine::Sid::parse(sid).is_none() => Ok(()),
             SocketChange::Rooms { enter, rooms } => {
                 for room in rooms {
                     let bytes = python::encode_room_change(&self.uid, enter, ns, sid, room)?;
