@@ -157,3 +157,58 @@ impl<M: PubSub, S: PubSub> PubSub for SideChannel<M, S> {
         self.main.subscribe(&rest, sink).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::MemoryBus;
+
+    #[tokio::test]
+    async fn one_channel_goes_to_the_side_bus_and_the_rest_to_the_main_one() {
+        let (main, side) = (MemoryBus::new(), MemoryBus::new());
+        let bus = SideChannel::new(main.clone(), side.clone(), "py");
+        let (tx, mut rx) = mpsc::channel(16);
+        let subs = [
+            Subscription::Channel("volley#".into()),
+            Subscription::Channel("py".into()),
+        ];
+        bus.subscribe(&subs, tx).await.unwrap();
+        let (main_tx, mut on_main) = mpsc::channel(16);
+        main.subscribe(&[Subscription::Prefix(String::new())], main_tx)
+            .await
+            .unwrap();
+        let (side_tx, mut on_side) = mpsc::channel(16);
+        side.subscribe(&[Subscription::Prefix(String::new())], side_tx)
+            .await
+            .unwrap();
+
+        bus.publish("py", Bytes::from_static(b"p")).await.unwrap();
+        bus.publish("volley#", Bytes::from_static(b"v"))
+            .await
+            .unwrap();
+        assert_eq!(on_side.recv().await.unwrap().payload, "p");
+        assert_eq!(on_main.recv().await.unwrap().payload, "v");
+        assert!(on_side.try_recv().is_err() && on_main.try_recv().is_err());
+
+        // what the side bus carries comes back under the channel's name, whatever it was sent as
+        side.publish("anything", Bytes::from_static(b"x"))
+            .await
+            .unwrap();
+        let mut got: Vec<(String, Bytes)> = Vec::new();
+        while got.len() < 3 {
+            let m = rx.recv().await.unwrap();
+            got.push((m.channel, m.payload));
+        }
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                ("py".into(), Bytes::from_static(b"p")),
+                ("py".into(), Bytes::from_static(b"x")),
+                ("volley#".into(), Bytes::from_static(b"v")),
+            ]
+        );
+    }
+}
