@@ -50,6 +50,7 @@ pub struct AmqpBusBuilder {
     max_queue_bytes: Option<u64>,
     queue_expiry: Duration,
     durable: bool,
+    exchange_durable: bool,
     connection_name: String,
 }
 
@@ -69,6 +70,7 @@ impl std::fmt::Debug for AmqpBusBuilder {
             .field("max_queue_bytes", &self.max_queue_bytes)
             .field("queue_expiry", &self.queue_expiry)
             .field("durable", &self.durable)
+            .field("exchange_durable", &self.exchange_durable)
             .field("connection_name", &self.connection_name)
             .finish_non_exhaustive()
     }
@@ -90,6 +92,7 @@ impl AmqpBusBuilder {
             max_queue_bytes: Some(DEFAULT_MAX_QUEUE_BYTES),
             queue_expiry: DEFAULT_QUEUE_EXPIRY,
             durable: true,
+            exchange_durable: wire::EXCHANGE_DURABLE,
             connection_name: "volley".to_owned(),
         }
     }
@@ -221,6 +224,16 @@ impl AmqpBusBuilder {
         self
     }
 
+    /// Whether the bus declares its exchange durable first (if the broker refuses because the
+    /// exchange exists the other way, the bus takes it as it is, see [`wire`]). `false` is for
+    /// exchanges others declare non-durable, as python-socketio's managers do with theirs.
+    ///
+    /// Default: [`wire::EXCHANGE_DURABLE`] (`true`).
+    pub fn exchange_durable(mut self, durable: bool) -> Self {
+        self.exchange_durable = durable;
+        self
+    }
+
     /// The `connection_name` this bus shows in RabbitMQ's management tools
     /// (`rabbitmqctl list_connections client_properties`).
     ///
@@ -278,6 +291,7 @@ impl AmqpBusBuilder {
             max_queue_bytes: self.max_queue_bytes,
             queue_expiry: self.queue_expiry,
             durable: self.durable,
+            exchange_durable: self.exchange_durable,
             queue: queue_name(&self.exchange, rand::random()),
             publisher_id: rand::random(),
             connection_name: self.connection_name.clone(),
@@ -302,6 +316,8 @@ pub(crate) struct Settings {
     pub(crate) max_queue_bytes: Option<u64>,
     pub(crate) queue_expiry: Duration,
     pub(crate) durable: bool,
+    /// Whether the exchange is declared durable first.
+    pub(crate) exchange_durable: bool,
     /// This bus's queue: one name per bus, kept across reconnections.
     pub(crate) queue: String,
     /// Tells this bus's messages apart from other publishers' (see [`wire::message_id`]).

@@ -58,7 +58,7 @@ impl Link {
                 }
             };
             let link = async {
-                ensure_exchange(&connection, &settings.exchange).await?;
+                ensure_exchange(&connection, settings).await?;
                 let publisher = connection.create_channel().await?;
                 publisher
                     .confirm_select(ConfirmSelectOptions::default())
@@ -156,7 +156,7 @@ impl Link {
         let opening = async {
             // Declared here too: this channel may be opened after a broker restart that the
             // publishing channel has not noticed yet.
-            ensure_exchange(&self.connection, &settings.exchange).await?;
+            ensure_exchange(&self.connection, settings).await?;
             let queue = settings.queue.as_str();
             let mut recreated = false;
             if declared_before {
@@ -288,15 +288,16 @@ fn queue_arguments(settings: &Settings) -> FieldTable {
     arguments
 }
 
-/// Declares the exchange as the nodes do (durable); if it exists non-durable (declared by an
-/// earlier version, which did so), uses it as it is. Any other difference (another type, say)
+/// Declares the exchange as the nodes do (durable, unless configured otherwise); if it exists
+/// the other way (declared by an earlier version, or by python-socketio), uses it as it is. Any other difference (another type, say)
 /// is the broker's `PRECONDITION_FAILED`. Each attempt on a channel of its own: a refused
 /// declaration closes its channel.
-async fn ensure_exchange(connection: &Connection, exchange: &str) -> lapin::Result<()> {
-    let first = declare_exchange(connection, exchange, wire::EXCHANGE_DURABLE).await;
+async fn ensure_exchange(connection: &Connection, settings: &Settings) -> lapin::Result<()> {
+    let (exchange, durable) = (&settings.exchange, settings.exchange_durable);
+    let first = declare_exchange(connection, exchange, durable).await;
     match first {
         Err(e) if error::is_precondition_failed(&e) => {
-            declare_exchange(connection, exchange, !wire::EXCHANGE_DURABLE).await
+            declare_exchange(connection, exchange, !durable).await
         }
         other => other,
     }

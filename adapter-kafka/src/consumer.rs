@@ -371,7 +371,10 @@ fn receive(
     if is_stale(message.timestamp().to_millis(), now_millis(), max_age) {
         return Received::Stale(partition, offset);
     }
-    let Some(channel) = message.key().and_then(|k| std::str::from_utf8(k).ok()) else {
+    // A record without a key (a foreign producer's, python-socketio's say) is on channel "",
+    // which only a subscription to every channel (`Prefix("")`) takes.
+    let key = message.key().unwrap_or_default();
+    let Ok(channel) = std::str::from_utf8(key) else {
         return Received::Skip(partition, offset);
     };
     if !filter.wants(channel) {

@@ -12,7 +12,8 @@
 //! - **every node receives every message**: each [`subscribe`](volley_cluster::PubSub::subscribe)
 //!   has a consumer of its own (its own group, nothing committed), assigned every partition of
 //!   the topic at its current end, and keeps the records whose key matches one of its
-//!   [`Subscription`]s;
+//!   [`Subscription`]s (a record without a key, from a foreign producer, is on channel `""`,
+//!   which only `Subscription::Prefix("")` takes);
 //! - **reconnects ride on librdkafka**: lost broker connections are re-established in the
 //!   background, the consumers resume where they were, and a topic that disappeared (a broker
 //!   that lost its data) is created again.

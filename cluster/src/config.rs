@@ -18,6 +18,13 @@ pub struct ClusterConfig {
     /// Also accept what emitters written for Node publish, on the channels of Node's Redis
     /// adapter with this key (default `Some("socket.io")`; `None` to ignore them).
     pub node_compat_key: Option<String>,
+    /// Also take part in a python-socketio cluster: the channel its pub/sub managers use
+    /// (`socketio` by default in python-socketio; default here `None`, off). The node applies
+    /// what they publish there (emits, with acks; room changes; disconnections) and publishes
+    /// its own broadcasts, and the room changes and disconnections of single sockets, there too
+    /// in python's format. On AMQP and Kafka the bus must carry the channel on python's exchange
+    /// or topic: the adapter URL's `?python=NAME` sets both up.
+    pub python_channel: Option<String>,
     /// Messages received but not yet dispatched, at most (default 4096). The bus waits while the
     /// buffer is full.
     pub receive_buffer: usize,
@@ -43,6 +50,7 @@ impl Default for ClusterConfig {
             heartbeat_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(5),
             node_compat_key: Some("socket.io".to_owned()),
+            python_channel: None,
             receive_buffer: 4096,
             batch_bytes: 64 * 1024,
             publish_buffer: 4096,
@@ -92,6 +100,19 @@ impl ClusterConfig {
     /// ```
     pub fn batch_bytes(mut self, bytes: usize) -> Self {
         self.batch_bytes = bytes;
+        self
+    }
+
+    /// Sets (or, with `None`, turns off) the channel of python-socketio's managers this node
+    /// also speaks (see [`ClusterConfig::python_channel`]).
+    ///
+    /// ```
+    /// use volley_cluster::ClusterConfig;
+    /// let config = ClusterConfig::default().python_channel(Some("socketio".into()));
+    /// assert_eq!(config.python_channel.as_deref(), Some("socketio"));
+    /// ```
+    pub fn python_channel(mut self, channel: Option<String>) -> Self {
+        self.python_channel = channel;
         self
     }
 

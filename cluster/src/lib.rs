@@ -25,9 +25,11 @@ mod config;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod memory_bus;
+mod side_channel;
 
 pub use bus::{
     BusError, BusMessage, MissedBroadcast, PubSub, RestoredSession, StoredSession, Subscription,
 };
 pub use config::ClusterConfig;
 pub use memory_bus::MemoryBus;
+pub use side_channel::SideChannel;

@@ -26,6 +26,7 @@ pub mod batch;
 mod broadcast;
 pub mod classic;
 pub mod node;
+pub mod python;
 
 pub use broadcast::BroadcastRef;
 

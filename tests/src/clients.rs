@@ -96,25 +96,28 @@ impl Client {
                 "socket.io-client 2.x is not installed: {} is missing. Run `scripts/test.sh` (it \
                  runs `npm ci` in tests/clients/node-v2), or `npm ci` there by hand.",
             ),
-            Client::Python => {
-                let python = env_path(PYTHON_VAR)
-                    .unwrap_or_else(|| manifest_dir().join("../.venv/bin/python"));
-                if !present(&python) {
-                    bail!(
-                        "the Python client is not installed: no interpreter at {}. Run \
-                         `scripts/test.sh` (it creates .venv and installs \
-                         tests/clients/python/requirements.txt), or set {PYTHON_VAR} to a Python \
-                         that has them.",
-                        python.display()
-                    );
-                }
-                let dir = manifest_dir().join("clients").join("python");
-                let mut cmd = Command::new(python);
-                cmd.arg("-u").arg(dir.join("client.py")).current_dir(dir);
-                Ok(cmd)
-            }
+            Client::Python => python_script("client.py"),
         }
     }
+}
+
+/// `python -u tests/clients/python/<script>` with the venv's Python (see [`PYTHON_VAR`]), run
+/// in that directory.
+pub fn python_script(script: &str) -> TestResult<Command> {
+    let python = env_path(PYTHON_VAR).unwrap_or_else(|| manifest_dir().join("../.venv/bin/python"));
+    if !present(&python) {
+        bail!(
+            "the Python client is not installed: no interpreter at {}. Run \
+             `scripts/test.sh` (it creates .venv and installs \
+             tests/clients/python/requirements.txt), or set {PYTHON_VAR} to a Python \
+             that has them.",
+            python.display()
+        );
+    }
+    let dir = manifest_dir().join("clients").join("python");
+    let mut cmd = Command::new(python);
+    cmd.arg("-u").arg(dir.join(script)).current_dir(dir);
+    Ok(cmd)
 }
 
 /// What a client script printed.

@@ -43,6 +43,7 @@ pub mod interop_server;
 pub mod node_peer;
 pub mod proxy;
 pub mod puppet;
+pub mod python_peer;
 pub mod recovery;
 pub mod restart;
 pub mod server;

@@ -47,6 +47,12 @@ pub enum AdapterError {
 /// | `nats://[user:password@]host:port[?key=ROOT]` | core NATS (feature `nats`): subjects under `ROOT` (default `volley`), nothing stored |
 /// | `nats://host:port?bus=jetstream[&stream=NAME][&maxlen=N][&key=ROOT]` | one JetStream stream (default: named after the root, at most 100 000 messages): every `Ok` emit stored, read by every node across reconnections and server restarts |
 ///
+/// `python=NAME`, on Redis pub/sub (Volley's protocol), RabbitMQ and Kafka, makes the nodes also
+/// speak python-socketio's pub/sub protocol on its channel `NAME` (python-socketio's default is
+/// `socketio`): the Redis channel, the AMQP fanout exchange or the Kafka topic of that name
+/// (see [`ClusterConfig::python_channel`]). python-socketio's write-only managers then drive the
+/// cluster, and python `AsyncServer` nodes share it.
+///
 /// `key` names what one cluster shares on the broker, so that two deployments on one broker do
 /// not hear each other. TLS (`rediss://`, `amqps://`, NATS's `tls://`) is not built in: such
 /// URLs are refused with a message that says so.
@@ -79,6 +85,11 @@ pub enum AdapterError {
 /// assert!(from_url("redis://127.0.0.1:6379?bus=streams&protocol=node&key=app", c()).is_ok());
 /// assert!(from_url("redis://127.0.0.1:6379?protocol=node", c()).is_ok());
 /// assert!(from_url("redis://127.0.0.1:6379?bus=streams&protocol=python", c()).is_err());
+/// assert!(from_url("redis://127.0.0.1:6379?python=socketio", c()).is_ok());
+/// assert!(from_url("redis://127.0.0.1:6379?python=", c()).is_err());
+/// assert!(from_url("redis://127.0.0.1:6379?bus=streams&python=socketio", c()).is_err());
+/// assert!(from_url("amqp://127.0.0.1:5672?python=socketio&key=chat", c()).is_ok());
+/// assert!(from_url("kafka://127.0.0.1:9092?python=socketio", c()).is_ok());
 /// assert!(from_url("redis://127.0.0.1:6379?bus=carrier", c()).is_err());
 /// assert!(from_url("redis://127.0.0.1:6379?bus=streams&maxlen=many", c()).is_err());
 /// assert!(from_url("redis://127.0.0.1:6379?stream=chat", c()).is_err());
@@ -198,28 +209,62 @@ fn invalid(url: &str, reason: impl Into<String>) -> AdapterError {
     }
 }
 
-/// `url` with its `key` parameter taken out of the query: `(url without key, key)`.
+/// `url` with its `name` parameter taken out of the query: `(url without it, its value)`.
 #[cfg_attr(not(any(feature = "amqp", feature = "kafka")), allow(dead_code))]
-fn take_key(url: &str) -> (String, Option<String>) {
+fn take_param(url: &str, name: &str) -> (String, Option<String>) {
     let Some((base, query)) = url.split_once('?') else {
         return (url.to_owned(), None);
     };
-    let mut key = None;
+    let mut found = None;
     let rest: Vec<&str> = query
         .split('&')
-        .filter(|pair| match pair.strip_prefix("key=") {
-            Some(value) => {
-                key = Some(value.to_owned());
+        .filter(|pair| match pair.split_once('=') {
+            Some((key, value)) if key == name => {
+                found = Some(value.to_owned());
                 false
             }
-            None => true,
+            _ => true,
         })
         .collect();
     if rest.is_empty() {
-        (base.to_owned(), key)
+        (base.to_owned(), found)
     } else {
-        (format!("{base}?{}", rest.join("&")), key)
+        (format!("{base}?{}", rest.join("&")), found)
     }
+}
+
+/// `url` without its `python` and `key` parameters: `(url without them, python, key)`.
+#[cfg(any(feature = "amqp", feature = "kafka"))]
+fn take_python_and_key(
+    url: &str,
+) -> Result<(String, Option<String>, Option<String>), AdapterError> {
+    let (rest, python) = take_param(url, "python");
+    if python.as_deref() == Some("") {
+        return Err(invalid(url, "python must name a channel"));
+    }
+    let (rest, key) = take_param(&rest, "key");
+    Ok((rest, python, key))
+}
+
+/// The cluster manager on `main`, and with python-socketio's channel on `side` when there is
+/// one (see [`ClusterConfig::python_channel`]).
+#[cfg(any(feature = "amqp", feature = "kafka"))]
+fn cluster_with_python<B: super::cluster::PubSub>(
+    url: &str,
+    main: Result<B, impl std::fmt::Display>,
+    python: Option<(String, Result<B, impl std::fmt::Display>)>,
+    mut config: ClusterConfig,
+) -> Result<Arc<dyn ClientManager>, AdapterError> {
+    use super::cluster::{ClusterManager, SideChannel};
+
+    let Some((channel, side)) = python else {
+        return cluster(url, main, config);
+    };
+    let main = main.map_err(|e| invalid(url, e.to_string()))?;
+    let side = side.map_err(|e| invalid(url, e.to_string()))?;
+    config.python_channel = Some(channel.clone());
+    let bus = SideChannel::new(main, side, channel);
+    Ok(Arc::new(ClusterManager::new(bus, config)))
 }
 
 /// The cluster manager on the bus a builder made (or the error it gave).
@@ -283,6 +328,8 @@ pub(super) fn redis(
                     }
                 }
             }
+            "python" if value.is_empty() => return Err(invalid(url, "python must name a channel")),
+            "python" => config.python_channel = Some(value.to_owned()),
             "key" if value.is_empty() => return Err(invalid(url, "key must not be empty")),
             "key" => key = Some(value.to_owned()),
             "maxlen" => {
@@ -295,13 +342,20 @@ pub(super) fn redis(
                 return Err(invalid(
                     url,
                     format!(
-                        "unknown parameter {other:?}: use bus, stream, maxlen, protocol or key"
-                    ),
+                    "unknown parameter {other:?}: use bus, stream, maxlen, protocol, key or python"
+                ),
                 ))
             }
         }
     }
     let refused = |e: volley_redis::RedisError| invalid(url, e.to_string());
+    if config.python_channel.is_some() && (streams || node) {
+        // python-socketio's channel is a pub/sub channel, beside Volley's own protocol
+        return Err(invalid(
+            url,
+            "python takes Redis pub/sub in Volley's protocol, not bus=streams or protocol=node",
+        ));
+    }
     if !streams {
         if stream.is_some() || max_len.is_some() {
             return Err(invalid(url, "stream and maxlen need bus=streams"));
@@ -339,29 +393,41 @@ pub(super) fn redis(
     Ok(Arc::new(ClusterManager::new(bus, config)))
 }
 
-/// The RabbitMQ manager for `url`, its bus settings passed through `configure`.
+/// The RabbitMQ manager for `url`, its bus settings passed through `configure`. With
+/// `python=NAME`, python-socketio's fanout exchange `NAME` (non-durable, as python declares it)
+/// carries that channel, on a connection of its own.
 #[cfg(feature = "amqp")]
 pub(super) fn amqp(
     url: &str,
     config: ClusterConfig,
     configure: impl FnOnce(volley_amqp::AmqpBusBuilder) -> volley_amqp::AmqpBusBuilder,
 ) -> Result<Arc<dyn ClientManager>, AdapterError> {
-    let (rest, key) = take_key(url);
+    let (rest, python, key) = take_python_and_key(url)?;
     let mut builder = volley_amqp::AmqpBus::builder(&rest);
     if let Some(exchange) = key {
         builder = builder.exchange(exchange);
     }
-    cluster(url, configure(builder).build(), config)
+    let python = python.map(|exchange| {
+        let side = volley_amqp::AmqpBus::builder(&rest)
+            .exchange(exchange.clone())
+            .exchange_durable(false)
+            .durable(false)
+            .connection_name("volley-python")
+            .build();
+        (exchange, side)
+    });
+    cluster_with_python(url, configure(builder).build(), python, config)
 }
 
-/// The Kafka manager for `url`, its bus settings passed through `configure`.
+/// The Kafka manager for `url`, its bus settings passed through `configure`. With
+/// `python=NAME`, python-socketio's topic `NAME` carries that channel, with clients of its own.
 #[cfg(feature = "kafka")]
 pub(super) fn kafka(
     url: &str,
     config: ClusterConfig,
     configure: impl FnOnce(volley_kafka::KafkaBusBuilder) -> volley_kafka::KafkaBusBuilder,
 ) -> Result<Arc<dyn ClientManager>, AdapterError> {
-    let (rest, key) = take_key(url);
+    let (rest, python, key) = take_python_and_key(url)?;
     let mut builder = volley_kafka::KafkaBus::builder(&rest);
     if let Some(topic) = key {
         if rest.contains("topic=") {
@@ -369,7 +435,11 @@ pub(super) fn kafka(
         }
         builder = builder.topic(&topic);
     }
-    cluster(url, configure(builder).build(), config)
+    let python = python.map(|topic| {
+        let side = volley_kafka::KafkaBus::builder(&rest).topic(&topic).build();
+        (topic, side)
+    });
+    cluster_with_python(url, configure(builder).build(), python, config)
 }
 
 /// The NATS manager for `url` (its settings, `key` included, read by the bus itself), its bus
@@ -410,14 +480,18 @@ mod tests {
 
     #[test]
     fn the_key_is_taken_out_of_the_query() {
-        assert_eq!(take_key("amqp://h"), ("amqp://h".into(), None));
+        assert_eq!(take_param("amqp://h", "key"), ("amqp://h".into(), None));
         assert_eq!(
-            take_key("amqp://h/%2f?key=chat&heartbeat=5"),
+            take_param("amqp://h/%2f?key=chat&heartbeat=5", "key"),
             ("amqp://h/%2f?heartbeat=5".into(), Some("chat".into()))
         );
         assert_eq!(
-            take_key("kafka://h?key=chat"),
+            take_param("kafka://h?key=chat", "key"),
             ("kafka://h".into(), Some("chat".into()))
+        );
+        assert_eq!(
+            take_param("kafka://h?monkey=1&key=a", "key"),
+            ("kafka://h?monkey=1".into(), Some("a".into()))
         );
     }
 }

@@ -35,6 +35,15 @@ impl<B: PubSub> Node<B> {
             self.native(&msg.payload);
             return;
         }
+        if let Some(python) = self
+            .channels
+            .python
+            .as_ref()
+            .filter(|p| p.name == msg.channel)
+        {
+            self.python(python, &msg.payload);
+            return;
+        }
         let Some((broadcasts, requests)) = &self.channels.compat else {
             return;
         };

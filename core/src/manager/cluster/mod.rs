@@ -13,13 +13,14 @@
 mod dispatch;
 mod liveness;
 mod outbox;
+mod python;
 mod requests;
 
 /// The bus seam and the cluster settings live in `volley-cluster`, a crate without HTTP that the
 /// adapters depend on; they are re-exported here, where the manager that uses them is.
 pub use volley_cluster::{
     BusError, BusMessage, ClusterConfig, MemoryBus, MissedBroadcast, PubSub, RestoredSession,
-    StoredSession, Subscription,
+    SideChannel, StoredSession, Subscription,
 };
 
 use std::collections::{HashMap, HashSet};
@@ -105,6 +106,8 @@ struct Channels {
     own: String,
     /// Node-format broadcasts (`{key}#`) and requests (`{key}-request#`), when accepted.
     compat: Option<(String, String)>,
+    /// python-socketio's channel, when this node takes part in a python cluster.
+    python: Option<python::PythonChannel>,
 }
 
 impl Channels {
@@ -116,6 +119,10 @@ impl Channels {
                 .node_compat_key
                 .as_ref()
                 .map(|key| (format!("{key}#"), format!("{key}-request#"))),
+            python: config
+                .python_channel
+                .clone()
+                .map(python::PythonChannel::new),
         }
     }
 }
@@ -375,6 +382,9 @@ impl<B: PubSub> Node<B> {
             subscriptions.push(Subscription::Prefix(broadcasts.clone()));
             subscriptions.push(Subscription::Prefix(requests.clone()));
         }
+        if let Some(python) = &self.channels.python {
+            subscriptions.push(Subscription::Channel(python.name.clone()));
+        }
         let node = self.clone();
         tokio::spawn(async move {
             let mut backoff = Duration::from_millis(100);
@@ -520,7 +530,9 @@ impl<B: PubSub> ClientManager for ClusterManager<B> {
             opts: opts.clone(),
             rooms: rooms.to_vec(),
         };
-        self.node.publish(None, ns, body).await
+        self.node.publish(None, ns, body).await?;
+        let change = python::SocketChange::Rooms { enter: true, rooms };
+        self.node.python_sockets(ns, opts, change).await
     }
 
     async fn del_sockets(
@@ -537,7 +549,12 @@ impl<B: PubSub> ClientManager for ClusterManager<B> {
             opts: opts.clone(),
             rooms: rooms.to_vec(),
         };
-        self.node.publish(None, ns, body).await
+        self.node.publish(None, ns, body).await?;
+        let change = python::SocketChange::Rooms {
+            enter: false,
+            rooms,
+        };
+        self.node.python_sockets(ns, opts, change).await
     }
 
     async fn disconnect_sockets(&self, ns: &str, opts: &BroadcastOptions) -> Result<(), EmitError> {
@@ -552,7 +569,9 @@ impl<B: PubSub> ClientManager for ClusterManager<B> {
             opts: opts.clone(),
             close: false,
         };
-        self.node.publish(None, ns, body).await
+        self.node.publish(None, ns, body).await?;
+        let change = python::SocketChange::Disconnect;
+        self.node.python_sockets(ns, opts, change).await
     }
 
     async fn fetch_sockets(
@@ -608,10 +627,10 @@ impl<B: PubSub> ClientManager for ClusterManager<B> {
     ) -> Result<(), EmitError> {
         if self.node.reads_back(opts.volatile) && !self.node.only_local(ns, opts) {
             // delivered here when the bus hands it back with its offset (see `dispatch`)
-            return self
-                .node
+            self.node
                 .publish_broadcast(ns, event, args, opts, None, None)
-                .await;
+                .await?;
+            return self.node.python_broadcast(ns, event, args, opts).await;
         }
         let (_, offset) = self
             .node
@@ -622,7 +641,8 @@ impl<B: PubSub> ClientManager for ClusterManager<B> {
         }
         self.node
             .publish_broadcast(ns, event, args, opts, offset.as_deref(), None)
-            .await
+            .await?;
+        self.node.python_broadcast(ns, event, args, opts).await
     }
 
     async fn emit_with_ack(
