@@ -3,11 +3,13 @@
 //! drive any of them through the [`Broker`] trait; each kind of broker has a module here.
 //!
 //! - [`redis`]: a private `redis-server`, optionally persistent across kills.
+//! - [`redis_cluster`]: the machine's local Redis Cluster (`scripts/redis-cluster.sh`), shared.
 //! - [`rabbitmq`]: a private RabbitMQ node (its own name, ports and data directory).
 //! - [`tansu`]: a private tansu (Kafka protocol) with SQLite storage, kept across kills.
 
 pub mod rabbitmq;
 pub mod redis;
+pub mod redis_cluster;
 pub mod tansu;
 
 use async_trait::async_trait;
