@@ -168,7 +168,7 @@ mod tests {
         wire.rooms
             .listened
             .write()
-            .unwrap()
+            .expect("not poisoned")
             .insert("volley#/#lobby#".into());
         assert_eq!(wire.rooms.deliver_on("volley#/#lobby#"), Some("volley#"));
     }

@@ -162,3 +162,61 @@ mod cluster_sharded {
         sharded: true,
     });
 }
+
+mod streams {
+    use super::*;
+
+    /// `StreamsBus` on a server of the test's own, started by the first cluster.
+    #[derive(Default)]
+    pub(crate) struct Streams {
+        server: tokio::sync::OnceCell<RedisServer>,
+    }
+
+    #[async_trait]
+    impl Harness for Streams {
+        type Bus = StreamsBus;
+        type Cluster = String;
+
+        fn name(&self) -> &str {
+            "redis streams"
+        }
+
+        fn capabilities(&self) -> Capabilities {
+            Capabilities {
+                wait: Duration::from_secs(10),
+                ..capabilities()
+            }
+        }
+
+        async fn cluster(&self, name: &str) -> String {
+            unique(name)
+        }
+
+        async fn bus(&self, cluster: &String, options: Options) -> StreamsBus {
+            let server = self.server.get_or_init(RedisServer::start).await;
+            let bus = StreamsBus::builder(&server.url())
+                .stream(cluster)
+                .redis(|r| configure(r, &options))
+                .build()
+                .expect("valid URL");
+            if !options.lazy {
+                bus.connect().await.expect("connect to the test's server");
+            }
+            bus
+        }
+
+        async fn unreachable(&self) -> Option<StreamsBus> {
+            Some(StreamsBus::new(&nowhere()).expect("valid URL"))
+        }
+
+        async fn connect(&self, bus: &StreamsBus) -> Result<(), ConnectError> {
+            bus.connect().await.map_err(connect_error)
+        }
+
+        async fn close(&self, bus: &StreamsBus) {
+            bus.close().await;
+        }
+    }
+
+    volley_cluster::bus_conformance_suite!(Streams::default());
+}
