@@ -430,11 +430,11 @@ impl PubSub for RedisBus {
     }
 
     async fn room_opened(&self, nsp: &str, room: &str) {
-        self.open_room(nsp, room).await;
+        self.listen_to_room(nsp, room, true).await;
     }
 
     async fn room_closed(&self, nsp: &str, room: &str) {
-        self.close_room(nsp, room).await;
+        self.listen_to_room(nsp, room, false).await;
     }
 
     async fn peers(&self, nsp: &str) -> Option<usize> {

@@ -89,42 +89,35 @@ impl RedisBus {
         self.inner.sharded.as_ref()
     }
 
-    /// `SSUBSCRIBE`s the channel of room `room` of `nsp`.
-    pub(crate) async fn open_room(&self, nsp: &str, room: &str) {
+    /// `SSUBSCRIBE`s the channel of room `room` of `nsp` (`open`), or `SUNSUBSCRIBE`s it.
+    pub(crate) async fn listen_to_room(&self, nsp: &str, room: &str, open: bool) {
         let (Some(wire), Some(subscriber)) = (self.sharded(), &self.inner.subscriber) else {
             return;
         };
         let Some(channel) = wire.room_channel(nsp, room) else {
             return;
         };
-        // listed first, so that no message arriving right after SSUBSCRIBE is dropped
-        wire.rooms
-            .listened
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(channel.clone());
-        if let Err(e) = subscriber.ssubscribe(channel.clone()).await {
-            let e = error::bus_error(e, &self.inner.address);
-            tracing::warn!(target: LOG_TARGET, nsp, room, error = %e, "cannot listen to a room's channel");
+        {
+            let mut listened = wire
+                .rooms
+                .listened
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            // listed before SSUBSCRIBE, so that no message arriving right after it is dropped
+            if open {
+                listened.insert(channel.clone());
+            } else {
+                listened.remove(&channel);
+            }
         }
-    }
-
-    /// `SUNSUBSCRIBE`s the channel of room `room` of `nsp`.
-    pub(crate) async fn close_room(&self, nsp: &str, room: &str) {
-        let (Some(wire), Some(subscriber)) = (self.sharded(), &self.inner.subscriber) else {
-            return;
+        let done = if open {
+            subscriber.ssubscribe(channel).await
+        } else {
+            subscriber.sunsubscribe(channel).await
         };
-        let Some(channel) = wire.room_channel(nsp, room) else {
-            return;
-        };
-        wire.rooms
-            .listened
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&channel);
-        if let Err(e) = subscriber.sunsubscribe(channel).await {
+        if let Err(e) = done {
             let e = error::bus_error(e, &self.inner.address);
-            tracing::debug!(target: LOG_TARGET, nsp, room, error = %e, "cannot stop listening to a room's channel");
+            tracing::warn!(target: LOG_TARGET, nsp, room, open, error = %e, "cannot change the subscription to a room's channel");
         }
     }
 
