@@ -385,6 +385,26 @@ mod tests {
         assert!(!e.to_string().contains("hunter2"), "{e}");
     }
 
+    #[cfg(feature = "redis")]
+    #[tokio::test]
+    async fn sharded_and_cluster_urls() {
+        let c = ClusterConfig::default;
+        assert!(from_url("redis://127.0.0.1:6379?bus=sharded&key=app", c()).is_ok());
+        assert!(from_url("redis-cluster://127.0.0.1:7000,127.0.0.1:7001", c()).is_ok());
+        assert!(from_url("redis-cluster://127.0.0.1:7000?bus=sharded", c()).is_ok());
+        assert!(from_url("redis-cluster://127.0.0.1:7000?bus=streams", c()).is_ok());
+        for bad in [
+            "redis://127.0.0.1:6379?bus=sharded&protocol=node",
+            "redis-cluster://127.0.0.1?bus=sharded",
+            "redis://127.0.0.1:6379?bus=shards",
+        ] {
+            assert!(
+                matches!(from_url(bad, c()), Err(AdapterError::Invalid { .. })),
+                "{bad}"
+            );
+        }
+    }
+
     #[test]
     fn the_key_is_taken_out_of_the_query() {
         assert_eq!(take_key("amqp://h"), ("amqp://h".into(), None));
