@@ -40,6 +40,7 @@ pub struct RedisBusBuilder {
     max_pending_commands: usize,
     count_receivers: bool,
     publish_only: bool,
+    sharded: bool,
     pub(crate) node_protocol: Option<String>,
 }
 
@@ -56,6 +57,7 @@ impl std::fmt::Debug for RedisBusBuilder {
             .field("max_pending_commands", &self.max_pending_commands)
             .field("count_receivers", &self.count_receivers)
             .field("publish_only", &self.publish_only)
+            .field("sharded", &self.sharded)
             .field("node_protocol", &self.node_protocol)
             .finish_non_exhaustive()
     }
@@ -74,6 +76,7 @@ impl RedisBusBuilder {
             max_pending_commands: 64 * 1024,
             count_receivers: true,
             publish_only: false,
+            sharded: false,
             node_protocol: None,
         }
     }
@@ -212,11 +215,45 @@ impl RedisBusBuilder {
         self
     }
 
+    /// Publishes and subscribes with Redis 7's sharded pub/sub (`SPUBLISH` / `SSUBSCRIBE`), and
+    /// gives each room a channel that a node listens to only while it has members in that room:
+    /// a broadcast to one room (without acks) reaches the nodes with members there, not every
+    /// node. Everything else goes on the manager's channels, as sharded channels. Emitters'
+    /// channels (prefix subscriptions) stay on classic pub/sub, where emitters publish. On Redis
+    /// Cluster the channels spread over the shards. Picked with `?bus=sharded` in an adapter URL.
+    ///
+    /// A node starts listening to a room's channel when the room gains its first member here,
+    /// in the background: a broadcast published on it in the instant between a remote join and
+    /// that subscription is not received (as with Node's sharded adapter). Not with
+    /// [`node_protocol`](RedisBusBuilder::node_protocol).
+    ///
+    /// Default: off (classic pub/sub).
+    ///
+    /// ```
+    /// use volley_redis::RedisBus;
+    ///
+    /// let bus = RedisBus::builder("redis://127.0.0.1:6379")
+    ///     .sharded(true)
+    ///     .build()
+    ///     .expect("a valid URL");
+    /// # drop(bus);
+    /// ```
+    pub fn sharded(mut self, sharded: bool) -> Self {
+        self.sharded = sharded;
+        self
+    }
+
     /// Checks the URL and builds the bus. Nothing is connected yet: see [`RedisBus::connect`].
     ///
     /// The URL is `redis://[[user]:password@]host[:port][/db]` (or `valkey://`), port 6379 by
-    /// default. TLS (`rediss://`), clusters, sentinels and Unix sockets are refused with
-    /// [`RedisError::InvalidUrl`].
+    /// default, or `redis-cluster://[[user]:password@]host:port[,host:port…]` (or
+    /// `valkey-cluster://`) for Redis Cluster: the nodes given are where the cluster's layout is
+    /// first read. TLS (`rediss://`), sentinels and Unix sockets are refused with
+    /// [`RedisError::InvalidUrl`], as are sharded pub/sub with the Node protocol.
+    ///
+    /// On Redis Cluster, classic pub/sub's `PUBLISH` counts only the subscribers of the node
+    /// it reached, so [`count_receivers`](RedisBusBuilder::count_receivers) is off there
+    /// (sharded pub/sub counts them all: a channel's subscribers are all on its shard).
     pub fn build(self) -> Result<RedisBus, RedisError> {
         let fred = self.fred_settings()?;
         Ok(RedisBus::from_settings(fred))
@@ -229,8 +266,21 @@ impl RedisBusBuilder {
                 Some(db) => format!("{}:{}/{}", server.host, server.port, db),
                 None => format!("{}:{}", server.host, server.port),
             },
-            _ => return Err(RedisError::InvalidUrl("not a single-server URL".into())),
+            ServerConfig::Clustered { hosts, .. } => {
+                let hosts: Vec<String> = hosts
+                    .iter()
+                    .map(|h| format!("{}:{}", h.host, h.port))
+                    .collect();
+                format!("cluster {}", hosts.join(","))
+            }
+            _ => return Err(RedisError::InvalidUrl("not a server or cluster URL".into())),
         };
+        if self.sharded && self.node_protocol.is_some() {
+            return Err(RedisError::InvalidUrl(
+                "sharded pub/sub does not speak Node's classic protocol".into(),
+            ));
+        }
+        let clustered = config.server.is_clustered();
 
         let policy = ReconnectPolicy::new_exponential(
             0, // never stop trying
@@ -294,8 +344,9 @@ impl RedisBusBuilder {
             publish_options,
             max_message_size: self.max_message_size,
             operation_timeout: self.operation_timeout,
-            count_receivers: self.count_receivers,
+            count_receivers: self.count_receivers && (self.sharded || !clustered),
             publish_only: self.publish_only,
+            sharded: self.sharded,
             node_protocol: self.node_protocol.clone(),
         })
     }
@@ -314,6 +365,7 @@ pub(crate) struct FredSettings {
     pub(crate) operation_timeout: Duration,
     pub(crate) count_receivers: bool,
     pub(crate) publish_only: bool,
+    pub(crate) sharded: bool,
     pub(crate) node_protocol: Option<String>,
 }
 
@@ -321,7 +373,8 @@ fn millis(d: Duration) -> u32 {
     u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
 }
 
-/// Parses `redis://[[user]:password@]host[:port][/db]` into fred's configuration.
+/// Parses `redis://[[user]:password@]host[:port][/db]` (or
+/// `redis-cluster://[[user]:password@]host:port[,host:port…]`) into fred's configuration.
 fn parse_url(url: &str) -> Result<Config, RedisError> {
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err(RedisError::InvalidUrl(
@@ -330,6 +383,7 @@ fn parse_url(url: &str) -> Result<Config, RedisError> {
     };
     match scheme.to_ascii_lowercase().as_str() {
         "redis" | "valkey" => {}
+        "redis-cluster" | "valkey-cluster" => return parse_cluster_url(rest),
         "rediss" | "valkeys" => {
             return Err(RedisError::InvalidUrl(
                 "TLS (rediss://) is not supported by this transport".into(),
@@ -371,6 +425,59 @@ fn parse_url(url: &str) -> Result<Config, RedisError> {
     })
 }
 
+/// Parses the part after `redis-cluster://`: `[[user]:password@]host:port[,host:port…]`.
+fn parse_cluster_url(rest: &str) -> Result<Config, RedisError> {
+    if rest.contains('?') {
+        return Err(RedisError::InvalidUrl(
+            "query parameters are not supported".into(),
+        ));
+    }
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.contains('/') {
+        return Err(RedisError::InvalidUrl(
+            "a cluster has no database: no /db after the nodes".into(),
+        ));
+    }
+    let (credentials, hosts) = match rest.rsplit_once('@') {
+        Some((credentials, hosts)) => (Some(credentials), hosts),
+        None => (None, rest),
+    };
+    let mut nodes = Vec::new();
+    for host in hosts.split(',') {
+        let Some((name, port)) = host.rsplit_once(':') else {
+            return Err(RedisError::InvalidUrl(
+                "each cluster node needs host:port".into(),
+            ));
+        };
+        let name = name.trim_start_matches('[').trim_end_matches(']');
+        let port: u16 = match port.parse() {
+            Ok(port) if port != 0 => port,
+            _ => return Err(RedisError::InvalidUrl("a node's port is not valid".into())),
+        };
+        if name.is_empty() || name.contains(['@', ' ']) {
+            return Err(RedisError::InvalidUrl("a node's host is not valid".into()));
+        }
+        nodes.push((name.to_owned(), port));
+    }
+    let (username, password) = match credentials {
+        None => (None, None),
+        Some(c) => match c.split_once(':') {
+            Some((user, password)) => (
+                (!user.is_empty()).then(|| user.to_owned()),
+                Some(password.to_owned()),
+            ),
+            None => (Some(c.to_owned()), None),
+        },
+    };
+    Ok(Config {
+        server: ServerConfig::new_clustered(nodes),
+        username,
+        password,
+        fail_fast: true,
+        ..Config::default()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,13 +502,33 @@ mod tests {
     }
 
     #[test]
+    fn accepts_cluster_urls() {
+        let config = parse_url("redis-cluster://u:p@127.0.0.1:7000,[::1]:7001").expect("valid");
+        assert_eq!(
+            config.server,
+            ServerConfig::new_clustered(vec![("127.0.0.1", 7000), ("::1", 7001)])
+        );
+        assert_eq!(config.username.as_deref(), Some("u"));
+        assert_eq!(config.password.as_deref(), Some("p"));
+        for url in [
+            "redis-cluster://h",
+            "redis-cluster://h:0",
+            "redis-cluster://h:1,",
+            "redis-cluster://h:1/2",
+            "redis-cluster://h:1?node=x:2",
+            "redis-cluster://:1",
+        ] {
+            assert!(parse_url(url).is_err(), "{url}");
+        }
+    }
+
+    #[test]
     fn refuses_everything_else() {
         for url in [
             "",
             "localhost:6379",
             "http://localhost:6379",
             "rediss://localhost:6379",
-            "redis-cluster://localhost:6379",
             "redis-sentinel://localhost:6379",
             "redis+unix:///tmp/redis.sock",
             "redis://",

@@ -50,6 +50,7 @@ mod classic;
 mod config;
 mod error;
 mod manager_channels;
+mod sharded;
 mod streams;
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -164,6 +165,8 @@ struct Inner {
     address: String,
     /// Node's classic protocol, when spoken (see [`RedisBusBuilder::node_protocol`]).
     classic: Option<classic::ClassicWire>,
+    /// Sharded pub/sub with a channel per room, when used (see [`RedisBusBuilder::sharded`]).
+    sharded: Option<sharded::ShardedWire>,
     /// Set once the connections are up; never reset (fred reconnects by itself afterwards).
     connected: OnceCell<()>,
     /// The tasks to stop with the bus: resubscription and message forwarding.
@@ -227,6 +230,7 @@ impl RedisBus {
                 count_receivers: settings.count_receivers,
                 address: settings.address,
                 classic: settings.node_protocol.map(classic::ClassicWire::new),
+                sharded: settings.sharded.then(sharded::ShardedWire::default),
                 connected: OnceCell::new(),
                 tasks: Mutex::new(Vec::new()),
             }),
@@ -291,10 +295,12 @@ impl RedisBus {
             .inner
             .publisher
             .with_options(&self.inner.publish_options);
-        let receivers: i64 = publisher
-            .publish(channel, Value::Bytes(payload))
-            .await
-            .map_err(|e| error::bus_error(e, &self.inner.address))?;
+        let published = if self.inner.sharded.is_some() {
+            publisher.spublish(channel, Value::Bytes(payload)).await
+        } else {
+            publisher.publish(channel, Value::Bytes(payload)).await
+        };
+        let receivers: i64 = published.map_err(|e| error::bus_error(e, &self.inner.address))?;
         Ok(usize::try_from(receivers).unwrap_or(0))
     }
 
@@ -410,7 +416,25 @@ impl PubSub for RedisBus {
             return self.publish_classic(channel, &payload).await.map(|()| None);
         }
         let receivers = self.publish_to(channel, payload).await?;
-        Ok(self.inner.count_receivers.then_some(receivers))
+        // a room's channel reaches the nodes with members there, however many that is
+        let room = self.sharded().is_some_and(|w| w.is_room_channel(channel));
+        Ok((self.inner.count_receivers && !room).then_some(receivers))
+    }
+
+    fn rooms_have_channels(&self) -> bool {
+        self.inner.sharded.is_some()
+    }
+
+    fn room_channel(&self, nsp: &str, room: &str) -> Option<String> {
+        self.sharded()?.room_channel(nsp, room)
+    }
+
+    async fn room_opened(&self, nsp: &str, room: &str) {
+        self.listen_to_room(nsp, room, true).await;
+    }
+
+    async fn room_closed(&self, nsp: &str, room: &str) {
+        self.listen_to_room(nsp, room, false).await;
     }
 
     async fn peers(&self, nsp: &str) -> Option<usize> {
@@ -434,6 +458,9 @@ impl PubSub for RedisBus {
         if self.inner.classic.is_some() {
             return self.subscribe_classic(subscriptions, sink).await;
         }
+        if let Some(wire) = self.sharded() {
+            wire.link(subscriptions);
+        }
         self.subscribe_raw(subscriptions, sink).await
     }
 }
@@ -452,7 +479,10 @@ impl RedisBus {
             ));
         };
         self.ensure_connected().await?;
-        let filter = Filter::new(subscriptions);
+        let mut filter = Filter::new(subscriptions);
+        if let Some(wire) = self.sharded() {
+            filter.sharded = Some(wire.rooms.clone());
+        }
         if !subscriber.is_connected() {
             return Err(BusError::Unavailable(
                 "the Redis subscriber connection is down".into(),
@@ -467,7 +497,11 @@ impl RedisBus {
         let timed_out = || BusError::Unavailable("Redis did not answer the subscription".into());
         // Never call these with an empty list: that would mean "all" to UNSUBSCRIBE and is an
         // error for SUBSCRIBE.
-        if !channels.is_empty() {
+        if !channels.is_empty() && filter.sharded.is_some() {
+            tokio::time::timeout(limit, self.ssubscribe_each(&channels))
+                .await
+                .map_err(|_| timed_out())??;
+        } else if !channels.is_empty() {
             tokio::time::timeout(limit, subscriber.subscribe(channels))
                 .await
                 .map_err(|_| timed_out())?
@@ -507,6 +541,9 @@ struct Filter {
     channels: Vec<String>,
     /// Prefixes not already covered by a shorter one.
     prefixes: Vec<String>,
+    /// On sharded pub/sub: `channels` are shard channels, and the room channels listened to are
+    /// delivered too.
+    sharded: Option<Arc<sharded::RoomChannels>>,
 }
 
 impl Filter {
@@ -537,6 +574,7 @@ impl Filter {
         Filter {
             channels,
             prefixes: kept,
+            sharded: None,
         }
     }
 
@@ -545,12 +583,32 @@ impl Filter {
     /// own kind of subscription (another call's subscriptions share the connection).
     fn wants(&self, kind: &MessageKind, channel: &str) -> bool {
         match kind {
-            MessageKind::Message => self.channels.iter().any(|c| c == channel),
+            MessageKind::Message => {
+                self.sharded.is_none() && self.channels.iter().any(|c| c == channel)
+            }
             MessageKind::PMessage => self
                 .prefixes
                 .iter()
                 .any(|p| channel.starts_with(p.as_str())),
-            MessageKind::SMessage => false,
+            MessageKind::SMessage => {
+                self.sharded.is_some() && self.channels.iter().any(|c| c == channel)
+            }
+        }
+    }
+
+    /// The channel a message of this kind on this channel is handed over on, when this call
+    /// asked for it: its own, or for a room channel of sharded pub/sub the manager's.
+    fn deliver_on(&self, kind: &MessageKind, channel: &str) -> Option<String> {
+        if self.wants(kind, channel) {
+            return Some(channel.to_owned());
+        }
+        match (kind, &self.sharded) {
+            // only for the call that subscribed the manager's channel
+            (MessageKind::SMessage, Some(rooms)) => rooms
+                .deliver_on(channel)
+                .filter(|main| self.channels.iter().any(|c| c == main))
+                .map(str::to_owned),
+            _ => None,
         }
     }
 }
@@ -580,9 +638,9 @@ async fn forward(
             }
             Err(broadcast::error::RecvError::Closed) => break,
         };
-        if !filter.wants(&message.kind, &message.channel) {
+        let Some(channel) = filter.deliver_on(&message.kind, &message.channel) else {
             continue;
-        }
+        };
         let payload = match message.value {
             Value::Bytes(bytes) => bytes,
             // fred hands valid UTF-8 over as a string: its bytes are the same buffer, not a copy.
@@ -598,10 +656,7 @@ async fn forward(
                 continue;
             }
         };
-        let message = BusMessage {
-            channel: message.channel.to_string(),
-            payload,
-        };
+        let message = BusMessage { channel, payload };
         if sink.send(message).await.is_err() {
             break;
         }

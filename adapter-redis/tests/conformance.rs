@@ -45,8 +45,20 @@ fn nowhere() -> String {
 mod pubsub {
     use super::*;
 
-    /// `RedisBus` on the machine's server.
-    pub(crate) struct PubSub;
+    /// `RedisBus` on the machine's server (or on the local Redis Cluster), classic or sharded.
+    pub(crate) struct PubSub {
+        pub(crate) name: &'static str,
+        pub(crate) url: fn() -> String,
+        pub(crate) sharded: bool,
+    }
+
+    impl PubSub {
+        pub(crate) const MACHINE: PubSub = PubSub {
+            name: "redis pub/sub",
+            url: redis_url,
+            sharded: false,
+        };
+    }
 
     #[async_trait]
     impl Harness for PubSub {
@@ -54,7 +66,7 @@ mod pubsub {
         type Cluster = String;
 
         fn name(&self) -> &str {
-            "redis pub/sub"
+            self.name
         }
 
         fn capabilities(&self) -> Capabilities {
@@ -75,7 +87,8 @@ mod pubsub {
         }
 
         async fn bus(&self, _cluster: &String, options: Options) -> RedisBus {
-            let bus = configure(RedisBus::builder(&redis_url()), &options)
+            let bus = configure(RedisBus::builder(&(self.url)()), &options)
+                .sharded(self.sharded)
                 .build()
                 .expect("valid URL");
             if !options.lazy {
@@ -87,7 +100,8 @@ mod pubsub {
         }
 
         async fn unreachable(&self) -> Option<RedisBus> {
-            Some(RedisBus::new(&nowhere()).expect("valid URL"))
+            let bus = RedisBus::builder(&nowhere()).sharded(self.sharded);
+            Some(bus.build().expect("valid URL"))
         }
 
         async fn connect(&self, bus: &RedisBus) -> Result<(), ConnectError> {
@@ -103,7 +117,51 @@ mod pubsub {
         }
     }
 
-    volley_cluster::bus_conformance_suite!(PubSub);
+    volley_cluster::bus_conformance_suite!(PubSub::MACHINE);
+}
+
+/// The cases without prefix subscriptions: sharded pub/sub has no patterns, a bus's prefixes stay
+/// on classic pub/sub where emitters `PUBLISH` (the cluster suites check that), and its own
+/// publishes are `SPUBLISH`es that only channel subscriptions receive.
+macro_rules! sharded_cases {
+    ($harness:expr) => {
+        volley_cluster::bus_conformance_suite!(@cases $harness;
+            Full: every_node_of_a_cluster_receives_every_message_and_no_other_cluster_does,
+            Full: payloads_are_byte_exact,
+            Full: a_publish_right_after_subscribe_is_delivered,
+            Full: a_slow_reader_loses_nothing,
+            Full: a_dropped_sink_does_not_stop_publishing,
+            Full: connect_is_lazy_and_close_ends_everything,
+            Full: a_4_mib_limit_carries_a_3_mib_payload,
+            Half: oversized_publishes_are_refused_before_connecting,
+            Half: an_unreachable_broker_fails_fast,
+        );
+    };
+}
+
+mod sharded {
+    //! Sharded pub/sub (`SPUBLISH` / `SSUBSCRIBE`) on the machine's server.
+    use super::pubsub::PubSub;
+    use super::*;
+
+    sharded_cases!(PubSub {
+        name: "redis sharded pub/sub",
+        url: redis_url,
+        sharded: true,
+    });
+}
+
+mod cluster_sharded {
+    //! Sharded pub/sub on the local Redis Cluster (`scripts/redis-cluster.sh`): channels on
+    //! every shard.
+    use super::pubsub::PubSub;
+    use super::*;
+
+    sharded_cases!(PubSub {
+        name: "redis cluster sharded pub/sub",
+        url: common::cluster_url,
+        sharded: true,
+    });
 }
 
 mod streams {

@@ -22,7 +22,7 @@ fn invalid_urls_are_errors_not_panics() {
         "127.0.0.1:6379",
         "http://127.0.0.1:6379",
         "rediss://127.0.0.1:6379",
-        "redis-cluster://127.0.0.1:6379",
+        "redis-cluster://127.0.0.1",
         "redis://",
         "redis://127.0.0.1:65536",
         "redis://127.0.0.1:-1",

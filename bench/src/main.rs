@@ -11,6 +11,7 @@
 //! volley-bench echo PORT N SECONDS [PID]   # N clients' ack echo against a running server
 //! volley-bench fanout PORT MEMBERS ROOMS WINDOW SECONDS [PID]  # room fan-out against a running server
 //! volley-bench recovery PORT MISSED ROUNDS  # connection state recovery against a running server
+//! volley-bench rooms [EMITS]               # bus bytes per node: Redis pub/sub vs sharded, 8 nodes
 //! ```
 //!
 //! `run` expects the baselines installed (bench/run.sh does it) and `volley_bench_server` built
@@ -41,7 +42,8 @@ const USAGE: &str =
                      volley-bench hold PORT N SECONDS\n       \
                      volley-bench echo PORT N SECONDS [PID]\n       \
                      volley-bench fanout PORT MEMBERS ROOMS WINDOW SECONDS [PID]\n       \
-                     volley-bench recovery PORT MISSED ROUNDS";
+                     volley-bench recovery PORT MISSED ROUNDS\n       \
+                     volley-bench rooms [EMITS]";
 
 fn env(server_core: Option<usize>, loadgen_core: Option<usize>, niceness: Option<i32>) -> Env {
     let bin_dir = std::env::current_exe()
@@ -393,6 +395,46 @@ fn print_rate(name: &str, unit: &str, r: &Rate, after_wall: &str, errors: &str) 
     );
 }
 
+/// `volley-bench rooms [EMITS]`: bus bytes per node with Redis pub/sub and with sharded
+/// pub/sub, for the same broadcasts to rooms (see `scenarios::rooms`).
+fn rooms(args: &[String]) -> Result<(), String> {
+    use volley_bench::scenarios::rooms::{self, NODES, ROOMS_PER_NODE, SHARED_EVERY};
+    let emits: u64 = match args.first() {
+        Some(n) => n.parse().map_err(|e| format!("EMITS: {e}"))?,
+        None => 20_000,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let redis = "redis://127.0.0.1:6379";
+    println!(
+        "rooms: {NODES} nodes, {ROOMS_PER_NODE} rooms each + 1 shared (1 emit in {SHARED_EVERY}), {emits} emits"
+    );
+    let mut means = Vec::new();
+    for sharded in [false, true] {
+        let r = rt.block_on(rooms::run(redis, sharded, emits))?;
+        println!(
+            "rooms: {:<8} delivered {}/{} in {:.2} s; bus bytes per node: mean {:.0}, min {}, max {}",
+            r.bus,
+            r.delivered,
+            r.expected,
+            r.elapsed.as_secs_f64(),
+            r.mean_bytes(),
+            r.bytes_per_node.iter().min().copied().unwrap_or(0),
+            r.bytes_per_node.iter().max().copied().unwrap_or(0),
+        );
+        means.push(r.mean_bytes());
+    }
+    if let [classic, sharded] = means[..] {
+        println!(
+            "rooms: each node received {:.1}x fewer bus bytes with sharded pub/sub",
+            classic / sharded.max(1.0)
+        );
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
@@ -404,6 +446,7 @@ fn main() -> ExitCode {
         Some("echo") => echo(&args[1..]),
         Some("fanout") => fanout(&args[1..]),
         Some("recovery") => recovery(&args[1..]),
+        Some("rooms") => rooms(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);

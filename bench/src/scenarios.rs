@@ -30,6 +30,7 @@ mod emitter;
 mod fanout;
 pub mod floods;
 mod idle;
+pub mod rooms;
 mod storm;
 
 pub use cross::{broker_key, Broker, BROKERS};

@@ -214,6 +214,38 @@ pub trait PubSub: Send + Sync + 'static {
         let _ = nsp;
     }
 
+    /// Whether the transport gives rooms channels of their own (Redis sharded pub/sub): then
+    /// the manager publishes a broadcast to one room on [`room_channel`](PubSub::room_channel)
+    /// and tells the transport when a room gains its first member on this node
+    /// ([`room_opened`](PubSub::room_opened)) and loses its last
+    /// ([`room_closed`](PubSub::room_closed)), so that a node receives the broadcasts of the
+    /// rooms it has members in, not every room's. `false` by default.
+    fn rooms_have_channels(&self) -> bool {
+        false
+    }
+
+    /// The channel a broadcast to room `room` of namespace `nsp` alone (without acks) goes
+    /// on, when the transport gives that room a channel; `None` (the default): the channel of
+    /// every node. What arrives there is handed to the sink as if it came on that channel.
+    fn room_channel(&self, nsp: &str, room: &str) -> Option<String> {
+        let _ = (nsp, room);
+        None
+    }
+
+    /// Room `room` of namespace `nsp` has its first member on this node: a transport whose
+    /// rooms have channels starts listening to its channel. Called in order with
+    /// [`room_closed`](PubSub::room_closed) for the same room, only when
+    /// [`rooms_have_channels`](PubSub::rooms_have_channels) says so. Does nothing by default.
+    async fn room_opened(&self, nsp: &str, room: &str) {
+        let _ = (nsp, room);
+    }
+
+    /// Room `room` of namespace `nsp` has no member left on this node: the transport stops
+    /// listening to its channel. Does nothing by default.
+    async fn room_closed(&self, nsp: &str, room: &str) {
+        let _ = (nsp, room);
+    }
+
     /// Starts delivering the messages of `subscriptions` to `sink`, for as long as the sink is
     /// open. Called once per node, before the first publish.
     async fn subscribe(

@@ -262,7 +262,9 @@ impl Emitter {
     /// `PUBLISH` through a publish-only `volley_redis::RedisBus` (one connection).
     ///
     /// `url` is `redis://[[user]:password@]host[:port][/db]` (or `valkey://`), port 6379 by
-    /// default; TLS, Redis Cluster, Sentinel and Unix sockets are not supported. The nodes' own
+    /// default, or `redis-cluster://host:port[,host:port…]` for Redis Cluster (where a
+    /// `PUBLISH` reaches the subscribers of every shard); TLS, Sentinel and Unix sockets are
+    /// not supported. The nodes' own
     /// adapter URL is taken too: its `key=NAME` sets the emitter's key (as it sets the key the
     /// nodes accept emitters on), and `bus`, `stream`, `maxlen`, `protocol`, which say how the
     /// nodes read, change nothing here (nodes on every Redis bus accept `PUBLISH`ed emitter

@@ -315,7 +315,7 @@ async fn emitter_for(backend: &Backend, prefix: &str) -> TestResult<volley_emitt
         }
     };
     let connecting = async {
-        if url.starts_with("redis://") {
+        if url.starts_with("redis://") || url.starts_with("redis-cluster://") {
             volley_emitter::Emitter::redis(url).await
         } else if url.starts_with("amqp://") {
             volley_emitter::Emitter::amqp(url).await

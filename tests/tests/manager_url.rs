@@ -43,7 +43,7 @@ async fn a_bad_url_is_reported_by_ready_and_fails_emits() -> TestResult {
             Server::builder()
                 .client_manager(RedisManager::new("amqp://127.0.0.1"))
                 .build(),
-            "RedisManager takes redis:// or rediss:// URLs",
+            "RedisManager takes redis:// or rediss:// or redis-cluster:// or valkey-cluster:// URLs",
         ),
         (
             Server::builder()

@@ -17,6 +17,29 @@ pub fn redis_url() -> String {
     std::env::var("VOLLEY_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
+/// The local Redis Cluster's URL (`redis-cluster://…`), started by `scripts/redis-cluster.sh`
+/// when it does not run.
+pub fn cluster_url() -> String {
+    static URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    URL.get_or_init(|| {
+        let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../scripts/redis-cluster.sh");
+        let out = Command::new(&script)
+            .arg("start")
+            .output()
+            .expect("scripts/redis-cluster.sh runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let url = stdout.lines().last().unwrap_or("").trim().to_owned();
+        assert!(
+            out.status.success() && url.starts_with("redis-cluster://"),
+            "scripts/redis-cluster.sh start failed: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        url
+    })
+    .clone()
+}
+
 /// Runs a test body with an upper bound of a minute, so that nothing hangs.
 pub async fn bounded<F: std::future::Future<Output = ()>>(body: F) {
     tokio::time::timeout(Duration::from_secs(60), body)

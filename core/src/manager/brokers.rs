@@ -112,8 +112,9 @@ macro_rules! broker_manager {
 }
 
 broker_manager! {
-    /// The cluster manager over Redis (pub/sub, or a stream with `?bus=streams`): any number of
-    /// Volley nodes on one Redis behave as one server.
+    /// The cluster manager over Redis (pub/sub, sharded pub/sub with `?bus=sharded`, or a
+    /// stream with `?bus=streams`; one server, or Redis Cluster with `redis-cluster://`): any
+    /// number of Volley nodes on one Redis behave as one server.
     ///
     /// ```no_run
     /// use std::time::Duration;
@@ -131,7 +132,7 @@ broker_manager! {
     /// # let _ = io;
     /// # }
     /// ```
-    RedisManager, feature = "redis", schemes = ["redis://", "rediss://"],
+    RedisManager, feature = "redis", schemes = ["redis://", "rediss://", "redis-cluster://", "valkey-cluster://"],
     builder = volley_redis::RedisBusBuilder, make = super::url::redis
 }
 

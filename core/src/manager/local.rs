@@ -51,6 +51,8 @@ pub struct LocalAdapter {
     node_id: OnceLock<Arc<str>>,
     /// Connection state recovery, when the server turned it on.
     recovery: OnceLock<Arc<Recoverer>>,
+    /// Where rooms created and deleted are noted, when a cluster manager listens per room.
+    room_changes: OnceLock<Arc<super::room_changes::RoomChanges>>,
 }
 
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -295,6 +297,7 @@ impl LocalAdapter {
                     members.remove(&sid);
                     if members.is_empty() {
                         index.rooms.remove(&room);
+                        self.room_changed(ns, &room);
                     }
                 }
             }
@@ -329,11 +332,12 @@ impl LocalAdapter {
         };
         if member.rooms.insert(room.to_owned()) {
             let socket = member.socket.clone();
-            index
-                .rooms
-                .entry(room.to_owned())
-                .or_default()
-                .insert(sid, socket);
+            let members = index.rooms.entry(room.to_owned()).or_default();
+            let created = members.is_empty();
+            members.insert(sid, socket);
+            if created {
+                self.room_changed(ns, room);
+            }
             drop(index);
             self.observers.each(|o| o.room_joined(ns, room, sid));
         }
@@ -355,12 +359,31 @@ impl LocalAdapter {
             members.remove(&sid);
             if members.is_empty() {
                 index.rooms.remove(room);
+                self.room_changed(ns, room);
             }
         }
         drop(index);
         if left {
             self.observers.each(|o| o.room_left(ns, room, sid));
         }
+    }
+
+    /// Notes rooms created and deleted from now on in the returned list (once per adapter).
+    pub(crate) fn watch_rooms(&self) -> Arc<super::room_changes::RoomChanges> {
+        self.room_changes.get_or_init(Default::default).clone()
+    }
+
+    fn room_changed(&self, ns: &str, room: &str) {
+        if let Some(changes) = self.room_changes.get() {
+            changes.note(ns, room);
+        }
+    }
+
+    /// Whether room `room` of namespace `ns` has members here (a socket's own room excluded).
+    pub(crate) fn has_room(&self, ns: &str, room: &str) -> bool {
+        self.ns(ns)
+            .and_then(|nsi| nsi.index.read().ok().map(|i| i.rooms.contains_key(room)))
+            .unwrap_or(false)
     }
 
     /// Puts the local sockets `opts` selects in `rooms`.

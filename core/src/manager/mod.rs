@@ -8,6 +8,7 @@ mod local;
 mod memory;
 mod options;
 mod recovery;
+mod room_changes;
 mod url;
 
 pub use local::{LocalAdapter, PendingAcks};

@@ -12,7 +12,7 @@ use super::{ClientManager, MemoryManager};
 pub enum AdapterError {
     /// The scheme is not one Volley has an adapter for.
     #[error(
-        "unknown adapter {0:?}: use `memory`, `redis://host:port[?bus=streams]`, `amqp://[user:password@]host[:port][/vhost]`, `kafka://host:port[,host:port]` or `nats://host:port[?bus=jetstream]`"
+        "unknown adapter {0:?}: use `memory`, `redis://host:port[?bus=sharded|streams]`, `redis-cluster://host:port[,host:port]`, `amqp://[user:password@]host[:port][/vhost]`, `kafka://host:port[,host:port]` or `nats://host:port[?bus=jetstream]`"
     )]
     Unknown(String),
     /// The adapter exists but this build of Volley leaves it out.
@@ -40,6 +40,7 @@ pub enum AdapterError {
 /// | `memory` | [`MemoryManager`]: one node |
 /// | `redis://host:port[?key=PREFIX]` | Redis pub/sub (feature `redis`); channels `{key}#…` (default `volley`), Node emitters accepted on `{key}` (default `socket.io`) |
 /// | `redis://host:port?protocol=node[&key=KEY]` | Redis pub/sub in the format of Node's `@socket.io/redis-adapter` (`createAdapter`; `key`: its `key`, default `socket.io`): Volley and Node nodes in one cluster |
+/// | `redis://host:port?bus=sharded[&key=PREFIX]` | Redis 7 sharded pub/sub, with a channel per room that a node listens to while it has members there; `key` as for pub/sub |
 /// | `redis://host:port?bus=streams[&stream=NAME][&maxlen=N][&key=PREFIX]` | one Redis stream (default `socket.io`, about 10 000 entries); `key` as for pub/sub |
 /// | `redis://host:port?bus=streams&protocol=node[&key=PREFIX]` | the same, in the format of Node's `@socket.io/redis-streams-adapter` (`key`: its `channelPrefix`) |
 /// | `amqp://[user:password@]host[:port][/vhost][?key=EXCHANGE]` | RabbitMQ (feature `amqp`), exchange `volley` by default; lapin's own query settings (`heartbeat`, …) pass through |
@@ -52,6 +53,10 @@ pub enum AdapterError {
 /// `socketio`): the Redis channel, the AMQP fanout exchange or the Kafka topic of that name
 /// (see [`ClusterConfig::python_channel`]). python-socketio's write-only managers then drive the
 /// cluster, and python `AsyncServer` nodes share it.
+///
+/// `redis-cluster://[[user]:password@]host:port[,host:port…]` takes the same query and speaks
+/// to a Redis Cluster, the nodes given being where its layout is first read: pub/sub, sharded
+/// pub/sub (whose channels spread over the shards) or one stream (one key, on one shard).
 ///
 /// `key` names what one cluster shares on the broker, so that two deployments on one broker do
 /// not hear each other. TLS (`rediss://`, `amqps://`, NATS's `tls://`) is not built in: such
@@ -84,6 +89,10 @@ pub enum AdapterError {
 /// assert!(from_url("redis://127.0.0.1:6379?key=staging", c()).is_ok());
 /// assert!(from_url("redis://127.0.0.1:6379?bus=streams&protocol=node&key=app", c()).is_ok());
 /// assert!(from_url("redis://127.0.0.1:6379?protocol=node", c()).is_ok());
+/// assert!(from_url("redis://127.0.0.1:6379?bus=sharded&key=app", c()).is_ok());
+/// assert!(from_url("redis-cluster://127.0.0.1:7000,127.0.0.1:7001?bus=sharded", c()).is_ok());
+/// assert!(from_url("redis-cluster://127.0.0.1:7000?bus=streams", c()).is_ok());
+/// assert!(from_url("redis://127.0.0.1:6379?bus=sharded&protocol=node", c()).is_err());
 /// assert!(from_url("redis://127.0.0.1:6379?bus=streams&protocol=python", c()).is_err());
 /// assert!(from_url("redis://127.0.0.1:6379?python=socketio", c()).is_ok());
 /// assert!(from_url("redis://127.0.0.1:6379?python=", c()).is_err());
@@ -119,7 +128,7 @@ pub fn from_url(url: &str, config: ClusterConfig) -> Result<Arc<dyn ClientManage
     let _ = config;
     let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
     match scheme {
-        "redis" | "rediss" => {
+        "redis" | "rediss" | "redis-cluster" | "valkey-cluster" => {
             #[cfg(feature = "redis")]
             return redis(url, config, |bus| bus);
             #[cfg(not(feature = "redis"))]
@@ -295,6 +304,7 @@ pub(super) fn redis(
     }
     let (base, query) = url.split_once('?').unwrap_or((url, ""));
     let mut streams = false;
+    let mut sharded = false;
     let mut stream = None;
     let mut max_len = None;
     let mut node = false;
@@ -302,13 +312,16 @@ pub(super) fn redis(
     for (name, value) in query_pairs(query) {
         match name {
             "bus" => {
-                streams = match value {
-                    "pubsub" => false,
-                    "streams" => true,
+                (streams, sharded) = match value {
+                    "pubsub" => (false, false),
+                    "sharded" => (false, true),
+                    "streams" => (true, false),
                     other => {
                         return Err(invalid(
                             url,
-                            format!("unknown bus {other:?}: use bus=pubsub or bus=streams"),
+                            format!(
+                                "unknown bus {other:?}: use bus=pubsub, bus=sharded or bus=streams"
+                            ),
                         ))
                     }
                 }
@@ -360,7 +373,13 @@ pub(super) fn redis(
         if stream.is_some() || max_len.is_some() {
             return Err(invalid(url, "stream and maxlen need bus=streams"));
         }
-        let mut builder = configure(volley_redis::RedisBus::builder(base));
+        let mut builder = configure(volley_redis::RedisBus::builder(base)).sharded(sharded);
+        if node && sharded {
+            return Err(invalid(
+                url,
+                "bus=sharded speaks Volley's format only: drop protocol=node",
+            ));
+        }
         if node {
             // the bus reads Node's channels itself, the emitters' messages included
             config.node_compat_key = None;
@@ -476,6 +495,26 @@ mod tests {
             panic!("accepted")
         };
         assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[cfg(feature = "redis")]
+    #[tokio::test]
+    async fn sharded_and_cluster_urls() {
+        let c = ClusterConfig::default;
+        assert!(from_url("redis://127.0.0.1:6379?bus=sharded&key=app", c()).is_ok());
+        assert!(from_url("redis-cluster://127.0.0.1:7000,127.0.0.1:7001", c()).is_ok());
+        assert!(from_url("redis-cluster://127.0.0.1:7000?bus=sharded", c()).is_ok());
+        assert!(from_url("redis-cluster://127.0.0.1:7000?bus=streams", c()).is_ok());
+        for bad in [
+            "redis://127.0.0.1:6379?bus=sharded&protocol=node",
+            "redis-cluster://127.0.0.1?bus=sharded",
+            "redis://127.0.0.1:6379?bus=shards",
+        ] {
+            assert!(
+                matches!(from_url(bad, c()), Err(AdapterError::Invalid { .. })),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

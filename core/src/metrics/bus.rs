@@ -63,6 +63,19 @@ pub fn bus_received(ok: bool) {
     let _ = result(ok);
 }
 
+/// A message of `bytes` bytes arrived from the cluster's bus: counted in
+/// `volley_bus_received_bytes_total`.
+///
+/// ```
+/// volley::metrics::bus_received_bytes(120);
+/// ```
+pub fn bus_received_bytes(bytes: u64) {
+    #[cfg(feature = "metrics")]
+    ::metrics::counter!("volley_bus_received_bytes_total").increment(bytes);
+    #[cfg(not(feature = "metrics"))]
+    let _ = bytes;
+}
+
 /// A request to the other nodes (`kind`: `"fetch_sockets"`, `"server_side_call"`,
 /// `"emit_with_ack"`, …) ended after `elapsed`: recorded in the histogram
 /// `volley_cluster_request_seconds{kind, result}`.

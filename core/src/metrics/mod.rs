@@ -37,20 +37,21 @@
 //! | `volley_queue_full_total` | counter | `action` (`dropped`, `disconnected`) | packets that found a client's queue full |
 //! | `volley_bus_published_total` | counter | `result` (`ok`, `error`) | messages published on the cluster's bus |
 //! | `volley_bus_received_total` | counter | `result` (`ok`, `error`) | messages received from it (errors: undecodable) |
+//! | `volley_bus_received_bytes_total` | counter | | the bytes of those messages |
 //! | `volley_cluster_request_seconds` | histogram | `kind`, `result` (`ok`, `timeout`, `error`) | requests to the other nodes |
 //!
 //! The numbers are this node's; Prometheus adds up the nodes of a cluster. Namespaces beyond
 //! 256 are counted together under `namespace="(other)"`. Byte counts cover Socket.IO packets
 //! (text, and binary attachments), not the Engine.IO framing, pings or HTTP overhead.
 //!
-//! [`bus_published`], [`bus_received`] and [`cluster_request`] are how the cluster manager
+//! [`bus_published`], [`bus_received`], [`bus_received_bytes`] and [`cluster_request`] are how the cluster manager
 //! reports its bus; they exist without the feature too, and then do nothing.
 
 mod bus;
 #[cfg(feature = "metrics")]
 mod observer;
 
-pub use bus::{bus_published, bus_received, cluster_request, RequestOutcome};
+pub use bus::{bus_published, bus_received, bus_received_bytes, cluster_request, RequestOutcome};
 
 #[cfg(feature = "metrics")]
 pub use prometheus::{prometheus, router, MetricsError, Prometheus};
@@ -240,6 +241,11 @@ fn describe() {
     describe_counter!(
         "volley_bus_received_total",
         "Messages received from the cluster's bus."
+    );
+    describe_counter!(
+        "volley_bus_received_bytes_total",
+        Unit::Bytes,
+        "Bytes received from the cluster's bus."
     );
     describe_histogram!(
         "volley_cluster_request_seconds",

@@ -3,6 +3,7 @@
 //! drive any of them through the [`Broker`] trait; each kind of broker has a module here.
 //!
 //! - [`redis`]: a private `redis-server`, optionally persistent across kills.
+//! - [`redis_cluster`]: the machine's local Redis Cluster (`scripts/redis-cluster.sh`), shared.
 //! - [`rabbitmq`]: a private RabbitMQ node (its own name, ports and data directory).
 //! - [`tansu`]: a private tansu (Kafka protocol) with SQLite storage, kept across kills.
 //! - [`nats`]: a private `nats-server` with JetStream, its storage kept across kills.
@@ -10,6 +11,7 @@
 pub mod nats;
 pub mod rabbitmq;
 pub mod redis;
+pub mod redis_cluster;
 pub mod tansu;
 
 use async_trait::async_trait;

@@ -18,6 +18,10 @@ use crate::{AckResponse, Socket, SocketInfo};
 pub(crate) async fn run<B: PubSub>(node: Weak<Node<B>>, mut rx: mpsc::Receiver<BusMessage>) {
     while let Some(msg) = rx.recv().await {
         let Some(node) = node.upgrade() else { break };
+        let bytes = msg.payload.len() as u64;
+        node.received_bytes
+            .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+        crate::metrics::bus_received_bytes(bytes);
         let batched = batch::is_batch(&msg.payload);
         node.handle(msg);
         drop(node);

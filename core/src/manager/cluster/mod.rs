@@ -15,6 +15,7 @@ mod liveness;
 mod outbox;
 mod python;
 mod requests;
+mod rooms;
 
 /// The bus seam and the cluster settings live in `volley-cluster`, a crate without HTTP that the
 /// adapters depend on; they are re-exported here, where the manager that uses them is.
@@ -54,6 +55,16 @@ pub struct ClusterManager<B: PubSub> {
     node: Arc<Node<B>>,
 }
 
+/// A clone is the same node (to read [`received_bytes`](ClusterManager::received_bytes) after the
+/// manager was given to a server, say).
+impl<B: PubSub> Clone for ClusterManager<B> {
+    fn clone(&self) -> Self {
+        ClusterManager {
+            node: self.node.clone(),
+        }
+    }
+}
+
 impl<B: PubSub> std::fmt::Debug for ClusterManager<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClusterManager")
@@ -78,6 +89,9 @@ pub(crate) struct Node<B> {
     /// How many nodes the bus last counted, this one included (0: the bus does not count them;
     /// see [`PubSub::peers`]).
     counted: std::sync::atomic::AtomicUsize,
+    /// The bytes of every message received from the bus (see
+    /// [`ClusterManager::received_bytes`]).
+    received_bytes: std::sync::atomic::AtomicU64,
     /// Other nodes, with when they were last heard from.
     nodes: Mutex<HashMap<String, Instant>>,
     requests: Requests,
@@ -164,6 +178,7 @@ impl<B: PubSub> ClusterManager<B> {
                 hooks: OnceLock::new(),
                 served: Mutex::new(HashSet::new()),
                 counted: std::sync::atomic::AtomicUsize::new(0),
+                received_bytes: std::sync::atomic::AtomicU64::new(0),
                 nodes: Mutex::new(HashMap::new()),
                 requests: Requests::default(),
                 answers,
@@ -176,6 +191,16 @@ impl<B: PubSub> ClusterManager<B> {
                 stop: CancellationToken::new(),
             }),
         }
+    }
+
+    /// How many bytes this node has received from the bus so far: the payloads handed to it,
+    /// its own messages that the bus hands back included (also counted, over every node of the
+    /// process, in `volley_bus_received_bytes_total`). A bus whose rooms have channels
+    /// ([`PubSub::rooms_have_channels`]) hands a node less.
+    pub fn received_bytes(&self) -> u64 {
+        self.node
+            .received_bytes
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// This node's id on the bus.
@@ -242,6 +267,12 @@ impl<B: PubSub> Node<B> {
         ack: Option<AckRequest>,
     ) -> Result<(), EmitError> {
         self.check_running()?;
+        // a broadcast to one room, without acks, goes on that room's channel when the bus gives
+        // rooms channels: only the nodes with members there receive it
+        let room_channel = match opts.rooms.as_slice() {
+            [room] if ack.is_none() => self.bus.room_channel(nsp, room),
+            _ => None,
+        };
         let broadcast = BroadcastRef {
             uid: &self.uid,
             nsp,
@@ -251,7 +282,11 @@ impl<B: PubSub> Node<B> {
             offset,
             ack,
         };
-        self.publish_encoded(None, broadcast.encode()?).await
+        let bytes = broadcast.encode()?;
+        match room_channel {
+            Some(channel) => self.publish_on(channel.into(), bytes).await,
+            None => self.publish_encoded(None, bytes).await,
+        }
     }
 
     /// Whether this node delivers its own broadcasts to its sockets when the bus hands them
@@ -347,6 +382,10 @@ impl<B: PubSub> Node<B> {
             None => self.channels.main.clone(),
             Some(uid) => self.node_channel(uid),
         };
+        self.publish_on(channel, bytes).await
+    }
+
+    async fn publish_on(&self, channel: Arc<str>, bytes: Bytes) -> Result<(), EmitError> {
         self.outbox
             .publish(channel, bytes)
             .await
@@ -432,6 +471,18 @@ impl<B: PubSub> Node<B> {
                 _ = stop.cancelled() => {}
             }
         });
+        if self.bus.rooms_have_channels() {
+            // noted from now on, before any socket joins a room
+            self.local.watch_rooms();
+            let stop = self.stop.clone();
+            let node = Arc::downgrade(self);
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = rooms::run(node) => {}
+                    _ = stop.cancelled() => {}
+                }
+            });
+        }
         tracing::info!(target: "volley::cluster", uid = %self.uid, "cluster node starting");
     }
 }

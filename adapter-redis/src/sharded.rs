@@ -1,0 +1,168 @@
+//! The pub/sub bus on Redis 7 sharded pub/sub (`SPUBLISH` / `SSUBSCRIBE`), with a channel per
+//! room that a node listens to only while it has members in that room (the "dynamic" mode of
+//! Node's `createShardedAdapter`).
+//!
+//! | channel | who listens | what goes on it |
+//! |---|---|---|
+//! | `{prefix}#` | every node | broadcasts to all, to several rooms, with acks; room changes, requests, heartbeats |
+//! | `{prefix}#{uid}#` | node `uid` | the answers to its requests |
+//! | `{prefix}#{nsp}#{room}#` | the nodes with members in `room` | broadcasts to that room alone, without acks |
+//!
+//! A room whose name looks like a socket id (20 characters) has no channel: a broadcast to a
+//! socket goes on `{prefix}#`, as Node's adapter does. What arrives on a room's channel is
+//! handed to the manager as if it came on `{prefix}#`. Prefix subscriptions (the emitters'
+//! channels, which Node's emitter and `volley-emitter` publish with plain `PUBLISH`) stay on
+//! classic pub/sub: sharded pub/sub has no patterns.
+//!
+//! On Redis Cluster each channel lives on the shard that owns its hash slot, so the rooms'
+//! traffic spreads over the shards, and a shard sends a message only to the nodes subscribed to
+//! its channel: a node receives the broadcasts of its own rooms, not every room's.
+
+use std::collections::HashSet;
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+
+use fred::prelude::PubsubInterface;
+use volley_cluster::{BusError, Subscription};
+
+use crate::{error, RedisBus, LOG_TARGET};
+
+/// The length of a socket id: rooms of this length get no channel, as in Node's adapter.
+const SOCKET_ID_LEN: usize = 20;
+
+/// The sharded side of one pub/sub bus.
+#[derive(Default)]
+pub(crate) struct ShardedWire {
+    /// The manager's channel of every node, learnt when it subscribes; room channels hang off it.
+    main: OnceLock<String>,
+    /// The room channels listened to, shared with the task that forwards messages.
+    pub(crate) rooms: Arc<RoomChannels>,
+}
+
+/// The room channels a node listens to, and the channel their messages are delivered on.
+#[derive(Debug, Default)]
+pub(crate) struct RoomChannels {
+    pub(crate) main: OnceLock<String>,
+    listened: RwLock<HashSet<String>>,
+}
+
+impl RoomChannels {
+    /// The channel `channel`'s messages are delivered on, when it is a room channel listened to.
+    pub(crate) fn deliver_on(&self, channel: &str) -> Option<&str> {
+        let listened = self.listened.read().unwrap_or_else(PoisonError::into_inner);
+        if listened.contains(channel) {
+            self.main.get().map(String::as_str)
+        } else {
+            None
+        }
+    }
+}
+
+impl ShardedWire {
+    /// The channel of room `room` of `nsp`, once the manager has subscribed.
+    pub(crate) fn room_channel(&self, nsp: &str, room: &str) -> Option<String> {
+        if room.len() == SOCKET_ID_LEN {
+            return None;
+        }
+        let main = self.main.get()?;
+        Some(format!("{main}{nsp}#{room}#"))
+    }
+
+    /// Whether `channel` is a room channel (rather than the manager's or a node's).
+    pub(crate) fn is_room_channel(&self, channel: &str) -> bool {
+        self.main
+            .get()
+            .and_then(|main| channel.strip_prefix(main.as_str()))
+            .is_some_and(|rest| rest.starts_with('/'))
+    }
+
+    /// Learns the manager's channel of every node from its subscriptions.
+    pub(crate) fn link(&self, subscriptions: &[Subscription]) {
+        if let Some((main, _)) = crate::manager_channels::manager_channels(subscriptions) {
+            let _ = self.main.set(main.clone());
+            let _ = self.rooms.main.set(main);
+        }
+    }
+}
+
+impl RedisBus {
+    pub(crate) fn sharded(&self) -> Option<&ShardedWire> {
+        self.inner.sharded.as_ref()
+    }
+
+    /// `SSUBSCRIBE`s the channel of room `room` of `nsp` (`open`), or `SUNSUBSCRIBE`s it.
+    pub(crate) async fn listen_to_room(&self, nsp: &str, room: &str, open: bool) {
+        let (Some(wire), Some(subscriber)) = (self.sharded(), &self.inner.subscriber) else {
+            return;
+        };
+        let Some(channel) = wire.room_channel(nsp, room) else {
+            return;
+        };
+        {
+            let mut listened = wire
+                .rooms
+                .listened
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            // listed before SSUBSCRIBE, so that no message arriving right after it is dropped
+            if open {
+                listened.insert(channel.clone());
+            } else {
+                listened.remove(&channel);
+            }
+        }
+        let done = if open {
+            subscriber.ssubscribe(channel).await
+        } else {
+            subscriber.sunsubscribe(channel).await
+        };
+        if let Err(e) = done {
+            let e = error::bus_error(e, &self.inner.address);
+            tracing::warn!(target: LOG_TARGET, nsp, room, open, error = %e, "cannot change the subscription to a room's channel");
+        }
+    }
+
+    /// `SSUBSCRIBE`s each of `channels`, one at a time (on Redis Cluster one command takes the
+    /// channels of one hash slot only).
+    pub(crate) async fn ssubscribe_each(&self, channels: &[String]) -> Result<(), BusError> {
+        let Some(subscriber) = &self.inner.subscriber else {
+            return Ok(());
+        };
+        for channel in channels {
+            subscriber
+                .ssubscribe(channel.clone())
+                .await
+                .map_err(|e| error::bus_error(e, &self.inner.address))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rooms_get_channels_but_socket_ids_do_not() {
+        let wire = ShardedWire::default();
+        assert_eq!(wire.room_channel("/", "lobby"), None, "not linked yet");
+        wire.link(&[
+            Subscription::Channel("volley#".into()),
+            Subscription::Channel("volley#0123456789abcdef#".into()),
+        ]);
+        assert_eq!(
+            wire.room_channel("/", "lobby").as_deref(),
+            Some("volley#/#lobby#")
+        );
+        assert_eq!(wire.room_channel("/", "aaaaaaaaaaaaaaaaaaaa"), None);
+        assert!(wire.is_room_channel("volley#/chat#lobby#"));
+        assert!(!wire.is_room_channel("volley#"));
+        assert!(!wire.is_room_channel("volley#0123456789abcdef#"));
+        assert_eq!(wire.rooms.deliver_on("volley#/#lobby#"), None);
+        wire.rooms
+            .listened
+            .write()
+            .expect("not poisoned")
+            .insert("volley#/#lobby#".into());
+        assert_eq!(wire.rooms.deliver_on("volley#/#lobby#"), Some("volley#"));
+    }
+}
