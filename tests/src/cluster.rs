@@ -82,6 +82,14 @@ impl Backend {
         Backend::Memory(MemoryBus::new())
     }
 
+    /// Whether the nodes listen to a room's channel only while they have members in the room
+    /// (Redis sharded pub/sub, `bus=sharded`): a node starts listening in the background when a
+    /// room gains its first member, so a broadcast sent at that instant may not reach it yet
+    /// (the README says so).
+    pub fn listens_per_room(&self) -> bool {
+        matches!(self, Backend::Url { url, .. } if url.contains("bus=sharded"))
+    }
+
     /// Whether node `asker` learns which socket of node `node` sent an ack to its broadcast:
     /// not when a Volley node asks and a Node node answers (Node's cluster protocol does not
     /// name the socket; the ack comes under [`volley::Sid::UNNAMED`]).
