@@ -55,15 +55,21 @@ if [ ! -f "$py_stamp" ] || ! cmp -s "$requirements" "$py_stamp"; then
 fi
 
 # --- brokers: Redis, RabbitMQ, a Kafka-protocol broker ---------------------------------------
-# Whatever happens from here on, the run ends by saying whether it leaves tansu running.
-tansu_note() {
+# Whatever happens from here on, the run ends by saying whether it leaves tansu or the tests' local
+# Redis Cluster (scripts/redis-cluster.sh, started by the tests that need it) running.
+leftovers_note() {
     local pid
     if pid="$(scripts/kafka.sh pid 2>/dev/null)"; then
         echo "test.sh: tansu, the tests' Kafka-protocol broker, is still running in the background" \
             "(pid $pid); stop it with: scripts/kafka.sh stop"
     fi
+    local cluster
+    if cluster="$(scripts/redis-cluster.sh url 2>/dev/null)"; then
+        echo "test.sh: the tests' local Redis Cluster ($cluster) is still running;" \
+            "stop it with: scripts/redis-cluster.sh stop"
+    fi
 }
-trap tansu_note EXIT
+trap leftovers_note EXIT
 scripts/services.sh
 
 # --- the tests -----------------------------------------------------------------------------------
