@@ -15,6 +15,11 @@
 #                      it takes the chat binary's flags --port, --adapter and --public
 #   VOLLEY_LB_ADDR     where nginx listens (default 127.0.0.1:3100)
 #   VOLLEY_NODE_PORTS  the three nodes' ports on 127.0.0.1 (default "3101 3102 3103")
+#   VOLLEY_BALANCE     sticky (default): nginx pins each client to a node by its address;
+#                      round-robin: nginx spreads every request over the nodes, and each node
+#                      is started with --advertise 127.0.0.1:PORT, so that a node hands the
+#                      requests of a session it does not hold to the node that does (no
+#                      sticky sessions; needs a cluster adapter, not memory)
 #   VOLLEY_RUN_DIR     pid files, logs and the rendered nginx config
 #                      (default ${TMPDIR:-/tmp}/volley-deploy); stop and status read the same
 #   NGINX              the nginx binary (default: nginx on PATH, else /usr/sbin/nginx; when
@@ -28,6 +33,7 @@ run="${VOLLEY_RUN_DIR:-${TMPDIR:-/tmp}/volley-deploy}"
 lb_addr="${VOLLEY_LB_ADDR:-127.0.0.1:3100}"
 read -r -a node_ports <<<"${VOLLEY_NODE_PORTS:-3101 3102 3103}"
 template="$root/deploy/nginx/volley.conf.template"
+balance="${VOLLEY_BALANCE:-sticky}"
 
 say() { echo "run-local.sh: $*" >&2; }
 
@@ -150,6 +156,12 @@ render_template() {
     if grep -n '\${VOLLEY_' <<<"$text" >&2; then
         fail "placeholders left in $template (above)"
     fi
+    if [ "$balance" = round-robin ]; then
+        # the one line that pins clients to nodes goes: nginx's default is round-robin
+        grep -q '^ *hash \$remote_addr consistent;$' <<<"$text" ||
+            fail "$template has no 'hash \$remote_addr consistent;' line to drop"
+        text="$(sed 's/^\( *\)hash \$remote_addr consistent;$/\1# (run-local.sh, round-robin: no hash)/' <<<"$text")"
+    fi
     printf '%s\n' "$text"
 }
 
@@ -169,6 +181,13 @@ start() {
     chmod 755 "$run"
     rm -f "$run"/*.pid "$run"/*.log "$run"/*.addr "$run"/nginx.conf "$run"/volley.conf
 
+    case "$balance" in
+        sticky | round-robin) ;;
+        *)
+            say "VOLLEY_BALANCE must be sticky or round-robin, not $balance"
+            exit 2
+            ;;
+    esac
     url="$(volley_adapter_url "${VOLLEY_ADAPTER:-redis}")" || exit 2
     broker="$(volley_broker_address "$url")"
     if [ -n "$broker" ] && ! volley_tcp_open "$broker"; then
@@ -181,6 +200,8 @@ start() {
         exit 1
     fi
     if [ "$url" = memory ]; then
+        [ "$balance" = round-robin ] &&
+            fail "VOLLEY_BALANCE=round-robin needs a cluster adapter: memory nodes cannot find each other's sessions"
         say "warning: with the memory adapter the nodes do not share rooms: messages stay on their node"
     fi
 
@@ -209,9 +230,11 @@ start() {
     for i in 1 2 3; do
         port="${node_ports[$((i - 1))]}"
         volley_tcp_open "127.0.0.1:$port" && fail "port $port (node$i) is taken"
+        local advertise=()
+        [ "$balance" = round-robin ] && advertise=(--advertise "127.0.0.1:$port")
         # setsid: the node outlives this script and is not in its caller's process group
         NO_COLOR=1 setsid "$chat_bin" --port "$port" --adapter "$url" --public "$root/examples/chat" \
-            </dev/null >"$run/node$i.log" 2>&1 &
+            "${advertise[@]}" </dev/null >"$run/node$i.log" 2>&1 &
         echo $! >"$run/node$i.pid"
         echo "http://127.0.0.1:$port" >"$run/node$i.addr"
     done

@@ -40,6 +40,13 @@ pub struct ClusterConfig {
     /// is not answered and logged at warn level: its sender sees this node as missing once its
     /// own request timeout passes, as for a node that is down.
     pub answers_in_flight: usize,
+    /// Where the other nodes reach this node's HTTP endpoint (`host:port`, on the network the
+    /// nodes share), advertised in its heartbeats (default `None`). Set on every node, it lets
+    /// a load balancer spread requests without sticky sessions: a node that gets a request for
+    /// a session another node holds hands it to that node, WebSocket upgrades included (see
+    /// the server's `docs/no-sticky-sessions.md`). The address takes the same requests as the
+    /// public one; it should not need to be reachable from outside.
+    pub advertise: Option<String>,
 }
 
 impl Default for ClusterConfig {
@@ -55,6 +62,7 @@ impl Default for ClusterConfig {
             batch_bytes: 64 * 1024,
             publish_buffer: 4096,
             answers_in_flight: 1024,
+            advertise: None,
         }
     }
 }
@@ -113,6 +121,19 @@ impl ClusterConfig {
     /// ```
     pub fn python_channel(mut self, channel: Option<String>) -> Self {
         self.python_channel = channel;
+        self
+    }
+
+    /// Sets (or, with `None`, turns off) the address this node advertises to the others, so
+    /// that they forward it the requests of its sessions (see [`ClusterConfig::advertise`]).
+    ///
+    /// ```
+    /// use volley_cluster::ClusterConfig;
+    /// let config = ClusterConfig::default().advertise(Some("10.0.0.5:3000".into()));
+    /// assert_eq!(config.advertise.as_deref(), Some("10.0.0.5:3000"));
+    /// ```
+    pub fn advertise(mut self, address: Option<String>) -> Self {
+        self.advertise = address;
         self
     }
 

@@ -75,6 +75,9 @@ pub struct ChatOptions {
     /// gzip / deflate long-polling responses of 1024 bytes or more (`--http-compression
     /// on|off`, on by default as in the library).
     pub http_compression: bool,
+    /// Where the other nodes reach this one (`--advertise HOST:PORT`): set on every node, the
+    /// load balancer needs no sticky sessions (see `ClusterConfig::advertise`). Off by default.
+    pub advertise: Option<String>,
 }
 
 /// The origin of the hosted Socket.IO Admin UI, allowed to connect when `--admin` is given.
@@ -92,6 +95,7 @@ impl Default for ChatOptions {
             recovery: true,
             allow_eio3: false,
             http_compression: true,
+            advertise: None,
         }
     }
 }
@@ -139,7 +143,8 @@ impl std::error::Error for ChatError {}
 /// The chat server: Socket.IO on `/socket.io/`, the page on `/`, the client library on
 /// `/socket.io-client/`.
 pub fn server(opts: &ChatOptions) -> Result<Server, ChatError> {
-    let manager = volley::manager::from_url(&opts.adapter, ClusterConfig::default())
+    let config = ClusterConfig::default().advertise(opts.advertise.clone());
+    let manager = volley::manager::from_url(&opts.adapter, config)
         .map_err(|e| ChatError::Adapter(e.to_string()))?;
     let page = opts.public_dir.join("public");
     let index = page.join("index.html");

@@ -9,7 +9,7 @@ use crate::chat::{self, ChatOptions};
 /// The flags, as `--help` prints them.
 pub const USAGE: &str = "usage: chat [--host ADDR] [--port N] [--adapter URL] [--public DIR]
             [--admin USER:PASSWORD] [--metrics] [--no-recovery] [--allow-eio3]
-            [--http-compression on|off]
+            [--http-compression on|off] [--advertise HOST:PORT]
 
   --host ADDR    address to listen on (default 127.0.0.1; 0.0.0.0 in a container)
   --port N       TCP port (default 3000)
@@ -26,7 +26,11 @@ pub const USAGE: &str = "usage: chat [--host ADDR] [--port N] [--adapter URL] [-
   --allow-eio3   accept socket.io-client 2.x (Engine.IO v3) as well as current clients
   --http-compression on|off
                  gzip / deflate long-polling responses of 1024 bytes or more (default on;
-                 WebSocket messages are not compressed: no permessage-deflate)";
+                 WebSocket messages are not compressed: no permessage-deflate)
+  --advertise HOST:PORT
+                 where the other nodes reach this one (a cluster adapter): given to every
+                 node, the load balancer needs no sticky sessions, as a node hands the
+                 requests of a session it does not hold to the node that does";
 
 /// Reads the flags (`--flag value` or `--flag=value`); `Err` carries the message to print.
 ///
@@ -83,6 +87,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<ChatOptions, Stri
                     .map_err(|_| format!("--port: {v:?} is not a port number"))?;
             }
             "--adapter" => opts.adapter = value()?,
+            "--advertise" => opts.advertise = Some(value()?),
             "--http-compression" => {
                 opts.http_compression = match value()?.as_str() {
                     "on" => true,
@@ -172,6 +177,14 @@ mod tests {
         assert!(!parse(args("")).expect("flags").allow_eio3);
         assert!(parse(args("--allow-eio3")).expect("flags").allow_eio3);
         assert!(parse(args("")).expect("flags").http_compression);
+        assert_eq!(parse(args("")).expect("flags").advertise, None);
+        assert_eq!(
+            parse(args("--advertise node1:3000"))
+                .expect("flags")
+                .advertise
+                .as_deref(),
+            Some("node1:3000")
+        );
         assert!(
             !parse(args("--http-compression=off"))
                 .expect("flags")

@@ -61,6 +61,54 @@ pub struct BroadcastOpts {
     pub local: bool,
 }
 
+/// What a node says of itself in its heartbeats.
+///
+/// ```
+/// use volley_protocol::cluster::{Body, Message, NodeInfo};
+///
+/// let msg = Message {
+///     uid: "a1b2c3d4e5f60718".into(),
+///     nsp: "/".into(),
+///     body: Body::Heartbeat(NodeInfo { address: Some("10.0.0.5:3000".into()) }),
+/// };
+/// assert_eq!(Message::decode(&msg.encode().unwrap()).unwrap(), msg);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NodeInfo {
+    /// Where the other nodes reach this node's HTTP endpoint (`host:port`) to hand it the
+    /// requests of the sessions it holds; `None` when it takes none (sticky sessions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+}
+
+impl NodeInfo {
+    /// The longest address kept from a message: a host name and a port.
+    pub const MAX_ADDRESS_LEN: usize = 260;
+
+    /// The `data` of a heartbeat: none when there is nothing to say, as before nodes said it.
+    fn to_data(&self) -> Result<Option<Value>, EncodeError> {
+        if self.address.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(to_value(self)?))
+    }
+
+    /// Reads it from a heartbeat's `data`; what cannot be read (an older or newer node's
+    /// shape, an address too long to be one) says nothing rather than failing the heartbeat.
+    fn from_data(data: Option<Value>) -> NodeInfo {
+        let mut info: NodeInfo = data.and_then(|d| from_value(d).ok()).unwrap_or_default();
+        if info
+            .address
+            .as_ref()
+            .is_some_and(|a| a.is_empty() || a.len() > Self::MAX_ADDRESS_LEN)
+        {
+            info.address = None;
+        }
+        info
+    }
+}
+
 /// A socket as described to another node: id, namespace, rooms and handshake data.
 ///
 /// Its `Debug` shows `auth` as data (`{"token": "abc"}`), not as the codec's value tree:
@@ -145,9 +193,9 @@ pub struct Message {
 #[non_exhaustive]
 pub enum Body {
     /// 1: a node started; every node answers with a heartbeat.
-    InitialHeartbeat,
+    InitialHeartbeat(NodeInfo),
     /// 2: a node is alive.
-    Heartbeat,
+    Heartbeat(NodeInfo),
     /// 3: deliver an event; with `ack`, report the recipients and their acks to the requester.
     Broadcast {
         /// Targets.
@@ -391,8 +439,8 @@ impl Message {
     /// The type number of this message.
     pub fn type_number(&self) -> u8 {
         match self.body {
-            Body::InitialHeartbeat => 1,
-            Body::Heartbeat => 2,
+            Body::InitialHeartbeat(_) => 1,
+            Body::Heartbeat(_) => 2,
             Body::Broadcast { .. } => BROADCAST_TYPE,
             Body::SocketsJoin { .. } => 4,
             Body::SocketsLeave { .. } => 5,
@@ -412,7 +460,8 @@ impl Message {
     /// Encodes the message as one MessagePack map `{uid, nsp, type, data?}`.
     pub fn encode(&self) -> Result<Bytes, EncodeError> {
         let data = match &self.body {
-            Body::InitialHeartbeat | Body::Heartbeat | Body::AdapterClose => None,
+            Body::InitialHeartbeat(info) | Body::Heartbeat(info) => info.to_data()?,
+            Body::AdapterClose => None,
             // the hot path, written without a value tree
             Body::Broadcast {
                 opts,
@@ -572,8 +621,8 @@ impl Message {
         let uid = uid.ok_or_else(|| invalid("missing uid"))?;
         let nsp = nsp.unwrap_or_else(|| "/".to_owned());
         let body = match ty.ok_or_else(|| invalid("missing type"))? {
-            1 => Body::InitialHeartbeat,
-            2 => Body::Heartbeat,
+            1 => Body::InitialHeartbeat(NodeInfo::from_data(payload)),
+            2 => Body::Heartbeat(NodeInfo::from_data(payload)),
             3 => {
                 let d: BroadcastData = data(payload)?;
                 Body::Broadcast {

@@ -77,19 +77,7 @@ impl Client {
     /// The command that runs this client's script (checked for installed dependencies).
     fn command(self) -> TestResult<Command> {
         match self {
-            Client::Node => {
-                let dir = env_path(NODE_CLIENTS_VAR)
-                    .unwrap_or_else(|| manifest_dir().join("clients").join("node"));
-                node_script(
-                    &dir,
-                    "client.mjs",
-                    &format!(
-                        "the Node client is not installed: {{}} is missing. Run `scripts/test.sh` \
-                     (it runs `npm ci` in tests/clients/node), or `npm ci` there by hand, or \
-                     set {NODE_CLIENTS_VAR} to a directory where it is installed."
-                    ),
-                )
-            }
+            Client::Node => node_client_script("client.mjs"),
             Client::NodeV2 => node_script(
                 &manifest_dir().join("clients").join("node-v2"),
                 "client.js",
@@ -99,6 +87,22 @@ impl Client {
             Client::Python => python_script("client.py"),
         }
     }
+}
+
+/// `node tests/clients/node/<script>` (the directory [`NODE_CLIENTS_VAR`] names, if set), once
+/// `socket.io-client` is installed there.
+pub fn node_client_script(script: &str) -> TestResult<Command> {
+    let dir =
+        env_path(NODE_CLIENTS_VAR).unwrap_or_else(|| manifest_dir().join("clients").join("node"));
+    node_script(
+        &dir,
+        script,
+        &format!(
+            "the Node client is not installed: {{}} is missing. Run `scripts/test.sh` (it runs \
+             `npm ci` in tests/clients/node), or `npm ci` there by hand, or set \
+             {NODE_CLIENTS_VAR} to a directory where it is installed."
+        ),
+    )
 }
 
 /// `python -u tests/clients/python/<script>` with the venv's Python (see [`PYTHON_VAR`]), run

@@ -36,6 +36,7 @@ pub mod clients;
 pub mod cluster;
 pub mod cluster_app;
 pub mod cluster_suite;
+pub mod deploy;
 pub mod engineio_cases;
 pub mod fault;
 pub mod interop_cases;

@@ -20,253 +20,19 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
-use tokio::process::Command;
 use tokio::time::Instant;
+use volley_tests::deploy::{Balance, Deployment, LogLine};
 use volley_tests::puppet::Puppet;
 use volley_tests::{bail, Failure, TestResult, STEP_TIMEOUT};
 
-/// How long `run-local.sh start` may take: it may install nginx with apt-get.
-const START_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long the three nodes may take to see each other through Redis.
 const CLUSTER_TIMEOUT: Duration = Duration::from_secs(20);
-/// How long an expected line may take to reach nginx's access log.
-const LOG_TIMEOUT: Duration = Duration::from_secs(10);
 /// Source addresses tried for the WebSocket clients and the raw sessions: 127.0.0.2 up to this.
 const LAST_PROBE_OCTET: u8 = 41;
 const NSP: &str = "/";
-const REDIS: &str = "127.0.0.1:6379";
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn script() -> PathBuf {
-    workspace_root().join("deploy/run-local.sh")
-}
-
-fn free_ports<const N: usize>() -> TestResult<[u16; N]> {
-    // all bound at once, so that they differ; released just before the script binds them
-    let listeners = (0..N)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut ports = [0; N];
-    for (port, listener) in ports.iter_mut().zip(&listeners) {
-        *port = listener.local_addr()?.port();
-    }
-    Ok(ports)
-}
-
-/// One line of the access log (`log_format volley` of the template).
-#[derive(Debug, Clone)]
-struct LogLine {
-    remote: String,
-    upstream: String,
-    status: u16,
-    method: String,
-    uri: String,
-    raw: String,
-}
-
-impl LogLine {
-    fn parse(raw: &str) -> Option<LogLine> {
-        let mut words = raw.split(' ');
-        let remote = words.next()?.to_owned();
-        let field = |name: &str| {
-            raw.split(' ')
-                .find_map(|w| w.strip_prefix(name))
-                .map(str::to_owned)
-        };
-        let upstream = field("upstream=")?;
-        let status = field("status=")?.parse().ok()?;
-        let request = raw.split_once('"')?.1.rsplit_once('"')?.0;
-        let mut parts = request.split(' ');
-        Some(LogLine {
-            remote,
-            upstream,
-            status,
-            method: parts.next()?.to_owned(),
-            uri: parts.next()?.to_owned(),
-            raw: raw.to_owned(),
-        })
-    }
-
-    /// A query parameter of the request.
-    fn param(&self, name: &str) -> Option<&str> {
-        let query = self.uri.split_once('?')?.1;
-        query
-            .split('&')
-            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
-    }
-
-    fn is_engineio(&self) -> bool {
-        self.uri.starts_with("/socket.io/")
-    }
-}
-
-/// The processes `deploy/run-local.sh` started; dropping it runs `run-local.sh stop`.
-struct Deployment {
-    run_dir: PathBuf,
-    /// `127.0.0.1:PORT` of nginx.
-    lb: String,
-    node_ports: [u16; 3],
-    passed: bool,
-}
-
-impl Deployment {
-    async fn start() -> TestResult<Self> {
-        let redis = tokio::time::timeout(STEP_TIMEOUT, tokio::net::TcpStream::connect(REDIS)).await;
-        if !matches!(redis, Ok(Ok(_))) {
-            bail!(
-                "Redis is not running at {REDIS}, and this test needs it (.ci/run starts it). \
-                 Start it with: redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 \
-                 --save \"\" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log"
-            );
-        }
-        let [lb, n1, n2, n3] = free_ports::<4>()?;
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let run_dir =
-            std::env::temp_dir().join(format!("volley-deploy-test-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&run_dir)?;
-        // From here on, dropping `deployment` stops whatever the script started.
-        let deployment = Deployment {
-            run_dir,
-            lb: format!("127.0.0.1:{lb}"),
-            node_ports: [n1, n2, n3],
-            passed: false,
-        };
-        let child = Command::new("bash")
-            .arg(script())
-            .arg("start")
-            .env("CHAT_BIN", env!("CARGO_BIN_EXE_deploy_chat"))
-            .env("VOLLEY_ADAPTER", "redis")
-            .env("VOLLEY_REDIS_URL", format!("redis://{REDIS}"))
-            .env("VOLLEY_RUN_DIR", &deployment.run_dir)
-            .env("VOLLEY_LB_ADDR", &deployment.lb)
-            .env("VOLLEY_NODE_PORTS", format!("{n1} {n2} {n3}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| Failure::msg(format!("cannot run {}: {e}", script().display())))?;
-        let output = match tokio::time::timeout(START_TIMEOUT, child.wait_with_output()).await {
-            Ok(output) => output?,
-            Err(_) => bail!(
-                "deploy/run-local.sh start did not finish within {START_TIMEOUT:?}\n{}",
-                deployment.logs()
-            ),
-        };
-        if !output.status.success() {
-            bail!(
-                "deploy/run-local.sh start failed ({}): nginx (Debian's package, installed by the \
-                 script when running as root), the chat nodes or Redis could not be started.\n\
-                 --- script output ---\n{}{}\n{}",
-                output.status,
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr),
-                deployment.logs()
-            );
-        }
-        Ok(deployment)
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.lb)
-    }
-
-    /// Which node (0, 1, 2) an `upstream=` value names.
-    fn node_of(&self, upstream: &str) -> Option<usize> {
-        let port: u16 = upstream.rsplit_once(':')?.1.parse().ok()?;
-        self.node_ports.iter().position(|p| *p == port)
-    }
-
-    fn access_log(&self) -> Vec<LogLine> {
-        std::fs::read_to_string(self.run_dir.join("nginx-access.log"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(LogLine::parse)
-            .collect()
-    }
-
-    /// Waits until the access log has lines for which `done` holds.
-    async fn wait_log(
-        &self,
-        what: &str,
-        done: impl Fn(&[LogLine]) -> bool,
-    ) -> TestResult<Vec<LogLine>> {
-        let until = Instant::now() + LOG_TIMEOUT;
-        loop {
-            let lines = self.access_log();
-            if done(&lines) {
-                return Ok(lines);
-            }
-            if Instant::now() >= until {
-                bail!(
-                    "nginx's access log has no {what} after {LOG_TIMEOUT:?}\n{}",
-                    self.logs()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// The ends of the nodes' and nginx's logs, for failure messages.
-    fn logs(&self) -> String {
-        let mut out = format!("(everything is in {})\n", self.run_dir.display());
-        for (name, lines) in [
-            ("node1.log", 15),
-            ("node2.log", 15),
-            ("node3.log", 15),
-            ("nginx-error.log", 15),
-            ("nginx-access.log", 40),
-        ] {
-            let text = std::fs::read_to_string(self.run_dir.join(name)).unwrap_or_default();
-            let all: Vec<&str> = text.lines().collect();
-            out.push_str(&format!("--- {name} (last {lines} lines) ---\n"));
-            for line in &all[all.len().saturating_sub(lines)..] {
-                out.push_str(line);
-                out.push('\n');
-            }
-        }
-        out
-    }
-
-    /// Adds the logs to a failure.
-    fn explain(&self, failure: Failure) -> Failure {
-        Failure::msg(format!("{}\n{}", failure.message(), self.logs()))
-    }
-}
-
-impl Drop for Deployment {
-    fn drop(&mut self) {
-        let stopped = std::process::Command::new("bash")
-            .arg(script())
-            .arg("stop")
-            .env("VOLLEY_RUN_DIR", &self.run_dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        if !stopped.is_ok_and(|s| s.success()) {
-            eprintln!(
-                "deploy_nginx: `VOLLEY_RUN_DIR={} deploy/run-local.sh stop` failed",
-                self.run_dir.display()
-            );
-        }
-        if self.passed {
-            let _ = std::fs::remove_dir_all(&self.run_dir);
-        } else {
-            eprintln!("deploy_nginx: logs kept in {}", self.run_dir.display());
-        }
-    }
-}
 
 fn http_from(addr: Ipv4Addr) -> TestResult<reqwest::Client> {
     Ok(reqwest::Client::builder()
@@ -476,7 +242,7 @@ fn loopback(last: u8) -> Ipv4Addr {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_through_nginx_across_three_nodes() -> TestResult {
-    let mut d = Deployment::start().await?;
+    let mut d = Deployment::start(env!("CARGO_BIN_EXE_deploy_chat"), Balance::Sticky).await?;
     match scenario(&d).await {
         Ok(()) => {
             d.passed = true;

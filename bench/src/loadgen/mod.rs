@@ -8,6 +8,7 @@
 
 pub mod emitter;
 pub mod pacer;
+pub mod polling;
 pub mod recovery;
 pub mod sio;
 pub mod ws;

@@ -5,17 +5,15 @@
 
 use std::cell::Cell;
 use std::fmt::Write as _;
-use std::io::{self, Read};
-use std::net::SocketAddr;
+use std::io;
 use std::rc::Rc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
 use tokio::task::spawn_local;
 
 use super::Bench;
+use crate::loadgen::polling::{PollingMember, ACCEPT_ENCODING};
 use crate::loadgen::sio::{Client, Packet, Target};
 use crate::loadgen::{connect_all, join_all};
 use crate::procfs::{Meter, Window};
@@ -30,8 +28,6 @@ const CLIENTS: usize = 50;
 const ROOM: &str = "c";
 /// Size of the chat message's JSON, about.
 const MESSAGE_BYTES: usize = 2048;
-/// What the polling clients accept, as a browser says it.
-const ACCEPT_ENCODING: &str = "gzip, deflate";
 
 /// One configuration measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -435,7 +431,7 @@ async fn room_delivery(
                 spawn_local(ws_member(client, counters, stop))
             }
             _ => {
-                let member = PollingMember::join(target.addr).await?;
+                let member = PollingMember::join(target.addr, ROOM).await?;
                 spawn_local(member.run(counters, stop))
             }
         });
@@ -542,62 +538,7 @@ async fn ws_member(
     Ok(())
 }
 
-/// A long-polling member on one keep-alive HTTP/1.1 connection.
-struct PollingMember {
-    http: Http,
-    sid: String,
-}
-
 impl PollingMember {
-    /// Opens a session, connects to `/` and joins the room.
-    async fn join(addr: SocketAddr) -> io::Result<PollingMember> {
-        let mut http = Http::connect(addr).await?;
-        let open = http.request("GET", "", None).await?;
-        let open: serde_json::Value = serde_json::from_slice(open.get(1..).unwrap_or_default())
-            .map_err(|e| io::Error::other(format!("open packet: {e}")))?;
-        let sid = open["sid"]
-            .as_str()
-            .ok_or(io::Error::other("no sid"))?
-            .to_owned();
-        let mut member = PollingMember { http, sid };
-        member.post(b"40").await?;
-        member.until(|r| r.starts_with(b"40")).await?;
-        member
-            .post(format!("420[\"join\",\"{ROOM}\"]").as_bytes())
-            .await?;
-        member.until(|r| r.starts_with(b"430")).await?;
-        Ok(member)
-    }
-
-    async fn post(&mut self, body: &[u8]) -> io::Result<()> {
-        let sid = self.sid.clone();
-        self.http.request("POST", &sid, Some(body)).await?;
-        Ok(())
-    }
-
-    /// Polls once; answers a ping; returns the records.
-    async fn poll(&mut self) -> io::Result<Vec<Vec<u8>>> {
-        let sid = self.sid.clone();
-        let body = self.http.request("GET", &sid, None).await?;
-        let records: Vec<Vec<u8>> = body.split(|&b| b == 0x1e).map(<[u8]>::to_vec).collect();
-        if records.iter().any(|r| r == b"2") {
-            self.post(b"3").await?;
-        }
-        if records.iter().any(|r| r == b"1" || r.starts_with(b"41")) {
-            return Err(io::Error::other("closed by the server"));
-        }
-        Ok(records)
-    }
-
-    /// Polls until a record matches `what`.
-    async fn until(&mut self, what: impl Fn(&[u8]) -> bool) -> io::Result<()> {
-        loop {
-            if self.poll().await?.iter().any(|r| what(r)) {
-                return Ok(());
-            }
-        }
-    }
-
     /// Polls, counting `msg` events, until stopped.
     async fn run(mut self, counters: Counters, mut stop: watch::Receiver<bool>) -> io::Result<()> {
         loop {
@@ -611,98 +552,6 @@ impl PollingMember {
                 }
             }
         }
-    }
-}
-
-/// A minimal HTTP/1.1 client for Engine.IO polling requests: keep-alive, `Content-Length`
-/// bodies, gzip / deflate decoded.
-struct Http {
-    stream: TcpStream,
-    host: String,
-    buf: Vec<u8>,
-}
-
-impl Http {
-    async fn connect(addr: SocketAddr) -> io::Result<Http> {
-        let stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
-        Ok(Http {
-            stream,
-            host: addr.to_string(),
-            buf: Vec::with_capacity(8192),
-        })
-    }
-
-    /// One request to the Engine.IO endpoint (`sid` empty for the handshake); the response's
-    /// body, decoded.
-    async fn request(
-        &mut self,
-        method: &str,
-        sid: &str,
-        body: Option<&[u8]>,
-    ) -> io::Result<Vec<u8>> {
-        let mut head = format!(
-            "{method} /socket.io/?EIO=4&transport=polling{}{sid} HTTP/1.1\r\nHost: {}\r\n\
-             Accept-Encoding: {ACCEPT_ENCODING}\r\n",
-            if sid.is_empty() { "" } else { "&sid=" },
-            self.host
-        );
-        if let Some(body) = body {
-            let _ = write!(
-                head,
-                "Content-Type: text/plain;charset=UTF-8\r\nContent-Length: {}\r\n",
-                body.len()
-            );
-        }
-        head.push_str("\r\n");
-        let mut out = head.into_bytes();
-        out.extend_from_slice(body.unwrap_or_default());
-        self.stream.write_all(&out).await?;
-        let end = loop {
-            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            self.fill().await?;
-        };
-        let head = String::from_utf8_lossy(&self.buf[..end]).to_ascii_lowercase();
-        if !head.starts_with("http/1.1 200") {
-            return Err(io::Error::other(format!(
-                "polling answered {:?}",
-                head.lines().next().unwrap_or("")
-            )));
-        }
-        let header = |name: &str| {
-            head.lines()
-                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':').map(str::trim))
-                .map(str::to_owned)
-        };
-        let len: usize = header("content-length")
-            .and_then(|l| l.parse().ok())
-            .ok_or(io::Error::other("a response without Content-Length"))?;
-        while self.buf.len() < end + len {
-            self.fill().await?;
-        }
-        let raw: Vec<u8> = self.buf.drain(..end + len).skip(end).collect();
-        let mut decoded = Vec::with_capacity(raw.len() * 4);
-        match header("content-encoding").as_deref() {
-            None => return Ok(raw),
-            Some("gzip") => flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut decoded)?,
-            Some("deflate") => {
-                flate2::read::ZlibDecoder::new(&raw[..]).read_to_end(&mut decoded)?
-            }
-            Some(other) => return Err(io::Error::other(format!("Content-Encoding {other}"))),
-        };
-        Ok(decoded)
-    }
-
-    async fn fill(&mut self) -> io::Result<()> {
-        let mut chunk = [0u8; 16 * 1024];
-        let n = self.stream.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(io::Error::other("connection closed"));
-        }
-        self.buf.extend_from_slice(&chunk[..n]);
-        Ok(())
     }
 }
 

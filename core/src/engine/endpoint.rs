@@ -12,6 +12,7 @@ use http::{Method, Request};
 use tokio::sync::Notify;
 
 use super::compress::Negotiated;
+use super::forward::{Forwarder, FORWARDED};
 use super::heartbeat::{self, Schedule};
 use super::socket::Version;
 use super::{
@@ -30,6 +31,8 @@ pub struct Engine<H: EngineHandler> {
     session_ended: Notify,
     /// Every session's next ping or pong deadline.
     pub(crate) heartbeats: Arc<Schedule>,
+    /// Hands requests for other nodes' sessions to them.
+    forwarder: Forwarder,
 }
 
 impl<H: EngineHandler> Drop for Engine<H> {
@@ -124,6 +127,7 @@ impl<H: EngineHandler> Engine<H> {
             closing: AtomicBool::new(false),
             session_ended: Notify::new(),
             heartbeats: Schedule::new(),
+            forwarder: Forwarder::default(),
         })
     }
 
@@ -183,6 +187,10 @@ impl<H: EngineHandler> Engine<H> {
         if query.sid.is_none() && self.closing.load(Ordering::Acquire) {
             return Err(RequestError::ShuttingDown);
         }
+        if let Some(owner) = query.sid.and_then(|sid| self.owner_elsewhere(sid, &req)) {
+            let wait = self.config.ping_interval + self.config.ping_timeout;
+            return Ok(self.forwarder.forward(req, &owner, wait).await);
+        }
         match (query.transport, query.sid, req.method()) {
             (Transport::Polling, None, &Method::GET) => {
                 Ok(polling::open(self, req, query.version).await)
@@ -209,6 +217,18 @@ impl<H: EngineHandler> Engine<H> {
         }
     }
 
+    /// Where to forward a request for session `sid`, when another node holds it: its id carries
+    /// another node's tag, this node does not hold it, the request was not forwarded already,
+    /// and that node advertised an address.
+    fn owner_elsewhere(&self, sid: Sid, req: &Request<Body>) -> Option<String> {
+        let own = self.handler.session_tag()?;
+        if sid.tag() == own || req.headers().contains_key(FORWARDED) || self.session(sid).is_some()
+        {
+            return None;
+        }
+        self.handler.session_owner(sid.tag())
+    }
+
     /// Creates a session, registers it and schedules its first ping. The transport that opened
     /// it finishes it once closed: a task of its own for a polling session, the connection task
     /// for a WebSocket one.
@@ -217,7 +237,11 @@ impl<H: EngineHandler> Engine<H> {
         (transport, version): (Transport, Version),
         request: RequestInfo,
     ) -> Arc<EngineSocket<H::Data>> {
-        let sid = Sid::new();
+        let sid = self
+            .handler
+            .session_tag()
+            .and_then(Sid::tagged)
+            .unwrap_or_default();
         let socket = Arc::new(EngineSocket::new(
             sid,
             (transport, version),

@@ -50,6 +50,22 @@ pub trait EngineHandler: Send + Sync + 'static {
         None
     }
 
+    /// The tag every session id this endpoint makes ends with ([`Sid::tagged`]), when other
+    /// nodes forward it the requests of its sessions; `None` (the default): ids are wholly
+    /// random, and a request for a session held elsewhere is refused as unknown.
+    ///
+    /// [`Sid::tagged`]: super::Sid::tagged
+    fn session_tag(&self) -> Option<&str> {
+        None
+    }
+
+    /// Where the node that holds the sessions whose ids end with `tag` takes requests
+    /// (`host:port`), to forward it a request for one of them; `None`: no node known.
+    fn session_owner(&self, tag: &str) -> Option<String> {
+        let _ = tag;
+        None
+    }
+
     /// The session moved from polling to WebSocket.
     fn on_upgrade(&self, socket: &Arc<EngineSocket<Self::Data>>) {
         let _ = socket;

@@ -26,14 +26,46 @@ impl Sid {
         Sid(out)
     }
 
+    /// The length of a node's tag at the end of the session ids it makes when other nodes may
+    /// forward it their requests (see [`Sid::tagged`]).
+    pub const TAG_LEN: usize = 6;
+
+    /// Whether `tag` can be a session id's tag: [`Sid::TAG_LEN`] base64url characters.
+    pub fn is_tag(tag: &str) -> bool {
+        tag.len() == Self::TAG_LEN && tag.bytes().all(is_base64url)
+    }
+
+    /// A new random id that ends with `tag`, which names the node that made it, so that a node
+    /// that gets a request for a session it does not hold knows where to forward it. The 14
+    /// other characters are random (84 bits). `None` when `tag` is not one ([`Sid::is_tag`]).
+    ///
+    /// ```
+    /// use volley::engine::Sid;
+    ///
+    /// let sid = Sid::tagged("a1b2c3").unwrap();
+    /// assert_eq!(sid.tag(), "a1b2c3");
+    /// assert!(sid.as_str().ends_with("a1b2c3"));
+    /// assert!(Sid::tagged("no tag").is_none());
+    /// ```
+    pub fn tagged(tag: &str) -> Option<Self> {
+        if !Self::is_tag(tag) {
+            return None;
+        }
+        let mut sid = Sid::new();
+        sid.0[20 - Self::TAG_LEN..].copy_from_slice(tag.as_bytes());
+        Some(sid)
+    }
+
+    /// The last [`Sid::TAG_LEN`] characters: the tag of the node that made the id, when it was
+    /// made with [`Sid::tagged`] (otherwise random characters that name no node).
+    pub fn tag(&self) -> &str {
+        &self.as_str()[20 - Self::TAG_LEN..]
+    }
+
     /// Parses an id received from a client; `None` unless it has the right form.
     pub fn parse(s: &str) -> Option<Self> {
         let bytes = s.as_bytes();
-        if bytes.len() != 20
-            || !bytes
-                .iter()
-                .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
-        {
+        if bytes.len() != 20 || !bytes.iter().all(|b| is_base64url(*b)) {
             return None;
         }
         let mut out = [0u8; 20];
@@ -46,6 +78,10 @@ impl Sid {
         // Only ever built from base64url characters, which are ASCII.
         std::str::from_utf8(&self.0).unwrap_or_default()
     }
+}
+
+fn is_base64url(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
 }
 
 impl Default for Sid {
@@ -96,6 +132,18 @@ mod tests {
             assert_eq!(Sid::parse(sid.as_str()), Some(sid));
         }
         assert_ne!(Sid::new(), Sid::new());
+    }
+
+    #[test]
+    fn tagged_ids_keep_their_tag_and_differ() {
+        let a = Sid::tagged("0f9e8d").expect("a tag");
+        let b = Sid::tagged("0f9e8d").expect("a tag");
+        assert_ne!(a, b);
+        assert_eq!(Sid::parse(a.as_str()), Some(a));
+        assert_eq!(a.tag(), "0f9e8d");
+        for bad in ["", "abcde", "abcdefg", "abc/ef", "abc de"] {
+            assert!(Sid::tagged(bad).is_none(), "{bad:?}");
+        }
     }
 
     #[test]

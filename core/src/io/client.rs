@@ -590,6 +590,14 @@ impl EngineHandler for Dispatcher {
         }
     }
 
+    fn session_tag(&self) -> Option<&str> {
+        self.shared.manager.session_tag()
+    }
+
+    fn session_owner(&self, tag: &str) -> Option<String> {
+        self.shared.manager.session_owner(tag)
+    }
+
     /// The connect timeout.
     fn open_check_after(&self) -> Option<Duration> {
         Some(self.shared.config.connect_timeout)

@@ -109,6 +109,20 @@ pub trait ClientManager: Send + Sync + 'static {
         1
     }
 
+    /// The tag this node ends its session ids with, when the other nodes forward it the requests
+    /// of its sessions (a cluster manager whose [`ClusterConfig::advertise`] is set: no sticky
+    /// sessions needed); `None` (the default) when they do not.
+    fn session_tag(&self) -> Option<&str> {
+        None
+    }
+
+    /// Where to forward a request for a session this node does not hold, whose id ends with
+    /// `tag`: the address its node advertised (see [`ClientManager::session_tag`]).
+    fn session_owner(&self, tag: &str) -> Option<String> {
+        let _ = tag;
+        None
+    }
+
     /// The server is shutting down: a cluster manager says goodbye to the other nodes and stops.
     async fn close(&self) {}
 

@@ -96,3 +96,17 @@ pub fn cluster_request(kind: &'static str, elapsed: Duration, outcome: RequestOu
     #[cfg(not(feature = "metrics"))]
     let _ = (kind, elapsed, outcome);
 }
+
+/// A request for a session another node holds was forwarded to that node (`ok`: its answer
+/// came back), or the node could not be reached: counted in
+/// `volley_forwarded_requests_total{result="ok"|"error"}` (see `ClusterConfig::advertise`).
+///
+/// ```
+/// volley::metrics::request_forwarded(true);
+/// ```
+pub fn request_forwarded(ok: bool) {
+    #[cfg(feature = "metrics")]
+    ::metrics::counter!("volley_forwarded_requests_total", "result" => result(ok)).increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = result(ok);
+}

@@ -39,19 +39,24 @@
 //! | `volley_bus_received_total` | counter | `result` (`ok`, `error`) | messages received from it (errors: undecodable) |
 //! | `volley_bus_received_bytes_total` | counter | | the bytes of those messages |
 //! | `volley_cluster_request_seconds` | histogram | `kind`, `result` (`ok`, `timeout`, `error`) | requests to the other nodes |
+//! | `volley_forwarded_requests_total` | counter | `result` (`ok`, `error`) | requests for sessions held by other nodes, forwarded to them (no sticky sessions) |
 //!
 //! The numbers are this node's; Prometheus adds up the nodes of a cluster. Namespaces beyond
 //! 256 are counted together under `namespace="(other)"`. Byte counts cover Socket.IO packets
 //! (text, and binary attachments), not the Engine.IO framing, pings or HTTP overhead.
 //!
-//! [`bus_published`], [`bus_received`], [`bus_received_bytes`] and [`cluster_request`] are how the cluster manager
-//! reports its bus; they exist without the feature too, and then do nothing.
+//! [`bus_published`], [`bus_received`], [`bus_received_bytes`], [`cluster_request`] and
+//! [`request_forwarded`] are how the cluster manager and the endpoint report the cluster; they
+//! exist without the feature too, and then do nothing.
 
 mod bus;
 #[cfg(feature = "metrics")]
 mod observer;
 
-pub use bus::{bus_published, bus_received, bus_received_bytes, cluster_request, RequestOutcome};
+pub use bus::{
+    bus_published, bus_received, bus_received_bytes, cluster_request, request_forwarded,
+    RequestOutcome,
+};
 
 #[cfg(feature = "metrics")]
 pub use prometheus::{prometheus, router, MetricsError, Prometheus};

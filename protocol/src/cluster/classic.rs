@@ -279,8 +279,8 @@ pub fn to_classic(msg: &Message, to: Option<&str>) -> Result<(Route, Bytes), Enc
             ("sid", Value::from(sid.as_str())),
             ("args", Value::Array(args.clone())),
         ]),
-        Body::InitialHeartbeat
-        | Body::Heartbeat
+        Body::InitialHeartbeat(_)
+        | Body::Heartbeat(_)
         | Body::AdapterClose
         | Body::RestoreSession { .. }
         | Body::RestoreSessionResponse { .. } => {

@@ -60,7 +60,7 @@
 
 use base64::Engine as _;
 
-use super::{AckRequest, Body, BroadcastOpts, Message, RemoteSocket};
+use super::{AckRequest, Body, BroadcastOpts, Message, NodeInfo, RemoteSocket};
 use crate::classic::{decode_opts, normalize, rooms};
 use crate::msgpack::{read_value, write_value};
 use crate::{DecodeError, EncodeError, Value};
@@ -293,7 +293,7 @@ pub(super) fn socket_value(socket: &RemoteSocket) -> Value {
 /// The `data` of a message in Node's shape.
 fn data_of(msg: &Message) -> Result<Option<Value>, EncodeError> {
     let data = match &msg.body {
-        Body::InitialHeartbeat | Body::Heartbeat | Body::AdapterClose => return Ok(None),
+        Body::InitialHeartbeat(_) | Body::Heartbeat(_) | Body::AdapterClose => return Ok(None),
         Body::Broadcast {
             opts,
             event,
@@ -503,8 +503,8 @@ fn message(
     data: Option<Value>,
 ) -> Result<Message, DecodeError> {
     let body = match kind {
-        1 => Body::InitialHeartbeat,
-        2 => Body::Heartbeat,
+        1 => Body::InitialHeartbeat(NodeInfo::default()),
+        2 => Body::Heartbeat(NodeInfo::default()),
         13 => Body::AdapterClose,
         3 => {
             let mut d = Fields::new(data)?;

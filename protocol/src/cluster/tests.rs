@@ -18,8 +18,8 @@ fn every_body() -> Vec<Body> {
         Value::Map(vec![(Value::from("k"), Value::Array(vec![Value::Nil]))]),
     ];
     vec![
-        Body::InitialHeartbeat,
-        Body::Heartbeat,
+        Body::InitialHeartbeat(NodeInfo::default()),
+        Body::Heartbeat(NodeInfo::default()),
         Body::Broadcast {
             opts: opts(),
             event: "ev".into(),
@@ -220,7 +220,7 @@ fn peek_uid_agrees_with_decode() {
         let msg = Message {
             uid: uid.to_owned(),
             nsp: "/".into(),
-            body: Body::Heartbeat,
+            body: Body::Heartbeat(NodeInfo::default()),
         };
         let bytes = msg.encode().expect("encode");
         assert_eq!(Message::peek_uid(&bytes), Some(uid));
@@ -240,7 +240,7 @@ fn peek_uid_agrees_with_decode() {
     let bytes = Message {
         uid: "a1b2".into(),
         nsp: "/".into(),
-        body: Body::Heartbeat,
+        body: Body::Heartbeat(NodeInfo::default()),
     }
     .encode()
     .expect("encode");
@@ -554,4 +554,61 @@ fn a_broadcast_is_written_into_one_allocation() {
         }),
     };
     assert!(longest_fixed.encode().expect("encode").len() <= 160);
+}
+
+#[test]
+fn heartbeats_carry_an_address_only_when_there_is_one() {
+    let with = |address: Option<&str>| Message {
+        uid: "a1b2".into(),
+        nsp: "/".into(),
+        body: Body::Heartbeat(NodeInfo {
+            address: address.map(str::to_owned),
+        }),
+    };
+    // without one, a heartbeat is what it always was: no `data`
+    let bare = with(None).encode().expect("encode");
+    let Value::Map(entries) = read_value(&bare).expect("read") else {
+        panic!("not a map");
+    };
+    assert!(entries.iter().all(|(k, _)| k.as_str() != Some("data")));
+    // with one, it comes back as sent, on both kinds of heartbeat
+    let msg = with(Some("node1:3000"));
+    assert_eq!(
+        Message::decode(&msg.encode().expect("encode")).expect("decode"),
+        msg
+    );
+    let initial = Message {
+        body: Body::InitialHeartbeat(NodeInfo {
+            address: Some("10.1.2.3:80".into()),
+        }),
+        ..with(None)
+    };
+    assert_eq!(
+        Message::decode(&initial.encode().expect("encode")).expect("decode"),
+        initial
+    );
+}
+
+#[test]
+fn a_heartbeat_whose_data_cannot_be_read_still_counts_as_one() {
+    for data in [
+        Value::from("not a map"),
+        Value::Map(vec![(Value::from("address"), Value::from(7))]),
+        Value::Map(vec![(Value::from("address"), Value::from(""))]),
+        Value::Map(vec![(
+            Value::from("address"),
+            Value::from("h".repeat(NodeInfo::MAX_ADDRESS_LEN + 1).as_str()),
+        )]),
+    ] {
+        let bytes = write_value(&Value::Map(vec![
+            (Value::from("uid"), Value::from("u")),
+            (Value::from("type"), Value::from(2)),
+            (Value::from("data"), data),
+        ]))
+        .expect("encode");
+        assert_eq!(
+            Message::decode(&bytes).expect("decode").body,
+            Body::Heartbeat(NodeInfo::default())
+        );
+    }
 }

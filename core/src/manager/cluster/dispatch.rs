@@ -64,6 +64,7 @@ impl<B: PubSub> Node<B> {
             return;
         };
         if leaving {
+            self.addresses.forget(uid);
             if nodes.remove(uid).is_some() {
                 drop(nodes);
                 tracing::info!(target: "volley::cluster", node = uid, "node left");
@@ -166,8 +167,12 @@ impl<B: PubSub> Node<B> {
             self.seen(&from, matches!(body, Body::AdapterClose));
         }
         match body {
-            Body::InitialHeartbeat => self.reply(None, nsp, Body::Heartbeat),
-            Body::Heartbeat | Body::AdapterClose => {}
+            Body::InitialHeartbeat(info) => {
+                self.addresses.learn(&from, info.address.as_deref());
+                self.reply(None, nsp, Body::Heartbeat(self.node_info()));
+            }
+            Body::Heartbeat(info) => self.addresses.learn(&from, info.address.as_deref()),
+            Body::AdapterClose => {}
             Body::Broadcast {
                 opts,
                 event,

@@ -19,6 +19,9 @@ pub(crate) async fn run<B: PubSub>(node: Weak<Node<B>>) {
         (n.config.heartbeat_interval / 2).clamp(Duration::from_millis(10), Duration::from_secs(1))
     };
     let mut ticker = tokio::time::interval(tick);
+    // a node that advertises an address says so every interval, busy or not, so that a node
+    // that missed its first heartbeat learns the address within one interval
+    let mut last_heartbeat = Instant::now();
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
@@ -28,8 +31,14 @@ pub(crate) async fn run<B: PubSub>(node: Weak<Node<B>>) {
             .lock()
             .map(|t| t.elapsed() >= node.config.heartbeat_interval)
             .unwrap_or(true);
-        if quiet && *node.ready.borrow() {
-            if let Err(e) = node.publish(None, "/", Body::Heartbeat).await {
+        let advertising = node.config.advertise.is_some()
+            && last_heartbeat.elapsed() >= node.config.heartbeat_interval;
+        if (quiet || advertising) && *node.ready.borrow() {
+            last_heartbeat = Instant::now();
+            if let Err(e) = node
+                .publish(None, "/", Body::Heartbeat(node.node_info()))
+                .await
+            {
                 tracing::debug!(target: "volley::cluster", error = %e, "heartbeat not sent");
             }
         }
@@ -52,6 +61,7 @@ pub(crate) async fn run<B: PubSub>(node: Weak<Node<B>>) {
                     .collect();
                 for uid in &dead {
                     nodes.remove(uid);
+                    node.addresses.forget(uid);
                 }
                 dead
             }

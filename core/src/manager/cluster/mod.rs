@@ -10,6 +10,7 @@
 //! Requests to other nodes (fetching sockets, collecting acks, server-side
 //! calls) wait only for the nodes known to be alive, and never longer than their timeout.
 
+mod addresses;
 mod dispatch;
 mod liveness;
 mod outbox;
@@ -33,7 +34,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use volley_protocol::cluster::{AckRequest, Body, BroadcastRef, Message};
+use volley_protocol::cluster::{AckRequest, Body, BroadcastRef, Message, NodeInfo};
 use volley_protocol::Value;
 
 use self::requests::{Collected, Expected, Requests};
@@ -94,6 +95,8 @@ pub(crate) struct Node<B> {
     received_bytes: std::sync::atomic::AtomicU64,
     /// Other nodes, with when they were last heard from.
     nodes: Mutex<HashMap<String, Instant>>,
+    /// The addresses other nodes advertise (see [`ClusterConfig::advertise`]).
+    addresses: addresses::Addresses,
     requests: Requests,
     /// Answers to other nodes' requests in progress (see [`ClusterConfig::answers_in_flight`]).
     answers: Arc<tokio::sync::Semaphore>,
@@ -180,6 +183,7 @@ impl<B: PubSub> ClusterManager<B> {
                 counted: std::sync::atomic::AtomicUsize::new(0),
                 received_bytes: std::sync::atomic::AtomicU64::new(0),
                 nodes: Mutex::new(HashMap::new()),
+                addresses: addresses::Addresses::default(),
                 requests: Requests::default(),
                 answers,
                 outbox,
@@ -234,6 +238,13 @@ impl<B: PubSub> Node<B> {
         match self.bus.peers(ns).await {
             Some(n) => Expected::Count(n),
             None => Expected::Nodes(self.alive()),
+        }
+    }
+
+    /// What this node says of itself in its heartbeats.
+    fn node_info(&self) -> NodeInfo {
+        NodeInfo {
+            address: self.config.advertise.clone(),
         }
     }
 
@@ -438,7 +449,10 @@ impl<B: PubSub> Node<B> {
                 }
             }
             node.ready.send_replace(true);
-            if let Err(e) = node.publish(None, "/", Body::InitialHeartbeat).await {
+            if let Err(e) = node
+                .publish(None, "/", Body::InitialHeartbeat(node.node_info()))
+                .await
+            {
                 tracing::warn!(target: "volley::cluster", error = %e, "cannot announce this node");
             }
         });
@@ -541,6 +555,15 @@ impl<B: PubSub> ClientManager for ClusterManager<B> {
         } else {
             tracing::warn!(target: "volley::cluster", "server built outside a tokio runtime: the cluster manager starts on first use");
         }
+    }
+
+    fn session_tag(&self) -> Option<&str> {
+        self.node.config.advertise.as_ref()?;
+        addresses::tag_of(&self.node.uid)
+    }
+
+    fn session_owner(&self, tag: &str) -> Option<String> {
+        self.node.addresses.get(tag)
     }
 
     fn add_socket(&self, socket: &crate::Socket) {

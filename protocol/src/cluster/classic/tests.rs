@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::cluster::node::MAX_CLIENT_COUNT;
-use crate::cluster::RemoteSocket;
+use crate::cluster::{NodeInfo, RemoteSocket};
 
 const ME: &str = "00aa11bb22cc33dd";
 const PEER: &str = "99ff88ee77dd66cc";
@@ -87,8 +87,8 @@ fn every_message_crosses_between_volley_nodes() {
             args: vec![],
             request_id: None,
         },
-        Body::Heartbeat,
-        Body::InitialHeartbeat,
+        Body::Heartbeat(NodeInfo::default()),
+        Body::InitialHeartbeat(NodeInfo::default()),
         Body::AdapterClose,
     ];
     for body in requests {

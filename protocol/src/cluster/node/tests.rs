@@ -1,5 +1,5 @@
 use super::*;
-use crate::cluster::{AckRequest, Body, BroadcastOpts, Message, RemoteSocket};
+use crate::cluster::{AckRequest, Body, BroadcastOpts, Message, NodeInfo, RemoteSocket};
 
 fn msg(body: Body) -> Message {
     Message {
@@ -22,8 +22,8 @@ fn opts() -> BroadcastOpts {
 #[test]
 fn round_trips() {
     let bodies = vec![
-        Body::InitialHeartbeat,
-        Body::Heartbeat,
+        Body::InitialHeartbeat(NodeInfo::default()),
+        Body::Heartbeat(NodeInfo::default()),
         Body::AdapterClose,
         Body::Broadcast {
             opts: opts(),
