@@ -290,7 +290,7 @@ pub async fn start_node_with(
             })
         }
         Backend::Url { url, node_bin } => {
-            start_process(node_bin, url, prefix, name, recovery).await
+            start_process(node_bin, url, prefix, name, recovery_flag(recovery)).await
         }
         Backend::WithNode {
             redis,
@@ -309,26 +309,33 @@ pub async fn start_node_with(
                 }
                 _ => {
                     let url = crate::node_peer::volley_url(redis, *adapter, prefix);
-                    start_process(node_bin, &url, prefix, name, recovery).await
+                    start_process(node_bin, &url, prefix, name, recovery_flag(recovery)).await
                 }
             }
         }
     }
 }
 
-/// Starts a `cluster_node` process (`node_bin`) on the bus at `url`.
-async fn start_process(
+fn recovery_flag(recovery: bool) -> &'static [&'static str] {
+    if recovery {
+        &["--recovery"]
+    } else {
+        &[]
+    }
+}
+
+/// Starts a `cluster_node` process (`node_bin`) on the bus at `url`, with more `flags` of its
+/// command line (`--recovery`, `--forward`).
+pub async fn start_process(
     node_bin: &str,
     url: &str,
     prefix: &str,
     name: &str,
-    recovery: bool,
+    flags: &[&str],
 ) -> TestResult<Node> {
     let mut command = Command::new(node_bin);
     command.args(["--adapter", url, "--prefix", prefix, "--name", name]);
-    if recovery {
-        command.arg("--recovery");
-    }
+    command.args(flags);
     let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -1,7 +1,8 @@
 //! One node of a test cluster: `cluster_node --adapter URL --prefix P --name N` serves the test
 //! node app (`volley_tests::cluster_app`) on a free loopback port and prints
 //! `listening http://127.0.0.1:PORT` once its bus subscription is in place; `--recovery` turns
-//! connection state recovery on.
+//! connection state recovery on; `--forward` advertises the node's address to the others, which
+//! then forward it the requests of its sessions (no sticky sessions).
 
 use std::time::Duration;
 
@@ -26,16 +27,6 @@ async fn main() {
         eprintln!("usage: cluster_node --adapter URL --prefix PREFIX --name NAME");
         std::process::exit(2);
     };
-    let config = volley_tests::cluster::test_config(&prefix);
-    let manager = match volley::manager::from_url(&url, config) {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("cluster_node: {e}");
-            std::process::exit(2);
-        }
-    };
-    let recovery = std::env::args().any(|a| a == "--recovery");
-    let io = volley_tests::cluster_app::server_with(&name, manager, recovery);
     let listener = match volley::serve::Listener::bind("127.0.0.1:0").await {
         Ok(l) => l,
         Err(e) => {
@@ -47,6 +38,18 @@ async fn main() {
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
+    let forward = std::env::args().any(|a| a == "--forward");
+    let config =
+        volley_tests::cluster::test_config(&prefix).advertise(forward.then(|| addr.clone()));
+    let manager = match volley::manager::from_url(&url, config) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("cluster_node: {e}");
+            std::process::exit(2);
+        }
+    };
+    let recovery = std::env::args().any(|a| a == "--recovery");
+    let io = volley_tests::cluster_app::server_with(&name, manager, recovery);
     // give the subscription a moment: the cluster suite also waits for every node to count all
     tokio::time::sleep(Duration::from_millis(50)).await;
     println!("listening http://{addr}");
