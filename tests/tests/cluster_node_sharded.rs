@@ -4,8 +4,8 @@
 //! (`tests/clients/node-cluster/node-peer.mjs --sharded`, which behaves like Volley's test node),
 //! which shows the suite's assertions hold for Node's semantics; on mixed clusters, a Volley node
 //! and a Node node in either order; and on Volley nodes only speaking that protocol
-//! (`?bus=sharded&protocol=node`), on one Redis and on a Redis Cluster. Each test's cluster has a
-//! channel prefix of its own.
+//! (`?bus=sharded&protocol=node`); the mixed and Volley-only ones on a Redis Cluster too. Each
+//! test's cluster has a channel prefix of its own.
 //!
 //! Left out where a Node node takes part: connection state recovery (Node's sharded adapter has
 //! none) and `emitter_input` (it reads no emitter). On the Volley-only clusters, recovery runs as
@@ -50,18 +50,35 @@ mod volley_only {
     volley_tests::cluster_suite!(@tests [#[ignore = "a recovered socket's rooms are subscribed in the background on its new node: a broadcast in between is missed"]] cluster_of(&[Kind::Volley]); recovery_on_another_node);
 }
 
-/// Volley nodes only, in Node's format, on a Redis Cluster (three masters started by
-/// `scripts/redis-cluster.sh` when they do not run): the channels spread over the shards, and
-/// each node counts the others on the shard of its namespace's channel.
+/// On a Redis Cluster (three masters started by `scripts/redis-cluster.sh` when they do not run):
+/// the channels spread over the shards, and each node counts the others on the shard of its
+/// namespace's channel (Node's nodes ask every master, Volley's the channel's shard).
+fn on_redis_cluster(kinds: &[Kind]) -> Backend {
+    Backend::node_sharded(
+        &redis_cluster::url(),
+        kinds,
+        env!("CARGO_BIN_EXE_cluster_node"),
+    )
+}
+
+/// On a Redis Cluster, node 0 (and 2) Volley, node 1 Node.
+mod volley_then_node_on_redis_cluster {
+    use super::*;
+    volley_tests::cluster_suite!(@without_recovery [] on_redis_cluster(&[Kind::Volley, Kind::Node]));
+}
+
+/// On a Redis Cluster, node 0 (and 2) Node, node 1 Volley.
+mod node_then_volley_on_redis_cluster {
+    use super::*;
+    volley_tests::cluster_suite!(@without_recovery [] on_redis_cluster(&[Kind::Node, Kind::Volley]));
+}
+
+/// On a Redis Cluster, Volley nodes only, in Node's format.
 mod volley_only_on_redis_cluster {
     use super::*;
 
     fn redis_cluster() -> Backend {
-        Backend::node_sharded(
-            &redis_cluster::url(),
-            &[Kind::Volley],
-            env!("CARGO_BIN_EXE_cluster_node"),
-        )
+        on_redis_cluster(&[Kind::Volley])
     }
 
     volley_tests::cluster_suite!(@without_recovery [] redis_cluster());

@@ -8,6 +8,8 @@
 //
 // usage: node node-peer.mjs <port|0> <redisUrl> <prefix> <name> [--recovery] [--classic|--sharded]
 //
+// <redisUrl> is redis://host:port, or with --sharded also redis-cluster://host:port[,host:port...].
+//
 // Streams: the stream is <prefix> and the pub/sub channels start with <prefix> too (the adapter's
 // `channelPrefix`). Classic: <prefix> is the adapter's `key`; sharded: its `channelPrefix`. Either
 // way a unique prefix makes a cluster of its own. `--recovery` (streams only) turns connection state recovery on (2 min,
@@ -27,7 +29,7 @@ import {
   createAdapter as createClassicAdapter,
   createShardedAdapter,
 } from "@socket.io/redis-adapter";
-import { createClient } from "redis";
+import { createClient, createCluster } from "redis";
 
 const args = process.argv.slice(2);
 const recovery = args.includes("--recovery");
@@ -54,7 +56,22 @@ function out(obj) {
 // Every connection of this node (the adapter duplicates this client) carries one name, which the
 // readiness check looks for in CLIENT LIST.
 const clientName = `node-peer-${streamName}-${name}-${process.pid}`;
-const redisClient = createClient({ url: redisUrl, name: clientName });
+// A Redis Cluster (`redis-cluster://host:port[,host:port...]`, sharded adapter only): node-redis's
+// cluster client, every connection of it named the same way.
+const clustered = redisUrl.startsWith("redis-cluster://");
+if (clustered && !sharded) {
+  out({ ev: "error", message: "a Redis Cluster is only supported here with --sharded" });
+  process.exit(1);
+}
+const redisClient = clustered
+  ? createCluster({
+      rootNodes: redisUrl
+        .slice("redis-cluster://".length)
+        .split(",")
+        .map((host) => ({ url: `redis://${host}` })),
+      defaults: { name: clientName },
+    })
+  : createClient({ url: redisUrl, name: clientName });
 redisClient.on("error", (err) => out({ ev: "redis_error", message: String(err && err.message) }));
 await redisClient.connect();
 // the classic and sharded adapters subscribe on a connection of their own
@@ -348,10 +365,18 @@ function isSid(s) {
 /// Whether the adapter's connections are in place: streams, one blocked reading the stream and
 /// one subscribed to the public and private channels of both namespaces; classic, one subscribed
 /// to the request and response channels (3 per namespace) and the broadcast patterns of both;
-/// sharded, one subscribed (SSUBSCRIBE) to the namespace and response channels of both.
+/// sharded, SSUBSCRIBEd to the namespace and response channels of both (on a Redis Cluster, over
+/// the connections to their shards).
 async function adapterReady() {
-  const list = await redisClient.sendCommand(["CLIENT", "LIST"]);
-  const mine = String(list)
+  // on a Redis Cluster, the connections to every master
+  const lists = clustered
+    ? await Promise.all(
+        redisClient.masters.map(async (m) => (await m.client).sendCommand(["CLIENT", "LIST"])),
+      )
+    : [await redisClient.sendCommand(["CLIENT", "LIST"])];
+  const mine = lists
+    .map(String)
+    .join("\n")
     .split("\n")
     .filter((line) => line.includes(` name=${clientName} `))
     .map((line) => Object.fromEntries(line.trim().split(" ").map((kv) => kv.split("="))));
@@ -359,7 +384,8 @@ async function adapterReady() {
     return mine.some((c) => Number(c.sub) >= 6 && Number(c.psub) >= 2);
   }
   if (sharded) {
-    return mine.some((c) => Number(c.ssub) >= 4);
+    // on a Redis Cluster, spread over the connections to the channels' shards
+    return mine.reduce((n, c) => n + Number(c.ssub || 0), 0) >= 4;
   }
   const reading = mine.some((c) => c.cmd === "xread" && c.flags.includes("b"));
   const subscribed = mine.some((c) => Number(c.sub) >= 4);
