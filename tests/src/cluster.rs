@@ -104,10 +104,10 @@ impl Backend {
     pub fn orders_across_channels(&self) -> bool {
         match self {
             Backend::Url { url, .. } => {
-                !(url.starts_with("redis-cluster://") && !url.contains("bus=streams"))
+                !url.starts_with("redis-cluster://") || url.contains("bus=streams")
             }
             Backend::WithNode { redis, adapter, .. } => {
-                !(redis.starts_with("redis-cluster://") && *adapter != NodeAdapter::Streams)
+                !redis.starts_with("redis-cluster://") || *adapter == NodeAdapter::Streams
             }
             Backend::Memory(_) => true,
         }
