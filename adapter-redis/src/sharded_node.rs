@@ -132,7 +132,8 @@ impl RedisBus {
     }
 
     /// Subscribes for the manager: its own two channels are served by translation from Node's
-    /// channels; any other subscription is passed through.
+    /// channels; any other subscription is passed through. Called again after a failure (Redis
+    /// not reachable yet), it takes up where that call stopped.
     pub(crate) async fn subscribe_sharded_node(
         &self,
         subscriptions: &[Subscription],
@@ -145,14 +146,40 @@ impl RedisBus {
             )
         })?;
         let own = format!("{main}{uid}#");
+        match wire.link.get() {
+            // a call after one that failed (Redis was not reachable): the link stays
+            Some(link) if link.main == main && link.uid == uid => {}
+            Some(_) => {
+                return Err(BusError::Other(
+                    "a Node-protocol bus serves one manager".into(),
+                ))
+            }
+            None => self.link_sharded_node(wire, main.clone(), uid, sink.clone())?,
+        }
+        if !self.serve_sharded_node("/").await {
+            return Err(BusError::Unavailable(
+                "cannot subscribe to Node's channels of namespace /".into(),
+            ));
+        }
         let others: Vec<Subscription> = subscriptions
             .iter()
             .filter(|s| !matches!(s, Subscription::Channel(c) if *c == main || *c == own))
             .cloned()
             .collect();
         if !others.is_empty() {
-            self.subscribe_raw(&others, sink.clone()).await?;
+            self.subscribe_raw(&others, sink).await?;
         }
+        Ok(())
+    }
+
+    /// Starts translating what arrives on Node's channels for the manager, delivered on `main`.
+    fn link_sharded_node(
+        &self,
+        wire: &ShardedNodeWire,
+        main: String,
+        uid: String,
+        sink: mpsc::Sender<BusMessage>,
+    ) -> Result<(), BusError> {
         let (translate_tx, mut incoming) = mpsc::channel::<BusMessage>(TRANSLATE_BUFFER);
         let link = Link {
             uid,
@@ -183,13 +210,7 @@ impl RedisBus {
                 }
             }
         });
-        if self.serve_sharded_node("/").await {
-            Ok(())
-        } else {
-            Err(BusError::Unavailable(
-                "cannot subscribe to Node's channels of namespace /".into(),
-            ))
-        }
+        Ok(())
     }
 
     /// Listens to the channels of namespace `nsp`, once; `false` when that failed (the next call
