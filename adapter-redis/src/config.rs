@@ -199,6 +199,11 @@ impl RedisBusBuilder {
     /// 2 s earlier, when there is one) rather than against the nodes heard from, and messages are
     /// published one by one (Node has no batches).
     ///
+    /// With [`sharded`](RedisBusBuilder::sharded), it speaks instead the protocol of Node's
+    /// sharded adapter (`createShardedAdapter(pub, sub, { channelPrefix })` of the same package,
+    /// in its default `"dynamic"` subscription mode) with this `channelPrefix`: see
+    /// [`sharded`](RedisBusBuilder::sharded).
+    ///
     /// Default: off (Volley's own protocol, which batches and is faster).
     ///
     /// ```
@@ -224,8 +229,14 @@ impl RedisBusBuilder {
     ///
     /// A node starts listening to a room's channel when the room gains its first member here,
     /// in the background: a broadcast published on it in the instant between a remote join and
-    /// that subscription is not received (as with Node's sharded adapter). Not with
-    /// [`node_protocol`](RedisBusBuilder::node_protocol).
+    /// that subscription is not received (as with Node's sharded adapter).
+    ///
+    /// With [`node_protocol`](RedisBusBuilder::node_protocol), the bus is a peer of Node's
+    /// sharded adapter (`createShardedAdapter`, `subscriptionMode: "dynamic"`), Node's
+    /// `channelPrefix` being the key given there: Node's channels (`{key}#{nsp}#` for every
+    /// node, `{key}#{nsp}#{uid}#` for one node's answers, `{key}#{nsp}#{room}#` for a room), its
+    /// messages (JSON, MessagePack when they hold binary) and its count of the nodes (`PUBSUB
+    /// SHARDNUMSUB {key}#{nsp}#`). Emitters are not read then: Node's sharded adapter reads none.
     ///
     /// Default: off (classic pub/sub).
     ///
@@ -249,7 +260,7 @@ impl RedisBusBuilder {
     /// default, or `redis-cluster://[[user]:password@]host:port[,host:port…]` (or
     /// `valkey-cluster://`) for Redis Cluster: the nodes given are where the cluster's layout is
     /// first read. TLS (`rediss://`), sentinels and Unix sockets are refused with
-    /// [`RedisError::InvalidUrl`], as are sharded pub/sub with the Node protocol.
+    /// [`RedisError::InvalidUrl`].
     ///
     /// On Redis Cluster, classic pub/sub's `PUBLISH` counts only the subscribers of the node
     /// it reached, so [`count_receivers`](RedisBusBuilder::count_receivers) is off there
@@ -275,11 +286,6 @@ impl RedisBusBuilder {
             }
             _ => return Err(RedisError::InvalidUrl("not a server or cluster URL".into())),
         };
-        if self.sharded && self.node_protocol.is_some() {
-            return Err(RedisError::InvalidUrl(
-                "sharded pub/sub does not speak Node's classic protocol".into(),
-            ));
-        }
         let clustered = config.server.is_clustered();
 
         let policy = ReconnectPolicy::new_exponential(

@@ -51,6 +51,7 @@ mod config;
 mod error;
 mod manager_channels;
 mod sharded;
+mod sharded_node;
 mod streams;
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -167,6 +168,8 @@ struct Inner {
     classic: Option<classic::ClassicWire>,
     /// Sharded pub/sub with a channel per room, when used (see [`RedisBusBuilder::sharded`]).
     sharded: Option<sharded::ShardedWire>,
+    /// Node's sharded adapter's protocol, when spoken on sharded pub/sub.
+    sharded_node: Option<sharded_node::ShardedNodeWire>,
     /// Set once the connections are up; never reset (fred reconnects by itself afterwards).
     connected: OnceCell<()>,
     /// The tasks to stop with the bus: resubscription and message forwarding.
@@ -229,8 +232,15 @@ impl RedisBus {
                 operation_timeout: settings.operation_timeout,
                 count_receivers: settings.count_receivers,
                 address: settings.address,
-                classic: settings.node_protocol.map(classic::ClassicWire::new),
+                classic: (!settings.sharded)
+                    .then(|| settings.node_protocol.clone())
+                    .flatten()
+                    .map(classic::ClassicWire::new),
                 sharded: settings.sharded.then(sharded::ShardedWire::default),
+                sharded_node: settings
+                    .node_protocol
+                    .filter(|_| settings.sharded)
+                    .map(sharded_node::ShardedNodeWire::new),
                 connected: OnceCell::new(),
                 tasks: Mutex::new(Vec::new()),
             }),
@@ -319,13 +329,37 @@ pub(crate) async fn count_subscribers(
     timeout: Duration,
     channel: String,
 ) -> Option<usize> {
-    let reply: Value = client
+    let reply = client
         .with_options(&Options {
             timeout: Some(timeout),
             ..Default::default()
         })
         .pubsub_numsub(channel)
-        .await
+        .await;
+    subscriber_count(reply)
+}
+
+/// How many connections subscribe to shard channel `channel` (`PUBSUB SHARDNUMSUB`, sent to
+/// the shard of that channel): how Node's sharded adapter counts the nodes. `None` as
+/// [`count_subscribers`].
+pub(crate) async fn count_shard_subscribers(
+    client: &Client,
+    timeout: Duration,
+    channel: String,
+) -> Option<usize> {
+    let reply = client
+        .with_options(&Options {
+            timeout: Some(timeout),
+            ..Default::default()
+        })
+        .pubsub_shardnumsub(channel)
+        .await;
+    subscriber_count(reply)
+}
+
+/// The count of the one channel a `PUBSUB NUMSUB` or `SHARDNUMSUB` asked about.
+fn subscriber_count(reply: Result<Value, fred::error::Error>) -> Option<usize> {
+    let reply = reply
         .map_err(|e| {
             tracing::debug!(target: LOG_TARGET, error = %error::describe(&e), "cannot count the nodes");
         })
@@ -403,6 +437,9 @@ impl PubSub for RedisBus {
         if self.inner.classic.is_some() {
             return self.publish_classic(channel, &payload).await;
         }
+        if self.inner.sharded_node.is_some() {
+            return self.publish_sharded_node(channel, &payload).await;
+        }
         self.publish_to(channel, payload).await.map(|_| ())
     }
 
@@ -414,6 +451,13 @@ impl PubSub for RedisBus {
         if self.inner.classic.is_some() {
             // checked against Node's count of the namespace's nodes, by the wire itself
             return self.publish_classic(channel, &payload).await.map(|()| None);
+        }
+        if self.inner.sharded_node.is_some() {
+            // checked against Node's count of the namespace's nodes, by the wire itself
+            return self
+                .publish_sharded_node(channel, &payload)
+                .await
+                .map(|()| None);
         }
         let receivers = self.publish_to(channel, payload).await?;
         // a room's channel reaches the nodes with members there, however many that is
@@ -441,12 +485,18 @@ impl PubSub for RedisBus {
         if self.inner.classic.is_some() {
             return self.classic_peers(nsp).await;
         }
+        if self.inner.sharded_node.is_some() {
+            return self.sharded_node_peers(nsp).await;
+        }
         None
     }
 
     async fn serve(&self, nsp: &str) {
         if self.inner.classic.is_some() {
             self.serve_classic(nsp).await;
+        }
+        if self.inner.sharded_node.is_some() {
+            self.serve_sharded_node(nsp).await;
         }
     }
 
@@ -457,6 +507,9 @@ impl PubSub for RedisBus {
     ) -> Result<(), BusError> {
         if self.inner.classic.is_some() {
             return self.subscribe_classic(subscriptions, sink).await;
+        }
+        if self.inner.sharded_node.is_some() {
+            return self.subscribe_sharded_node(subscriptions, sink).await;
         }
         if let Some(wire) = self.sharded() {
             wire.link(subscriptions);

@@ -75,6 +75,14 @@ impl ShardedWire {
             .is_some_and(|rest| rest.starts_with('/'))
     }
 
+    /// Names the channels directly, for a bus speaking Node's protocol: a room's channel is
+    /// `{base}{nsp}#{room}#`, and what arrives on it is delivered on `deliver_on` (a channel of
+    /// the `subscribe` call whose sink takes it).
+    pub(crate) fn link_to(&self, base: String, deliver_on: String) {
+        let _ = self.main.set(base);
+        let _ = self.rooms.main.set(deliver_on);
+    }
+
     /// Learns the manager's channel of every node from its subscriptions.
     pub(crate) fn link(&self, subscriptions: &[Subscription]) {
         if let Some((main, _)) = crate::manager_channels::manager_channels(subscriptions) {

@@ -43,7 +43,7 @@ pub enum Backend {
     },
     /// A Redis cluster in the format of one of Node's Redis adapters, shared by Volley nodes and
     /// Node socket.io nodes: node `i` runs `kinds[i % kinds.len()]` (see
-    /// [`Backend::node_streams`] and [`Backend::node_classic`]).
+    /// [`Backend::node_streams`], [`Backend::node_classic`] and [`Backend::node_sharded`]).
     WithNode {
         /// The Redis URL, without a query (`redis://127.0.0.1:6379`).
         redis: String,
@@ -64,6 +64,9 @@ pub enum NodeAdapter {
     Streams,
     /// The classic `@socket.io/redis-adapter` (pub/sub): its `key` is the cluster's prefix.
     Classic,
+    /// The sharded adapter of `@socket.io/redis-adapter` (`createShardedAdapter`, subscription
+    /// mode "dynamic", on sharded pub/sub): its `channelPrefix` is the cluster's prefix.
+    Sharded,
 }
 
 /// Which implementation a node of a [`Backend::WithNode`] cluster runs.
@@ -87,7 +90,11 @@ impl Backend {
     /// room gains its first member, so a broadcast sent at that instant may not reach it yet
     /// (the README says so).
     pub fn listens_per_room(&self) -> bool {
-        matches!(self, Backend::Url { url, .. } if url.contains("bus=sharded"))
+        match self {
+            Backend::Url { url, .. } => url.contains("bus=sharded"),
+            Backend::WithNode { adapter, .. } => *adapter == NodeAdapter::Sharded,
+            Backend::Memory(_) => false,
+        }
     }
 
     /// Whether messages published on different channels arrive in the order they were
@@ -95,8 +102,15 @@ impl Backend {
     /// through the shard its name hashes to and only each channel's own order is kept (the
     /// README says so). An emitter's room change and a later emit are on two channels there.
     pub fn orders_across_channels(&self) -> bool {
-        !matches!(self, Backend::Url { url, .. }
-            if url.starts_with("redis-cluster://") && !url.contains("bus=streams"))
+        match self {
+            Backend::Url { url, .. } => {
+                !url.starts_with("redis-cluster://") || url.contains("bus=streams")
+            }
+            Backend::WithNode { redis, adapter, .. } => {
+                !redis.starts_with("redis-cluster://") || *adapter == NodeAdapter::Streams
+            }
+            Backend::Memory(_) => true,
+        }
     }
 
     /// Whether node `asker` learns which socket of node `node` sent an ack to its broadcast:
@@ -129,6 +143,16 @@ impl Backend {
         Backend::WithNode {
             redis: redis.to_owned(),
             adapter: NodeAdapter::Classic,
+            kinds: kinds.to_vec(),
+            node_bin,
+        }
+    }
+
+    /// The same on Node's sharded Redis adapter (sharded pub/sub, a channel per room).
+    pub fn node_sharded(redis: &str, kinds: &[Kind], node_bin: &'static str) -> Self {
+        Backend::WithNode {
+            redis: redis.to_owned(),
+            adapter: NodeAdapter::Sharded,
             kinds: kinds.to_vec(),
             node_bin,
         }

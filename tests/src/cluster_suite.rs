@@ -86,6 +86,8 @@ pub async fn rooms_and_skips_across_nodes(backend: Backend) -> TestResult {
         c.emit_ack("/", "join", json!(["r"])).await?;
     }
     let skip = cs[0].1.clone();
+    let (first, rest) = cs.split_at_mut(2);
+    room_listened(&backend, &mut rest[0].0, &mut first[1].0, "r").await?;
     ok(&cs[2]
         .0
         .emit_ack("/", "broadcast", json!(["in-r", ["r"], [skip], [1]]))

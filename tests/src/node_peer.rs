@@ -1,6 +1,6 @@
 //! Node socket.io nodes in a Volley test cluster: `tests/clients/node-cluster/node-peer.mjs`,
 //! a Node `socket.io` server on `@socket.io/redis-streams-adapter` or on the classic
-//! `@socket.io/redis-adapter`, with the handlers of [`crate::cluster_app`], started as a child
+//! `@socket.io/redis-adapter` or on its sharded adapter, with the handlers of [`crate::cluster_app`], started as a child
 //! process and handed back as a [`crate::cluster::Node`], so the cluster suite drives it as it
 //! drives a Volley node (see [`crate::cluster::Backend::WithNode`]).
 //!
@@ -24,7 +24,10 @@
 //! expires 10 minutes after the cluster's last Node node went away (the node sets the expiry
 //! after its first entry and 4 times a second), so tests leave no key behind. A classic node
 //! with key `P` uses the channels `P#/#…`, `P-request#/#`, `P-response#/#` (and those of
-//! `/other`), and counts the nodes as the subscribers of `P-request#/#`.
+//! `/other`), and counts the nodes as the subscribers of `P-request#/#`. A sharded node with
+//! `channelPrefix` `P` uses the sharded channels `P#/#`, `P#/#<uid>#` (and those of `/other`) and
+//! `P#/#<room>#` for each room it has members in, and counts the nodes as the shard subscribers
+//! of `P#/#` (`PUBSUB SHARDNUMSUB`).
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -52,6 +55,7 @@ pub fn volley_url(redis: &str, adapter: NodeAdapter, prefix: &str) -> String {
             format!("{redis}?bus=streams&stream={prefix}&protocol=node&key={prefix}")
         }
         NodeAdapter::Classic => format!("{redis}?protocol=node&key={prefix}"),
+        NodeAdapter::Sharded => format!("{redis}?bus=sharded&protocol=node&key={prefix}"),
     }
 }
 
@@ -84,8 +88,14 @@ pub async fn start(
     if recovery {
         command.arg("--recovery");
     }
-    if adapter == NodeAdapter::Classic {
-        command.arg("--classic");
+    match adapter {
+        NodeAdapter::Classic => {
+            command.arg("--classic");
+        }
+        NodeAdapter::Sharded => {
+            command.arg("--sharded");
+        }
+        NodeAdapter::Streams => {}
     }
     // stdin stays open (held by the child handle): the script exits when it closes
     let mut child = command

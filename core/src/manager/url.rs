@@ -41,6 +41,7 @@ pub enum AdapterError {
 /// | `redis://host:port[?key=PREFIX]` | Redis pub/sub (feature `redis`); channels `{key}#…` (default `volley`), Node emitters accepted on `{key}` (default `socket.io`) |
 /// | `redis://host:port?protocol=node[&key=KEY]` | Redis pub/sub in the format of Node's `@socket.io/redis-adapter` (`createAdapter`; `key`: its `key`, default `socket.io`): Volley and Node nodes in one cluster |
 /// | `redis://host:port?bus=sharded[&key=PREFIX]` | Redis 7 sharded pub/sub, with a channel per room that a node listens to while it has members there; `key` as for pub/sub |
+/// | `redis://host:port?bus=sharded&protocol=node[&key=PREFIX]` | the same in the format of Node's `createShardedAdapter` (`subscriptionMode: "dynamic"`; `key`: its `channelPrefix`, default `socket.io`): Volley and Node nodes in one cluster |
 /// | `redis://host:port?bus=streams[&stream=NAME][&maxlen=N][&key=PREFIX]` | one Redis stream (default `socket.io`, about 10 000 entries); `key` as for pub/sub |
 /// | `redis://host:port?bus=streams&protocol=node[&key=PREFIX]` | the same, in the format of Node's `@socket.io/redis-streams-adapter` (`key`: its `channelPrefix`) |
 /// | `amqp://[user:password@]host[:port][/vhost][?key=EXCHANGE]` | RabbitMQ (feature `amqp`), exchange `volley` by default; lapin's own query settings (`heartbeat`, …) pass through |
@@ -92,7 +93,7 @@ pub enum AdapterError {
 /// assert!(from_url("redis://127.0.0.1:6379?bus=sharded&key=app", c()).is_ok());
 /// assert!(from_url("redis-cluster://127.0.0.1:7000,127.0.0.1:7001?bus=sharded", c()).is_ok());
 /// assert!(from_url("redis-cluster://127.0.0.1:7000?bus=streams", c()).is_ok());
-/// assert!(from_url("redis://127.0.0.1:6379?bus=sharded&protocol=node", c()).is_err());
+/// assert!(from_url("redis://127.0.0.1:6379?bus=sharded&protocol=node", c()).is_ok());
 /// assert!(from_url("redis://127.0.0.1:6379?bus=streams&protocol=python", c()).is_err());
 /// assert!(from_url("redis://127.0.0.1:6379?python=socketio", c()).is_ok());
 /// assert!(from_url("redis://127.0.0.1:6379?python=", c()).is_err());
@@ -374,13 +375,9 @@ pub(super) fn redis(
             return Err(invalid(url, "stream and maxlen need bus=streams"));
         }
         let mut builder = configure(volley_redis::RedisBus::builder(base)).sharded(sharded);
-        if node && sharded {
-            return Err(invalid(
-                url,
-                "bus=sharded speaks Volley's format only: drop protocol=node",
-            ));
-        }
         if node {
+            // with bus=sharded, Node's sharded adapter, whose `channelPrefix` is also
+            // `socket.io` by default
             // the bus reads Node's channels itself, the emitters' messages included
             config.node_compat_key = None;
             builder = builder
@@ -505,8 +502,14 @@ mod tests {
         assert!(from_url("redis-cluster://127.0.0.1:7000,127.0.0.1:7001", c()).is_ok());
         assert!(from_url("redis-cluster://127.0.0.1:7000?bus=sharded", c()).is_ok());
         assert!(from_url("redis-cluster://127.0.0.1:7000?bus=streams", c()).is_ok());
+        assert!(from_url("redis://127.0.0.1:6379?bus=sharded&protocol=node", c()).is_ok());
+        assert!(from_url(
+            "redis-cluster://127.0.0.1:7000?bus=sharded&protocol=node&key=a",
+            c()
+        )
+        .is_ok());
         for bad in [
-            "redis://127.0.0.1:6379?bus=sharded&protocol=node",
+            "redis://127.0.0.1:6379?bus=sharded&protocol=node&python=x",
             "redis-cluster://127.0.0.1?bus=sharded",
             "redis://127.0.0.1:6379?bus=shards",
         ] {

@@ -178,7 +178,13 @@ pub fn from_entry(entry: &Entry, offset: Option<&str>) -> Result<Message, Decode
 
 /// Reads a message from a pub/sub channel (one MessagePack map).
 pub fn from_msgpack(bytes: &[u8]) -> Result<Message, DecodeError> {
-    let Value::Map(entries) = read_value(bytes)? else {
+    let (uid, nsp, kind, data) = parts(read_value(bytes)?)?;
+    message(uid, nsp, kind, data)
+}
+
+/// The `uid`, `nsp` (`/` when missing), `type` and `data` of a message map.
+fn parts(value: Value) -> Result<(String, String, u64, Option<Value>), DecodeError> {
+    let Value::Map(entries) = value else {
         return Err(invalid("not a map"));
     };
     let (mut uid, mut nsp, mut kind, mut data) = (None, None, None, None);
@@ -191,12 +197,137 @@ pub fn from_msgpack(bytes: &[u8]) -> Result<Message, DecodeError> {
             _ => {}
         }
     }
-    message(
+    Ok((
         uid.ok_or_else(|| invalid("missing uid"))?,
         nsp.unwrap_or_else(|| "/".to_owned()),
         kind.ok_or_else(|| invalid("missing type"))?,
         data,
+    ))
+}
+
+/// The field of `data` that carries one of Volley's own messages through Node's sharded adapter
+/// (see [`to_sharded`]).
+pub const VOLLEY_FIELD: &str = "volley";
+
+/// The field of a broadcast's `data` that carries its offset between Volley nodes on Node's
+/// sharded adapter (see [`to_sharded`]).
+pub const OFFSET_FIELD: &str = "offset";
+
+/// Whether Node's `ClusterAdapter` acts on messages of this kind (the others it ignores).
+fn node_handles(body: &Body) -> bool {
+    matches!(
+        body,
+        Body::Broadcast { .. }
+            | Body::SocketsJoin { .. }
+            | Body::SocketsLeave { .. }
+            | Body::DisconnectSockets { .. }
+            | Body::FetchSockets { .. }
+            | Body::FetchSocketsResponse { .. }
+            | Body::ServerSideEmit { .. }
+            | Body::ServerSideEmitResponse { .. }
+            | Body::BroadcastClientCount { .. }
+            | Body::BroadcastAck { .. }
     )
+}
+
+/// Writes a message as Node's sharded Redis adapter (`createShardedAdapter` of
+/// `@socket.io/redis-adapter`) publishes it: the map `{uid, nsp, type, data?}` as JSON text, or
+/// as MessagePack when its data holds binary (readers tell them apart by a leading `{`).
+///
+/// A broadcast's offset (connection state recovery between Volley nodes) goes in `data.offset`.
+/// Messages Node's `ClusterAdapter` has no use for (heartbeats, Volley's session transfer) keep
+/// their type number and carry Volley's own encoding in `data.volley`: Node's nodes skip a type
+/// they do not handle, Volley's nodes read the message whole.
+///
+/// ```
+/// use volley_protocol::cluster::node;
+/// use volley_protocol::cluster::{Body, Message};
+/// use volley_protocol::Value;
+///
+/// let msg = Message {
+///     uid: "a1b2c3d4e5f60718".into(),
+///     nsp: "/".into(),
+///     body: Body::ServerSideEmit { event: "note".into(), args: vec![Value::from("hi")], request_id: None },
+/// };
+/// let bytes = node::to_sharded(&msg).unwrap();
+/// assert_eq!(
+///     &bytes[..],
+///     br#"{"uid":"a1b2c3d4e5f60718","nsp":"/","type":9,"data":{"packet":["note","hi"]}}"#
+/// );
+/// assert_eq!(node::from_sharded(&bytes).unwrap(), msg);
+/// ```
+pub fn to_sharded(msg: &Message) -> Result<bytes::Bytes, EncodeError> {
+    let mut data = if node_handles(&msg.body) {
+        data_of(msg)?
+    } else {
+        let own = msg.encode()?;
+        Some(map(vec![(VOLLEY_FIELD, Value::Binary(own.to_vec()))]))
+    };
+    // a broadcast's offset, which Volley's nodes share for connection state recovery (Node's
+    // nodes ignore the field)
+    if let (
+        Body::Broadcast {
+            offset: Some(offset),
+            ..
+        },
+        Some(Value::Map(fields)),
+    ) = (&msg.body, &mut data)
+    {
+        fields.push((Value::from(OFFSET_FIELD), Value::from(offset.as_str())));
+    }
+    let binary = data.as_ref().is_some_and(has_binary);
+    let mut entries = vec![
+        ("uid", Value::from(msg.uid.as_str())),
+        ("nsp", Value::from(msg.nsp.as_str())),
+        ("type", Value::from(msg.type_number())),
+    ];
+    if let Some(data) = data {
+        entries.push(("data", data));
+    }
+    let value = map(entries);
+    if binary {
+        write_value(&value)
+    } else {
+        json(&value).map(bytes::Bytes::from)
+    }
+}
+
+/// Reads a message published by Node's sharded Redis adapter (or by [`to_sharded`]): JSON text
+/// when it starts with `{`, MessagePack otherwise.
+pub fn from_sharded(bytes: &[u8]) -> Result<Message, DecodeError> {
+    let value = if bytes.first() == Some(&b'{') {
+        serde_json::from_slice::<Value>(bytes).map_err(|e| invalid(&format!("not JSON: {e}")))?
+    } else {
+        read_value(bytes)?
+    };
+    let (uid, nsp, kind, data) = parts(value)?;
+    if !(3..=12).contains(&kind) {
+        if let Some(Value::Map(fields)) = &data {
+            let own = fields.iter().find_map(|(k, v)| match v {
+                Value::Binary(b) if k.as_str() == Some(VOLLEY_FIELD) => Some(b),
+                _ => None,
+            });
+            if let Some(own) = own {
+                return Message::decode(own);
+            }
+        }
+    }
+    let offset = match &data {
+        Some(Value::Map(fields)) if kind == u64::from(super::BROADCAST_TYPE) => {
+            fields.iter().find_map(|(k, v)| match v {
+                Value::String(s) if k.as_str() == Some(OFFSET_FIELD) => {
+                    s.as_str().map(str::to_owned)
+                }
+                _ => None,
+            })
+        }
+        _ => None,
+    };
+    let mut msg = message(uid, nsp, kind, data)?;
+    if let Body::Broadcast { offset: slot, .. } = &mut msg.body {
+        *slot = offset;
+    }
+    Ok(msg)
 }
 
 /// A request id as Node writes it.

@@ -2,13 +2,17 @@
 // (tests/src/cluster_app.rs): the same namespaces, event handlers, acks, server-side events and
 // HTTP routes, so the cluster suite (tests/src/cluster_suite.rs) can drive a Node node exactly as
 // it drives a Volley one (tests/src/node_peer.rs starts it). Its adapter is
-// @socket.io/redis-streams-adapter, or with `--classic` the classic @socket.io/redis-adapter.
+// @socket.io/redis-streams-adapter, with `--classic` the classic @socket.io/redis-adapter, with
+// `--sharded` the sharded one of the same package (`createShardedAdapter`, subscription mode
+// "dynamic").
 //
-// usage: node node-peer.mjs <port|0> <redisUrl> <prefix> <name> [--recovery] [--classic]
+// usage: node node-peer.mjs <port|0> <redisUrl> <prefix> <name> [--recovery] [--classic|--sharded]
+//
+// <redisUrl> is redis://host:port, or with --sharded also redis-cluster://host:port[,host:port...].
 //
 // Streams: the stream is <prefix> and the pub/sub channels start with <prefix> too (the adapter's
-// `channelPrefix`). Classic: <prefix> is the adapter's `key`. Either way a unique prefix makes a
-// cluster of its own. `--recovery` (streams only) turns connection state recovery on (2 min,
+// `channelPrefix`). Classic: <prefix> is the adapter's `key`; sharded: its `channelPrefix`. Either
+// way a unique prefix makes a cluster of its own. `--recovery` (streams only) turns connection state recovery on (2 min,
 // middlewares skipped), as `cluster_node --recovery` does: with it, every broadcast carries its
 // stream offset as a last argument.
 //
@@ -21,16 +25,20 @@
 import { createServer } from "node:http";
 import { Server } from "socket.io";
 import { createAdapter as createStreamsAdapter } from "@socket.io/redis-streams-adapter";
-import { createAdapter as createClassicAdapter } from "@socket.io/redis-adapter";
-import { createClient } from "redis";
+import {
+  createAdapter as createClassicAdapter,
+  createShardedAdapter,
+} from "@socket.io/redis-adapter";
+import { createClient, createCluster } from "redis";
 
 const args = process.argv.slice(2);
 const recovery = args.includes("--recovery");
 const classic = args.includes("--classic");
+const sharded = args.includes("--sharded");
 const [port = "0", redisUrl = "redis://127.0.0.1:6379", streamName = "socket.io", name = "node"] =
   args.filter((a) => !a.startsWith("--"));
-if (recovery && classic) {
-  out({ ev: "error", message: "the classic Redis adapter has no connection state recovery" });
+if (recovery && (classic || sharded)) {
+  out({ ev: "error", message: "Node's pub/sub Redis adapters have no connection state recovery" });
   process.exit(1);
 }
 
@@ -48,11 +56,26 @@ function out(obj) {
 // Every connection of this node (the adapter duplicates this client) carries one name, which the
 // readiness check looks for in CLIENT LIST.
 const clientName = `node-peer-${streamName}-${name}-${process.pid}`;
-const redisClient = createClient({ url: redisUrl, name: clientName });
+// A Redis Cluster (`redis-cluster://host:port[,host:port...]`, sharded adapter only): node-redis's
+// cluster client, every connection of it named the same way.
+const clustered = redisUrl.startsWith("redis-cluster://");
+if (clustered && !sharded) {
+  out({ ev: "error", message: "a Redis Cluster is only supported here with --sharded" });
+  process.exit(1);
+}
+const redisClient = clustered
+  ? createCluster({
+      rootNodes: redisUrl
+        .slice("redis-cluster://".length)
+        .split(",")
+        .map((host) => ({ url: `redis://${host}` })),
+      defaults: { name: clientName },
+    })
+  : createClient({ url: redisUrl, name: clientName });
 redisClient.on("error", (err) => out({ ev: "redis_error", message: String(err && err.message) }));
 await redisClient.connect();
-// the classic adapter subscribes on a connection of its own
-const subClient = classic ? redisClient.duplicate() : null;
+// the classic and sharded adapters subscribe on a connection of their own
+const subClient = classic || sharded ? redisClient.duplicate() : null;
 if (subClient) {
   subClient.on("error", (err) => out({ ev: "redis_error", message: String(err && err.message) }));
   await subClient.connect();
@@ -80,7 +103,12 @@ const httpServer = createServer((req, res) => {
 });
 
 const io = new Server(httpServer, {
-  adapter: classic
+  adapter: sharded
+    ? createShardedAdapter(redisClient, subClient, {
+        channelPrefix: streamName,
+        subscriptionMode: "dynamic",
+      })
+    : classic
     ? createClassicAdapter(redisClient, subClient, {
         key: streamName,
         requestsTimeout: REQUEST_TIMEOUT_MS,
@@ -336,15 +364,28 @@ function isSid(s) {
 
 /// Whether the adapter's connections are in place: streams, one blocked reading the stream and
 /// one subscribed to the public and private channels of both namespaces; classic, one subscribed
-/// to the request and response channels (3 per namespace) and the broadcast patterns of both.
+/// to the request and response channels (3 per namespace) and the broadcast patterns of both;
+/// sharded, SSUBSCRIBEd to the namespace and response channels of both (on a Redis Cluster, over
+/// the connections to their shards).
 async function adapterReady() {
-  const list = await redisClient.sendCommand(["CLIENT", "LIST"]);
-  const mine = String(list)
+  // on a Redis Cluster, the connections to every master
+  const lists = clustered
+    ? await Promise.all(
+        redisClient.masters.map(async (m) => (await m.client).sendCommand(["CLIENT", "LIST"])),
+      )
+    : [await redisClient.sendCommand(["CLIENT", "LIST"])];
+  const mine = lists
+    .map(String)
+    .join("\n")
     .split("\n")
     .filter((line) => line.includes(` name=${clientName} `))
     .map((line) => Object.fromEntries(line.trim().split(" ").map((kv) => kv.split("="))));
   if (classic) {
     return mine.some((c) => Number(c.sub) >= 6 && Number(c.psub) >= 2);
+  }
+  if (sharded) {
+    // on a Redis Cluster, spread over the connections to the channels' shards
+    return mine.reduce((n, c) => n + Number(c.ssub || 0), 0) >= 4;
   }
   const reading = mine.some((c) => c.cmd === "xread" && c.flags.includes("b"));
   const subscribed = mine.some((c) => Number(c.sub) >= 4);
@@ -363,7 +404,7 @@ while (!(await adapterReady())) {
 // Tests make a stream per cluster: it expires 10 minutes after its last node went away. The
 // expiry is set after this node's first entry (the adapter writes through `redisClient`), and
 // again 4 times a second for entries of other nodes.
-if (!classic) {
+if (!classic && !sharded) {
   const expire = () => redisClient.pExpire(streamName, 10 * 60 * 1000).catch(() => {});
   setInterval(expire, 250).unref();
   const xAdd = redisClient.xAdd.bind(redisClient);

@@ -112,7 +112,112 @@ fn round_trips() {
         );
         let bytes = to_msgpack(&m).expect("valid");
         assert_eq!(from_msgpack(&bytes).expect("valid"), m);
+        let sharded = to_sharded(&m).expect("valid");
+        assert_eq!(from_sharded(&sharded).expect("valid"), m, "{sharded:?}");
     }
+}
+
+/// Node's sharded adapter publishes JSON unless the data holds binary; Volley does the same, and
+/// reads what Node writes (fields in Node's order, an ack without argument).
+#[test]
+fn sharded_messages_are_json_unless_binary() {
+    let join = msg(Body::SocketsJoin {
+        opts: BroadcastOpts::default(),
+        rooms: vec!["a".into()],
+    });
+    assert_eq!(
+        &to_sharded(&join).expect("valid")[..],
+        br#"{"uid":"0123456789abcdef","nsp":"/chat","type":4,"data":{"opts":{"rooms":[],"except":[],"flags":{}},"rooms":["a"]}}"#
+    );
+    let binary = msg(Body::Broadcast {
+        opts: BroadcastOpts::default(),
+        event: "b".into(),
+        args: vec![Value::Binary(vec![0xff])],
+        offset: None,
+        ack: None,
+    });
+    let bytes = to_sharded(&binary).expect("valid");
+    assert_ne!(bytes[0], b'{');
+    assert_eq!(from_msgpack(&bytes).expect("valid"), binary);
+
+    let from_node = br#"{"type":12,"data":{"requestId":"00000000000000ff"},"uid":"abc","nsp":"/"}"#;
+    let read = from_sharded(from_node).expect("valid");
+    assert_eq!(read.uid, "abc");
+    assert_eq!(
+        read.body,
+        Body::BroadcastAck {
+            request_id: 255,
+            sid: String::new(),
+            args: vec![Value::Nil],
+        }
+    );
+    let broadcast = br#"{"type":3,"data":{"packet":{"type":2,"data":["ev",1,"x"],"nsp":"/"},"opts":{"rooms":["r"],"except":[],"flags":{}}},"uid":"abc","nsp":"/"}"#;
+    let Body::Broadcast {
+        opts, event, args, ..
+    } = from_sharded(broadcast).expect("valid").body
+    else {
+        panic!("not a broadcast");
+    };
+    assert_eq!(
+        (opts.rooms, event),
+        (vec!["r".to_string()], "ev".to_string())
+    );
+    assert_eq!(args, vec![Value::from(1), Value::from("x")]);
+}
+
+/// What Node's cluster protocol has no use for rides in Volley's own encoding, under its type
+/// number, which Node's nodes skip.
+#[test]
+fn sharded_carries_volleys_own_messages() {
+    let transfer = msg(Body::RestoreSession {
+        request_id: 1,
+        pid: "p".into(),
+        offset: Some("1-0".into()),
+    });
+    let offset = msg(Body::Broadcast {
+        opts: opts(),
+        event: "ev".into(),
+        args: vec![],
+        offset: Some("1700000000000-3".into()),
+        ack: None,
+    });
+    let bytes = to_sharded(&offset).expect("valid");
+    assert!(std::str::from_utf8(&bytes)
+        .expect("JSON")
+        .contains(r#""offset":"1700000000000-3""#));
+    assert_eq!(from_sharded(&bytes).expect("valid"), offset);
+    let bytes = to_sharded(&transfer).expect("valid");
+    let Value::Map(fields) = crate::msgpack::read_value(&bytes).expect("msgpack") else {
+        panic!("not a map");
+    };
+    let kind = fields.iter().find(|(k, _)| k.as_str() == Some("type"));
+    assert_eq!(kind.and_then(|(_, v)| v.as_u64()), Some(100));
+    assert_eq!(from_sharded(&bytes).expect("valid"), transfer);
+}
+
+#[test]
+fn malformed_sharded_messages_are_errors() {
+    for bad in [
+        &b""[..],
+        b"{",
+        b"{}",
+        b"[1,2]",
+        br#"{"uid":"a","type":3}"#,
+        br#"{"uid":"a","type":3,"data":{"packet":{"type":2,"data":[]}}}"#,
+        b"\x81\xa4type\x02",
+    ] {
+        assert!(from_sharded(bad).is_err(), "{bad:?}");
+    }
+    // a Volley message inside that is not one
+    let mut junk = vec![0x84];
+    for (k, v) in [("uid", "a"), ("nsp", "/")] {
+        junk.push(0xa0 | k.len() as u8);
+        junk.extend_from_slice(k.as_bytes());
+        junk.push(0xa0 | v.len() as u8);
+        junk.extend_from_slice(v.as_bytes());
+    }
+    junk.extend_from_slice(b"\xa4type\x02\xa4data\x81\xa6volley\xc4\x01\x00");
+    assert!(from_sharded(&junk).is_err());
 }
 
 #[test]
