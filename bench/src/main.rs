@@ -43,7 +43,8 @@ const USAGE: &str =
                      volley-bench echo PORT N SECONDS [PID]\n       \
                      volley-bench fanout PORT MEMBERS ROOMS WINDOW SECONDS [PID]\n       \
                      volley-bench recovery PORT MISSED ROUNDS\n       \
-                     volley-bench rooms [EMITS]";
+                     volley-bench rooms [EMITS]\n       \
+                     volley-bench forward [ROUNDS]";
 
 fn env(server_core: Option<usize>, loadgen_core: Option<usize>, niceness: Option<i32>) -> Env {
     let bin_dir = std::env::current_exe()
@@ -435,6 +436,41 @@ fn rooms(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// `volley-bench forward [ROUNDS]`: what a forwarded long-poll adds, without sticky sessions
+/// (see `scenarios::forward`).
+fn forward(args: &[String]) -> Result<(), String> {
+    let rounds: u64 = match args.first() {
+        Some(n) => n.parse().map_err(|e| format!("ROUNDS: {e}"))?,
+        None => 2_000,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let r = rt.block_on(volley_bench::scenarios::forward::run(
+        "redis://127.0.0.1:6379",
+        rounds,
+    ))?;
+    println!("forward: {rounds} rounds each way (a POST with an ack, then the GET that brings it)");
+    for (way, h) in [("direct", &r.direct), ("forwarded", &r.forwarded)] {
+        println!(
+            "forward: {way:<9} median {} µs, p90 {} µs, p99 {} µs",
+            h.value_at_quantile(0.5),
+            h.value_at_quantile(0.9),
+            h.value_at_quantile(0.99)
+        );
+    }
+    let added = |q: f64| {
+        (r.forwarded.value_at_quantile(q) as f64 - r.direct.value_at_quantile(q) as f64) / 2.0
+    };
+    println!(
+        "forward: added per forwarded request: median {:.0} µs, p99 {:.0} µs",
+        added(0.5),
+        added(0.99)
+    );
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
@@ -447,6 +483,7 @@ fn main() -> ExitCode {
         Some("fanout") => fanout(&args[1..]),
         Some("recovery") => recovery(&args[1..]),
         Some("rooms") => rooms(&args[1..]),
+        Some("forward") => forward(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);

@@ -29,6 +29,7 @@ mod echo;
 mod emitter;
 mod fanout;
 pub mod floods;
+pub mod forward;
 mod idle;
 pub mod rooms;
 mod storm;
