@@ -314,6 +314,34 @@ impl RedisBus {
         Ok(usize::try_from(receivers).unwrap_or(0))
     }
 
+    /// `SPUBLISH`es `messages` in one pipeline; each one's receiver count, in order.
+    async fn publish_pipelined(
+        &self,
+        messages: &[(Arc<str>, Bytes)],
+    ) -> Result<Vec<Result<usize, BusError>>, BusError> {
+        self.ensure_connected().await?;
+        let address = &self.inner.address;
+        let pipeline = self.inner.publisher.pipeline();
+        for (channel, payload) in messages {
+            let queued: Result<(), _> = pipeline
+                .spublish(&**channel, Value::Bytes(payload.clone()))
+                .await;
+            queued.map_err(|e| error::bus_error(e, address))?;
+        }
+        let answers = tokio::time::timeout(self.inner.operation_timeout, pipeline.try_all::<i64>())
+            .await
+            .map_err(|_| {
+                BusError::Unavailable(format!("Redis at {address} did not answer in time"))
+            })?;
+        Ok(answers
+            .into_iter()
+            .map(|a| {
+                a.map(|n| usize::try_from(n).unwrap_or(0))
+                    .map_err(|e| error::bus_error(e, address))
+            })
+            .collect())
+    }
+
     async fn ensure_connected(&self) -> Result<(), BusError> {
         if self.inner.connected.initialized() {
             return Ok(());
@@ -463,6 +491,44 @@ impl PubSub for RedisBus {
         // a room's channel reaches the nodes with members there, however many that is
         let room = self.sharded().is_some_and(|w| w.is_room_channel(channel));
         Ok((self.inner.count_receivers && !room).then_some(receivers))
+    }
+
+    /// On the sharded bus (Volley's format), one pipeline: the messages reach Redis in one
+    /// write, in order, and their answers come back together. On Redis Cluster, whose channels
+    /// live on different shards (and keep each channel's order only), all at once instead.
+    async fn publish_counted_many(
+        &self,
+        messages: Vec<(Arc<str>, Bytes)>,
+    ) -> Vec<Result<Option<usize>, BusError>> {
+        let plain = self.inner.sharded.is_some() && self.inner.sharded_node.is_none();
+        let fits = messages
+            .iter()
+            .all(|(_, p)| p.len() <= self.inner.max_message_size);
+        if !plain || !fits || messages.len() < 2 {
+            let mut outcomes = Vec::with_capacity(messages.len());
+            for (channel, payload) in messages {
+                outcomes.push(self.publish_counted(&channel, payload).await);
+            }
+            return outcomes;
+        }
+        if self.inner.publisher.is_clustered() {
+            let publishes = messages
+                .iter()
+                .map(|(channel, payload)| self.publish_counted(channel, payload.clone()));
+            return futures_util::future::join_all(publishes).await;
+        }
+        match self.publish_pipelined(&messages).await {
+            Ok(counts) => messages
+                .iter()
+                .zip(counts)
+                .map(|((channel, _), count)| {
+                    let receivers = count?;
+                    let room = self.sharded().is_some_and(|w| w.is_room_channel(channel));
+                    Ok((self.inner.count_receivers && !room).then_some(receivers))
+                })
+                .collect(),
+            Err(e) => messages.iter().map(|_| Err(e.clone())).collect(),
+        }
     }
 
     fn rooms_have_channels(&self) -> bool {

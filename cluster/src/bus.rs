@@ -149,6 +149,23 @@ pub trait PubSub: Send + Sync + 'static {
         self.publish(channel, payload).await.map(|()| None)
     }
 
+    /// Publishes several messages, each as [`publish_counted`](PubSub::publish_counted) would,
+    /// in the order given; one outcome per message, in that order. The cluster manager calls it
+    /// on a bus whose rooms have channels ([`rooms_have_channels`](PubSub::rooms_have_channels)),
+    /// where messages queued one after the other are often for different channels and cannot
+    /// share one batch. The default publishes them one after the other; a transport that can
+    /// send them in one round trip (Redis: a pipeline) and keep their order overrides it.
+    async fn publish_counted_many(
+        &self,
+        messages: Vec<(std::sync::Arc<str>, Bytes)>,
+    ) -> Vec<Result<Option<usize>, BusError>> {
+        let mut outcomes = Vec::with_capacity(messages.len());
+        for (channel, payload) in messages {
+            outcomes.push(self.publish_counted(&channel, payload).await);
+        }
+        outcomes
+    }
+
     /// The largest payload [`publish`](PubSub::publish) takes: the cluster manager never batches
     /// messages beyond it. Unlimited unless the transport says otherwise.
     fn max_message_size(&self) -> usize {

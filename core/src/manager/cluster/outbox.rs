@@ -82,26 +82,94 @@ async fn publish_checked<B: PubSub>(
 ) -> Result<(), BusError> {
     // counted before publishing: a node heard of meanwhile may not have been subscribed yet
     let expected = audience.expected(channel);
-    match bus.publish_counted(channel, payload).await {
+    let outcome = bus.publish_counted(channel, payload).await;
+    if outcome.is_err() {
+        audience.bus_failed();
+    }
+    checked(outcome, expected)
+}
+
+/// Groups of different channels sent in one go, at most, on a bus whose rooms have channels.
+pub(crate) const MAX_GROUPS: usize = 64;
+
+/// The messages for one channel that go out as one bus message, and who waits for them.
+struct Group {
+    channel: Arc<str>,
+    payload: Bytes,
+    waiting: Vec<oneshot::Sender<Result<(), BusError>>>,
+}
+
+impl Group {
+    fn settle(self, outcome: Result<(), BusError>) {
+        crate::metrics::bus_published(self.waiting.len() as u64, outcome.is_ok());
+        for done in self.waiting {
+            let _ = done.send(outcome.clone());
+        }
+    }
+}
+
+/// `first`, and what queued up behind it for the same channel while the batch stays within
+/// `max_bytes` bytes; the first message queued for another channel comes back with it.
+fn group(
+    first: Pending,
+    rx: &mut mpsc::Receiver<Pending>,
+    max_bytes: usize,
+) -> (Group, Option<Pending>) {
+    let mut batch = Batch::new();
+    let channel = first.channel;
+    let mut payload = first.payload;
+    let mut waiting = vec![first.done];
+    let mut carried = None;
+    while let Ok(next) = rx.try_recv() {
+        let size = if batch.count() == 0 {
+            batch.len_with(&payload) + OVERHEAD_PER_MESSAGE + next.payload.len()
+        } else {
+            batch.len_with(&next.payload)
+        };
+        let joins = next.channel == channel
+            && size <= max_bytes
+            && waiting.len() < MAX_BATCH_MESSAGES
+            && (batch.count() > 0 || batch.push(&payload))
+            && batch.push(&next.payload);
+        if !joins {
+            carried = Some(next);
+            break;
+        }
+        waiting.push(next.done);
+    }
+    if batch.count() > 0 {
+        payload = batch.finish();
+    }
+    let group = Group {
+        channel,
+        payload,
+        waiting,
+    };
+    (group, carried)
+}
+
+/// Whether a publish that reached `reached` subscribers (when the bus could tell) reached the
+/// `expected` ones.
+fn checked(outcome: Result<Option<usize>, BusError>, expected: usize) -> Result<(), BusError> {
+    match outcome {
         Ok(Some(reached)) if reached < expected => Err(BusError::Undelivered { reached, expected }),
         Ok(_) => Ok(()),
-        Err(e) => {
-            audience.bus_failed();
-            Err(e)
-        }
+        Err(e) => Err(e),
     }
 }
 
 /// Publishes what the outbox receives until it closes or the bus is dropped (with its node). A
 /// batch holds at most `max_bytes` bytes (a larger message goes out alone).
+///
+/// On a bus whose rooms have channels, what queued up for several channels goes out in one call
+/// ([`PubSub::publish_counted_many`]: one round trip on Redis), up to [`MAX_GROUPS`] channels, in
+/// the order it was queued.
 pub(crate) async fn run<B: PubSub>(
     bus: Weak<B>,
     mut rx: mpsc::Receiver<Pending>,
     max_bytes: usize,
     audience: impl Audience,
 ) {
-    let mut batch = Batch::new();
-    let mut waiting: Vec<oneshot::Sender<Result<(), BusError>>> = Vec::new();
     let mut carried: Option<Pending> = None;
     loop {
         let first = match carried.take() {
@@ -112,36 +180,41 @@ pub(crate) async fn run<B: PubSub>(
             },
         };
         let Some(live) = bus.upgrade() else { return };
-        // What queued up behind `first` for the same channel joins it, while the batch stays
-        // within `max_bytes`.
-        let channel = first.channel;
-        let mut payload = first.payload;
-        waiting.push(first.done);
-        while let Ok(next) = rx.try_recv() {
-            let size = if batch.count() == 0 {
-                batch.len_with(&payload) + OVERHEAD_PER_MESSAGE + next.payload.len()
-            } else {
-                batch.len_with(&next.payload)
-            };
-            let joins = next.channel == channel
-                && size <= max_bytes
-                && waiting.len() < MAX_BATCH_MESSAGES
-                && (batch.count() > 0 || batch.push(&payload))
-                && batch.push(&next.payload);
-            if !joins {
-                carried = Some(next);
-                break;
-            }
-            waiting.push(next.done);
+        let (first, next) = group(first, &mut rx, max_bytes);
+        carried = next;
+        if carried.is_none() || !live.rooms_have_channels() {
+            let outcome =
+                publish_checked(&*live, &audience, &first.channel, first.payload.clone()).await;
+            first.settle(outcome);
+            continue;
         }
-        if batch.count() > 0 {
-            payload = batch.finish();
+        let mut groups = vec![first];
+        while groups.len() < MAX_GROUPS {
+            let Some(next) = carried.take() else { break };
+            let (g, after) = group(next, &mut rx, max_bytes);
+            groups.push(g);
+            carried = after;
         }
-        let count = waiting.len();
-        let outcome = publish_checked(&*live, &audience, &channel, payload).await;
-        crate::metrics::bus_published(count as u64, outcome.is_ok());
-        for done in waiting.drain(..) {
-            let _ = done.send(outcome.clone());
+        // counted before publishing: a node heard of meanwhile may not have been subscribed yet
+        let expected: Vec<usize> = groups
+            .iter()
+            .map(|g| audience.expected(&g.channel))
+            .collect();
+        let messages = groups
+            .iter()
+            .map(|g| (g.channel.clone(), g.payload.clone()))
+            .collect();
+        let mut outcomes = live.publish_counted_many(messages).await.into_iter();
+        let mut failed = false;
+        for (g, expected) in groups.into_iter().zip(expected) {
+            let outcome = outcomes
+                .next()
+                .unwrap_or_else(|| Err(BusError::Unavailable("no outcome from the bus".into())));
+            failed |= matches!(outcome, Err(ref e) if !matches!(e, BusError::Undelivered { .. }));
+            g.settle(checked(outcome, expected));
+        }
+        if failed {
+            audience.bus_failed();
         }
     }
 }
@@ -164,6 +237,9 @@ mod tests {
     struct Recorder {
         published: Mutex<Vec<(String, Bytes)>>,
         fail: bool,
+        /// Rooms have channels: several channels go out in one call, each recorded here.
+        rooms: bool,
+        many_calls: Mutex<Vec<usize>>,
     }
 
     #[async_trait]
@@ -185,6 +261,26 @@ mod tests {
             _: mpsc::Sender<BusMessage>,
         ) -> Result<(), BusError> {
             Ok(())
+        }
+        fn rooms_have_channels(&self) -> bool {
+            self.rooms
+        }
+        async fn publish_counted_many(
+            &self,
+            messages: Vec<(Arc<str>, Bytes)>,
+        ) -> Vec<Result<Option<usize>, BusError>> {
+            self.many_calls.lock().unwrap().push(messages.len());
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            let mut published = self.published.lock().unwrap();
+            messages
+                .into_iter()
+                .map(|(channel, payload)| {
+                    // the channel "lonely#" has no subscriber
+                    let reached = usize::from(&*channel != "lonely#");
+                    published.push((channel.to_string(), payload));
+                    Ok(Some(reached))
+                })
+                .collect()
         }
     }
 
@@ -263,6 +359,86 @@ mod tests {
         assert!(results.iter().all(Result::is_ok));
         assert_eq!(bus.messages(), sent);
         assert!(bus.publishes() < 60);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn with_a_channel_per_room_many_channels_go_out_in_one_call_in_order() {
+        let mut sent = Vec::new();
+        for i in 0..300 {
+            sent.push((
+                format!("main#/#room{}#", i % 7),
+                format!("m{i}").into_bytes(),
+            ));
+        }
+        let bus = Recorder {
+            rooms: true,
+            ..Recorder::default()
+        };
+        let (bus, results) = publish_all(bus, 64 * 1024, sent.clone()).await;
+        assert!(results.iter().all(Result::is_ok));
+        assert_eq!(bus.messages(), sent);
+        let calls = bus.many_calls.lock().unwrap().clone();
+        assert!(
+            !calls.is_empty() && calls.iter().all(|n| (2..=MAX_GROUPS).contains(n)),
+            "{calls:?}"
+        );
+        // far fewer round trips than messages: one call carries many channels
+        assert!(
+            bus.publishes() / calls.len().max(1) > 4,
+            "{} publishes in {calls:?}",
+            bus.publishes()
+        );
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn in_one_call_each_channel_gets_its_own_outcome() {
+        struct Expects;
+        impl Audience for Expects {
+            fn expected(&self, _channel: &str) -> usize {
+                1
+            }
+            fn bus_failed(&self) {}
+        }
+        let bus = Arc::new(Recorder {
+            rooms: true,
+            ..Recorder::default()
+        });
+        let (outbox, rx) = Outbox::new(64);
+        let outbox = Arc::new(outbox);
+        let task = tokio::spawn(run(Arc::downgrade(&bus), rx, 64 * 1024, Expects));
+        let mut handles = Vec::new();
+        for (i, channel) in ["a#", "lonely#", "b#", "lonely#", "c#"]
+            .into_iter()
+            .enumerate()
+        {
+            let outbox = outbox.clone();
+            handles.push(tokio::spawn(async move {
+                outbox.publish(channel.into(), vec![i as u8].into()).await
+            }));
+        }
+        let mut results = Vec::new();
+        for h in handles {
+            results.push(h.await.unwrap());
+        }
+        task.abort();
+        let undelivered: Vec<bool> = results
+            .iter()
+            .map(|r| {
+                matches!(
+                    r,
+                    Err(BusError::Undelivered {
+                        reached: 0,
+                        expected: 1
+                    })
+                )
+            })
+            .collect();
+        assert_eq!(
+            undelivered,
+            [false, true, false, true, false],
+            "{results:?}"
+        );
+        assert!(results[0].is_ok() && results[2].is_ok() && results[4].is_ok());
     }
 
     #[tokio::test(flavor = "current_thread")]
