@@ -564,9 +564,9 @@ impl Message {
     /// echoed by the bus with it.
     ///
     /// ```
-    /// use volley_protocol::cluster::{Body, Message};
+    /// use volley_protocol::cluster::{Body, Message, NodeInfo};
     ///
-    /// let msg = Message { uid: "a1b2".into(), nsp: "/".into(), body: Body::Heartbeat };
+    /// let msg = Message { uid: "a1b2".into(), nsp: "/".into(), body: Body::Heartbeat(NodeInfo::default()) };
     /// assert_eq!(Message::peek_uid(&msg.encode().unwrap()), Some("a1b2"));
     /// assert_eq!(Message::peek_uid(b"\x93\x01\x02\x03"), None);
     /// ```
