@@ -108,6 +108,11 @@ pub(crate) struct Node<B> {
     /// When the bus last refused a publish (broker unreachable): other nodes' silence before
     /// then does not count against them (see [`liveness`]).
     bus_failed: Mutex<Option<Instant>>,
+    /// On a bus whose rooms have channels: since the bus last failed (or a message on the
+    /// channel of every node reached too few nodes), no message on that channel has reached
+    /// every node. A node may then not listen to its rooms' channels again yet, and a broadcast
+    /// to one room goes on the channel of every node, where its delivery is counted.
+    rooms_unproven: std::sync::atomic::AtomicBool,
     started: OnceLock<()>,
     /// Becomes true once the bus subscription is in place.
     ready: watch::Sender<bool>,
@@ -190,6 +195,7 @@ impl<B: PubSub> ClusterManager<B> {
                 outbox_rx: Mutex::new(Some(outbox_rx)),
                 last_publish: Mutex::new(Instant::now()),
                 bus_failed: Mutex::new(None),
+                rooms_unproven: std::sync::atomic::AtomicBool::new(false),
                 started: OnceLock::new(),
                 ready,
                 stop: CancellationToken::new(),
@@ -281,7 +287,11 @@ impl<B: PubSub> Node<B> {
         // a broadcast to one room, without acks, goes on that room's channel when the bus gives
         // rooms channels: only the nodes with members there receive it
         let room_channel = match opts.rooms.as_slice() {
-            [room] if ack.is_none() => self.bus.room_channel(nsp, room),
+            [room] if ack.is_none() => self.bus.room_channel(nsp, room).filter(|_| {
+                !self
+                    .rooms_unproven
+                    .load(std::sync::atomic::Ordering::Acquire)
+            }),
             _ => None,
         };
         let broadcast = BroadcastRef {
@@ -567,6 +577,17 @@ impl<B: PubSub> outbox::Audience for Audience<B> {
             if let Ok(mut failed) = node.bus_failed.lock() {
                 *failed = Some(Instant::now());
             }
+            node.rooms_unproven
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
+    }
+
+    fn counted(&self, channel: &str, complete: bool) {
+        if let Some(node) = self.0.upgrade().filter(|n| channel == &*n.channels.main) {
+            // every node listens to the channel of every node again (and, subscribed again to
+            // their rooms' channels first, to those too), or not
+            node.rooms_unproven
+                .store(!complete, std::sync::atomic::Ordering::Release);
         }
     }
 }
