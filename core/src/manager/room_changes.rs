@@ -13,7 +13,7 @@
 //! [`PubSub::rooms_have_channels`]: volley_cluster::PubSub::rooms_have_channels
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
@@ -112,6 +112,18 @@ impl RoomChanges {
             .unwrap_or(0)
     }
 
+    /// [`hold`](RoomChanges::hold)s `rooms` of `ns` until the returned guard is dropped (a
+    /// task cancelled meanwhile releases them too); with the number to wait for.
+    pub(crate) fn hold_while(self: &Arc<Self>, ns: &str, rooms: Vec<String>) -> (Held, u64) {
+        let seq = self.hold(ns, &rooms);
+        let held = Held {
+            changes: self.clone(),
+            ns: ns.to_owned(),
+            rooms,
+        };
+        (held, seq)
+    }
+
     /// Ends a [`hold`](RoomChanges::hold) of the same rooms.
     pub(crate) fn release(&self, ns: &str, rooms: &[String]) {
         {
@@ -187,6 +199,19 @@ impl RoomChanges {
         tokio::time::timeout(timeout, rx.wait_for(|c| *c >= seq))
             .await
             .is_ok_and(|r| r.is_ok())
+    }
+}
+
+/// Rooms held (see [`RoomChanges::hold_while`]) until dropped.
+pub(crate) struct Held {
+    changes: Arc<RoomChanges>,
+    ns: String,
+    rooms: Vec<String>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.changes.release(&self.ns, &self.rooms);
     }
 }
 

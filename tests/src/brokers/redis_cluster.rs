@@ -38,7 +38,7 @@ pub fn url_with(query: &str) -> String {
 }
 
 /// A Redis Cluster of the test's own: three masters (no replicas) on free 127.0.0.1 ports, in a
-/// temporary directory, nothing saved but each node's cluster configuration. As a [`Broker`] it
+/// temporary directory, nothing saved but each node's cluster configuration. As a [`Broker`](super::Broker) it
 /// kills (`SIGKILL`) and restarts one master: the one that owns the hash slot of
 /// [`victim_key`](PrivateRedisCluster::start)'s name, so that a run whose channels all hash to
 /// that slot (a hash tag, `{tag}…`) loses its broker while the two other masters keep running.

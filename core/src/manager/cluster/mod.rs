@@ -871,10 +871,10 @@ impl<B: PubSub> ClientManager for ClusterManager<B> {
         // Listen to them first, then ask the old node for what it logged for the socket since
         // it handed it over. Released at once: the rooms are listened to a while longer with
         // recovery on (see `rooms`), by when the socket has entered them.
-        let seq = changes.hold(ns, &found.rooms);
+        let (held, seq) = changes.hold_while(ns, found.rooms.clone());
         let timeout = crate::manager::room_changes::SETTLE_TIMEOUT;
         let listened = changes.settled(seq, timeout).await;
-        changes.release(ns, &found.rooms);
+        drop(held);
         if !listened {
             tracing::warn!(target: "volley::cluster", ?timeout, "the bus did not start listening to a recovered socket's rooms in time: it may miss broadcasts");
         }
