@@ -334,9 +334,9 @@ impl LocalAdapter {
             let socket = member.socket.clone();
             let members = index.rooms.entry(room.to_owned()).or_default();
             let created = members.is_empty();
-            members.insert(sid, socket.clone());
             if let Some(changes) = self.room_changes.get() {
-                // the socket's next acknowledgement waits until the bus listens to the room
+                // the socket's next acknowledgement waits until the bus listens to the room (the
+                // index stays locked: the manager's task sees the room once it looks)
                 let seq = if created {
                     changes.note(ns, room)
                 } else {
@@ -344,6 +344,7 @@ impl LocalAdapter {
                 };
                 socket.await_rooms(seq);
             }
+            members.insert(sid, socket);
             drop(index);
             self.observers.each(|o| o.room_joined(ns, room, sid));
         }
