@@ -62,8 +62,8 @@ pub(crate) trait Audience: Send + Sync + 'static {
     /// The bus refused a publish: the broker is unreachable or failed (not called when a
     /// message reached too few subscribers).
     fn bus_failed(&self);
-    /// A publish on `channel` that the bus counted reached every subscriber expected
-    /// (`complete`) or too few. Nothing by default.
+    /// A publish on `channel` reached every subscriber expected (`complete`; also when the bus
+    /// does not count) or too few. Nothing by default.
     fn counted(&self, channel: &str, complete: bool) {
         let _ = (channel, complete);
     }
@@ -154,7 +154,7 @@ fn group(
 }
 
 /// Whether a publish on `channel` that reached `reached` subscribers (when the bus could tell)
-/// reached the `expected` ones (told to `audience` when the bus counted).
+/// reached the `expected` ones (told to `audience`).
 fn checked(
     audience: &impl Audience,
     channel: &str,
@@ -170,7 +170,11 @@ fn checked(
             audience.counted(channel, true);
             Ok(())
         }
-        Ok(None) => Ok(()),
+        Ok(None) => {
+            // not counted: as good as it gets
+            audience.counted(channel, true);
+            Ok(())
+        }
         Err(e) => Err(e),
     }
 }
