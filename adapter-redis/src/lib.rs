@@ -413,7 +413,10 @@ impl Inner {
             }
             // Re-subscribe to every channel and pattern after each reconnection of the
             // subscriber.
-            let resubscribe = subscriber.manage_subscriptions();
+            let resubscribe = match &self.sharded {
+                Some(wire) => sharded::manage_subscriptions(subscriber, wire.rooms.clone()),
+                None => subscriber.manage_subscriptions(),
+            };
             self.tasks
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)

@@ -92,6 +92,68 @@ impl ShardedWire {
     }
 }
 
+/// Subscribes `subscriber` again to its channels and patterns after each reconnection, as fred's
+/// own `manage_subscriptions` does, but to the room channels first: once another node's message
+/// on the channel of every node reaches this node again, this node listens to its rooms again
+/// too (the manager counts on it: see `PubSub::publish_counted`).
+pub(crate) fn manage_subscriptions(
+    subscriber: &fred::clients::SubscriberClient,
+    rooms: Arc<RoomChannels>,
+) -> tokio::task::JoinHandle<()> {
+    use fred::interfaces::EventInterface;
+    let subscriber = subscriber.clone();
+    tokio::spawn(async move {
+        let mut reconnected = subscriber.reconnect_rx();
+        loop {
+            match reconnected.recv().await {
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+            if let Err(e) = resubscribe(&subscriber, &rooms).await {
+                tracing::warn!(target: LOG_TARGET, error = %e, "cannot subscribe again after a reconnection");
+            }
+        }
+    })
+}
+
+async fn resubscribe(
+    subscriber: &fred::clients::SubscriberClient,
+    rooms: &RoomChannels,
+) -> Result<(), fred::error::Error> {
+    let channels: Vec<String> = subscriber
+        .tracked_channels()
+        .into_iter()
+        .map(|c| c.to_string())
+        .collect();
+    let patterns: Vec<String> = subscriber
+        .tracked_patterns()
+        .into_iter()
+        .map(|c| c.to_string())
+        .collect();
+    if !channels.is_empty() {
+        subscriber.subscribe(channels).await?;
+    }
+    if !patterns.is_empty() {
+        subscriber.psubscribe(patterns).await?;
+    }
+    let (room_channels, others): (Vec<String>, Vec<String>) = {
+        let listened = rooms
+            .listened
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        subscriber
+            .tracked_shard_channels()
+            .into_iter()
+            .map(|c| c.to_string())
+            .partition(|c| listened.contains(c))
+    };
+    // one channel a command: on Redis Cluster a command takes the channels of one slot only
+    for channel in room_channels.into_iter().chain(others) {
+        subscriber.ssubscribe(channel).await?;
+    }
+    Ok(())
+}
+
 impl RedisBus {
     pub(crate) fn sharded(&self) -> Option<&ShardedWire> {
         self.inner.sharded.as_ref()

@@ -85,13 +85,13 @@ impl Backend {
         Backend::Memory(MemoryBus::new())
     }
 
-    /// Whether the nodes listen to a room's channel only while they have members in the room
-    /// (Redis sharded pub/sub, `bus=sharded`): a node starts listening in the background when a
-    /// room gains its first member, so a broadcast sent at that instant may not reach it yet
-    /// (the README says so).
+    /// Whether some node of the cluster acknowledges a join before it listens to the room's
+    /// channel: a Node node on Node's sharded adapter (`createShardedAdapter`) subscribes in the
+    /// background when a room gains its first member there, so a broadcast sent at that instant
+    /// may not reach it yet. Volley nodes acknowledge a join once they listen, on every bus.
     pub fn listens_per_room(&self) -> bool {
         match self {
-            Backend::Url { url, .. } => url.contains("bus=sharded"),
+            Backend::Url { .. } => false,
             Backend::WithNode { adapter, .. } => *adapter == NodeAdapter::Sharded,
             Backend::Memory(_) => false,
         }

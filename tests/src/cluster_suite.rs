@@ -29,9 +29,10 @@ fn ok(answer: &Value) -> TestResult<Value> {
     }
 }
 
-/// On a bus that listens per room ([`Backend::listens_per_room`]), waits until a broadcast to
-/// `room` from `from`'s node reaches `to`: `to`'s node listens to the room's channel from then
-/// on. On the other buses a join is in place when its ack arrives: nothing to wait for.
+/// Where some node acknowledges a join before it listens to the room
+/// ([`Backend::listens_per_room`]: Node's sharded adapter), waits until a broadcast to `room`
+/// from `from`'s node reaches `to`: `to`'s node listens to the room's channel from then on.
+/// Elsewhere a join is in place when its ack arrives: nothing to wait for.
 async fn room_listened(
     backend: &Backend,
     from: &mut Puppet,
@@ -130,6 +131,42 @@ pub async fn bursts_arrive_complete(backend: Backend) -> TestResult {
     cs[1].0.no_event("/", "seq", QUIET).await?;
     got.sort_unstable();
     assert_eq!(got, (0..COUNT).map(Some).collect::<Vec<_>>());
+    Ok(())
+}
+
+/// A join is in place when it is acknowledged: a broadcast another node sends to the room
+/// right after reaches the new member, each time on a fresh room (a bus that listens per room
+/// starts listening when a room gains its first member on a node; the join waits for it). The
+/// same for a join asked from another node. Not where Node's sharded adapter takes part
+/// ([`Backend::listens_per_room`]): its nodes acknowledge before they listen.
+pub async fn joins_hold_when_acknowledged(backend: Backend) -> TestResult {
+    const ROOMS: usize = 30;
+    if backend.listens_per_room() {
+        return Ok(());
+    }
+    let nodes = cluster::start(&backend, 2).await?;
+    let mut cs = clients(&nodes).await?;
+    let target = cs[1].1.clone();
+    for i in 0..ROOMS {
+        let room = format!("fresh-{i}");
+        cs[1].0.emit_ack("/", "join", json!([room])).await?;
+        ok(&cs[0]
+            .0
+            .emit_ack("/", "broadcast", json!(["to-fresh", [room], [], [i]]))
+            .await?)?;
+        assert_eq!(cs[1].0.next_event("/", "to-fresh").await?, json!([i]));
+        let room = format!("asked-{i}");
+        ok(&cs[0]
+            .0
+            .emit_ack("/", "remote-join", json!([target, room]))
+            .await?)?;
+        ok(&cs[0]
+            .0
+            .emit_ack("/", "broadcast", json!(["to-asked", [room], [], [i]]))
+            .await?)?;
+        assert_eq!(cs[1].0.next_event("/", "to-asked").await?, json!([i]));
+    }
+    cs[1].0.no_event("/", "to-fresh", QUIET).await?;
     Ok(())
 }
 
@@ -469,6 +506,7 @@ macro_rules! cluster_suite {
             broadcast_reaches_every_node
             rooms_and_skips_across_nodes
             bursts_arrive_complete
+            joins_hold_when_acknowledged
             close_room_is_cluster_wide
             acks_across_nodes
             fetch_sockets_across_nodes

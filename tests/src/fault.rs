@@ -86,6 +86,10 @@ pub struct FaultPlan {
     /// The URL the nodes' `--adapter` takes, when not the broker's own ([`Broker::url`]): one
     /// that chooses another bus on the same broker (default `None`).
     pub adapter_url: Option<String>,
+    /// The nodes' channel prefix, when not one of their own ([`cluster::unique_prefix`]): a
+    /// Redis Cluster hash tag (`{tag}`) puts every channel of the run on one master, say
+    /// (default `None`).
+    pub prefix: Option<String>,
     /// The bound of the whole run (default 300 s).
     pub limit: Duration,
 }
@@ -103,6 +107,7 @@ impl Default for FaultPlan {
             task_growth: 32,
             loss_at_kill_allowed: false,
             adapter_url: None,
+            prefix: None,
             limit: Duration::from_secs(300),
         }
     }
@@ -145,6 +150,12 @@ impl FaultPlan {
     /// [`adapter_url`](FaultPlan::adapter_url)).
     pub fn adapter_url(mut self, url: impl Into<String>) -> Self {
         self.adapter_url = Some(url.into());
+        self
+    }
+
+    /// Sets the nodes' channel prefix (see [`prefix`](FaultPlan::prefix)).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = Some(prefix.into());
         self
     }
 
@@ -398,7 +409,10 @@ async fn run_unbounded(
         url: adapter_url.to_owned(),
         node_bin,
     };
-    let nodes = cluster::start(&backend, 2).await?;
+    let nodes = match &plan.prefix {
+        Some(prefix) => cluster::start_with_prefix(&backend, 2, prefix).await?,
+        None => cluster::start(&backend, 2).await?,
+    };
     let mut receivers = Vec::new();
     for node in &nodes {
         let mut r = Puppet::spawn(&node.url, "websocket").await?;

@@ -10,8 +10,9 @@
 //! Left out where a Node node takes part: connection state recovery (Node's sharded adapter has
 //! none) and `emitter_input` (it reads no emitter). On the Volley-only clusters, recovery runs as
 //! on `bus=sharded` in Volley's format (Volley's session transfer and broadcast offsets ride
-//! along Node's channels): on the same node; across nodes it is ignored for the same reason as
-//! there (the new node subscribes to the socket's rooms in the background).
+//! along Node's channels), on the same node and across nodes; across nodes on a Redis Cluster it
+//! is ignored: a broadcast around the handover comes twice now and then (2 runs in 4 here; its
+//! shard and the handover's answer's differ, and their order is not kept).
 //!
 //! Needs Node and `tests/clients/node-cluster/node_modules` (`scripts/test.sh` installs them).
 
@@ -45,9 +46,7 @@ mod node_then_volley {
 mod volley_only {
     use super::*;
     volley_tests::cluster_suite!(@without_recovery [] cluster_of(&[Kind::Volley]));
-    volley_tests::cluster_suite!(@tests [] cluster_of(&[Kind::Volley]); recovery_on_the_same_node);
-    // as on `bus=sharded` in Volley's format (tests/tests/cluster_redis_sharded.rs)
-    volley_tests::cluster_suite!(@tests [#[ignore = "a recovered socket's rooms are subscribed in the background on its new node: a broadcast in between is missed"]] cluster_of(&[Kind::Volley]); recovery_on_another_node);
+    volley_tests::cluster_suite!(@tests [] cluster_of(&[Kind::Volley]); recovery_on_the_same_node recovery_on_another_node);
 }
 
 /// On a Redis Cluster (three masters started by `scripts/redis-cluster.sh` when they do not run):
@@ -83,8 +82,9 @@ mod volley_only_on_redis_cluster {
 
     volley_tests::cluster_suite!(@without_recovery [] redis_cluster());
     volley_tests::cluster_suite!(@tests [] redis_cluster(); recovery_on_the_same_node);
-    // as on `bus=sharded` in Volley's format (tests/tests/cluster_redis_cluster_sharded.rs)
-    volley_tests::cluster_suite!(@tests [#[ignore = "a recovered socket's rooms are subscribed in the background on its new node: a broadcast in between is missed"]] redis_cluster(); recovery_on_another_node);
+    // a broadcast around the handover reaches the old node before its answer and the new one
+    // after the socket is registered now and then: twice (see the top of this file)
+    volley_tests::cluster_suite!(@tests [#[ignore = "on a Redis Cluster a broadcast around a handover can come twice: its shard and the answer's differ"]] redis_cluster(); recovery_on_another_node);
 }
 
 /// What a Volley node publishes is what Node's sharded adapter publishes, where it publishes it:

@@ -552,18 +552,17 @@ pub(crate) fn disconnect_all(session: &Session, reason: DisconnectReason) {
 fn finish_connect(session: &Session, socket: Socket, outcome: Result<(), ConnectError>) {
     match outcome {
         Ok(()) => {
-            if socket.confirm_connect().is_ok() {
-                session.data.joined.store(true, Ordering::Release);
-                socket
-                    .0
-                    .ns
-                    .manager
-                    .local()
-                    .observers()
-                    .each(|o| o.socket_connected(&socket));
-                tracing::debug!(target: "volley::socketio", sid = %socket.id(), ns = socket.ns(), "socket connected");
-                socket.open_gate();
+            if let Some(wait) = socket.rooms_wait() {
+                // the rooms entered on connect are listened to before the client hears it is in
+                let session_ = session.clone();
+                let nsp = socket.0.ns.clone();
+                let job = Box::pin(async move {
+                    wait.await;
+                    confirm(&session_, socket);
+                });
+                return super::budget::spawn(session, &nsp.config.limits, job);
             }
+            confirm(session, socket);
         }
         Err(refusal) => {
             tracing::debug!(target: "volley::socketio", ns = socket.ns(), message = refusal.message(), "connect refused");
@@ -575,6 +574,22 @@ fn finish_connect(session: &Session, socket: Socket, outcome: Result<(), Connect
                 let _ = session.send(frame);
             }
         }
+    }
+}
+
+/// Sends the CONNECT acknowledgement of an accepted socket and lets its held packets through.
+fn confirm(session: &Session, socket: Socket) {
+    if socket.confirm_connect().is_ok() {
+        session.data.joined.store(true, Ordering::Release);
+        socket
+            .0
+            .ns
+            .manager
+            .local()
+            .observers()
+            .each(|o| o.socket_connected(&socket));
+        tracing::debug!(target: "volley::socketio", sid = %socket.id(), ns = socket.ns(), "socket connected");
+        socket.open_gate();
     }
 }
 

@@ -1,7 +1,7 @@
 //! A client's connection to one namespace: the handle handlers receive.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -57,6 +57,9 @@ pub(crate) struct SocketInner {
     /// The namespace log's position when the socket was registered: with recovery on, what it
     /// can have missed starts there.
     log_base: std::sync::OnceLock<u64>,
+    /// On a bus that listens per room, the number of the room note its acknowledgements wait for
+    /// (see [`Socket::rooms_listened`]); 0 when none.
+    rooms_seq: AtomicU64,
 }
 
 impl std::fmt::Debug for Socket {
@@ -120,6 +123,7 @@ impl Socket {
             pid,
             recovered,
             log_base: std::sync::OnceLock::new(),
+            rooms_seq: AtomicU64::new(0),
         }))
     }
 
@@ -303,6 +307,42 @@ impl Socket {
             .manager
             .local()
             .enter_room(self.ns(), self.id(), room);
+    }
+
+    /// Waits until the cluster's bus listens to every room this socket has entered, so that a
+    /// broadcast another node sends to them from now on reaches it. Only a bus that listens per
+    /// room (Redis sharded pub/sub) makes it wait, and never more than 5 s (a broker that does
+    /// not answer: a warning is logged); elsewhere a room is in place when
+    /// [`enter_room`](Socket::enter_room) returns. The acknowledgement of an event whose handler
+    /// entered a room, and the CONNECT acknowledgement, wait for it by themselves.
+    ///
+    /// ```
+    /// # async fn f(socket: volley::Socket) {
+    /// socket.enter_room("lobby");
+    /// socket.rooms_listened().await;
+    /// # }
+    /// ```
+    pub async fn rooms_listened(&self) {
+        if let Some(wait) = self.rooms_wait() {
+            wait.await;
+        }
+    }
+
+    /// What [`rooms_listened`](Socket::rooms_listened) waits for; `None` when nothing.
+    pub(crate) fn rooms_wait(
+        &self,
+    ) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+        let seq = self.0.rooms_seq.load(Ordering::Acquire);
+        if seq == 0 {
+            return None;
+        }
+        self.0.ns.manager.local().rooms_settled(seq)
+    }
+
+    /// Makes this socket's acknowledgements wait for room note `seq` (see
+    /// [`rooms_listened`](Socket::rooms_listened)).
+    pub(crate) fn await_rooms(&self, seq: u64) {
+        self.0.rooms_seq.fetch_max(seq, Ordering::AcqRel);
     }
 
     /// Takes this socket out of a room.
@@ -589,6 +629,20 @@ impl Socket {
     }
 
     pub(crate) fn send_ack(&self, id: u64, args: &[Value]) {
+        if let Some(wait) = self.rooms_wait() {
+            // a room entered is not listened to yet: the client must not hear back before it is
+            // (the wait counts against the handler budgets, so a client cannot pile them up)
+            let socket = self.clone();
+            let args = args.to_vec();
+            return self.spawn_handler(async move {
+                wait.await;
+                socket.send_ack_now(id, &args);
+            });
+        }
+        self.send_ack_now(id, args);
+    }
+
+    fn send_ack_now(&self, id: u64, args: &[Value]) {
         match self.parser().ack(self.ns(), id, args) {
             Ok(frame) => {
                 let _ = self.send_frame(frame, false);

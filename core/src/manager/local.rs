@@ -334,10 +334,17 @@ impl LocalAdapter {
             let socket = member.socket.clone();
             let members = index.rooms.entry(room.to_owned()).or_default();
             let created = members.is_empty();
-            members.insert(sid, socket);
-            if created {
-                self.room_changed(ns, room);
+            if let Some(changes) = self.room_changes.get() {
+                // the socket's next acknowledgement waits until the bus listens to the room (the
+                // index stays locked: the manager's task sees the room once it looks)
+                let seq = if created {
+                    changes.note(ns, room)
+                } else {
+                    changes.awaiting(ns, room)
+                };
+                socket.await_rooms(seq);
             }
+            members.insert(sid, socket);
             drop(index);
             self.observers.each(|o| o.room_joined(ns, room, sid));
         }
@@ -377,6 +384,37 @@ impl LocalAdapter {
         if let Some(changes) = self.room_changes.get() {
             changes.note(ns, room);
         }
+    }
+
+    /// What the rooms entered so far wait for before they are listened to, when a cluster
+    /// manager listens per room and `seq` (a note's number) is not confirmed yet; `None` at once
+    /// otherwise. Waits at most [`SETTLE_TIMEOUT`](super::room_changes::SETTLE_TIMEOUT), then
+    /// logs a warning and lets the caller go on.
+    pub(crate) fn rooms_settled(
+        &self,
+        seq: u64,
+    ) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+        let changes = self.room_changes.get()?.clone();
+        if seq == 0 || changes.is_settled(seq) {
+            return None;
+        }
+        Some(async move {
+            let timeout = super::room_changes::SETTLE_TIMEOUT;
+            if !changes.settled(seq, timeout).await {
+                tracing::warn!(target: "volley::cluster", ?timeout, "the bus did not start listening to a room in time: a broadcast to it may miss the new member");
+            }
+        })
+    }
+
+    /// The number that, once confirmed, means the bus listens to every room of this node now
+    /// (0 when no manager listens per room).
+    pub(crate) fn rooms_noted(&self) -> u64 {
+        self.room_changes.get().map_or(0, |c| c.last())
+    }
+
+    /// The room notes, when a cluster manager listens per room.
+    pub(crate) fn room_changes(&self) -> Option<&Arc<super::room_changes::RoomChanges>> {
+        self.room_changes.get()
     }
 
     /// Whether room `room` of namespace `ns` has members here (a socket's own room excluded).

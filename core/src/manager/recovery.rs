@@ -299,6 +299,24 @@ pub(crate) struct Recoverer {
     next_seq: std::sync::atomic::AtomicU64,
     logs: Mutex<HashMap<String, Arc<Mutex<Log>>>>,
     sessions: Mutex<Sessions>,
+    /// Sockets handed to another node lately, on a bus that listens per room (see
+    /// [`Recoverer::handed_window`]), oldest first: at most `max_sessions`, for [`HANDED_FOR`].
+    handed: Mutex<VecDeque<Handed>>,
+}
+
+/// How long a socket handed to another node is remembered (see [`Recoverer::handed_window`]).
+const HANDED_FOR: Duration = Duration::from_secs(30);
+
+/// A socket handed to another node: what it was sent, to send what followed.
+struct Handed {
+    ns: String,
+    pid: Arc<str>,
+    sid: String,
+    /// Its rooms, its own id not included.
+    rooms: Vec<String>,
+    /// How far the log went for each node when it was handed.
+    marks: std::collections::BTreeMap<String, u64>,
+    at: Instant,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -324,6 +342,7 @@ impl Recoverer {
             next_seq: std::sync::atomic::AtomicU64::new(1),
             logs: Mutex::new(HashMap::new()),
             sessions: Mutex::new(Sessions::default()),
+            handed: Mutex::new(VecDeque::new()),
         }
     }
 
@@ -446,11 +465,15 @@ impl Recoverer {
     /// rooms, session values (serialized under their type names), what it missed here (within
     /// [`TRANSFER_FRAMES`] and [`TRANSFER_BYTES`]) and how far this node's log goes for each
     /// node that made offsets. `None` when this node does not hold it or it cannot be recovered.
+    ///
+    /// With `remember`, the socket is remembered for a while after (see
+    /// [`handed_window`](Recoverer::handed_window)).
     pub(crate) fn export(
         &self,
         ns: &str,
         pid: &str,
         offset: Option<&str>,
+        remember: bool,
     ) -> Option<RecoveredSession> {
         let mut persisted = self.take(ns, pid)?;
         let log = self.log(ns);
@@ -469,10 +492,63 @@ impl Recoverer {
             )
             .ok()?;
         let data = crate::io::session_transfer(persisted.session.take());
+        let marks = log.marks();
+        drop(log);
+        if remember {
+            let now = Instant::now();
+            let mut handed = lock(&self.handed);
+            while handed.front().is_some_and(|h| {
+                h.at + HANDED_FOR < now || handed.len() >= self.config.max_sessions.max(1)
+            }) {
+                handed.pop_front();
+            }
+            handed.push_back(Handed {
+                ns: ns.to_owned(),
+                pid: persisted.pid.clone(),
+                sid: persisted.sid.as_str().to_owned(),
+                rooms: persisted.rooms.clone(),
+                marks: marks.clone(),
+                at: now,
+            });
+        }
         Some(RecoveredSession {
             sid: persisted.sid.as_str().to_owned(),
             rooms: persisted.rooms,
             data,
+            missed: missed.iter().map(frame_to_value).collect(),
+            marks,
+            last: None,
+        })
+    }
+
+    /// What this node logged for a socket it handed to another node (with `remember`, see
+    /// [`export`](Recoverer::export)) since it handed it: the broadcasts to its rooms in the
+    /// instant the other node did not listen to them yet (a bus that listens per room), which
+    /// that node asks for once it does. The session carries no data, and the marks of the log
+    /// now. `None` when no such socket was handed within [`HANDED_FOR`], or it missed more
+    /// than [`TRANSFER_FRAMES`] meanwhile; each handed socket is asked for once.
+    pub(crate) fn handed_window(&self, ns: &str, pid: &str) -> Option<RecoveredSession> {
+        let handed = {
+            let mut handed = lock(&self.handed);
+            let at = handed.iter().position(|h| h.ns == ns && &*h.pid == pid)?;
+            handed.remove(at)?
+        };
+        if handed.at + HANDED_FOR < Instant::now() {
+            return None;
+        }
+        let log = self.log(ns);
+        let log = lock(&log);
+        let mut rooms = Vec::with_capacity(handed.rooms.len() + 1);
+        rooms.push(handed.sid.clone());
+        rooms.extend(handed.rooms.iter().cloned());
+        let missed = log.beyond(&handed.marks, &rooms);
+        if missed.len() > TRANSFER_FRAMES {
+            return None;
+        }
+        Some(RecoveredSession {
+            sid: handed.sid,
+            rooms: handed.rooms,
+            data: Value::Nil,
             missed: missed.iter().map(frame_to_value).collect(),
             marks: log.marks(),
             last: None,

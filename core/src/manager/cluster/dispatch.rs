@@ -247,7 +247,21 @@ impl<B: PubSub> Node<B> {
                     request_id,
                     sockets,
                 };
-                self.reply(Some(from), nsp, body);
+                // on a bus that listens per room, the answer also says that this node listens to
+                // the rooms it had when the request came (the asker may have just made its sockets
+                // join them, see `add_sockets`)
+                match self.local.rooms_settled(self.local.rooms_noted()) {
+                    Some(wait) => {
+                        let node = self.clone();
+                        self.answer("fetch sockets", async move {
+                            wait.await;
+                            if let Err(e) = node.publish(Some(&from), &nsp, body).await {
+                                tracing::warn!(target: "volley::cluster", error = %e, "cannot publish a reply");
+                            }
+                        });
+                    }
+                    None => self.reply(Some(from), nsp, body),
+                }
             }
             Body::FetchSocketsResponse {
                 request_id,
@@ -274,10 +288,13 @@ impl<B: PubSub> Node<B> {
                 pid,
                 offset,
             } => {
-                let session = self
-                    .local
-                    .recovery()
-                    .and_then(|r| r.export(&nsp, &pid, offset.as_deref()));
+                // on a bus that listens per room, the asker asks again once it listens to the
+                // socket's rooms, for what they received in between (see `restore_session`)
+                let per_room = self.bus.rooms_have_channels();
+                let session = self.local.recovery().and_then(|r| {
+                    r.export(&nsp, &pid, offset.as_deref(), per_room)
+                        .or_else(|| per_room.then(|| r.handed_window(&nsp, &pid)).flatten())
+                });
                 if session.is_some() {
                     tracing::debug!(target: "volley::cluster", node = %from, "handing a disconnected socket to the node its client reconnected to");
                 }

@@ -108,6 +108,11 @@ pub(crate) struct Node<B> {
     /// When the bus last refused a publish (broker unreachable): other nodes' silence before
     /// then does not count against them (see [`liveness`]).
     bus_failed: Mutex<Option<Instant>>,
+    /// On a bus whose rooms have channels: since the bus last failed (or a message on the
+    /// channel of every node reached too few nodes), no message on that channel has reached
+    /// every node. A node may then not listen to its rooms' channels again yet, and a broadcast
+    /// to one room goes on the channel of every node, where its delivery is counted.
+    rooms_unproven: std::sync::atomic::AtomicBool,
     started: OnceLock<()>,
     /// Becomes true once the bus subscription is in place.
     ready: watch::Sender<bool>,
@@ -190,6 +195,7 @@ impl<B: PubSub> ClusterManager<B> {
                 outbox_rx: Mutex::new(Some(outbox_rx)),
                 last_publish: Mutex::new(Instant::now()),
                 bus_failed: Mutex::new(None),
+                rooms_unproven: std::sync::atomic::AtomicBool::new(false),
                 started: OnceLock::new(),
                 ready,
                 stop: CancellationToken::new(),
@@ -281,7 +287,11 @@ impl<B: PubSub> Node<B> {
         // a broadcast to one room, without acks, goes on that room's channel when the bus gives
         // rooms channels: only the nodes with members there receive it
         let room_channel = match opts.rooms.as_slice() {
-            [room] if ack.is_none() => self.bus.room_channel(nsp, room),
+            [room] if ack.is_none() => self.bus.room_channel(nsp, room).filter(|_| {
+                !self
+                    .rooms_unproven
+                    .load(std::sync::atomic::Ordering::Acquire)
+            }),
             _ => None,
         };
         let broadcast = BroadcastRef {
@@ -366,6 +376,43 @@ impl<B: PubSub> Node<B> {
             marks: Default::default(),
             last: Some(cut),
         })
+    }
+
+    /// Asks the other nodes for the disconnected socket of namespace `ns` under private id
+    /// `pid` (see [`ClientManager::restore_session`]).
+    async fn ask_session(
+        &self,
+        ns: &str,
+        pid: &str,
+        offset: Option<&str>,
+    ) -> Option<volley_protocol::cluster::RecoveredSession> {
+        let others = self.expected(ns).await;
+        if others.is_empty() {
+            return None;
+        }
+        let deadline = Instant::now() + self.config.request_timeout;
+        let id = self.requests.open(others, Collected::Session(None));
+        let body = Body::RestoreSession {
+            request_id: id,
+            pid: pid.to_owned(),
+            offset: offset.map(str::to_owned),
+        };
+        if let Err(e) = self.publish(None, ns, body).await {
+            tracing::debug!(target: "volley::cluster", error = %e, "cannot ask the other nodes for a session");
+            self.requests.wait(id, Instant::now()).await;
+            return None;
+        }
+        let outcome = self.requests.wait(id, deadline).await;
+        record(
+            "restore_session",
+            deadline,
+            self.config.request_timeout,
+            &outcome,
+        );
+        match outcome.collected {
+            Collected::Session(found) => found,
+            _ => None,
+        }
     }
 
     /// Tells the bus about a namespace's first socket here.
@@ -530,6 +577,17 @@ impl<B: PubSub> outbox::Audience for Audience<B> {
             if let Ok(mut failed) = node.bus_failed.lock() {
                 *failed = Some(Instant::now());
             }
+            node.rooms_unproven
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
+    }
+
+    fn counted(&self, channel: &str, complete: bool) {
+        if let Some(node) = self.0.upgrade().filter(|n| channel == &*n.channels.main) {
+            // every node listens to the channel of every node again (and, subscribed again to
+            // their rooms' channels first, to those too), or not
+            node.rooms_unproven
+                .store(!complete, std::sync::atomic::Ordering::Release);
         }
     }
 }
@@ -597,6 +655,11 @@ impl<B: PubSub> ClientManager for ClusterManager<B> {
         rooms: &[String],
     ) -> Result<(), EmitError> {
         self.node.local.add_sockets(ns, opts, rooms);
+        // on a bus that listens per room, the join is done once this node listens to the rooms
+        // it opened here
+        if let Some(wait) = self.node.local.rooms_settled(self.node.local.rooms_noted()) {
+            wait.await;
+        }
         if self.node.only_local(ns, opts) {
             return Ok(());
         }
@@ -605,6 +668,14 @@ impl<B: PubSub> ClientManager for ClusterManager<B> {
             rooms: rooms.to_vec(),
         };
         self.node.publish(None, ns, body).await?;
+        if self.node.bus.rooms_have_channels() {
+            // and once the other nodes listen to the rooms they opened: a node answers a request
+            // only when its bus listens to the rooms it had when the request came, which was
+            // after the join (both went on the channel of every node, in order)
+            if let Err(e) = self.fetch_sockets(ns, opts).await {
+                tracing::warn!(target: "volley::cluster", error = %e, "cannot tell whether every node listens to the rooms joined: a broadcast to them may miss their new members");
+            }
+        }
         let change = python::SocketChange::Rooms { enter: true, rooms };
         self.node.python_sockets(ns, opts, change).await
     }
@@ -790,33 +861,34 @@ impl<B: PubSub> ClientManager for ClusterManager<B> {
         if self.node.bus.keeps_sessions() {
             return self.node.restore_stored(ns, pid, offset?).await;
         }
-        let others = self.node.expected(ns).await;
-        if others.is_empty() {
-            return None;
-        }
-        let deadline = Instant::now() + self.node.config.request_timeout;
-        let id = self.node.requests.open(others, Collected::Session(None));
-        let body = Body::RestoreSession {
-            request_id: id,
-            pid: pid.to_owned(),
-            offset: offset.map(str::to_owned),
+        let mut found = self.node.ask_session(ns, pid, offset).await?;
+        let changes = match self.node.local.room_changes() {
+            Some(changes) if !found.rooms.is_empty() => changes.clone(),
+            _ => return Some(found),
         };
-        if let Err(e) = self.node.publish(None, ns, body).await {
-            tracing::debug!(target: "volley::cluster", error = %e, "cannot ask the other nodes for a session");
-            self.node.requests.wait(id, Instant::now()).await;
-            return None;
+        // The bus listens per room: the socket's rooms have no member here yet, and a broadcast
+        // to them reaches neither this node nor (since it handed the socket over) the old one.
+        // Listen to them first, then ask the old node for what it logged for the socket since
+        // it handed it over. Released at once: the rooms are listened to a while longer with
+        // recovery on (see `rooms`), by when the socket has entered them.
+        let (held, seq) = changes.hold_while(ns, found.rooms.clone());
+        let timeout = crate::manager::room_changes::SETTLE_TIMEOUT;
+        let listened = changes.settled(seq, timeout).await;
+        drop(held);
+        if !listened {
+            tracing::warn!(target: "volley::cluster", ?timeout, "the bus did not start listening to a recovered socket's rooms in time: it may miss broadcasts");
         }
-        let outcome = self.node.requests.wait(id, deadline).await;
-        record(
-            "restore_session",
-            deadline,
-            self.node.config.request_timeout,
-            &outcome,
-        );
-        match outcome.collected {
-            Collected::Session(found) => found,
-            _ => None,
+        match self.node.ask_session(ns, pid, None).await {
+            Some(window) if window.sid == found.sid => {
+                tracing::debug!(target: "volley::cluster", missed = window.missed.len(), "what a recovered socket's rooms received while this node started listening");
+                found.missed.extend(window.missed);
+                found.marks = window.marks;
+            }
+            _ => {
+                tracing::debug!(target: "volley::cluster", "the old node did not say what a recovered socket's rooms received since it handed it over");
+            }
         }
+        Some(found)
     }
 
     async fn server_side_emit(

@@ -62,6 +62,11 @@ pub(crate) trait Audience: Send + Sync + 'static {
     /// The bus refused a publish: the broker is unreachable or failed (not called when a
     /// message reached too few subscribers).
     fn bus_failed(&self);
+    /// A publish on `channel` reached every subscriber expected (`complete`; also when the bus
+    /// does not count) or too few. Nothing by default.
+    fn counted(&self, channel: &str, complete: bool) {
+        let _ = (channel, complete);
+    }
 }
 
 /// No expectations: every publish the bus takes counts as done.
@@ -86,7 +91,7 @@ async fn publish_checked<B: PubSub>(
     if outcome.is_err() {
         audience.bus_failed();
     }
-    checked(outcome, expected)
+    checked(audience, channel, outcome, expected)
 }
 
 /// Groups of different channels sent in one go, at most, on a bus whose rooms have channels.
@@ -148,12 +153,28 @@ fn group(
     (group, carried)
 }
 
-/// Whether a publish that reached `reached` subscribers (when the bus could tell) reached the
-/// `expected` ones.
-fn checked(outcome: Result<Option<usize>, BusError>, expected: usize) -> Result<(), BusError> {
+/// Whether a publish on `channel` that reached `reached` subscribers (when the bus could tell)
+/// reached the `expected` ones (told to `audience`).
+fn checked(
+    audience: &impl Audience,
+    channel: &str,
+    outcome: Result<Option<usize>, BusError>,
+    expected: usize,
+) -> Result<(), BusError> {
     match outcome {
-        Ok(Some(reached)) if reached < expected => Err(BusError::Undelivered { reached, expected }),
-        Ok(_) => Ok(()),
+        Ok(Some(reached)) if reached < expected => {
+            audience.counted(channel, false);
+            Err(BusError::Undelivered { reached, expected })
+        }
+        Ok(Some(_)) => {
+            audience.counted(channel, true);
+            Ok(())
+        }
+        Ok(None) => {
+            // not counted: as good as it gets
+            audience.counted(channel, true);
+            Ok(())
+        }
         Err(e) => Err(e),
     }
 }
@@ -211,7 +232,8 @@ pub(crate) async fn run<B: PubSub>(
                 .next()
                 .unwrap_or_else(|| Err(BusError::Unavailable("no outcome from the bus".into())));
             failed |= matches!(outcome, Err(ref e) if !matches!(e, BusError::Undelivered { .. }));
-            g.settle(checked(outcome, expected));
+            let outcome = checked(&audience, &g.channel, outcome, expected);
+            g.settle(outcome);
         }
         if failed {
             audience.bus_failed();

@@ -5,6 +5,10 @@
 //! ([`PubSub::room_opened`]) and each that no longer exists and was
 //! ([`PubSub::room_closed`]).
 //!
+//! Once the bus has been told about every note taken, the task confirms them: a join that opened
+//! a room waits for that before it is acknowledged (see
+//! [`RoomChanges`](crate::manager::room_changes::RoomChanges)).
+//!
 //! With connection state recovery on, a room emptied by disconnections is listened to for
 //! `max_disconnection_duration` more: its sockets may come back, and must find in this node's
 //! log what was broadcast to the room meanwhile.
@@ -25,12 +29,12 @@ pub(super) async fn run<B: PubSub>(node: Weak<Node<B>>) {
     // rooms emptied while recovery is on, and when their channel may be closed
     let mut closing: HashMap<(String, String), Instant> = HashMap::new();
     loop {
-        let changed = changes.next().await;
+        let (changed, seq) = changes.next().await;
         let Some(node) = node.upgrade() else { return };
         let linger = node.local.recovery().map(|r| r.config.max_disconnection);
         for key in changed {
             let (ns, room) = (&key.0, &key.1);
-            let exists = node.local.has_room(ns, room);
+            let exists = node.local.has_room(ns, room) || changes.is_held(ns, room);
             if exists {
                 closing.remove(&key);
                 if !listened.contains(&key) {
@@ -61,5 +65,7 @@ pub(super) async fn run<B: PubSub>(node: Weak<Node<B>>) {
             listened.remove(&key);
             node.bus.room_closed(ns, room).await;
         }
+        // the joins waiting for these rooms may go on
+        changes.confirm(seq);
     }
 }
