@@ -122,7 +122,7 @@ pub struct Deployment {
     /// The three nodes' ports on 127.0.0.1.
     pub node_ports: [u16; 3],
     /// Set when the test passed: the run directory is then removed.
-    pub passed: bool,
+    passed: bool,
 }
 
 impl Deployment {
@@ -249,6 +249,18 @@ impl Deployment {
             }
         }
         out
+    }
+
+    /// Ends a test on this deployment with the scenario's `outcome`: on success the run
+    /// directory goes with the processes, on failure it stays and the logs join the message.
+    pub fn finish(mut self, outcome: TestResult) -> TestResult {
+        match outcome {
+            Ok(()) => {
+                self.passed = true;
+                Ok(())
+            }
+            Err(e) => Err(self.explain(e)),
+        }
     }
 
     /// Adds the logs to a failure.

@@ -242,14 +242,9 @@ fn loopback(last: u8) -> Ipv4Addr {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_through_nginx_across_three_nodes() -> TestResult {
-    let mut d = Deployment::start(env!("CARGO_BIN_EXE_deploy_chat"), Balance::Sticky).await?;
-    match scenario(&d).await {
-        Ok(()) => {
-            d.passed = true;
-            Ok(())
-        }
-        Err(e) => Err(d.explain(e)),
-    }
+    let d = Deployment::start(env!("CARGO_BIN_EXE_deploy_chat"), Balance::Sticky).await?;
+    let outcome = scenario(&d).await;
+    d.finish(outcome)
 }
 
 async fn scenario(d: &Deployment) -> TestResult {

@@ -122,14 +122,9 @@ fn soak() -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn polling_clients_chat_through_a_round_robin_balancer() -> TestResult {
-    let mut d = Deployment::start(env!("CARGO_BIN_EXE_deploy_chat"), Balance::RoundRobin).await?;
-    match scenario(&d).await {
-        Ok(()) => {
-            d.passed = true;
-            Ok(())
-        }
-        Err(e) => Err(d.explain(e)),
-    }
+    let d = Deployment::start(env!("CARGO_BIN_EXE_deploy_chat"), Balance::RoundRobin).await?;
+    let outcome = scenario(&d).await;
+    d.finish(outcome)
 }
 
 async fn scenario(d: &Deployment) -> TestResult {

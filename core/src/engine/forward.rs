@@ -97,12 +97,7 @@ impl Forwarder {
         parts.uri = uri;
         strip_hop_by_hop(&mut parts.headers);
         if upgrade {
-            parts
-                .headers
-                .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-            parts
-                .headers
-                .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+            ask_websocket(&mut parts.headers);
         }
         parts
             .headers
@@ -135,12 +130,7 @@ impl Forwarder {
             });
             let (mut parts, _) = res.into_parts();
             strip_answer(&mut parts.headers);
-            parts
-                .headers
-                .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-            parts
-                .headers
-                .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+            ask_websocket(&mut parts.headers);
             return Response::from_parts(parts, Body::empty());
         }
         let (mut parts, body) = res.into_parts();
@@ -168,6 +158,13 @@ fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
         })
     };
     has(header::CONNECTION, "upgrade") && has(header::UPGRADE, "websocket")
+}
+
+/// The two headers of a WebSocket upgrade, on a request or its `101` answer (hop-by-hop: they
+/// were stripped with the others).
+fn ask_websocket(headers: &mut HeaderMap) {
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
 }
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
