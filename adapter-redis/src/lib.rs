@@ -50,6 +50,7 @@ mod classic;
 mod config;
 mod error;
 mod manager_channels;
+mod node_link;
 mod sharded;
 mod sharded_node;
 mod streams;

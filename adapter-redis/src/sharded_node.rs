@@ -17,61 +17,28 @@
 //! room channels themselves are [`crate::sharded`]'s). Nodes are counted as Node counts them:
 //! the subscribers of `{key}#{nsp}#` (`PUBSUB SHARDNUMSUB`).
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, OnceLock, PoisonError};
-use std::time::{Duration, Instant};
-
 use bytes::Bytes;
 use tokio::sync::mpsc;
 use volley_cluster::{BusError, BusMessage, Subscription};
-use volley_protocol::cluster::{batch, node, Body, Message};
+use volley_protocol::cluster::{node, Body, Message};
 
-use crate::manager_channels::{manager_channels, target_uid};
+use crate::manager_channels::target_uid;
+use crate::node_link::{self, NodeLink, Outgoing};
 use crate::{RedisBus, LOG_TARGET};
-
-/// How many received messages wait for translation at most (fred's buffer is in front).
-const TRANSLATE_BUFFER: usize = 1024;
-
-/// A node count older than this is not used to check deliveries.
-const FRESH_COUNT: Duration = Duration::from_secs(2);
 
 /// The Node side of a sharded pub/sub bus.
 pub(crate) struct ShardedNodeWire {
     /// Node's `channelPrefix`.
     key: String,
-    /// Set by the manager's `subscribe`.
-    link: OnceLock<Link>,
-    /// Namespaces whose channels this node listens to.
-    namespaces: Mutex<HashSet<String>>,
-    /// The last count of each namespace's nodes (this one included), and when it was taken.
-    counts: Mutex<HashMap<String, (usize, Instant)>>,
-}
-
-/// How this node is reached, learnt from the manager's subscriptions.
-struct Link {
-    /// This node's uid.
-    uid: String,
-    /// The manager's channel for every node: translated messages are delivered on it.
-    main: String,
-    /// Messages from Node's channels, on their way to translation.
-    translate: mpsc::Sender<BusMessage>,
-}
-
-/// A message ready to go out on Node's channels.
-struct Outgoing {
-    channel: String,
-    payload: Bytes,
-    /// How many subscribers it must reach, when that is checked.
-    expected: Option<usize>,
+    /// The manager's link, the namespaces listened to, the node counts.
+    state: NodeLink,
 }
 
 impl ShardedNodeWire {
     pub(crate) fn new(key: String) -> ShardedNodeWire {
         ShardedNodeWire {
             key,
-            link: OnceLock::new(),
-            namespaces: Mutex::new(HashSet::new()),
-            counts: Mutex::new(HashMap::new()),
+            state: NodeLink::default(),
         }
     }
 
@@ -85,17 +52,10 @@ impl ShardedNodeWire {
         format!("{}#{nsp}#{uid}#", self.key)
     }
 
-    /// A recent count of the nodes serving `nsp`, this one included.
-    fn fresh_count(&self, nsp: &str) -> Option<usize> {
-        let counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
-        let (count, at) = counts.get(nsp)?;
-        (at.elapsed() < FRESH_COUNT).then_some(*count)
-    }
-
     /// The node a channel of the manager's names: `Some` for a node's own channel
     /// (`{prefix}#{uid}#`), `None` for the channel of every node and for a room's channel.
     fn addressee<'c>(&self, channel: &'c str) -> Option<&'c str> {
-        let main = &self.link.get()?.main;
+        let main = &self.state.link.get()?.main;
         let rest = channel.strip_prefix(main.as_str())?;
         if rest.is_empty() || rest.starts_with('/') {
             return None;
@@ -107,17 +67,10 @@ impl ShardedNodeWire {
 /// What a message on one of Node's channels says, in Volley's format; `None` (logged) when it
 /// cannot be read.
 fn translate(channel: &str, payload: &[u8]) -> Option<Bytes> {
-    let message = match node::from_sharded(payload) {
-        Ok(message) => message,
+    match node::from_sharded(payload) {
+        Ok(message) => node_link::reencode(channel, &message),
         Err(e) => {
             tracing::debug!(target: LOG_TARGET, channel, error = %e, "unreadable message on a Node channel, skipped");
-            return None;
-        }
-    };
-    match message.encode() {
-        Ok(bytes) => Some(bytes),
-        Err(e) => {
-            tracing::debug!(target: LOG_TARGET, channel, error = %e, "cannot re-encode a Node message, skipped");
             None
         }
     }
@@ -140,77 +93,24 @@ impl RedisBus {
         sink: mpsc::Sender<BusMessage>,
     ) -> Result<(), BusError> {
         let wire = self.sharded_node()?;
-        let (main, uid) = manager_channels(subscriptions).ok_or_else(|| {
-            BusError::Other(
-                "the manager's channels name no node: cannot speak Node's protocol".into(),
-            )
-        })?;
-        let own = format!("{main}{uid}#");
-        match wire.link.get() {
-            // a call after one that failed (Redis was not reachable): the link stays
-            Some(link) if link.main == main && link.uid == uid => {}
-            Some(_) => {
-                return Err(BusError::Other(
-                    "a Node-protocol bus serves one manager".into(),
-                ))
-            }
-            None => self.link_sharded_node(wire, main.clone(), uid, sink.clone())?,
-        }
-        if !self.serve_sharded_node("/").await {
-            return Err(BusError::Unavailable(
-                "cannot subscribe to Node's channels of namespace /".into(),
-            ));
-        }
-        let others: Vec<Subscription> = subscriptions
-            .iter()
-            .filter(|s| !matches!(s, Subscription::Channel(c) if *c == main || *c == own))
-            .cloned()
-            .collect();
-        if !others.is_empty() {
-            self.subscribe_raw(&others, sink).await?;
-        }
-        Ok(())
-    }
-
-    /// Starts translating what arrives on Node's channels for the manager, delivered on `main`.
-    fn link_sharded_node(
-        &self,
-        wire: &ShardedNodeWire,
-        main: String,
-        uid: String,
-        sink: mpsc::Sender<BusMessage>,
-    ) -> Result<(), BusError> {
-        let (translate_tx, mut incoming) = mpsc::channel::<BusMessage>(TRANSLATE_BUFFER);
-        let link = Link {
-            uid,
-            main: main.clone(),
-            translate: translate_tx,
-        };
-        if wire.link.set(link).is_err() {
-            return Err(BusError::Other(
-                "a Node-protocol bus serves one manager".into(),
-            ));
-        }
+        let translate = |_uid: &str, channel: &str, payload: &[u8]| translate(channel, payload);
+        let linked = self
+            .link_node_wire(&wire.state, subscriptions, sink, translate)
+            .await?;
         // a room's channel is Node's, and what arrives there goes through translation too (the
         // call that subscribes `/`'s channels delivers it)
-        if let Some(rooms) = self.sharded() {
-            rooms.link_to(format!("{}#", wire.key), wire.namespace_channel("/"));
-        }
-        tokio::spawn(async move {
-            while let Some(message) = incoming.recv().await {
-                let Some(payload) = translate(&message.channel, &message.payload) else {
-                    continue;
-                };
-                let out = BusMessage {
-                    channel: main.clone(),
-                    payload,
-                };
-                if sink.send(out).await.is_err() {
-                    break;
-                }
+        if linked {
+            if let Some(rooms) = self.sharded() {
+                rooms.link_to(format!("{}#", wire.key), wire.namespace_channel("/"));
             }
-        });
-        Ok(())
+        }
+        if self.serve_sharded_node("/").await {
+            Ok(())
+        } else {
+            Err(BusError::Unavailable(
+                "cannot subscribe to Node's channels of namespace /".into(),
+            ))
+        }
     }
 
     /// Listens to the channels of namespace `nsp`, once; `false` when that failed (the next call
@@ -219,32 +119,13 @@ impl RedisBus {
         let Ok(wire) = self.sharded_node() else {
             return false;
         };
-        let Some(link) = wire.link.get() else {
-            return false;
-        };
-        let fresh = wire
-            .namespaces
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(nsp.to_owned());
-        if !fresh {
-            return true;
-        }
-        let channels = [
-            Subscription::Channel(wire.namespace_channel(nsp)),
-            Subscription::Channel(wire.answer_channel(nsp, &link.uid)),
-        ];
-        match self.subscribe_raw(&channels, link.translate.clone()).await {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::warn!(target: LOG_TARGET, nsp, error = %e, "cannot subscribe to Node's channels of a namespace");
-                wire.namespaces
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .remove(nsp);
-                false
-            }
-        }
+        self.serve_node_namespace(&wire.state, nsp, |link| {
+            vec![
+                Subscription::Channel(wire.namespace_channel(nsp)),
+                Subscription::Channel(wire.answer_channel(nsp, &link.uid)),
+            ]
+        })
+        .await
     }
 
     /// Publishes what the manager published on `channel` (one message or a batch) Node's way,
@@ -257,30 +138,10 @@ impl RedisBus {
         let wire = self.sharded_node()?;
         let to = wire.addressee(channel);
         let mut outgoing = Vec::new();
-        if batch::is_batch(payload) {
-            let messages =
-                batch::messages(payload).map_err(|e| BusError::Other(format!("a batch: {e}")))?;
-            for message in messages {
-                outgoing.push(self.sharded_node_out(wire, to, message).await?);
-            }
-        } else {
-            outgoing.push(self.sharded_node_out(wire, to, payload).await?);
+        for message in node_link::messages(payload)? {
+            outgoing.push(self.sharded_node_out(wire, to, message).await?);
         }
-        // Node has no batches: one SPUBLISH per message, all sent at once on the one publishing
-        // connection rather than one round trip each
-        let publishes = outgoing
-            .iter()
-            .map(|out| self.publish_to(&out.channel, out.payload.clone()));
-        let results = futures_util::future::join_all(publishes).await;
-        for (out, reached) in outgoing.iter().zip(results) {
-            let reached = reached?;
-            if let Some(expected) = out.expected.filter(|_| self.inner.count_receivers) {
-                if reached < expected {
-                    return Err(BusError::Undelivered { reached, expected });
-                }
-            }
-        }
-        Ok(())
+        self.publish_outgoing(&outgoing).await
     }
 
     /// One of the manager's messages as Node's sharded adapter sends it, on the channel Node
@@ -323,7 +184,7 @@ impl RedisBus {
         Ok(Outgoing {
             channel: wire.namespace_channel(&msg.nsp),
             payload,
-            expected: wire.fresh_count(&msg.nsp),
+            expected: wire.state.fresh_count(&msg.nsp),
         })
     }
 
@@ -337,12 +198,7 @@ impl RedisBus {
         let channel = wire.namespace_channel(nsp);
         let timeout = self.inner.operation_timeout;
         let count = crate::count_shard_subscribers(&self.inner.publisher, timeout, channel).await?;
-        let count = count.max(1);
-        wire.counts
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(nsp.to_owned(), (count, Instant::now()));
-        Some(count - 1)
+        Some(wire.state.record_count(nsp, count))
     }
 }
 
@@ -356,7 +212,7 @@ mod tests {
         assert_eq!(wire.namespace_channel("/chat"), "app#/chat#");
         assert_eq!(wire.answer_channel("/", "0123abcd"), "app#/#0123abcd#");
         let (tx, _rx) = mpsc::channel(1);
-        let _ = wire.link.set(Link {
+        let _ = wire.state.link.set(node_link::Link {
             uid: "self".into(),
             main: "volley#".into(),
             translate: tx,
