@@ -163,7 +163,8 @@ impl RedisBus {
         }
         let channel = Route::Request.channel(&wire.key, nsp);
         let timeout = self.inner.operation_timeout;
-        let count = crate::count_subscribers(&self.inner.publisher, timeout, channel).await?;
+        let count =
+            crate::count_subscribers(&self.inner.publisher, timeout, channel, false).await?;
         Some(wire.state.record_count(nsp, count))
     }
 }

@@ -352,37 +352,24 @@ impl RedisBus {
 }
 
 /// How many connections subscribe to `channel` (`PUBSUB NUMSUB`): how Node's adapters count the
-/// nodes of a cluster. `None` (logged at debug level) when Redis does not answer in time.
+/// nodes of a cluster; with `shard`, to shard channel `channel` (`PUBSUB SHARDNUMSUB`, sent to
+/// the shard of that channel), as Node's sharded adapter counts them. `None` (logged at debug
+/// level) when Redis does not answer in time.
 pub(crate) async fn count_subscribers(
     client: &Client,
     timeout: Duration,
     channel: String,
+    shard: bool,
 ) -> Option<usize> {
-    let reply = client
-        .with_options(&Options {
-            timeout: Some(timeout),
-            ..Default::default()
-        })
-        .pubsub_numsub(channel)
-        .await;
-    subscriber_count(reply)
-}
-
-/// How many connections subscribe to shard channel `channel` (`PUBSUB SHARDNUMSUB`, sent to
-/// the shard of that channel): how Node's sharded adapter counts the nodes. `None` as
-/// [`count_subscribers`].
-pub(crate) async fn count_shard_subscribers(
-    client: &Client,
-    timeout: Duration,
-    channel: String,
-) -> Option<usize> {
-    let reply = client
-        .with_options(&Options {
-            timeout: Some(timeout),
-            ..Default::default()
-        })
-        .pubsub_shardnumsub(channel)
-        .await;
+    let client = client.with_options(&Options {
+        timeout: Some(timeout),
+        ..Default::default()
+    });
+    let reply = if shard {
+        client.pubsub_shardnumsub(channel).await
+    } else {
+        client.pubsub_numsub(channel).await
+    };
     subscriber_count(reply)
 }
 

@@ -197,7 +197,7 @@ impl RedisBus {
         }
         let channel = wire.namespace_channel(nsp);
         let timeout = self.inner.operation_timeout;
-        let count = crate::count_shard_subscribers(&self.inner.publisher, timeout, channel).await?;
+        let count = crate::count_subscribers(&self.inner.publisher, timeout, channel, true).await?;
         Some(wire.state.record_count(nsp, count))
     }
 }

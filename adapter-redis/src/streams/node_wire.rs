@@ -213,7 +213,7 @@ impl Inner {
         self.serve_namespace(nsp).await;
         let channel = wire.public_channel(nsp);
         let timeout = self.settings.fred.operation_timeout;
-        let count = crate::count_subscribers(&self.writer, timeout, channel).await?;
+        let count = crate::count_subscribers(&self.writer, timeout, channel, false).await?;
         Some(count.saturating_sub(1))
     }
 }
