@@ -82,6 +82,38 @@ pub(crate) fn messages(payload: &[u8]) -> Result<Vec<&[u8]>, BusError> {
     }
 }
 
+/// Where messages from Node's channels wait for translation (at most [`TRANSLATE_BUFFER`]).
+pub(crate) fn translation_channel() -> (mpsc::Sender<BusMessage>, mpsc::Receiver<BusMessage>) {
+    mpsc::channel(TRANSLATE_BUFFER)
+}
+
+/// Starts the task that turns each message `incoming` brings into Volley's format with
+/// `translate` (channel, payload; `None` skips it) and hands it to `sink` on `deliver_on`, the
+/// manager's channel; it ends when either side closes.
+pub(crate) fn spawn_translation<T>(
+    mut incoming: mpsc::Receiver<BusMessage>,
+    deliver_on: String,
+    sink: mpsc::Sender<BusMessage>,
+    translate: T,
+) where
+    T: Fn(&str, &[u8]) -> Option<Bytes> + Send + 'static,
+{
+    tokio::spawn(async move {
+        while let Some(message) = incoming.recv().await {
+            let Some(payload) = translate(&message.channel, &message.payload) else {
+                continue;
+            };
+            let out = BusMessage {
+                channel: deliver_on.clone(),
+                payload,
+            };
+            if sink.send(out).await.is_err() {
+                break;
+            }
+        }
+    });
+}
+
 /// `message`, read from `channel`, in Volley's format; `None` (logged) when it cannot be
 /// written.
 pub(crate) fn reencode(channel: &str, message: &Message) -> Option<Bytes> {
@@ -124,7 +156,7 @@ impl RedisBus {
                 ))
             }
             None => {
-                let (tx, mut incoming) = mpsc::channel::<BusMessage>(TRANSLATE_BUFFER);
+                let (tx, incoming) = translation_channel();
                 let link = Link {
                     uid: uid.clone(),
                     main: main.clone(),
@@ -135,22 +167,9 @@ impl RedisBus {
                         "a Node-protocol bus serves one manager".into(),
                     ));
                 }
-                let sink = sink.clone();
-                tokio::spawn(async move {
-                    while let Some(message) = incoming.recv().await {
-                        let Some(payload) = translate(&uid, &message.channel, &message.payload)
-                        else {
-                            continue;
-                        };
-                        let out = BusMessage {
-                            channel: main.clone(),
-                            payload,
-                        };
-                        if sink.send(out).await.is_err() {
-                            break;
-                        }
-                    }
-                });
+                let translate =
+                    move |channel: &str, payload: &[u8]| translate(&uid, channel, payload);
+                spawn_translation(incoming, main.clone(), sink.clone(), translate);
                 true
             }
         };

@@ -39,10 +39,6 @@ use crate::{error, LOG_TARGET};
 /// Default of the channel prefix: `socket.io`, as Node's streams adapter.
 pub const DEFAULT_CHANNEL_PREFIX: &str = "socket.io";
 
-/// How many translated pub/sub messages wait for the manager at most (the RedisBus buffers in
-/// front of it are bounded too).
-const TRANSLATE_BUFFER: usize = 1024;
-
 /// The Node side of one bus.
 pub(crate) struct NodeWire {
     /// The prefix of the pub/sub channels (Node's `channelPrefix`).
@@ -153,27 +149,14 @@ impl Inner {
                 "the manager's channels name no node: cannot speak Node's protocol".into(),
             )
         })?;
-        let (translate, mut incoming) = mpsc::channel::<BusMessage>(TRANSLATE_BUFFER);
+        let (translate, incoming) = crate::node_link::translation_channel();
         if wire.link.set(Link { uid, translate }).is_err() {
             return Err(BusError::Other(
                 "a Node-protocol bus serves one manager".into(),
             ));
         }
-        let channel = deliver_on.clone();
-        tokio::spawn(async move {
-            while let Some(message) = incoming.recv().await {
-                let Some(payload) = translate_pubsub(&message.payload) else {
-                    continue;
-                };
-                let out = BusMessage {
-                    channel: channel.clone(),
-                    payload,
-                };
-                if sink.send(out).await.is_err() {
-                    break;
-                }
-            }
-        });
+        let translate = |_channel: &str, payload: &[u8]| translate_pubsub(payload);
+        crate::node_link::spawn_translation(incoming, deliver_on.clone(), sink, translate);
         Ok(deliver_on)
     }
 
