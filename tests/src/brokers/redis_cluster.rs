@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
+use super::redis::Persistence;
+
 /// The cluster's URL, `redis-cluster://127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3`, starting it
 /// when it does not run. Panics (failing the test) with the script's output when it cannot.
 pub fn url() -> String {
@@ -38,7 +40,8 @@ pub fn url_with(query: &str) -> String {
 }
 
 /// A Redis Cluster of the test's own: three masters (no replicas) on free 127.0.0.1 ports, in a
-/// temporary directory, nothing saved but each node's cluster configuration. As a [`Broker`](super::Broker) it
+/// temporary directory, saving each node's cluster configuration and, when asked
+/// ([`start_with`](PrivateRedisCluster::start_with)), its data in an append-only file. As a [`Broker`](super::Broker) it
 /// kills (`SIGKILL`) and restarts one master: the one that owns the hash slot of
 /// [`victim_key`](PrivateRedisCluster::start)'s name, so that a run whose channels all hash to
 /// that slot (a hash tag, `{tag}…`) loses its broker while the two other masters keep running.
@@ -51,12 +54,23 @@ pub struct PrivateRedisCluster {
     masters: Vec<(u16, u16, Option<tokio::process::Child>)>,
     /// The index in `masters` of the one killed.
     victim: usize,
+    persistence: Persistence,
 }
 
 impl PrivateRedisCluster {
-    /// Starts the three masters, creates the cluster, waits until it is ok, and picks the
-    /// master that owns the slot of `victim_key`.
+    /// Starts the three masters, keeping no data, creates the cluster, waits until it is ok, and
+    /// picks the master that owns the slot of `victim_key`.
     pub async fn start(victim_key: &str) -> crate::TestResult<PrivateRedisCluster> {
+        PrivateRedisCluster::start_with(victim_key, Persistence::None).await
+    }
+
+    /// As [`start`](PrivateRedisCluster::start), each master keeping its data as `persistence`
+    /// says: with [`Persistence::AppendOnly`] a killed master comes back with every key it
+    /// acknowledged writing.
+    pub async fn start_with(
+        victim_key: &str,
+        persistence: Persistence,
+    ) -> crate::TestResult<PrivateRedisCluster> {
         use super::{free_port, installed, scratch_dir};
         for program in ["redis-server", "redis-cli"] {
             if !installed(program) {
@@ -70,6 +84,7 @@ impl PrivateRedisCluster {
             dir,
             masters: Vec::new(),
             victim: 0,
+            persistence,
         };
         for _ in 0..3 {
             let (port, bus) = (free_port()?, free_port()?);
@@ -138,7 +153,11 @@ impl PrivateRedisCluster {
                     &bus.to_string(),
                 ])
                 .args(["--cluster-config-file", "nodes.conf"])
-                .args(["--daemonize", "no", "--save", "", "--appendonly", "no"])
+                .args(["--daemonize", "no", "--save", ""])
+                .args(match self.persistence {
+                    Persistence::None => &["--appendonly", "no"][..],
+                    Persistence::AppendOnly => &["--appendonly", "yes", "--appendfsync", "always"],
+                })
                 .arg("--dir")
                 .arg(&dir)
                 .stdin(std::process::Stdio::null())
