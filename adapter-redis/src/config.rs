@@ -42,6 +42,9 @@ pub struct RedisBusBuilder {
     publish_only: bool,
     sharded: bool,
     pub(crate) node_protocol: Option<String>,
+    /// Keeps classic pub/sub for exact channels on a cluster too: the streams bus's pub/sub side,
+    /// where Node's streams adapter `PUBLISH`es what it does not put in the stream.
+    pub(crate) classic_channels: bool,
 }
 
 impl std::fmt::Debug for RedisBusBuilder {
@@ -78,6 +81,7 @@ impl RedisBusBuilder {
             publish_only: false,
             sharded: false,
             node_protocol: None,
+            classic_channels: false,
         }
     }
 
@@ -262,9 +266,17 @@ impl RedisBusBuilder {
     /// first read. TLS (`rediss://`), sentinels and Unix sockets are refused with
     /// [`RedisError::InvalidUrl`].
     ///
-    /// On Redis Cluster, classic pub/sub's `PUBLISH` counts only the subscribers of the node
-    /// it reached, so [`count_receivers`](RedisBusBuilder::count_receivers) is off there
-    /// (sharded pub/sub counts them all: a channel's subscribers are all on its shard).
+    /// On Redis Cluster, a bus that subscribes and speaks Volley's protocol publishes and
+    /// subscribes its own channels (the channel of every node, each node's own) with sharded
+    /// pub/sub even without [`sharded`](RedisBusBuilder::sharded): each channel then lives on the
+    /// shard that owns its hash slot, which hands a message to every subscriber of the channel
+    /// and counts them all, where a classic `PUBLISH` on a cluster is copied to every shard and
+    /// counts the subscribers of one. So [`count_receivers`](RedisBusBuilder::count_receivers)
+    /// means there what it means on one server. Rooms keep no channel of their own without
+    /// `sharded`; emitters' channels (prefix subscriptions) stay on classic pub/sub, and so do a
+    /// [publish-only](RedisBusBuilder::publish_only) bus's publishes (an emitter's). Node's
+    /// classic protocol on a cluster keeps `PUBLISH`, as Node's adapter does, and checks
+    /// broadcasts against its own count of the nodes.
     pub fn build(self) -> Result<RedisBus, RedisError> {
         let fred = self.fred_settings()?;
         Ok(RedisBus::from_settings(fred))
@@ -287,6 +299,12 @@ impl RedisBusBuilder {
             _ => return Err(RedisError::InvalidUrl("not a server or cluster URL".into())),
         };
         let clustered = config.server.is_clustered();
+        // see `build`: Volley's channels on a cluster are shard channels
+        let shard_channels = self.sharded
+            || (clustered
+                && self.node_protocol.is_none()
+                && !self.publish_only
+                && !self.classic_channels);
 
         let policy = ReconnectPolicy::new_exponential(
             0, // never stop trying
@@ -350,9 +368,10 @@ impl RedisBusBuilder {
             publish_options,
             max_message_size: self.max_message_size,
             operation_timeout: self.operation_timeout,
-            count_receivers: self.count_receivers && (self.sharded || !clustered),
+            count_receivers: self.count_receivers && (shard_channels || !clustered),
             publish_only: self.publish_only,
-            sharded: self.sharded,
+            shard_channels,
+            room_channels: self.sharded,
             node_protocol: self.node_protocol.clone(),
         })
     }
@@ -371,7 +390,10 @@ pub(crate) struct FredSettings {
     pub(crate) operation_timeout: Duration,
     pub(crate) count_receivers: bool,
     pub(crate) publish_only: bool,
-    pub(crate) sharded: bool,
+    /// Whether the manager's channels are sharded pub/sub channels (`SPUBLISH`, `SSUBSCRIBE`).
+    pub(crate) shard_channels: bool,
+    /// Whether rooms get channels of their own (`?bus=sharded`).
+    pub(crate) room_channels: bool,
     pub(crate) node_protocol: Option<String>,
 }
 

@@ -97,7 +97,9 @@ const LOG_TARGET: &str = "volley::cluster";
 ///
 /// # Publishing
 ///
-/// A publish is one `PUBLISH` command, sent at most once. It fails with
+/// A publish is one `PUBLISH` command (`SPUBLISH` for sharded channels: with
+/// [`sharded`](RedisBusBuilder::sharded), and for Volley's own channels on Redis Cluster, see
+/// [`build`](RedisBusBuilder::build)), sent at most once. It fails with
 /// [`BusError::TooLarge`] above [`max_message_size`](RedisBusBuilder::max_message_size), and
 /// with [`BusError::Unavailable`] at once while the connection is down, or after
 /// [`operation_timeout`](RedisBusBuilder::operation_timeout) without an answer.
@@ -167,7 +169,8 @@ struct Inner {
     address: String,
     /// Node's classic protocol, when spoken (see [`RedisBusBuilder::node_protocol`]).
     classic: Option<classic::ClassicWire>,
-    /// Sharded pub/sub with a channel per room, when used (see [`RedisBusBuilder::sharded`]).
+    /// Sharded pub/sub, when used: with a channel per room (see [`RedisBusBuilder::sharded`]),
+    /// or for the manager's channels alone on Redis Cluster (see [`RedisBusBuilder::build`]).
     sharded: Option<sharded::ShardedWire>,
     /// Node's sharded adapter's protocol, when spoken on sharded pub/sub.
     sharded_node: Option<sharded_node::ShardedNodeWire>,
@@ -233,14 +236,16 @@ impl RedisBus {
                 operation_timeout: settings.operation_timeout,
                 count_receivers: settings.count_receivers,
                 address: settings.address,
-                classic: (!settings.sharded)
+                classic: (!settings.room_channels)
                     .then(|| settings.node_protocol.clone())
                     .flatten()
                     .map(classic::ClassicWire::new),
-                sharded: settings.sharded.then(sharded::ShardedWire::default),
+                sharded: settings
+                    .shard_channels
+                    .then(|| sharded::ShardedWire::new(settings.room_channels)),
                 sharded_node: settings
                     .node_protocol
-                    .filter(|_| settings.sharded)
+                    .filter(|_| settings.room_channels)
                     .map(sharded_node::ShardedNodeWire::new),
                 connected: OnceCell::new(),
                 tasks: Mutex::new(Vec::new()),
@@ -296,7 +301,8 @@ impl RedisBus {
                 .is_none_or(|subscriber| subscriber.is_connected())
     }
 
-    /// `PUBLISH`es `payload` and returns how many subscriptions Redis handed it to.
+    /// `PUBLISH`es `payload` (`SPUBLISH` on a shard channel) and returns how many subscriptions
+    /// Redis handed it to.
     async fn publish_to(&self, channel: &str, payload: Bytes) -> Result<usize, BusError> {
         if payload.len() > self.inner.max_message_size {
             return Err(BusError::TooLarge(payload.len()));
@@ -306,7 +312,7 @@ impl RedisBus {
             .inner
             .publisher
             .with_options(&self.inner.publish_options);
-        let published = if self.inner.sharded.is_some() {
+        let published = if self.is_shard_channel(channel) {
             publisher.spublish(channel, Value::Bytes(payload)).await
         } else {
             publisher.publish(channel, Value::Bytes(payload)).await
@@ -315,7 +321,13 @@ impl RedisBus {
         Ok(usize::try_from(receivers).unwrap_or(0))
     }
 
-    /// `SPUBLISH`es `messages` in one pipeline; each one's receiver count, in order.
+    /// Whether `channel` is published and subscribed with sharded pub/sub.
+    fn is_shard_channel(&self, channel: &str) -> bool {
+        self.sharded().is_some_and(|w| w.is_shard_channel(channel))
+    }
+
+    /// Publishes `messages` in one pipeline (`SPUBLISH` on shard channels); each one's receiver
+    /// count, in order.
     async fn publish_pipelined(
         &self,
         messages: &[(Arc<str>, Bytes)],
@@ -324,9 +336,12 @@ impl RedisBus {
         let address = &self.inner.address;
         let pipeline = self.inner.publisher.pipeline();
         for (channel, payload) in messages {
-            let queued: Result<(), _> = pipeline
-                .spublish(&**channel, Value::Bytes(payload.clone()))
-                .await;
+            let payload = Value::Bytes(payload.clone());
+            let queued: Result<(), _> = if self.is_shard_channel(channel) {
+                pipeline.spublish(&**channel, payload).await
+            } else {
+                pipeline.publish(&**channel, payload).await
+            };
             queued.map_err(|e| error::bus_error(e, address))?;
         }
         let answers = tokio::time::timeout(self.inner.operation_timeout, pipeline.try_all::<i64>())
@@ -523,7 +538,8 @@ impl PubSub for RedisBus {
     }
 
     fn rooms_have_channels(&self) -> bool {
-        self.inner.sharded.is_some()
+        self.sharded()
+            .is_some_and(sharded::ShardedWire::has_room_channels)
     }
 
     fn room_channel(&self, nsp: &str, room: &str) -> Option<String> {
@@ -591,7 +607,7 @@ impl RedisBus {
         self.ensure_connected().await?;
         let mut filter = Filter::new(subscriptions);
         if let Some(wire) = self.sharded() {
-            filter.sharded = Some(wire.rooms.clone());
+            filter.shard(wire);
         }
         if !subscriber.is_connected() {
             return Err(BusError::Unavailable(
@@ -607,11 +623,12 @@ impl RedisBus {
         let timed_out = || BusError::Unavailable("Redis did not answer the subscription".into());
         // Never call these with an empty list: that would mean "all" to UNSUBSCRIBE and is an
         // error for SUBSCRIBE.
-        if !channels.is_empty() && filter.sharded.is_some() {
-            tokio::time::timeout(limit, self.ssubscribe_each(&channels))
+        if !filter.shard_channels.is_empty() {
+            tokio::time::timeout(limit, self.ssubscribe_each(&filter.shard_channels))
                 .await
                 .map_err(|_| timed_out())??;
-        } else if !channels.is_empty() {
+        }
+        if !channels.is_empty() {
             tokio::time::timeout(limit, subscriber.subscribe(channels))
                 .await
                 .map_err(|_| timed_out())?
@@ -647,13 +664,14 @@ impl RedisBus {
 /// Which received messages belong to one `subscribe` call.
 #[derive(Debug, Clone)]
 struct Filter {
-    /// Exact channels not already covered by one of `prefixes`.
+    /// Exact channels of classic pub/sub not already covered by one of `prefixes`.
     channels: Vec<String>,
+    /// Exact channels of sharded pub/sub (see [`Filter::shard`]).
+    shard_channels: Vec<String>,
     /// Prefixes not already covered by a shorter one.
     prefixes: Vec<String>,
-    /// On sharded pub/sub: `channels` are shard channels, and the room channels listened to are
-    /// delivered too.
-    sharded: Option<Arc<sharded::RoomChannels>>,
+    /// On sharded pub/sub with room channels: the room channels listened to are delivered too.
+    rooms: Option<Arc<sharded::RoomChannels>>,
 }
 
 impl Filter {
@@ -683,9 +701,22 @@ impl Filter {
         }
         Filter {
             channels,
+            shard_channels: Vec::new(),
             prefixes: kept,
-            sharded: None,
+            rooms: None,
         }
+    }
+
+    /// Moves the exact channels that `wire` publishes with sharded pub/sub (the manager's, not
+    /// python-socketio's) to `shard_channels`, and delivers the room channels `wire` listens to.
+    fn shard(&mut self, wire: &sharded::ShardedWire) {
+        let (shard, classic) = self
+            .channels
+            .drain(..)
+            .partition(|c| wire.is_shard_channel(c));
+        self.shard_channels = shard;
+        self.channels = classic;
+        self.rooms = wire.has_room_channels().then(|| wire.rooms.clone());
     }
 
     /// Whether a message of this kind on this channel was asked for by this call. Redis sends
@@ -693,16 +724,12 @@ impl Filter {
     /// own kind of subscription (another call's subscriptions share the connection).
     fn wants(&self, kind: &MessageKind, channel: &str) -> bool {
         match kind {
-            MessageKind::Message => {
-                self.sharded.is_none() && self.channels.iter().any(|c| c == channel)
-            }
+            MessageKind::Message => self.channels.iter().any(|c| c == channel),
             MessageKind::PMessage => self
                 .prefixes
                 .iter()
                 .any(|p| channel.starts_with(p.as_str())),
-            MessageKind::SMessage => {
-                self.sharded.is_some() && self.channels.iter().any(|c| c == channel)
-            }
+            MessageKind::SMessage => self.shard_channels.iter().any(|c| c == channel),
         }
     }
 
@@ -712,11 +739,11 @@ impl Filter {
         if self.wants(kind, channel) {
             return Some(channel.to_owned());
         }
-        match (kind, &self.sharded) {
+        match (kind, &self.rooms) {
             // only for the call that subscribed the manager's channel
             (MessageKind::SMessage, Some(rooms)) => rooms
                 .deliver_on(channel)
-                .filter(|main| self.channels.iter().any(|c| c == main))
+                .filter(|main| self.shard_channels.iter().any(|c| c == main))
                 .map(str::to_owned),
             _ => None,
         }
@@ -814,5 +841,28 @@ mod tests {
         assert!(filter.wants(&MessageKind::Message, "x"));
         assert!(!filter.wants(&MessageKind::PMessage, "x"));
         assert!(!filter.wants(&MessageKind::Message, "y"));
+    }
+
+    #[test]
+    fn filter_keeps_python_socketios_channel_on_classic_pub_sub() {
+        let subscriptions = [
+            Subscription::Channel("volley#".into()),
+            Subscription::Channel("volley#abc#".into()),
+            Subscription::Channel("socketio".into()),
+            Subscription::Prefix("socket.io#".into()),
+        ];
+        for rooms in [false, true] {
+            let wire = sharded::ShardedWire::new(rooms);
+            wire.link(&subscriptions);
+            let mut filter = Filter::new(&subscriptions);
+            filter.shard(&wire);
+            assert_eq!(filter.shard_channels, ["volley#", "volley#abc#"]);
+            assert_eq!(filter.channels, ["socketio"]);
+            assert_eq!(filter.rooms.is_some(), rooms);
+            assert!(filter.wants(&MessageKind::SMessage, "volley#"));
+            assert!(!filter.wants(&MessageKind::Message, "volley#"));
+            assert!(filter.wants(&MessageKind::Message, "socketio"));
+            assert!(!filter.wants(&MessageKind::SMessage, "socketio"));
+        }
     }
 }

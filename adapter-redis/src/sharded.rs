@@ -17,6 +17,11 @@
 //! On Redis Cluster each channel lives on the shard that owns its hash slot, so the rooms'
 //! traffic spreads over the shards, and a shard sends a message only to the nodes subscribed to
 //! its channel: a node receives the broadcasts of its own rooms, not every room's.
+//!
+//! On Redis Cluster, Volley's protocol uses this side without room channels too (the first two
+//! channels of the table, rooms staying on the first): a shard channel's subscribers are all on
+//! its shard, so `SPUBLISH` counts every node that got a message, which a `PUBLISH` copied
+//! over the cluster's shards does not (see `RedisBusBuilder::build`).
 
 use std::collections::HashSet;
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
@@ -30,8 +35,10 @@ use crate::{error, RedisBus, LOG_TARGET};
 const SOCKET_ID_LEN: usize = 20;
 
 /// The sharded side of one pub/sub bus.
-#[derive(Default)]
 pub(crate) struct ShardedWire {
+    /// Whether rooms have channels (`?bus=sharded`); without, only the manager's channels are
+    /// shard channels (Volley's protocol on Redis Cluster).
+    room_channels: bool,
     /// The manager's channel of every node, learnt when it subscribes; room channels hang off it.
     main: OnceLock<String>,
     /// The room channels listened to, shared with the task that forwards messages.
@@ -58,13 +65,37 @@ impl RoomChannels {
 }
 
 impl ShardedWire {
+    /// A sharded side whose rooms have channels (`room_channels`), or none.
+    pub(crate) fn new(room_channels: bool) -> ShardedWire {
+        ShardedWire {
+            room_channels,
+            main: OnceLock::new(),
+            rooms: Arc::default(),
+        }
+    }
+
+    /// Whether rooms have channels of their own.
+    pub(crate) fn has_room_channels(&self) -> bool {
+        self.room_channels
+    }
+
     /// The channel of room `room` of `nsp`, once the manager has subscribed.
     pub(crate) fn room_channel(&self, nsp: &str, room: &str) -> Option<String> {
-        if room.len() == SOCKET_ID_LEN {
+        if !self.room_channels || room.len() == SOCKET_ID_LEN {
             return None;
         }
         let main = self.main.get()?;
         Some(format!("{main}{nsp}#{room}#"))
+    }
+
+    /// Whether `channel` goes over sharded pub/sub: once linked, the manager's channels and the
+    /// rooms' (they all start with the channel of every node), not python-socketio's channel;
+    /// before, every channel with room channels (a bus that only publishes, say), none without.
+    pub(crate) fn is_shard_channel(&self, channel: &str) -> bool {
+        match self.main.get() {
+            Some(main) => channel.starts_with(main.as_str()),
+            None => self.room_channels,
+        }
     }
 
     /// Whether `channel` is a room channel (rather than the manager's or a node's).
@@ -213,8 +244,9 @@ mod tests {
 
     #[test]
     fn rooms_get_channels_but_socket_ids_do_not() {
-        let wire = ShardedWire::default();
+        let wire = ShardedWire::new(true);
         assert_eq!(wire.room_channel("/", "lobby"), None, "not linked yet");
+        assert!(wire.is_shard_channel("socketio"), "not linked yet");
         wire.link(&[
             Subscription::Channel("volley#".into()),
             Subscription::Channel("volley#0123456789abcdef#".into()),
@@ -227,6 +259,12 @@ mod tests {
         assert!(wire.is_room_channel("volley#/chat#lobby#"));
         assert!(!wire.is_room_channel("volley#"));
         assert!(!wire.is_room_channel("volley#0123456789abcdef#"));
+        assert!(wire.is_shard_channel("volley#0123456789abcdef#"));
+        assert!(wire.is_shard_channel("volley#/chat#lobby#"));
+        assert!(
+            !wire.is_shard_channel("socketio"),
+            "python-socketio's channel"
+        );
         assert_eq!(wire.rooms.deliver_on("volley#/#lobby#"), None);
         wire.rooms
             .listened
@@ -234,5 +272,19 @@ mod tests {
             .expect("not poisoned")
             .insert("volley#/#lobby#".into());
         assert_eq!(wire.rooms.deliver_on("volley#/#lobby#"), Some("volley#"));
+    }
+
+    #[test]
+    fn without_room_channels_every_room_stays_on_the_managers_channel() {
+        let wire = ShardedWire::new(false);
+        assert!(!wire.is_shard_channel("volley#"), "not linked yet");
+        wire.link(&[
+            Subscription::Channel("volley#".into()),
+            Subscription::Channel("volley#0123456789abcdef#".into()),
+        ]);
+        assert!(!wire.has_room_channels());
+        assert!(wire.is_shard_channel("volley#"));
+        assert_eq!(wire.room_channel("/", "lobby"), None);
+        assert!(!wire.is_room_channel("volley#"));
     }
 }

@@ -223,6 +223,7 @@ impl StreamsBusBuilder {
         // pub/sub side carries that protocol's messages as they are
         let mut redis = self.redis;
         redis.node_protocol = None;
+        redis.classic_channels = true;
         let pubsub = redis.build()?;
         let writer = fred.client(fred.publisher_perf.clone());
         Ok(StreamsBus {

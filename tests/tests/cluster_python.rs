@@ -26,7 +26,10 @@ const AFTER: Duration = Duration::from_millis(200);
 /// Volley nodes on `base` speaking python's protocol on `channel` (also their prefix).
 async fn volley_nodes(base: &str, channel: &str, n: usize) -> TestResult<Vec<Node>> {
     let backend = Backend::Url {
-        url: format!("{base}?python={channel}"),
+        url: match base.contains('?') {
+            true => format!("{base}&python={channel}"),
+            false => format!("{base}?python={channel}"),
+        },
         node_bin: env!("CARGO_BIN_EXE_cluster_node"),
     };
     cluster::start_with_prefix(&backend, n, channel).await
@@ -127,6 +130,14 @@ async fn redis_manager_drives_the_cluster() -> TestResult {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn async_redis_manager_drives_the_cluster() -> TestResult {
     workers_drive_the_cluster("async-redis", python_peer::REDIS_URL, REDIS).await
+}
+
+/// On the sharded bus the nodes' own channels are shard channels; python-socketio's stays a
+/// classic pub/sub channel, where its managers publish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_redis_manager_drives_a_cluster_on_the_sharded_bus() -> TestResult {
+    let sharded = format!("{REDIS}?bus=sharded");
+    workers_drive_the_cluster("async-redis", python_peer::REDIS_URL, &sharded).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

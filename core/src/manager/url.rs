@@ -56,7 +56,8 @@ pub enum AdapterError {
 /// cluster, and python `AsyncServer` nodes share it.
 ///
 /// `redis-cluster://[[user]:password@]host:port[,host:port…]` takes the same query and speaks
-/// to a Redis Cluster, the nodes given being where its layout is first read: pub/sub, sharded
+/// to a Redis Cluster, the nodes given being where its layout is first read: pub/sub (the
+/// nodes' own channels as sharded pub/sub channels there, so that each emit is counted), sharded
 /// pub/sub (whose channels spread over the shards) or one stream (one key, on one shard).
 ///
 /// `key` names what one cluster shares on the broker, so that two deployments on one broker do
