@@ -55,13 +55,14 @@ mod sharded;
 mod sharded_node;
 mod streams;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use fred::clients::{Client, SubscriberClient};
-use fred::prelude::{ClientLike, EventInterface, Options, PubsubInterface, Value};
+use fred::prelude::{ClientLike, EventInterface, LuaInterface, Options, PubsubInterface, Value};
 use fred::types::MessageKind;
 use tokio::sync::{broadcast, mpsc, OnceCell};
 use tokio::task::JoinHandle;
@@ -78,6 +79,14 @@ use config::FredSettings;
 
 /// The `tracing` target of this crate's log events, shared with the cluster manager.
 const LOG_TARGET: &str = "volley::cluster";
+
+/// `SPUBLISH`es each `(channel, payload)` pair of its arguments, in order, and answers each
+/// one's count of receivers: several room broadcasts in one command on one Redis server.
+const PUBLISH_MANY: &str = "local counts = {}
+for i = 1, #ARGV, 2 do
+  counts[#counts + 1] = redis.call('SPUBLISH', ARGV[i], ARGV[i + 1])
+end
+return counts";
 
 /// A [`PubSub`] transport over one Redis server.
 ///
@@ -176,6 +185,9 @@ struct Inner {
     sharded_node: Option<sharded_node::ShardedNodeWire>,
     /// Set once the connections are up; never reset (fred reconnects by itself afterwards).
     connected: OnceCell<()>,
+    /// Set when Redis refused [`PUBLISH_MANY`] (scripting off, or not allowed to this user):
+    /// several messages go out in a pipeline instead.
+    no_scripts: AtomicBool,
     /// The tasks to stop with the bus: resubscription and message forwarding.
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -248,6 +260,7 @@ impl RedisBus {
                     .filter(|_| settings.room_channels)
                     .map(sharded_node::ShardedNodeWire::new),
                 connected: OnceCell::new(),
+                no_scripts: AtomicBool::new(false),
                 tasks: Mutex::new(Vec::new()),
             }),
         }
@@ -324,6 +337,56 @@ impl RedisBus {
     /// Whether `channel` is published and subscribed with sharded pub/sub.
     fn is_shard_channel(&self, channel: &str) -> bool {
         self.sharded().is_some_and(|w| w.is_shard_channel(channel))
+    }
+
+    /// `SPUBLISH`es `messages`, every one on a shard channel, with one [`PUBLISH_MANY`] script
+    /// (one command for Redis to read and answer, where a pipeline is one per message); each
+    /// one's receiver count, in order. `None` when Redis refused the script (it is not tried
+    /// again): publish them otherwise.
+    async fn publish_scripted(
+        &self,
+        messages: &[(Arc<str>, Bytes)],
+    ) -> Option<Result<Vec<Result<usize, BusError>>, BusError>> {
+        if let Err(e) = self.ensure_connected().await {
+            return Some(Err(e));
+        }
+        let mut args = Vec::with_capacity(messages.len() * 2);
+        for (channel, payload) in messages {
+            args.push(Value::from(&**channel));
+            args.push(Value::Bytes(payload.clone()));
+        }
+        let publisher = self
+            .inner
+            .publisher
+            .with_options(&self.inner.publish_options);
+        let answer: Result<Vec<i64>, _> = publisher.eval(PUBLISH_MANY, (), args).await;
+        match answer {
+            Ok(counts) if counts.len() == messages.len() => Some(Ok(counts
+                .into_iter()
+                .map(|n| Ok(usize::try_from(n).unwrap_or(0)))
+                .collect())),
+            Ok(counts) => Some(Err(BusError::Other(format!(
+                "Redis answered {} counts for {} messages",
+                counts.len(),
+                messages.len()
+            )))),
+            Err(e) => {
+                let details = e.details();
+                // refused before it ran: nothing was published, the pipeline publishes it all
+                let refused = details.starts_with("NOPERM") || details.contains("unknown command");
+                // failed while it ran (some may be published: not again), or will not run
+                let broken =
+                    !details.starts_with("BUSY") && details.to_ascii_lowercase().contains("script");
+                if refused || broken {
+                    tracing::info!(target: LOG_TARGET, error = %error::describe(&e), "Redis does not run the publishing script: several messages go out in a pipeline from now on");
+                    self.inner.no_scripts.store(true, Ordering::Relaxed);
+                }
+                match refused {
+                    true => None,
+                    false => Some(Err(error::bus_error(e, &self.inner.address))),
+                }
+            }
+        }
     }
 
     /// Publishes `messages` in one pipeline (`SPUBLISH` on shard channels); each one's receiver
@@ -499,8 +562,9 @@ impl PubSub for RedisBus {
         Ok((self.inner.count_receivers && !room).then_some(receivers))
     }
 
-    /// On the sharded bus (Volley's format), one pipeline: the messages reach Redis in one
-    /// write, in order, and their answers come back together. On Redis Cluster, whose channels
+    /// On the sharded bus (Volley's format), one command: a script that `SPUBLISH`es them in
+    /// order (or, where Redis does not run scripts, one pipeline: the messages reach Redis in one
+    /// write, in order, and their answers come back together). On Redis Cluster, whose channels
     /// live on different shards (and keep each channel's order only), all at once instead.
     async fn publish_counted_many(
         &self,
@@ -523,7 +587,17 @@ impl PubSub for RedisBus {
                 .map(|(channel, payload)| self.publish_counted(channel, payload.clone()));
             return futures_util::future::join_all(publishes).await;
         }
-        match self.publish_pipelined(&messages).await {
+        let scripted = match self.inner.no_scripts.load(Ordering::Relaxed) {
+            false if messages.iter().all(|(c, _)| self.is_shard_channel(c)) => {
+                self.publish_scripted(&messages).await
+            }
+            _ => None,
+        };
+        let published = match scripted {
+            Some(published) => published,
+            None => self.publish_pipelined(&messages).await,
+        };
+        match published {
             Ok(counts) => messages
                 .iter()
                 .zip(counts)
