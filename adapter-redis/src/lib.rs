@@ -575,11 +575,7 @@ impl PubSub for RedisBus {
             .iter()
             .all(|(_, p)| p.len() <= self.inner.max_message_size);
         if !plain || !fits || messages.len() < 2 {
-            let mut outcomes = Vec::with_capacity(messages.len());
-            for (channel, payload) in messages {
-                outcomes.push(self.publish_counted(&channel, payload).await);
-            }
-            return outcomes;
+            return volley_cluster::publish_counted_each(self, messages).await;
         }
         if self.inner.publisher.is_clustered() {
             let publishes = messages

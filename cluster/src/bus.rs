@@ -153,17 +153,14 @@ pub trait PubSub: Send + Sync + 'static {
     /// in the order given; one outcome per message, in that order. The cluster manager calls it
     /// on a bus whose rooms have channels ([`rooms_have_channels`](PubSub::rooms_have_channels)),
     /// where messages queued one after the other are often for different channels and cannot
-    /// share one batch. The default publishes them one after the other; a transport that can
-    /// send them in one round trip (Redis: a pipeline) and keep their order overrides it.
+    /// share one batch. The default publishes them one after the other
+    /// ([`publish_counted_each`]); a transport that can send them in one round trip (Redis: one
+    /// script, or a pipeline) and keep their order overrides it.
     async fn publish_counted_many(
         &self,
         messages: Vec<(std::sync::Arc<str>, Bytes)>,
     ) -> Vec<Result<Option<usize>, BusError>> {
-        let mut outcomes = Vec::with_capacity(messages.len());
-        for (channel, payload) in messages {
-            outcomes.push(self.publish_counted(&channel, payload).await);
-        }
-        outcomes
+        publish_counted_each(self, messages).await
     }
 
     /// The largest payload [`publish`](PubSub::publish) takes: the cluster manager never batches
@@ -270,4 +267,35 @@ pub trait PubSub: Send + Sync + 'static {
         subscriptions: &[Subscription],
         sink: mpsc::Sender<BusMessage>,
     ) -> Result<(), BusError>;
+}
+
+/// Publishes `messages` one after the other, each with [`PubSub::publish_counted`], and returns
+/// their outcomes in order: what [`PubSub::publish_counted_many`] does unless a transport
+/// overrides it, for an override to fall back to.
+///
+/// ```
+/// use bytes::Bytes;
+/// use volley_cluster::{publish_counted_each, MemoryBus};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let bus = MemoryBus::new();
+/// let outcomes = publish_counted_each(
+///     &bus,
+///     vec![("a".into(), Bytes::from_static(b"1")), ("b".into(), Bytes::from_static(b"2"))],
+/// )
+/// .await;
+/// assert_eq!(outcomes.len(), 2);
+/// assert!(outcomes.iter().all(Result::is_ok));
+/// # }
+/// ```
+pub async fn publish_counted_each<B: PubSub + ?Sized>(
+    bus: &B,
+    messages: Vec<(std::sync::Arc<str>, Bytes)>,
+) -> Vec<Result<Option<usize>, BusError>> {
+    let mut outcomes = Vec::with_capacity(messages.len());
+    for (channel, payload) in messages {
+        outcomes.push(bus.publish_counted(&channel, payload).await);
+    }
+    outcomes
 }

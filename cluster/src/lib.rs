@@ -28,7 +28,8 @@ mod memory_bus;
 mod side_channel;
 
 pub use bus::{
-    BusError, BusMessage, MissedBroadcast, PubSub, RestoredSession, StoredSession, Subscription,
+    publish_counted_each, BusError, BusMessage, MissedBroadcast, PubSub, RestoredSession,
+    StoredSession, Subscription,
 };
 pub use config::ClusterConfig;
 pub use memory_bus::MemoryBus;
