@@ -607,6 +607,16 @@ impl PubSub for RedisBus {
         }
     }
 
+    /// On one server yes (one subscriber connection reads everything in order). On Redis
+    /// Cluster, where each channel lives on its own shard, only while a node's broadcasts all go
+    /// on one channel: Volley's format without room channels, not Node's (a channel per room).
+    fn keeps_each_nodes_order(&self) -> bool {
+        !self.inner.publisher.is_clustered()
+            || (self.inner.classic.is_none()
+                && self.inner.sharded_node.is_none()
+                && !self.rooms_have_channels())
+    }
+
     fn rooms_have_channels(&self) -> bool {
         self.sharded()
             .is_some_and(sharded::ShardedWire::has_room_channels)

@@ -187,6 +187,17 @@ pub trait PubSub: Send + Sync + 'static {
         false
     }
 
+    /// Whether each node's messages reach every other node in the order that node published
+    /// them, on whatever channels (one channel for all of a node's broadcasts, or one connection
+    /// that reads them all in order). Connection state recovery across nodes counts on it to
+    /// tell a broadcast the socket's old node had already handed over from one it had not, when
+    /// the handover and the broadcasts take different routes. `true` by default; a transport
+    /// whose channels live on different servers (Redis Cluster) and whose broadcasts use several
+    /// channels says `false`.
+    fn keeps_each_nodes_order(&self) -> bool {
+        true
+    }
+
     /// Whether the transport keeps disconnected sockets for connection state recovery itself
     /// (where every node, Node's too, finds them), instead of each node keeping its own.
     /// `false` by default; a transport that says `true` implements

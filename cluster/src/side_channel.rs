@@ -94,6 +94,10 @@ impl<M: PubSub, S: PubSub> PubSub for SideChannel<M, S> {
         self.main.numbers_broadcasts()
     }
 
+    fn keeps_each_nodes_order(&self) -> bool {
+        self.main.keeps_each_nodes_order()
+    }
+
     fn keeps_sessions(&self) -> bool {
         self.main.keeps_sessions()
     }

@@ -53,6 +53,9 @@ pub struct LocalAdapter {
     recovery: OnceLock<Arc<Recoverer>>,
     /// Where rooms created and deleted are noted, when a cluster manager listens per room.
     room_changes: OnceLock<Arc<super::room_changes::RoomChanges>>,
+    /// Set when a cluster manager's bus may hand a node's broadcasts over out of the order they
+    /// were made (see [`LocalAdapter::restore_remote`]).
+    unordered: std::sync::atomic::AtomicBool,
 }
 
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -225,13 +228,21 @@ impl LocalAdapter {
             .filter_map(|v| super::recovery::frame_from_value(v.clone()))
             .collect();
         let log = recovery.log(socket.ns());
-        let log = lock(&log);
+        let mut log = lock(&log);
         let mut all = Vec::with_capacity(session.rooms.len() + 1);
         all.push(socket.id().as_str().to_owned());
         all.extend(session.rooms.iter().cloned());
         let beyond = recovery.beyond(&log, session, &all);
         if missed.len() + beyond.len() > max_frames {
             return Err(Unrecoverable::TooMuch);
+        }
+        // what the other node had logged may still be on its way here (its answer came on
+        // another channel): not again, where each node's broadcasts come in order (else one
+        // below a mark may not have reached the other node yet)
+        let ordered = self.room_changes().is_none() && !self.unordered.load(Ordering::Relaxed);
+        if session.last.is_none() && ordered {
+            let cap = recovery.config.max_sessions;
+            log.hold(socket.id(), session.marks.clone(), cap);
         }
         socket.set_log_base(log.head());
         self.register(socket);
@@ -375,6 +386,12 @@ impl LocalAdapter {
         }
     }
 
+    /// Says that the cluster's bus may hand a node's broadcasts over out of the order they were
+    /// made (see [`PubSub::keeps_each_nodes_order`](super::cluster::PubSub::keeps_each_nodes_order)).
+    pub(crate) fn broadcasts_unordered(&self) {
+        self.unordered.store(true, Ordering::Relaxed);
+    }
+
     /// Notes rooms created and deleted from now on in the returned list (once per adapter).
     pub(crate) fn watch_rooms(&self) -> Arc<super::room_changes::RoomChanges> {
         self.room_changes.get_or_init(Default::default).clone()
@@ -505,7 +522,7 @@ impl LocalAdapter {
     ) -> Result<(usize, Option<Arc<str>>), EncodeError> {
         let Some(recovery) = self.recovery.get().filter(|_| !opts.volatile) else {
             let frame = self.parser().event(ns, event, args, None)?;
-            return Ok((self.deliver_frame(ns, event, args, opts, &frame), None));
+            return Ok((self.deliver_frame(ns, event, args, opts, &frame, &[]), None));
         };
         let log = recovery.log(ns);
         let mut log = lock(&log);
@@ -514,12 +531,16 @@ impl LocalAdapter {
         with_offset.extend_from_slice(args);
         with_offset.push(Value::from(&*offset));
         let frame = self.parser().event(ns, event, &with_offset, None)?;
-        let sent = self.deliver_frame(ns, event, args, opts, &frame);
+        let had_it = match shared {
+            true => log.already_sent(&offset),
+            false => Vec::new(),
+        };
+        let sent = self.deliver_frame(ns, event, args, opts, &frame, &had_it);
         recovery.append(&mut log, (offset.clone(), shared), opts, frame);
         Ok((sent, Some(offset)))
     }
 
-    /// Queues an encoded event for the local sockets `opts` selects.
+    /// Queues an encoded event for the local sockets `opts` selects but those in `had_it`.
     fn deliver_frame(
         &self,
         ns: &str,
@@ -527,6 +548,7 @@ impl LocalAdapter {
         args: &[Value],
         opts: &BroadcastOptions,
         frame: &Frame,
+        had_it: &[Sid],
     ) -> usize {
         let Some(nsi) = self.ns(ns) else {
             return 0;
@@ -537,6 +559,9 @@ impl LocalAdapter {
         let mut sent = 0;
         let watched = self.observers.active();
         index.each_target(opts, |socket| {
+            if had_it.contains(&socket.id()) {
+                return;
+            }
             match socket.send_frame(frame.clone(), opts.volatile) {
                 Ok(()) => sent += 1,
                 Err(SendError::QueueFull) => self

@@ -151,6 +151,21 @@ pub(crate) struct Log {
     next: u64,
     /// The highest Redis stream id logged (kept when its entry is dropped).
     last_stream_id: Option<(u64, u64)>,
+    /// Sockets recovered from another node lately, oldest first (see [`Log::hold`]).
+    held: VecDeque<Held>,
+}
+
+/// How long a socket recovered from another node is kept from receiving live a broadcast that
+/// node had already logged (see [`Log::hold`]): a broadcast overtaken by the handover arrives
+/// within milliseconds.
+const HELD_FOR: Duration = Duration::from_secs(10);
+
+/// A socket recovered from another node, and how far that node's log went for each node that
+/// made offsets when it handed the socket over.
+struct Held {
+    sid: Sid,
+    marks: std::collections::BTreeMap<String, u64>,
+    at: Instant,
 }
 
 impl Log {
@@ -187,6 +202,56 @@ impl Log {
             *mark = (*mark).max(*seq);
         }
         marks
+    }
+
+    /// Notes that `sid` came back from another node whose log went up to `marks`: it was sent
+    /// what that node logged up to there (or had it before), so for [`HELD_FOR`] a broadcast
+    /// they cover that reaches this node only now is not delivered to it again (see
+    /// [`already_sent`](Log::already_sent)). Holds only where each node's broadcasts reach
+    /// every node in the order they were made (one channel for all of them): on a bus whose
+    /// rooms have channels, a broadcast below a mark may not have reached the other node yet.
+    /// At most `cap` sockets are held, the oldest let go first.
+    pub(crate) fn hold(
+        &mut self,
+        sid: Sid,
+        marks: std::collections::BTreeMap<String, u64>,
+        cap: usize,
+    ) {
+        if marks.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        self.let_go(now);
+        while self.held.len() >= cap.max(1) {
+            self.held.pop_front();
+        }
+        self.held.push_back(Held {
+            sid,
+            marks,
+            at: now,
+        });
+    }
+
+    /// The held sockets (see [`hold`](Log::hold)) that already have the broadcast with `offset`.
+    pub(crate) fn already_sent(&mut self, offset: &str) -> Vec<Sid> {
+        if self.held.is_empty() {
+            return Vec::new();
+        }
+        self.let_go(Instant::now());
+        let Some((node, seq)) = parse_offset(offset) else {
+            return Vec::new();
+        };
+        self.held
+            .iter()
+            .filter(|h| h.marks.get(&*node).is_some_and(|mark| seq <= *mark))
+            .map(|h| h.sid)
+            .collect()
+    }
+
+    fn let_go(&mut self, now: Instant) {
+        while self.held.front().is_some_and(|h| h.at + HELD_FOR < now) {
+            self.held.pop_front();
+        }
     }
 
     /// The frames logged here for a socket in `rooms` that another node's `marks` do not cover:
@@ -837,6 +902,43 @@ mod tests {
             text(&r.beyond(&log, &from(Default::default(), None), &rooms)),
             ["41", "42", "43", "44"]
         );
+    }
+
+    #[test]
+    fn a_socket_from_another_node_is_not_sent_again_what_that_node_had_logged() {
+        let mut log = Log::default();
+        let sid = Sid::new();
+        let other = Sid::new();
+        assert!(log.already_sent("a-1").is_empty(), "nobody held");
+        log.hold(sid, Default::default(), 8);
+        assert!(log.already_sent("a-1").is_empty(), "no marks, nothing held");
+        let marks = [("a".to_owned(), 5), ("b".to_owned(), 2)]
+            .into_iter()
+            .collect();
+        log.hold(sid, marks, 8);
+        assert_eq!(log.already_sent("a-5"), [sid]);
+        assert_eq!(log.already_sent("a-3"), [sid]);
+        assert!(log.already_sent("a-6").is_empty(), "past the mark");
+        assert!(
+            log.already_sent("c-1").is_empty(),
+            "a node the other never heard"
+        );
+        assert!(log.already_sent("no offset").is_empty());
+        // bounded: the oldest held goes first
+        log.hold(other, [("a".to_owned(), 9)].into_iter().collect(), 1);
+        assert_eq!(log.already_sent("a-5"), [other]);
+    }
+
+    #[test]
+    fn a_held_socket_is_let_go_after_a_while() {
+        let mut log = Log::default();
+        let sid = Sid::new();
+        log.hold(sid, [("a".to_owned(), 5)].into_iter().collect(), 8);
+        log.let_go(Instant::now() + HELD_FOR / 2);
+        assert_eq!(log.already_sent("a-1"), [sid]);
+        log.let_go(Instant::now() + HELD_FOR + Duration::from_millis(1));
+        assert!(log.already_sent("a-1").is_empty());
+        assert!(log.held.is_empty());
     }
 
     #[test]

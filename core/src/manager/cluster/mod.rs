@@ -532,6 +532,9 @@ impl<B: PubSub> Node<B> {
                 _ = stop.cancelled() => {}
             }
         });
+        if !self.bus.keeps_each_nodes_order() {
+            self.local.broadcasts_unordered();
+        }
         if self.bus.rooms_have_channels() {
             // noted from now on, before any socket joins a room
             self.local.watch_rooms();
