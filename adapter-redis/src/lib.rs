@@ -80,6 +80,11 @@ use config::FredSettings;
 /// The `tracing` target of this crate's log events, shared with the cluster manager.
 const LOG_TARGET: &str = "volley::cluster";
 
+/// The most bytes of channels and payloads one [`PUBLISH_MANY`] carries: one command is read
+/// whole into Redis's query buffer (1 GiB at most by default) and copied into the script, where
+/// a pipeline's commands are read one by one; more goes out in a pipeline.
+const SCRIPT_MAX_BYTES: usize = 4 * 1024 * 1024;
+
 /// `SPUBLISH`es each `(channel, payload)` pair of its arguments, in order, and answers each
 /// one's count of receivers: several room broadcasts in one command on one Redis server.
 const PUBLISH_MANY: &str = "local counts = {}
@@ -583,8 +588,12 @@ impl PubSub for RedisBus {
                 .map(|(channel, payload)| self.publish_counted(channel, payload.clone()));
             return futures_util::future::join_all(publishes).await;
         }
+        let bytes: usize = messages.iter().map(|(c, p)| c.len() + p.len()).sum();
         let scripted = match self.inner.no_scripts.load(Ordering::Relaxed) {
-            false if messages.iter().all(|(c, _)| self.is_shard_channel(c)) => {
+            false
+                if bytes <= SCRIPT_MAX_BYTES
+                    && messages.iter().all(|(c, _)| self.is_shard_channel(c)) =>
+            {
                 self.publish_scripted(&messages).await
             }
             _ => None,

@@ -119,6 +119,32 @@ async fn several_messages_go_out_in_order_in_one_call() {
     bounded(several_at_once(&redis_url())).await;
 }
 
+/// Past the script's bound (4 MiB in one call), the same through a pipeline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_large_messages_go_out_in_order_in_one_call() {
+    bounded(async {
+        let prefix = unique("sharded-large");
+        let (a, mut a_rx) = node(&prefix, "aaaa").await;
+        let (b, _b_rx) = node(&prefix, "bbbb").await;
+        a.room_opened("/", "lobby").await;
+        a.room_opened("/", "hall").await;
+        let lobby = a.room_channel("/", "lobby").expect("rooms have channels");
+        let hall = a.room_channel("/", "hall").expect("rooms have channels");
+        let big = |n: u8| Bytes::from(vec![n; 3 * 1024 * 1024]);
+        let outcomes = b
+            .publish_counted_many(vec![(lobby.into(), big(1)), (hall.into(), big(2))])
+            .await;
+        assert_eq!(outcomes, [Ok(None), Ok(None)]);
+        for n in [1, 2] {
+            let got = common::next(&mut a_rx, std::time::Duration::from_secs(5)).await;
+            assert_eq!(got.payload, big(n), "in the order published");
+        }
+        a.close().await;
+        b.close().await;
+    })
+    .await;
+}
+
 /// A Redis user that may not run scripts: the same, through a pipeline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_messages_go_out_in_order_where_scripts_are_refused() {
