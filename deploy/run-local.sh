@@ -50,6 +50,17 @@ live_pid() {
     printf '%s\n' "$pid"
 }
 
+# Whether the process of pid file $1 has ended: no such process, or one that exited and was not
+# reaped yet. (Not "not live_pid": a node just started may still be this script's fork, before
+# it runs the chat binary, and its command line has no marker yet.)
+ended() {
+    local pid state
+    pid="$(head -n1 "$1" 2>/dev/null || true)"
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 0
+    state="$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)" || return 0
+    [ -z "$state" ] || [ "$state" = Z ]
+}
+
 # Stops the process of pid file $1 (command line containing $2): TERM, then KILL after 10 s.
 stop_one() {
     local file="$1" marker="$2" name="$3" pid i
@@ -242,7 +253,7 @@ start() {
         port="${node_ports[$((i - 1))]}"
         deadline=$((SECONDS + 30))
         until volley_http_ok 127.0.0.1 "$port" /; do
-            if ! live_pid "$run/node$i.pid" "$node_marker" >/dev/null; then
+            if ended "$run/node$i.pid"; then
                 say "node$i exited; its log ($run/node$i.log):"
                 tail_of "$run/node$i.log"
                 fail "node$i did not start"
