@@ -100,15 +100,12 @@ impl Backend {
     /// Whether messages published on different channels arrive in the order they were
     /// published: not on a Redis Cluster's pub/sub (classic or sharded), where each channel goes
     /// through the shard its name hashes to and only each channel's own order is kept (the
-    /// README says so). An emitter's room change and a later emit are on two channels there.
+    /// README says so). An emitter's room change and a later emit are on two channels there, on
+    /// every bus: emitters publish on classic pub/sub, the streams bus's included.
     pub fn orders_across_channels(&self) -> bool {
         match self {
-            Backend::Url { url, .. } => {
-                !url.starts_with("redis-cluster://") || url.contains("bus=streams")
-            }
-            Backend::WithNode { redis, adapter, .. } => {
-                !redis.starts_with("redis-cluster://") || *adapter == NodeAdapter::Streams
-            }
+            Backend::Url { url, .. } => !url.starts_with("redis-cluster://"),
+            Backend::WithNode { redis, .. } => !redis.starts_with("redis-cluster://"),
             Backend::Memory(_) => true,
         }
     }
