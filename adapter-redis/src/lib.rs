@@ -620,10 +620,9 @@ impl PubSub for RedisBus {
     /// Cluster, where each channel lives on its own shard, only while a node's broadcasts all go
     /// on one channel: Volley's format without room channels, not Node's (a channel per room).
     fn keeps_each_nodes_order(&self) -> bool {
+        // Node's sharded protocol has room channels
         !self.inner.publisher.is_clustered()
-            || (self.inner.classic.is_none()
-                && self.inner.sharded_node.is_none()
-                && !self.rooms_have_channels())
+            || (self.inner.classic.is_none() && !self.rooms_have_channels())
     }
 
     fn rooms_have_channels(&self) -> bool {

@@ -53,8 +53,8 @@ pub struct LocalAdapter {
     recovery: OnceLock<Arc<Recoverer>>,
     /// Where rooms created and deleted are noted, when a cluster manager listens per room.
     room_changes: OnceLock<Arc<super::room_changes::RoomChanges>>,
-    /// Set when a cluster manager's bus may hand a node's broadcasts over out of the order they
-    /// were made (see [`LocalAdapter::restore_remote`]).
+    /// Set when a cluster manager cannot count on each node's broadcasts coming in the order
+    /// they were made (see [`LocalAdapter::restore_remote`]).
     unordered: std::sync::atomic::AtomicBool,
 }
 
@@ -239,8 +239,7 @@ impl LocalAdapter {
         // what the other node had logged may still be on its way here (its answer came on
         // another channel): not again, where each node's broadcasts come in order (else one
         // below a mark may not have reached the other node yet)
-        let ordered = self.room_changes().is_none() && !self.unordered.load(Ordering::Relaxed);
-        if session.last.is_none() && ordered {
+        if session.last.is_none() && !self.unordered.load(Ordering::Relaxed) {
             let cap = recovery.config.max_sessions;
             log.hold(socket.id(), session.marks.clone(), cap);
         }

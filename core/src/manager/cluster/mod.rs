@@ -532,7 +532,10 @@ impl<B: PubSub> Node<B> {
                 _ = stop.cancelled() => {}
             }
         });
-        if !self.bus.keeps_each_nodes_order() {
+        // recovery across nodes holds a returning socket against what the old node handed over
+        // only where each node's broadcasts come in order; with a channel per room it asks the
+        // old node again instead (see `restore_session`)
+        if !self.bus.keeps_each_nodes_order() || self.bus.rooms_have_channels() {
             self.local.broadcasts_unordered();
         }
         if self.bus.rooms_have_channels() {
