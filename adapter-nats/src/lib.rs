@@ -51,15 +51,14 @@ mod jetstream;
 mod subject;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::{Client, ConnectOptions, Event};
 use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::sync::{mpsc, OnceCell};
-use tokio::task::JoinHandle;
-use volley_cluster::{BusError, BusMessage, PubSub, Subscription};
+use volley_cluster::{BusError, BusMessage, BusTasks, PubSub, Subscription};
 
 pub use config::{
     NatsBusBuilder, DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES, DEFAULT_MAX_LEN, DEFAULT_MAX_MESSAGE_SIZE,
@@ -169,7 +168,7 @@ struct Inner {
     stream: jetstream::StreamState,
     closed: AtomicBool,
     /// The subscriptions' tasks, stopped with the bus.
-    tasks: Mutex<Vec<JoinHandle<()>>>,
+    tasks: BusTasks,
 }
 
 /// The connection: the client, and its JetStream context.
@@ -217,7 +216,7 @@ impl NatsBus {
                 client: OnceCell::new(),
                 stream: jetstream::StreamState::default(),
                 closed: AtomicBool::new(false),
-                tasks: Mutex::new(Vec::new()),
+                tasks: BusTasks::new(),
             }),
         }
     }
@@ -255,7 +254,7 @@ impl NatsBus {
     /// for every clone.
     pub async fn close(&self) {
         self.inner.closed.store(true, Ordering::Release);
-        self.inner.stop_tasks();
+        self.inner.tasks.abort_all();
         if let Some(connection) = self.inner.client.get() {
             let _ = connection.client.drain().await;
         }
@@ -293,16 +292,6 @@ impl NatsBus {
         }
         Ok(connection)
     }
-
-    fn track(&self, task: JoinHandle<()>) {
-        let mut tasks = self
-            .inner
-            .tasks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        tasks.retain(|t| !t.is_finished());
-        tasks.push(task);
-    }
 }
 
 impl Inner {
@@ -329,23 +318,6 @@ impl Inner {
         jetstream.set_timeout(settings.operation_timeout);
         tracing::debug!(target: LOG_TARGET, address = %settings.address, "connected to NATS");
         Ok(Connection { client, jetstream })
-    }
-
-    fn stop_tasks(&self) {
-        for task in self
-            .tasks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .drain(..)
-        {
-            task.abort();
-        }
-    }
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        self.stop_tasks();
     }
 }
 
@@ -419,7 +391,7 @@ impl PubSub for NatsBus {
         } else {
             core_nats::subscribe(connection, &self.inner.settings, subscriptions, sink).await?
         };
-        self.track(task);
+        self.inner.tasks.track(task);
         Ok(())
     }
 }

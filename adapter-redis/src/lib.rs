@@ -56,7 +56,7 @@ mod sharded_node;
 mod streams;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -65,8 +65,7 @@ use fred::clients::{Client, SubscriberClient};
 use fred::prelude::{ClientLike, EventInterface, LuaInterface, Options, PubsubInterface, Value};
 use fred::types::MessageKind;
 use tokio::sync::{broadcast, mpsc, OnceCell};
-use tokio::task::JoinHandle;
-use volley_cluster::{BusError, BusMessage, PubSub, Subscription};
+use volley_cluster::{BusError, BusMessage, BusTasks, PubSub, Subscription};
 
 pub use config::{RedisBusBuilder, DEFAULT_MAX_MESSAGE_SIZE};
 pub use error::RedisError;
@@ -194,7 +193,7 @@ struct Inner {
     /// several messages go out in a pipeline instead.
     no_scripts: AtomicBool,
     /// The tasks to stop with the bus: resubscription and message forwarding.
-    tasks: Mutex<Vec<JoinHandle<()>>>,
+    tasks: BusTasks,
 }
 
 impl std::fmt::Debug for RedisBus {
@@ -266,7 +265,7 @@ impl RedisBus {
                     .map(sharded_node::ShardedNodeWire::new),
                 connected: OnceCell::new(),
                 no_scripts: AtomicBool::new(false),
-                tasks: Mutex::new(Vec::new()),
+                tasks: BusTasks::new(),
             }),
         }
     }
@@ -299,7 +298,7 @@ impl RedisBus {
     /// with [`BusError::Unavailable`]. A closed bus stays closed, for every clone; build a new
     /// one to connect again.
     pub async fn close(&self) {
-        self.inner.stop_tasks();
+        self.inner.tasks.abort_all();
         if self.inner.connected.initialized() {
             if let Some(subscriber) = &self.inner.subscriber {
                 let _ = subscriber.quit().await;
@@ -488,30 +487,16 @@ impl Inner {
                 Some(wire) => sharded::manage_subscriptions(subscriber, wire.rooms.clone()),
                 None => subscriber.manage_subscriptions(),
             };
-            self.tasks
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(resubscribe);
+            self.tasks.track(resubscribe);
         }
         tracing::debug!(target: LOG_TARGET, address = %self.address, "connected to Redis");
         Ok(())
-    }
-
-    fn stop_tasks(&self) {
-        for task in self
-            .tasks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .drain(..)
-        {
-            task.abort();
-        }
     }
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.stop_tasks();
+        self.tasks.abort_all();
         if !self.connected.initialized() {
             return;
         }
@@ -738,13 +723,7 @@ impl RedisBus {
             .map_err(|e| error::bus_error(e, &self.inner.address))?;
 
         let task = tokio::spawn(forward(messages, filter, sink));
-        let mut tasks = self
-            .inner
-            .tasks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        tasks.retain(|t| !t.is_finished());
-        tasks.push(task);
+        self.inner.tasks.track(task);
         Ok(())
     }
 }

@@ -26,6 +26,7 @@ mod config;
 pub mod conformance;
 mod memory_bus;
 mod side_channel;
+mod tasks;
 
 pub use bus::{
     publish_counted_each, BusError, BusMessage, MissedBroadcast, PubSub, RestoredSession,
@@ -34,3 +35,4 @@ pub use bus::{
 pub use config::ClusterConfig;
 pub use memory_bus::MemoryBus;
 pub use side_channel::SideChannel;
+pub use tasks::BusTasks;
