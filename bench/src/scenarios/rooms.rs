@@ -42,8 +42,11 @@ pub struct RoomsResult {
     pub expected: u64,
     /// Bus bytes each node received during the run.
     pub bytes_per_node: Vec<u64>,
-    /// How long the emits took.
+    /// How long the emits took: from the first until every emit had returned (on both buses
+    /// an emit returns once Redis has answered its publish).
     pub elapsed: Duration,
+    /// From the first emit until the last delivery reached its client.
+    pub delivered_in: Duration,
 }
 
 impl RoomsResult {
@@ -93,6 +96,9 @@ pub async fn run(redis: &str, sharded: bool, emits: u64) -> Result<RoomsResult, 
     }
     // clients: CLIENTS_PER_ROOM in each own room, one per node in the shared room
     let delivered = Arc::new(AtomicU64::new(0));
+    // when the last delivery arrived, in nanoseconds after `epoch`
+    let epoch = std::time::Instant::now();
+    let last_delivery = Arc::new(AtomicU64::new(0));
     let mut n = 0;
     for (node, target) in targets.iter().enumerate() {
         let mut rooms: Vec<String> = (0..ROOMS_PER_NODE)
@@ -110,9 +116,12 @@ pub async fn run(redis: &str, sharded: bool, emits: u64) -> Result<RoomsResult, 
                 .await
                 .map_err(|e| e.to_string())?;
             let delivered = delivered.clone();
+            let last_delivery = last_delivery.clone();
             tokio::spawn(async move {
                 while client.next_event().await.is_ok() {
                     delivered.fetch_add(1, Ordering::Relaxed);
+                    let at = u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                    last_delivery.fetch_max(at, Ordering::Relaxed);
                 }
             });
         }
@@ -174,5 +183,7 @@ pub async fn run(redis: &str, sharded: bool, emits: u64) -> Result<RoomsResult, 
         expected,
         bytes_per_node,
         elapsed,
+        delivered_in: Duration::from_nanos(last_delivery.load(Ordering::Relaxed))
+            .saturating_sub(start.duration_since(epoch)),
     })
 }
