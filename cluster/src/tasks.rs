@@ -14,10 +14,17 @@ use tokio::task::JoinHandle;
 ///
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// let tasks = BusTasks::new();
-/// tasks.track(tokio::spawn(std::future::pending::<()>()));
+/// let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+/// tasks.track(tokio::spawn(async move {
+///     let _sender = tx;
+///     std::future::pending::<()>().await
+/// }));
 /// assert_eq!(tasks.running(), 1);
 /// tasks.abort_all();
 /// assert_eq!(tasks.running(), 0);
+/// // the task is gone, and with it the channel's only sender
+/// let stopped = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv()).await;
+/// assert_eq!(stopped, Ok(None));
 /// # });
 /// ```
 #[derive(Debug, Default)]
