@@ -573,15 +573,18 @@ impl PubSub for RedisBus {
                 .map(|(channel, payload)| self.publish_counted(channel, payload.clone()));
             return futures_util::future::join_all(publishes).await;
         }
-        let bytes: usize = messages.iter().map(|(c, p)| c.len() + p.len()).sum();
-        let scripted = match self.inner.no_scripts.load(Ordering::Relaxed) {
-            false
-                if bytes <= SCRIPT_MAX_BYTES
-                    && messages.iter().all(|(c, _)| self.is_shard_channel(c)) =>
-            {
-                self.publish_scripted(&messages).await
-            }
-            _ => None,
+        let fits_a_script = || {
+            messages.iter().all(|(c, _)| self.is_shard_channel(c))
+                && messages
+                    .iter()
+                    .map(|(c, p)| c.len() + p.len())
+                    .sum::<usize>()
+                    <= SCRIPT_MAX_BYTES
+        };
+        let scripted = if !self.inner.no_scripts.load(Ordering::Relaxed) && fits_a_script() {
+            self.publish_scripted(&messages).await
+        } else {
+            None
         };
         let published = match scripted {
             Some(published) => published,

@@ -530,9 +530,10 @@ impl LocalAdapter {
         with_offset.extend_from_slice(args);
         with_offset.push(Value::from(&*offset));
         let frame = self.parser().event(ns, event, &with_offset, None)?;
-        let had_it = match shared {
-            true => log.already_sent(&offset),
-            false => Vec::new(),
+        let had_it = if shared {
+            log.already_sent(&offset)
+        } else {
+            Vec::new()
         };
         let sent = self.deliver_frame(ns, event, args, opts, &frame, &had_it);
         recovery.append(&mut log, (offset.clone(), shared), opts, frame);
